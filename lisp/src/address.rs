@@ -33,7 +33,7 @@ pub mod lcaf_type {
 /// LCAF levels the parser descends before it skips the rest by length.
 pub const MAX_LCAF_DEPTH: usize = 3;
 /// RTR RLOCs kept from a NAT-Traversal LCAF.
-pub const MAX_RTR_RLOCS: usize = 4;
+pub const MAX_RTR_RLOCS: usize = 2;
 /// Key material kept from a Security Key LCAF; longer keys (e.g. 2048-bit
 /// MODP) are skipped as an unknown address.
 pub const MAX_KEY_LEN: usize = 64;

@@ -233,10 +233,8 @@ mod tests {
 
     #[test]
     fn truncated_digest_is_accepted() {
-        for (algorithm, full, truncated) in [(1u8, 20u16, 12u16), (2, 32, 16)] {
-            let mut full_msg = message(algorithm, full);
-            sign(&mut full_msg, b"k").unwrap();
-            // The truncated digest is the left part of an HMAC computed over
+        for (algorithm, truncated) in [(1u8, 12u16), (2, 16)] {
+            // The truncated digest is the left part of the HMAC computed over
             // the message as it stands with the shorter field.
             let mut short = message(algorithm, truncated);
             sign(&mut short, b"k").unwrap();

@@ -42,7 +42,7 @@ pub use registration::{MapNotify, MapRegister, Registration, XtrId};
 pub const CONTROL_PORT: u16 = 4342;
 
 /// Records kept per message.
-pub const MAX_RECORDS: usize = 16;
+pub const MAX_RECORDS: usize = 8;
 
 /// Message types (RFC 9301 §5.1, IANA "LISP Packet Types").
 pub mod message_type {

@@ -6,7 +6,7 @@ use crate::error::{ParseErrorKind, WriteError};
 use crate::wire::{bounded, fail, fits, flag, u16_, u32_, u8_, Emit, Res, Writer};
 
 /// Locators kept per record.
-pub const MAX_LOCATORS: usize = 8;
+pub const MAX_LOCATORS: usize = 4;
 
 /// Record TTL meaning "never expires" (RFC 9301 §5.4).
 pub const TTL_INFINITE: u32 = 0xffff_ffff;
@@ -155,7 +155,7 @@ fn parse_locator(i: &[u8]) -> Res<'_, Locator> {
 
 impl Emit for Record {
     fn wire_len(&self) -> usize {
-        12 + self.eid.wire_len() + self.locators.iter().map(Emit::wire_len).sum::<usize>()
+        10 + self.eid.wire_len() + self.locators.iter().map(Emit::wire_len).sum::<usize>()
     }
 
     fn emit(&self, w: &mut Writer<'_>) -> Result<(), WriteError> {
