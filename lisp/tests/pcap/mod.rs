@@ -20,9 +20,7 @@ fn ipv4_checksum(header: &[u8]) -> u16 {
 /// A pcap file holding `payloads` as UDP 127.0.0.1:4342 -> 127.0.0.2:4342.
 pub fn udp_4342(payloads: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
-    for word in [0xa1b2_c3d4u32] {
-        out.extend_from_slice(&word.to_le_bytes());
-    }
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes()); // magic
     out.extend_from_slice(&2u16.to_le_bytes());
     out.extend_from_slice(&4u16.to_le_bytes());
     out.extend_from_slice(&0i32.to_le_bytes()); // thiszone
