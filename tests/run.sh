@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The test suite, with everything it needs. Run as root on Debian 12:
+#
+#   bash tests/run.sh
+#
+# Installs the Debian packages the tests use (tshark, to check our bytes
+# against Wireshark's LISP dissector), then checks formatting and lints,
+# then runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null; then
+  echo "tests/run.sh: Rust is missing; install it with rustup (https://rustup.rs)" >&2
+  exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+
+packages=()
+command -v tshark >/dev/null || packages+=(tshark)
+if [ ${#packages[@]} -gt 0 ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+fi
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
