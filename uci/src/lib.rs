@@ -1,0 +1,1 @@
+//! OpenWrt UCI configuration files (stub; filled in by the uci work).
