@@ -11,7 +11,7 @@
 
 use crate::error::{ParseErrorKind, WriteError};
 use crate::wire::{array, fail, take_, u16_, u32_, u8_, Emit, Res, Writer};
-use core::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Address Family Identifiers (IANA) used by LISP.
 pub mod afi {
@@ -41,6 +41,10 @@ pub const MAX_KEY_LEN: usize = 64;
 /// RFC 8061 §4 cipher suite 6 (`LISP_256_EC25519_CHACHA20_POLY1305`):
 /// X25519 with ChaCha20-Poly1305, the suite of a WireGuard public key.
 pub const KEY_ALGORITHM_X25519_CHACHA20: u8 = 6;
+
+/// The WireGuard port a plain-AFI locator implies (DESIGN: a locator
+/// carries its port in a NAT-Traversal LCAF only when it is another one).
+pub const WIREGUARD_PORT: u16 = 51820;
 
 /// An address field: AFI 0, an IP address, or an LCAF.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -127,6 +131,33 @@ impl Address {
             }),
             (None, KeyedAddress::Ip(_)) => Address::Ip(ip),
             (None, KeyedAddress::InstanceId(instance)) => Address::InstanceId(instance),
+        }
+    }
+
+    /// The locator for a WireGuard endpoint: a plain address at the
+    /// default port, else a NAT-Traversal LCAF carrying the port.
+    pub fn rloc(endpoint: SocketAddr) -> Address {
+        if endpoint.port() == WIREGUARD_PORT {
+            return Address::Ip(endpoint.ip());
+        }
+        Address::NatTraversal(NatTraversal {
+            etr_port: endpoint.port(),
+            global_etr_rloc: Some(endpoint.ip()),
+            ..NatTraversal::default()
+        })
+    }
+
+    /// The WireGuard endpoint a locator names: a plain address at the
+    /// default port, or a NAT-Traversal LCAF's global (else private) ETR
+    /// RLOC at its ETR port.
+    pub fn endpoint(&self) -> Option<SocketAddr> {
+        match self {
+            Address::Ip(ip) => Some(SocketAddr::new(*ip, WIREGUARD_PORT)),
+            Address::NatTraversal(n) => {
+                let ip = n.global_etr_rloc.or(n.private_etr_rloc)?;
+                Some(SocketAddr::new(ip, n.etr_port))
+            }
+            _ => None,
         }
     }
 
@@ -507,6 +538,17 @@ mod tests {
         assert_eq!(eid.instance_id(), 7);
         assert_eq!(eid.wireguard_key(), Some(key));
         assert_eq!(eid.ip(), Some("10.1.0.0".parse().unwrap()));
+    }
+
+    #[test]
+    fn endpoints_map_to_locators_and_back() {
+        let default: SocketAddr = "192.0.2.7:51820".parse().unwrap();
+        assert_eq!(Address::rloc(default), Address::Ip(default.ip()));
+        let other: SocketAddr = "[2001:db8::7]:40000".parse().unwrap();
+        assert!(matches!(Address::rloc(other), Address::NatTraversal(_)));
+        for endpoint in [default, other] {
+            assert_eq!(Address::rloc(endpoint).endpoint(), Some(endpoint));
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@
 pub mod address;
 pub mod auth;
 mod ecm;
+mod eid;
 mod error;
 mod map_reply;
 mod map_request;
@@ -32,6 +33,7 @@ mod wire;
 pub use address::{Address, InstanceId, KeyedAddress, NatTraversal, SecurityKey};
 pub use auth::Algorithm;
 pub use ecm::Ecm;
+pub use eid::{EidPrefix, EidPrefixError};
 pub use error::{AuthError, ParseError, ParseErrorKind, WriteError};
 pub use map_reply::MapReply;
 pub use map_request::{MapRequest, RequestRecord, MAX_ITR_RLOCS};

@@ -1,0 +1,708 @@
+//! The map-server's decisions, without I/O: what to do with a message from
+//! a site, and what is due when time passes. The socket layer feeds it
+//! datagrams and the clock, and sends what it leaves in the [`Outbox`].
+//!
+//! A site is known by the source address of its messages: its control
+//! address, which WireGuard guarantees (the inner source of a packet from
+//! a peer lies within that peer's allowed-ips). Nothing a site claims about
+//! itself is taken on trust: what the map-server pushes about a site comes
+//! from that site's authenticated registration.
+
+use crate::config::{Config, PublicKey, Site};
+use crate::db::{Db, Mapping, Rloc, SiteId};
+use crate::metrics::{Drop, Metrics};
+use crate::outbox::Outbox;
+use crate::push::{PushKey, Pushes};
+use lisp::address::NatTraversal;
+use lisp::{
+    auth, message_type, Action, Address, Algorithm, EidPrefix, Locator, MapNotify, MapRegister,
+    MapReply, MapRequest, Record, Registration, CONTROL_PORT, MAX_RECORDS,
+};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Minimum time between two log lines about drops of one reason.
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// A site and what the map-server knows of it at run time.
+struct SiteState {
+    config: Site,
+    /// An operator revoked it: its registrations are refused.
+    revoked: bool,
+    /// Where its WireGuard packets come from, as the map-server's own
+    /// WireGuard interface sees it (behind a NAT: the NAT's address).
+    observed: Option<SocketAddr>,
+    /// Token bucket for its message rate.
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// A site that resolved an EID-Prefix and may still have it cached.
+struct Subscriber {
+    site: SiteId,
+    until: Instant,
+}
+
+pub struct MapServer {
+    /// Indexed by SiteId; None for a site removed from the configuration.
+    sites: Vec<Option<SiteState>>,
+    ids: HashMap<String, SiteId>,
+    by_control: HashMap<IpAddr, SiteId>,
+    db: Db,
+    pushes: Pushes,
+    subscribers: HashMap<EidPrefix, Vec<Subscriber>>,
+    registration_ttl: Duration,
+    negative_ttl: u32,
+    /// Messages per second a site may send; 0: no limit.
+    rate_limit: u32,
+    metrics: Arc<Metrics>,
+    drop_log: [(Option<Instant>, u64); Drop::ALL.len()],
+    /// A push started since the socket layer last asked: poll() is due
+    /// sooner than it planned.
+    timers_changed: bool,
+}
+
+/// A registered site as `sites` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SiteStatus {
+    pub name: String,
+    pub control_address: IpAddr,
+    pub public_key: PublicKey,
+    pub observed: Option<SocketAddr>,
+    pub revoked: bool,
+    pub mappings: Vec<Mapping>,
+}
+
+impl MapServer {
+    pub fn new(config: &Config, metrics: Arc<Metrics>, now: Instant) -> MapServer {
+        let mut server = MapServer {
+            sites: Vec::new(),
+            ids: HashMap::new(),
+            by_control: HashMap::new(),
+            db: Db::default(),
+            pushes: Pushes::default(),
+            subscribers: HashMap::new(),
+            registration_ttl: Duration::ZERO,
+            negative_ttl: 1,
+            rate_limit: 0,
+            metrics,
+            drop_log: [(None, 0); Drop::ALL.len()],
+            timers_changed: false,
+        };
+        server.reload(config, now, &mut Outbox::default());
+        server
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Applies a new configuration without losing registrations: sites keep
+    /// theirs unless they left the configuration, changed key, or lost the
+    /// prefixes; subscribers hear of what was removed.
+    pub fn reload(&mut self, config: &Config, now: Instant, out: &mut Outbox) {
+        self.registration_ttl = Duration::from_secs(config.lisp.registration_ttl);
+        self.negative_ttl = config.lisp.negative_ttl;
+        self.rate_limit = config.lisp.rate_limit;
+        let mut kept = vec![false; self.sites.len()];
+        for site in &config.sites {
+            let next = self.ids.len() as SiteId;
+            let id = *self.ids.entry(site.name.clone()).or_insert(next);
+            let slot = id as usize;
+            if slot >= self.sites.len() {
+                self.sites.resize_with(slot + 1, || None);
+                kept.resize(slot + 1, false);
+            }
+            kept[slot] = true;
+            let old = self.sites[slot].take();
+            let revoked = old.as_ref().is_some_and(|s| s.revoked);
+            let observed = old.and_then(|s| s.observed);
+            self.sites[slot] = Some(SiteState {
+                config: site.clone(),
+                revoked,
+                observed,
+                tokens: f64::from(self.rate_limit) * 2.0,
+                refilled: now,
+            });
+            // Registrations the new configuration no longer allows go.
+            let stale: Vec<EidPrefix> = self
+                .db
+                .site_prefixes(id)
+                .filter(|eid| {
+                    !allowed(site, eid)
+                        || self.db.get(eid).is_some_and(|m| m.key != site.public_key)
+                })
+                .copied()
+                .collect();
+            for eid in stale {
+                self.withdraw(&eid, now, out);
+            }
+        }
+        for (slot, kept) in kept.iter().enumerate() {
+            if !kept && self.sites[slot].is_some() {
+                self.remove_registrations(slot as SiteId, now, out);
+                self.pushes.forget_site(slot as SiteId);
+                self.sites[slot] = None;
+            }
+        }
+        self.by_control = self
+            .sites
+            .iter()
+            .enumerate()
+            .filter_map(|(id, s)| Some((s.as_ref()?.config.control_address, id as SiteId)))
+            .collect();
+        let statics: Vec<EidPrefix> = self
+            .db
+            .iter()
+            .filter(|m| m.site.is_none())
+            .map(|m| m.eid)
+            .collect();
+        for eid in statics {
+            self.db.remove(&eid);
+        }
+        for s in &config.statics {
+            let mut rlocs = heapless::Vec::new();
+            let _ = rlocs.push(Rloc {
+                address: s.rloc,
+                priority: 1,
+                weight: 100,
+            });
+            self.db.insert(Mapping {
+                site: None,
+                eid: s.eid,
+                key: s.public_key,
+                rlocs,
+                ttl: s.ttl,
+                registered: now,
+                expires: None,
+            });
+        }
+        self.update_gauge();
+    }
+
+    fn site(&self, id: SiteId) -> Option<&SiteState> {
+        self.sites.get(id as usize)?.as_ref()
+    }
+
+    fn site_mut(&mut self, id: SiteId) -> Option<&mut SiteState> {
+        self.sites.get_mut(id as usize)?.as_mut()
+    }
+
+    /// What the map-server's WireGuard interface sees as the endpoint of the
+    /// peer with `public_key`.
+    pub fn observed_endpoint(&mut self, public_key: &PublicKey, endpoint: Option<SocketAddr>) {
+        for site in self.sites.iter_mut().flatten() {
+            if &site.config.public_key == public_key {
+                site.observed = endpoint;
+            }
+        }
+    }
+
+    /// Handles one datagram from `from`.
+    pub fn handle(&mut self, now: Instant, from: SocketAddr, msg: &[u8], out: &mut Outbox) {
+        let Some(&site) = self.by_control.get(&from.ip()) else {
+            self.dropped(now, Drop::UnknownSource, from, None);
+            return;
+        };
+        if !self.take_token(site, now) {
+            self.dropped(now, Drop::RateLimited, from, Some(site));
+            return;
+        }
+        match msg.first().map(|b| b >> 4) {
+            Some(message_type::MAP_REGISTER) => self.on_register(now, site, from, msg, out),
+            Some(message_type::MAP_REQUEST) => self.on_request(now, site, from, msg, out),
+            Some(message_type::MAP_NOTIFY_ACK) => self.on_notify_ack(now, site, from, msg),
+            _ => self.dropped(now, Drop::UnexpectedType, from, Some(site)),
+        }
+    }
+
+    fn take_token(&mut self, id: SiteId, now: Instant) -> bool {
+        let rate = f64::from(self.rate_limit);
+        let Some(site) = self.site_mut(id) else {
+            return false;
+        };
+        if rate == 0.0 {
+            return true;
+        }
+        let elapsed = now.saturating_duration_since(site.refilled).as_secs_f64();
+        site.tokens = (site.tokens + elapsed * rate).min(rate * 2.0);
+        site.refilled = now;
+        if site.tokens < 1.0 {
+            return false;
+        }
+        site.tokens -= 1.0;
+        true
+    }
+
+    fn on_register(
+        &mut self,
+        now: Instant,
+        id: SiteId,
+        from: SocketAddr,
+        msg: &[u8],
+        out: &mut Outbox,
+    ) {
+        let Some(site) = self.site(id) else { return };
+        if site.revoked {
+            return self.dropped(now, Drop::Revoked, from, Some(id));
+        }
+        if auth::verify(msg, &site.config.key).is_err() {
+            return self.dropped(now, Drop::AuthFailed, from, Some(id));
+        }
+        let Ok(register) = MapRegister::parse(msg) else {
+            return self.dropped(now, Drop::Malformed, from, Some(id));
+        };
+        // Check every record before storing any: all or nothing.
+        let mut mappings: heapless::Vec<Mapping, MAX_RECORDS> = heapless::Vec::new();
+        for record in &register.body.records {
+            let mapping = match self.mapping_from(id, record, now) {
+                Ok(mapping) => mapping,
+                Err(reason) => return self.dropped(now, reason, from, Some(id)),
+            };
+            let _ = mappings.push(mapping);
+        }
+        for mapping in mappings {
+            let eid = mapping.eid;
+            let registered = self
+                .db
+                .get(&eid)
+                .map(|old| (old.registered, old.same_as(&mapping)));
+            let mapping = Mapping {
+                registered: registered.map_or(now, |(at, _)| at),
+                ..mapping
+            };
+            self.db.insert(mapping);
+            match registered {
+                None => log::info!("site '{}' registered {eid}", self.site_name(id)),
+                Some((_, true)) => {}
+                Some((_, false)) => {
+                    log::info!("site '{}' changed {eid}", self.site_name(id));
+                    self.notify_subscribers(&eid, None, now, out);
+                }
+            }
+        }
+        self.metrics.map_registers.fetch_add(1, Relaxed);
+        self.update_gauge();
+        if register.want_map_notify {
+            let notify = MapNotify {
+                body: Registration {
+                    xtr: None,
+                    ..register.body
+                },
+            };
+            let Some(site) = self.site(id) else { return };
+            if out
+                .push(from, |buf| notify.write(buf, &site.config.key))
+                .is_ok()
+            {
+                self.metrics.notifies_sent.fetch_add(1, Relaxed);
+            }
+        }
+    }
+
+    /// The mapping a site's record asks for, or why it may not have it.
+    fn mapping_from(&self, id: SiteId, record: &Record, now: Instant) -> Result<Mapping, Drop> {
+        let site = &self.site(id).ok_or(Drop::UnknownSource)?.config;
+        let eid =
+            EidPrefix::from_address(&record.eid, record.eid_mask_len).ok_or(Drop::Malformed)?;
+        if !allowed(site, &eid) {
+            return Err(Drop::OutsidePrefix);
+        }
+        if record.eid.wireguard_key() != Some(site.public_key) {
+            return Err(Drop::KeyMismatch);
+        }
+        if self.db.get(&eid).is_some_and(|m| m.site != Some(id)) {
+            return Err(Drop::OwnedByOther);
+        }
+        let mut rlocs = heapless::Vec::new();
+        for locator in &record.locators {
+            if let Some(address) = locator.rloc.endpoint() {
+                let _ = rlocs.push(Rloc {
+                    address,
+                    priority: locator.priority,
+                    weight: locator.weight,
+                });
+            }
+        }
+        Ok(Mapping {
+            site: Some(id),
+            eid,
+            key: site.public_key,
+            rlocs,
+            ttl: record.ttl,
+            registered: now,
+            expires: Some(now + self.registration_ttl),
+        })
+    }
+
+    fn on_request(
+        &mut self,
+        now: Instant,
+        id: SiteId,
+        from: SocketAddr,
+        msg: &[u8],
+        out: &mut Outbox,
+    ) {
+        let Ok(request) = MapRequest::parse(msg) else {
+            return self.dropped(now, Drop::Malformed, from, Some(id));
+        };
+        self.metrics.map_requests.fetch_add(1, Relaxed);
+        let mut reply = MapReply {
+            nonce: request.nonce,
+            ..MapReply::default()
+        };
+        for wanted in &request.records {
+            let Some(eid) = EidPrefix::from_address(&wanted.eid, wanted.eid_mask_len) else {
+                continue;
+            };
+            let record = match self.db.lookup(&eid) {
+                Some(m) if self.may_resolve(id, m) => {
+                    let (found, owner, ttl) = (m.eid, m.site, m.ttl);
+                    let record = self.record_of(m);
+                    self.subscribe(found, id, now + Duration::from_secs(u64::from(ttl) * 60));
+                    if let Some(owner) = owner {
+                        self.push_mappings(owner, id, found.iid, now, out);
+                    }
+                    record
+                }
+                found => {
+                    self.metrics.negative_replies.fetch_add(1, Relaxed);
+                    let action = match found {
+                        Some(_) => Action::DROP_POLICY_DENIED,
+                        None => Action::DROP_NO_REASON,
+                    };
+                    let address = Address::eid(eid.iid, eid.prefix.addr(), None);
+                    Record::negative(address, eid.prefix.prefix_len(), self.negative_ttl, action)
+                }
+            };
+            let _ = reply.records.push(record);
+        }
+        if out.push(from, |buf| reply.write(buf)).is_ok() {
+            self.metrics.map_replies.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Policy: never across instance IDs; within one, any site unless the
+    /// requester's `may_resolve` names the sites it may reach.
+    fn may_resolve(&self, requester: SiteId, mapping: &Mapping) -> bool {
+        let Some(site) = self.site(requester) else {
+            return false;
+        };
+        if !site.config.eids.iter().any(|e| e.iid == mapping.eid.iid) {
+            return false;
+        }
+        match (&site.config.may_resolve, mapping.site) {
+            (None, _) | (Some(_), None) => true,
+            (Some(names), Some(owner)) => self
+                .site(owner)
+                .is_some_and(|o| names.contains(&o.config.name)),
+        }
+    }
+
+    fn subscribe(&mut self, eid: EidPrefix, site: SiteId, until: Instant) {
+        let subscribers = self.subscribers.entry(eid).or_default();
+        match subscribers.iter_mut().find(|s| s.site == site) {
+            Some(s) => s.until = until,
+            None => subscribers.push(Subscriber { site, until }),
+        }
+    }
+
+    /// The record the map-server hands out for a mapping. A site seen
+    /// behind a NAT (its observed WireGuard endpoint is none it registered)
+    /// gets one NAT-Traversal locator: the observed endpoint as global ETR
+    /// RLOC, the registered address as private ETR RLOC.
+    fn record_of(&self, m: &Mapping) -> Record {
+        let observed = m.site.and_then(|id| self.site(id)?.observed);
+        let locator = |rloc: Address, priority, weight| Locator {
+            priority,
+            weight,
+            m_priority: 255,
+            m_weight: 0,
+            local: false,
+            probed: false,
+            reachable: true,
+            rloc,
+        };
+        let mut locators = heapless::Vec::new();
+        match observed {
+            Some(seen) if !m.rlocs.iter().any(|r| r.address == seen) => {
+                let nat = NatTraversal {
+                    ms_port: CONTROL_PORT,
+                    etr_port: seen.port(),
+                    global_etr_rloc: Some(seen.ip()),
+                    private_etr_rloc: m.rlocs.first().map(|r| r.address.ip()),
+                    ..NatTraversal::default()
+                };
+                let _ = locators.push(locator(Address::NatTraversal(nat), 1, 100));
+            }
+            _ => {
+                for r in &m.rlocs {
+                    let _ = locators.push(locator(Address::rloc(r.address), r.priority, r.weight));
+                }
+            }
+        }
+        Record {
+            ttl: m.ttl,
+            eid_mask_len: m.eid.prefix.prefix_len(),
+            action: Action::NO_ACTION,
+            authoritative: true,
+            map_version: 0,
+            eid: Address::eid(m.eid.iid, m.eid.prefix.addr(), Some(&m.key)),
+            locators,
+        }
+    }
+
+    /// Pushes `about`'s mappings in instance `iid` to site `to`, unless such
+    /// a push is already on its way.
+    fn push_mappings(
+        &mut self,
+        to: SiteId,
+        about: SiteId,
+        iid: u32,
+        now: Instant,
+        out: &mut Outbox,
+    ) {
+        let key = PushKey {
+            to_site: to,
+            about_site: about,
+            changed: None,
+        };
+        if to == about || self.pushes.is_pending(key) {
+            return;
+        }
+        let mut records = heapless::Vec::new();
+        for eid in self.db.site_prefixes(about).filter(|e| e.iid == iid) {
+            if let Some(m) = self.db.get(eid) {
+                if records.push(self.record_of(m)).is_err() {
+                    break;
+                }
+            }
+        }
+        if !records.is_empty() {
+            self.push(key, records, now, out);
+        }
+    }
+
+    /// Sends a Map-Notify with `records` and keeps it until acknowledged.
+    fn push(
+        &mut self,
+        key: PushKey,
+        records: heapless::Vec<Record, MAX_RECORDS>,
+        now: Instant,
+        out: &mut Outbox,
+    ) {
+        let Some(site) = self.site(key.to_site) else {
+            return;
+        };
+        let to = SocketAddr::new(site.config.control_address, CONTROL_PORT);
+        let notify = MapNotify {
+            body: Registration {
+                nonce: fastrand::u64(..),
+                key_id: 0,
+                algorithm: Algorithm::HmacSha256_128,
+                records,
+                xtr: None,
+            },
+        };
+        if let Ok(bytes) = out.push(to, |buf| notify.write(buf, &site.config.key)) {
+            self.pushes.sent(key, notify.body.nonce, to, bytes, now);
+            self.timers_changed = true;
+            self.metrics.notifies_sent.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Tells the sites that may have cached `eid` what it maps to now: its
+    /// current record, or, when it is gone (`removed`), a revocation.
+    fn notify_subscribers(
+        &mut self,
+        eid: &EidPrefix,
+        removed: Option<&Mapping>,
+        now: Instant,
+        out: &mut Outbox,
+    ) {
+        let Some(mut subscribers) = self.subscribers.remove(eid) else {
+            return;
+        };
+        subscribers.retain(|s| s.until > now);
+        let (owner, record) = match (self.db.get(eid), removed) {
+            (Some(m), _) => (m.site, self.record_of(m)),
+            (None, Some(gone)) => (gone.site, revocation(gone)),
+            (None, None) => return,
+        };
+        let about = owner.unwrap_or(SiteId::MAX);
+        for s in subscribers.iter().filter(|s| Some(s.site) != owner) {
+            let mut records = heapless::Vec::new();
+            let _ = records.push(record.clone());
+            let key = PushKey {
+                to_site: s.site,
+                about_site: about,
+                changed: Some(*eid),
+            };
+            self.push(key, records, now, out);
+        }
+        if removed.is_none() && !subscribers.is_empty() {
+            self.subscribers.insert(*eid, subscribers);
+        }
+    }
+
+    fn on_notify_ack(&mut self, now: Instant, id: SiteId, from: SocketAddr, msg: &[u8]) {
+        let Some(site) = self.site(id) else { return };
+        if auth::verify(msg, &site.config.key).is_err() {
+            return self.dropped(now, Drop::AuthFailed, from, Some(id));
+        }
+        let Ok(ack) = MapNotify::parse_ack(msg) else {
+            return self.dropped(now, Drop::Malformed, from, Some(id));
+        };
+        if self.pushes.acked(id, ack.body.nonce) {
+            self.metrics.notifies_acked.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Removes a mapping and tells its subscribers.
+    fn withdraw(&mut self, eid: &EidPrefix, now: Instant, out: &mut Outbox) {
+        if let Some(removed) = self.db.remove(eid) {
+            self.notify_subscribers(eid, Some(&removed), now, out);
+        }
+    }
+
+    fn remove_registrations(&mut self, id: SiteId, now: Instant, out: &mut Outbox) {
+        let eids: Vec<EidPrefix> = self.db.site_prefixes(id).copied().collect();
+        for eid in eids {
+            self.withdraw(&eid, now, out);
+        }
+        self.update_gauge();
+    }
+
+    /// An operator's revocation: the site's registrations go, the sites
+    /// that resolved them hear so, and its Map-Registers are refused until
+    /// the configuration is reloaded without it being revoked again.
+    pub fn revoke(&mut self, name: &str, now: Instant, out: &mut Outbox) -> Result<usize, String> {
+        let id = *self
+            .ids
+            .get(name)
+            .filter(|id| self.site(**id).is_some())
+            .ok_or_else(|| format!("no site is named '{name}'"))?;
+        let count = self.db.site_prefixes(id).count();
+        self.remove_registrations(id, now, out);
+        self.pushes.forget_site(id);
+        if let Some(site) = self.site_mut(id) {
+            site.revoked = true;
+        }
+        log::warn!("site '{name}' revoked: {count} registrations removed");
+        Ok(count)
+    }
+
+    /// Whether a push started since the last call (poll() is due sooner).
+    pub fn take_timers_changed(&mut self) -> bool {
+        std::mem::take(&mut self.timers_changed)
+    }
+
+    /// Retransmits pushes that are due and expires registrations; returns
+    /// when it next needs to run.
+    pub fn poll(&mut self, now: Instant, out: &mut Outbox) -> Option<Instant> {
+        for expired in self.db.expire(now) {
+            log::info!(
+                "{} expired: no Map-Register for {} s",
+                expired.eid,
+                self.registration_ttl.as_secs()
+            );
+            self.notify_subscribers(&expired.eid, Some(&expired), now, out);
+        }
+        self.update_gauge();
+        let pushes = self.pushes.poll(now, out, &self.metrics);
+        [pushes, self.db.next_expiry()].into_iter().flatten().min()
+    }
+
+    /// Every configured site with its registrations.
+    pub fn sites(&self) -> Vec<SiteStatus> {
+        self.sites
+            .iter()
+            .enumerate()
+            .filter_map(|(id, s)| {
+                let s = s.as_ref()?;
+                Some(SiteStatus {
+                    name: s.config.name.clone(),
+                    control_address: s.config.control_address,
+                    public_key: s.config.public_key,
+                    observed: s.observed,
+                    revoked: s.revoked,
+                    mappings: self
+                        .db
+                        .site_prefixes(id as SiteId)
+                        .filter_map(|eid| self.db.get(eid).cloned())
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
+    /// The mapping an EID resolves to, as a site would be answered.
+    pub fn lookup(&self, eid: &EidPrefix) -> Option<(Option<String>, Record)> {
+        let m = self.db.lookup(eid)?;
+        let owner = m
+            .site
+            .and_then(|id| Some(self.site(id)?.config.name.clone()));
+        Some((owner, self.record_of(m)))
+    }
+
+    /// Bulk-loads mappings, bypassing registration (benchmarks).
+    pub fn insert_mapping(&mut self, mapping: Mapping) {
+        self.db.insert(mapping);
+        self.update_gauge();
+    }
+
+    fn update_gauge(&self) {
+        self.metrics
+            .registrations
+            .store(self.db.len() as u64, Relaxed);
+    }
+
+    fn site_name(&self, id: SiteId) -> &str {
+        self.site(id).map_or("?", |s| &s.config.name)
+    }
+
+    /// Counts a drop, and logs it — at most once per reason every
+    /// [`DROP_LOG_EVERY`], with how many were not logged.
+    fn dropped(&mut self, now: Instant, reason: Drop, from: SocketAddr, site: Option<SiteId>) {
+        self.metrics.dropped(reason);
+        let (last, suppressed) = &mut self.drop_log[reason as usize];
+        if last.is_some_and(|at| now.saturating_duration_since(at) < DROP_LOG_EVERY) {
+            *suppressed += 1;
+            return;
+        }
+        let more = std::mem::take(suppressed);
+        *last = Some(now);
+        let who = match site.and_then(|id| self.site(id)) {
+            Some(s) => format!("site '{}' ({from})", s.config.name),
+            None => from.to_string(),
+        };
+        let more = if more > 0 {
+            format!(" ({more} more not logged)")
+        } else {
+            String::new()
+        };
+        log::warn!("dropped a message from {who}: {}{more}", reason.label());
+    }
+}
+
+/// Whether a site may register `eid`: one of its prefixes, or within one
+/// when it accepts more specifics.
+fn allowed(site: &Site, eid: &EidPrefix) -> bool {
+    site.eids
+        .iter()
+        .any(|a| a == eid || (site.accept_more_specifics && a.contains(eid)))
+}
+
+/// The record that tells a subscriber a mapping is gone: no locators, TTL
+/// 0, and its key with the R (revoked) bit set.
+fn revocation(gone: &Mapping) -> Record {
+    let eid = gone.eid;
+    let mut address = Address::eid(eid.iid, eid.prefix.addr(), Some(&gone.key));
+    if let Address::SecurityKey(key) = &mut address {
+        key.revoked = true;
+    }
+    Record::negative(address, eid.prefix.prefix_len(), 0, Action::NO_ACTION)
+}

@@ -1,0 +1,14 @@
+//! The lispguard map-server: the mapping database sites register their
+//! EID-Prefixes and WireGuard keys with, answering Map-Requests itself
+//! (proxy reply) and pushing the requester's mapping to the destination.
+//!
+//! [`engine`] makes every protocol decision without I/O; [`server`] runs it
+//! over UDP sockets.
+
+pub mod config;
+pub mod db;
+pub mod engine;
+pub mod metrics;
+pub mod outbox;
+pub mod push;
+pub mod server;

@@ -1,0 +1,207 @@
+//! Counters the map-server keeps, shared by its threads, and their
+//! Prometheus text exposition.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+/// Why a message was dropped: each has its own counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Drop {
+    /// Not a LISP message we can parse.
+    Malformed,
+    /// From an address that is no site's control address.
+    UnknownSource,
+    /// Authentication data missing or wrong.
+    AuthFailed,
+    /// An EID-Prefix outside the site's allowed set.
+    OutsidePrefix,
+    /// A WireGuard key other than the site's.
+    KeyMismatch,
+    /// A prefix another site has registered.
+    OwnedByOther,
+    /// From a site an operator revoked.
+    Revoked,
+    /// A message type the map-server does not take.
+    UnexpectedType,
+    /// More messages from one site than its rate allows.
+    RateLimited,
+}
+
+impl Drop {
+    pub const ALL: [Drop; 9] = [
+        Drop::Malformed,
+        Drop::UnknownSource,
+        Drop::AuthFailed,
+        Drop::OutsidePrefix,
+        Drop::KeyMismatch,
+        Drop::OwnedByOther,
+        Drop::Revoked,
+        Drop::UnexpectedType,
+        Drop::RateLimited,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Drop::Malformed => "malformed",
+            Drop::UnknownSource => "unknown_source",
+            Drop::AuthFailed => "auth_failed",
+            Drop::OutsidePrefix => "outside_prefix",
+            Drop::KeyMismatch => "key_mismatch",
+            Drop::OwnedByOther => "owned_by_other_site",
+            Drop::Revoked => "revoked",
+            Drop::UnexpectedType => "unexpected_type",
+            Drop::RateLimited => "rate_limited",
+        }
+    }
+}
+
+/// Upper bounds of the processing-time histogram buckets, microseconds.
+const BUCKETS_US: [u64; 8] = [1, 2, 5, 10, 20, 50, 100, 1000];
+
+#[derive(Default)]
+pub struct Metrics {
+    pub registrations: AtomicU64,
+    pub map_registers: AtomicU64,
+    pub map_requests: AtomicU64,
+    pub map_replies: AtomicU64,
+    pub negative_replies: AtomicU64,
+    pub notifies_sent: AtomicU64,
+    pub notifies_acked: AtomicU64,
+    pub notifies_retransmitted: AtomicU64,
+    pub notifies_failed: AtomicU64,
+    drops: [AtomicU64; Drop::ALL.len()],
+    buckets: [AtomicU64; BUCKETS_US.len() + 1],
+    processing_ns: AtomicU64,
+}
+
+impl Metrics {
+    pub fn dropped(&self, reason: Drop) {
+        self.drops[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn drops(&self, reason: Drop) -> u64 {
+        self.drops[reason as usize].load(Relaxed)
+    }
+
+    /// Records how long one message took to process.
+    pub fn processed(&self, took: Duration) {
+        let us = took.as_micros() as u64;
+        let bucket = BUCKETS_US
+            .iter()
+            .position(|b| us <= *b)
+            .unwrap_or(BUCKETS_US.len());
+        self.buckets[bucket].fetch_add(1, Relaxed);
+        self.processing_ns
+            .fetch_add(took.as_nanos() as u64, Relaxed);
+    }
+
+    /// The Prometheus text format (version 0.0.4).
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, kind: &str, v: &AtomicU64| {
+            let _ = writeln!(out, "# HELP lispguard_{name} {help}");
+            let _ = writeln!(out, "# TYPE lispguard_{name} {kind}");
+            let _ = writeln!(out, "lispguard_{name} {}", v.load(Relaxed));
+        };
+        counter(
+            &mut out,
+            "registrations",
+            "EID-Prefixes registered now.",
+            "gauge",
+            &self.registrations,
+        );
+        counter(
+            &mut out,
+            "map_registers_total",
+            "Map-Registers accepted.",
+            "counter",
+            &self.map_registers,
+        );
+        counter(
+            &mut out,
+            "map_requests_total",
+            "Map-Requests received.",
+            "counter",
+            &self.map_requests,
+        );
+        counter(
+            &mut out,
+            "map_replies_total",
+            "Map-Replies sent.",
+            "counter",
+            &self.map_replies,
+        );
+        counter(
+            &mut out,
+            "negative_map_replies_total",
+            "Negative Map-Reply records sent.",
+            "counter",
+            &self.negative_replies,
+        );
+        counter(
+            &mut out,
+            "map_notifies_sent_total",
+            "Map-Notifies sent (not counting retransmissions).",
+            "counter",
+            &self.notifies_sent,
+        );
+        counter(
+            &mut out,
+            "map_notifies_acked_total",
+            "Pushed Map-Notifies acknowledged.",
+            "counter",
+            &self.notifies_acked,
+        );
+        counter(
+            &mut out,
+            "map_notifies_retransmitted_total",
+            "Pushed Map-Notifies sent again.",
+            "counter",
+            &self.notifies_retransmitted,
+        );
+        counter(
+            &mut out,
+            "map_notifies_failed_total",
+            "Pushed Map-Notifies never acknowledged.",
+            "counter",
+            &self.notifies_failed,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP lispguard_dropped_total Messages dropped, by reason."
+        );
+        let _ = writeln!(out, "# TYPE lispguard_dropped_total counter");
+        for reason in Drop::ALL {
+            let _ = writeln!(
+                out,
+                "lispguard_dropped_total{{reason=\"{}\"}} {}",
+                reason.label(),
+                self.drops(reason)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP lispguard_processing_seconds Time to process one message."
+        );
+        let _ = writeln!(out, "# TYPE lispguard_processing_seconds histogram");
+        let mut cumulative = 0;
+        for (i, bound) in BUCKETS_US.iter().enumerate() {
+            cumulative += self.buckets[i].load(Relaxed);
+            let le = *bound as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "lispguard_processing_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+            );
+        }
+        cumulative += self.buckets[BUCKETS_US.len()].load(Relaxed);
+        let _ = writeln!(
+            out,
+            "lispguard_processing_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+        );
+        let sum = self.processing_ns.load(Relaxed) as f64 / 1e9;
+        let _ = writeln!(out, "lispguard_processing_seconds_sum {sum}");
+        let _ = writeln!(out, "lispguard_processing_seconds_count {cumulative}");
+        out
+    }
+}

@@ -1,0 +1,112 @@
+//! Map-Notifies the map-server pushes to a site — the requester's mapping
+//! to the destination of a Map-Request, or a changed mapping to its
+//! subscribers — kept until the site acknowledges them and sent again on a
+//! backing-off schedule. Tunnel setup waits on these, so the first retry
+//! comes fast.
+
+use crate::metrics::Metrics;
+use crate::outbox::Outbox;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+/// Wait before each retransmission; after the last, the push has failed.
+pub const RETRY_AFTER: [Duration; 7] = [
+    Duration::from_millis(20),
+    Duration::from_millis(40),
+    Duration::from_millis(80),
+    Duration::from_millis(160),
+    Duration::from_millis(320),
+    Duration::from_millis(640),
+    Duration::from_millis(1280),
+];
+
+/// One push in flight: to a site, about another site's mappings (all of
+/// them in an instance, or one that changed). A newer push with the same
+/// key replaces the older.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PushKey {
+    pub to_site: u32,
+    pub about_site: u32,
+    pub changed: Option<lisp::EidPrefix>,
+}
+
+struct Pending {
+    nonce: u64,
+    to: SocketAddr,
+    bytes: Vec<u8>,
+    retries: usize,
+    next: Instant,
+}
+
+#[derive(Default)]
+pub struct Pushes {
+    pending: HashMap<PushKey, Pending>,
+}
+
+impl Pushes {
+    pub fn is_pending(&self, key: PushKey) -> bool {
+        self.pending.contains_key(&key)
+    }
+
+    /// Remembers a Map-Notify just sent, until acknowledged.
+    pub fn sent(&mut self, key: PushKey, nonce: u64, to: SocketAddr, bytes: &[u8], now: Instant) {
+        self.pending.insert(
+            key,
+            Pending {
+                nonce,
+                to,
+                bytes: bytes.to_vec(),
+                retries: 0,
+                next: now + RETRY_AFTER[0],
+            },
+        );
+    }
+
+    /// A Map-Notify-Ack from `site` with `nonce`: true if it answered one.
+    pub fn acked(&mut self, site: u32, nonce: u64) -> bool {
+        let key = self
+            .pending
+            .iter()
+            .find(|(k, p)| k.to_site == site && p.nonce == nonce)
+            .map(|(k, _)| *k);
+        key.and_then(|k| self.pending.remove(&k)).is_some()
+    }
+
+    /// Forgets every push to or about `site`.
+    pub fn forget_site(&mut self, site: u32) {
+        self.pending
+            .retain(|k, _| k.to_site != site && k.about_site != site);
+    }
+
+    /// Sends what is due again, gives up on what ran out of retries;
+    /// returns when it next needs to run.
+    pub fn poll(&mut self, now: Instant, out: &mut Outbox, metrics: &Metrics) -> Option<Instant> {
+        self.pending.retain(|key, p| {
+            if p.next > now {
+                return true;
+            }
+            p.retries += 1;
+            if p.retries > RETRY_AFTER.len() {
+                metrics.notifies_failed.fetch_add(1, Relaxed);
+                log::warn!(
+                    "site #{}: no Map-Notify-Ack after {} sends to {}; giving up",
+                    key.to_site,
+                    p.retries,
+                    p.to
+                );
+                return false;
+            }
+            out.push_bytes(p.to, &p.bytes);
+            metrics.notifies_retransmitted.fetch_add(1, Relaxed);
+            p.next = now
+                + RETRY_AFTER
+                    .get(p.retries)
+                    .copied()
+                    .unwrap_or(RETRY_AFTER[6]);
+            true
+        });
+        self.pending.values().map(|p| p.next).min()
+    }
+}

@@ -1,0 +1,168 @@
+//! Runs the engine over UDP: one SO_REUSEPORT socket and thread per core
+//! (the kernel spreads senders across them), all sharing one engine, and a
+//! timer thread for retransmissions and expiry. The engine's lock is held
+//! only while deciding; datagrams go out after it is released.
+
+use crate::engine::MapServer;
+use crate::outbox::{Outbox, MAX_DATAGRAM};
+use smol::channel::{Receiver, Sender};
+use smol::future::FutureExt;
+use smol::Async;
+use socket2::{Domain, Protocol, Socket, Type};
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The longest the timer thread sleeps with nothing due (expiry is checked
+/// at least this often even if a deadline was missed).
+const IDLE_TICK: Duration = Duration::from_secs(1);
+
+/// A running map-server. Dropping it stops its threads.
+pub struct Server {
+    engine: Arc<Mutex<MapServer>>,
+    local_addr: SocketAddr,
+    stop: Option<Sender<()>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+/// A UDP socket on `addr` that other sockets may share (SO_REUSEPORT).
+fn shared_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_port(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
+/// Locks the engine; a thread that panicked holding it leaves it usable,
+/// as every engine method leaves its state consistent between statements.
+pub fn lock(engine: &Mutex<MapServer>) -> MutexGuard<'_, MapServer> {
+    engine
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Server {
+    /// Binds `threads` sockets to `listen` (port 0 picks one) and starts
+    /// serving.
+    pub fn start(engine: MapServer, listen: SocketAddr, threads: usize) -> io::Result<Server> {
+        let first = shared_socket(listen)?;
+        let local_addr = first.local_addr()?;
+        let mut sockets = vec![first];
+        for _ in 1..threads.max(1) {
+            sockets.push(shared_socket(local_addr)?);
+        }
+        let engine = Arc::new(Mutex::new(engine));
+        let (stop, stopped) = smol::channel::bounded::<()>(1);
+        let (wake, woken) = smol::channel::bounded::<()>(1);
+        let timer_socket = sockets[0].try_clone()?;
+        let mut handles = Vec::new();
+        for (n, socket) in sockets.into_iter().enumerate() {
+            let (engine, stopped, wake) = (engine.clone(), stopped.clone(), wake.clone());
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("lisp-rx-{n}"))
+                    .spawn(move || {
+                        smol::block_on(receive(engine, socket, wake).or(wait(stopped)))
+                    })?,
+            );
+        }
+        let engine_for_timer = engine.clone();
+        handles.push(
+            std::thread::Builder::new()
+                .name("lisp-timer".into())
+                .spawn(move || {
+                    smol::block_on(timers(engine_for_timer, timer_socket, woken).or(wait(stopped)))
+                })?,
+        );
+        Ok(Server {
+            engine,
+            local_addr,
+            stop: Some(stop),
+            threads: handles,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The engine, for the control socket's queries and revocations.
+    pub fn engine(&self) -> &Arc<Mutex<MapServer>> {
+        &self.engine
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.take(); // closes the channel: every thread's wait() ends
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn wait(stopped: Receiver<()>) {
+    let _ = stopped.recv().await;
+}
+
+async fn send_all(socket: &Async<UdpSocket>, out: &mut Outbox) {
+    for (to, bytes) in out.iter() {
+        if let Err(e) = socket.send_to(bytes, to).await {
+            log::warn!("sending to {to}: {e}");
+        }
+    }
+    out.clear();
+}
+
+async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, wake: Sender<()>) {
+    let socket = match Async::new(socket) {
+        Ok(socket) => socket,
+        Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
+    };
+    let metrics = lock(&engine).metrics().clone();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut out = Outbox::default();
+    loop {
+        let (len, from) = match socket.recv_from(&mut buf).await {
+            Ok(received) => received,
+            Err(e) => {
+                log::warn!("receiving: {e}");
+                continue;
+            }
+        };
+        let started = Instant::now();
+        let timers_changed = {
+            let mut engine = lock(&engine);
+            engine.handle(started, from, &buf[..len], &mut out);
+            engine.take_timers_changed()
+        };
+        metrics.processed(started.elapsed());
+        send_all(&socket, &mut out).await;
+        if timers_changed {
+            let _ = wake.try_send(());
+        }
+    }
+}
+
+async fn timers(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, woken: Receiver<()>) {
+    let socket = match Async::new(socket) {
+        Ok(socket) => socket,
+        Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
+    };
+    let mut out = Outbox::default();
+    loop {
+        let now = Instant::now();
+        let next = lock(&engine).poll(now, &mut out);
+        send_all(&socket, &mut out).await;
+        let until = next.map_or(now + IDLE_TICK, |at| at.min(now + IDLE_TICK));
+        let sleep = async {
+            smol::Timer::at(until).await;
+        };
+        let woken = async {
+            let _ = woken.recv().await;
+        };
+        sleep.or(woken).await;
+    }
+}

@@ -1,0 +1,197 @@
+//! What a site sends a map-server, for tests and the load generator: a
+//! test topology's configuration and the messages of its agents.
+
+#![allow(dead_code)]
+
+use lisp::{
+    Action, Address, Algorithm, EidPrefix, Locator, MapNotify, MapRegister, MapRequest, Record,
+    Registration, RequestRecord,
+};
+use mapserver::config::{format_key, Config};
+use std::net::SocketAddr;
+use std::path::Path;
+
+/// A site of the test topology.
+pub struct TestSite {
+    pub name: &'static str,
+    pub key: &'static [u8],
+    pub public_key: [u8; 32],
+    pub control: &'static str,
+    pub eids: &'static [&'static str],
+}
+
+pub const A: TestSite = TestSite {
+    name: "a",
+    key: b"key of a",
+    public_key: [0xaa; 32],
+    control: "127.0.0.2",
+    eids: &["[1000] 10.1.0.0/16"],
+};
+pub const B: TestSite = TestSite {
+    name: "b",
+    key: b"key of b",
+    public_key: [0xbb; 32],
+    control: "127.0.0.3",
+    eids: &["[1000] 10.2.0.0/16"],
+};
+/// In another instance.
+pub const C: TestSite = TestSite {
+    name: "c",
+    key: b"key of c",
+    public_key: [0xcc; 32],
+    control: "127.0.0.4",
+    eids: &["[2] 10.3.0.0/16"],
+};
+/// May resolve site a only.
+pub const D: TestSite = TestSite {
+    name: "d",
+    key: b"key of d",
+    public_key: [0xdd; 32],
+    control: "127.0.0.5",
+    eids: &["[1000] 10.4.0.0/16"],
+};
+
+impl TestSite {
+    /// Its `[[site]]` section, with control addresses on `net` (127.0.N.x)
+    /// so that tests running side by side do not share addresses.
+    pub fn toml(&self, net: u8) -> String {
+        let eids: Vec<String> = self.eids.iter().map(|e| format!("\"{e}\"")).collect();
+        let extra = if self.name == "d" {
+            "may_resolve = [\"a\"]\n"
+        } else {
+            ""
+        };
+        format!(
+            "[[site]]\nname = \"{}\"\nkey = \"{}\"\npublic_key = \"{}\"\ncontrol_address = \"{}\"\neids = [{}]\naccept_more_specifics = true\n{extra}\n",
+            self.name,
+            std::str::from_utf8(self.key).unwrap(),
+            format_key(&self.public_key),
+            self.control_address(net),
+            eids.join(", ")
+        )
+    }
+
+    pub fn control_address(&self, net: u8) -> std::net::IpAddr {
+        let last: u8 = self.control.rsplit('.').next().unwrap().parse().unwrap();
+        std::net::IpAddr::from([127, net, 0, last])
+    }
+
+    /// Where its agent listens for pushes.
+    pub fn control_socket(&self, net: u8) -> SocketAddr {
+        SocketAddr::new(self.control_address(net), lisp::CONTROL_PORT)
+    }
+
+    /// A Map-Register of `eid` (mask-len included) at `rloc`, with M set.
+    pub fn register(&self, nonce: u64, eid: &str, rloc: SocketAddr) -> Vec<u8> {
+        self.register_with(nonce, eid, rloc, self.key, self.public_key)
+    }
+
+    pub fn register_with(
+        &self,
+        nonce: u64,
+        eid: &str,
+        rloc: SocketAddr,
+        site_key: &[u8],
+        public_key: [u8; 32],
+    ) -> Vec<u8> {
+        let eid: EidPrefix = eid.parse().unwrap();
+        let mut records = heapless::Vec::new();
+        let mut locators = heapless::Vec::new();
+        locators
+            .push(Locator {
+                priority: 1,
+                weight: 100,
+                m_priority: 255,
+                m_weight: 0,
+                local: true,
+                probed: false,
+                reachable: true,
+                rloc: Address::rloc(rloc),
+            })
+            .unwrap();
+        records
+            .push(Record {
+                ttl: 15,
+                eid_mask_len: eid.prefix.prefix_len(),
+                action: Action::NO_ACTION,
+                authoritative: true,
+                map_version: 0,
+                eid: Address::eid(eid.iid, eid.prefix.addr(), Some(&public_key)),
+                locators,
+            })
+            .unwrap();
+        let register = MapRegister {
+            proxy_reply: true,
+            security: false,
+            eid_notify: false,
+            use_ttl: false,
+            merge: false,
+            want_map_notify: true,
+            body: Registration {
+                nonce,
+                key_id: 0,
+                algorithm: Algorithm::HmacSha256_128,
+                records,
+                xtr: None,
+            },
+        };
+        written(|b| register.write(b, site_key))
+    }
+
+    /// The Map-Notify-Ack that answers a pushed Map-Notify.
+    pub fn ack(&self, notify: &[u8]) -> Vec<u8> {
+        lisp::auth::verify(notify, self.key).expect("push signed with the site's key");
+        let notify = MapNotify::parse(notify).unwrap();
+        written(|b| notify.write_ack(b, self.key))
+    }
+}
+
+/// A Map-Request for one EID (`[IID] address/len`).
+pub fn request(nonce: u64, eid: &str) -> Vec<u8> {
+    let eid: EidPrefix = eid.parse().unwrap();
+    let mut records = heapless::Vec::new();
+    records
+        .push(RequestRecord {
+            notify: true,
+            eid_mask_len: eid.prefix.prefix_len(),
+            eid: Address::eid(eid.iid, eid.prefix.addr(), None),
+        })
+        .unwrap();
+    let mut itr_rlocs = heapless::Vec::new();
+    itr_rlocs.push(Address::None).unwrap();
+    let request = MapRequest {
+        authoritative: false,
+        probe: false,
+        smr: false,
+        pitr: false,
+        smr_invoked: false,
+        local_xtr: false,
+        dont_map_reply: false,
+        nonce,
+        source_eid: Address::None,
+        itr_rlocs,
+        records,
+        map_reply: None,
+        xtr: None,
+    };
+    written(|b| request.write(b))
+}
+
+pub fn written(write: impl FnOnce(&mut [u8]) -> Result<usize, lisp::WriteError>) -> Vec<u8> {
+    let mut buf = vec![0; 4096];
+    let len = write(&mut buf).unwrap();
+    buf.truncate(len);
+    buf
+}
+
+/// A configuration with `sites` on 127.N.0.x and `lisp` as the body of
+/// its [lisp] section.
+pub fn config(net: u8, sites: &[&TestSite], lisp: &str) -> Config {
+    let mut text = format!(
+        "control_address = \"127.{net}.0.1\"\n[wireguard]\nprivate_key_file = \"/dev/null\"\n[lisp]\n{lisp}\n"
+    );
+    for site in sites {
+        text.push_str(&site.toml(net));
+    }
+    Config::parse(Path::new("test.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}

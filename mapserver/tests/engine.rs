@@ -1,0 +1,407 @@
+//! The map-server's decisions, driven without a network and with a
+//! made-up clock: each test reads like the scenario it checks.
+
+mod common;
+
+use common::{config, request, TestSite, A, B, C, D};
+use lisp::{auth, Action, Address, MapNotify, MapReply, Message};
+use mapserver::engine::MapServer;
+use mapserver::metrics::{Drop, Metrics};
+use mapserver::outbox::Outbox;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NET: u8 = 0;
+const NO_LIMIT: &str = "rate_limit = 0";
+
+struct World {
+    server: MapServer,
+    metrics: Arc<Metrics>,
+    now: Instant,
+    out: Outbox,
+}
+
+impl World {
+    fn new(sites: &[&TestSite], lisp: &str) -> World {
+        let metrics = Arc::new(Metrics::default());
+        let now = Instant::now();
+        let server = MapServer::new(&config(NET, sites, lisp), metrics.clone(), now);
+        World {
+            server,
+            metrics,
+            now,
+            out: Outbox::default(),
+        }
+    }
+
+    /// Delivers `msg` from `site`'s control address; returns what the
+    /// map-server sent, to whom.
+    fn from(&mut self, site: &TestSite, msg: &[u8]) -> Vec<(SocketAddr, Vec<u8>)> {
+        let from = SocketAddr::new(site.control_address(NET), 40000);
+        self.server.handle(self.now, from, msg, &mut self.out);
+        self.drain()
+    }
+
+    fn drain(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
+        let sent = self.out.iter().map(|(to, b)| (to, b.to_vec())).collect();
+        self.out.clear();
+        sent
+    }
+
+    /// Lets `after` pass and runs the timers.
+    fn wait(&mut self, after: Duration) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.now += after;
+        self.server.poll(self.now, &mut self.out);
+        self.drain()
+    }
+
+    /// Registers `site`'s first EID prefix at `rloc`.
+    fn register(&mut self, site: &TestSite, rloc: &str) {
+        let msg = site.register(1, &first_eid(site), rloc.parse().unwrap());
+        let sent = self.from(site, &msg);
+        assert_eq!(sent.len(), 1, "{} registered", site.name);
+    }
+}
+
+fn first_eid(site: &TestSite) -> String {
+    site.eids[0].replace(".0.0/16", ".0.0/24")
+}
+
+/// The Map-Reply among `sent` (to the requester's source port).
+fn reply(sent: &[(SocketAddr, Vec<u8>)]) -> MapReply {
+    let replies: Vec<MapReply> = sent
+        .iter()
+        .filter_map(|(_, bytes)| match Message::parse(bytes).unwrap() {
+            Message::MapReply(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(replies.len(), 1, "one Map-Reply");
+    replies.into_iter().next().unwrap()
+}
+
+/// The one datagram among `sent` pushed to `site`'s control port.
+fn pushed_to(site: &TestSite, sent: &[(SocketAddr, Vec<u8>)]) -> Vec<u8> {
+    let pushed: Vec<_> = sent
+        .iter()
+        .filter(|(to, _)| *to == site.control_socket(NET))
+        .collect();
+    assert_eq!(pushed.len(), 1, "one push to {}", site.name);
+    pushed[0].1.clone()
+}
+
+fn notify(site: &TestSite, bytes: &[u8]) -> MapNotify {
+    auth::verify(bytes, site.key).expect("signed with the site's key");
+    MapNotify::parse(bytes).unwrap()
+}
+
+#[test]
+fn map_register_with_m_bit_is_answered_by_a_signed_map_notify() {
+    let mut w = World::new(&[&A], NO_LIMIT);
+    let msg = A.register(
+        77,
+        "[1000] 10.1.0.0/24",
+        "192.0.2.10:51820".parse().unwrap(),
+    );
+    let sent = w.from(&A, &msg);
+    assert_eq!(sent.len(), 1);
+    let (to, bytes) = &sent[0];
+    assert_eq!(to.ip(), A.control_address(NET));
+    let n = notify(&A, bytes);
+    assert_eq!(n.body.nonce, 77);
+    assert_eq!(n.body.records.len(), 1);
+    assert_eq!(w.metrics.registrations.load(Relaxed), 1);
+}
+
+#[test]
+fn bad_registrations_are_dropped_by_reason_and_store_nothing() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    let rloc: SocketAddr = "192.0.2.10:51820".parse().unwrap();
+    let cases: [(Vec<u8>, Drop); 4] = [
+        (
+            A.register_with(1, "[1000] 10.1.0.0/24", rloc, b"wrong key", A.public_key),
+            Drop::AuthFailed,
+        ),
+        (
+            A.register(2, "[1000] 10.2.0.0/24", rloc),
+            Drop::OutsidePrefix,
+        ),
+        (A.register(3, "[2] 10.1.0.0/24", rloc), Drop::OutsidePrefix),
+        (
+            A.register_with(4, "[1000] 10.1.0.0/24", rloc, A.key, B.public_key),
+            Drop::KeyMismatch,
+        ),
+    ];
+    for (msg, reason) in cases {
+        let before = w.metrics.drops(reason);
+        assert!(w.from(&A, &msg).is_empty(), "{reason:?}: no answer");
+        assert_eq!(w.metrics.drops(reason), before + 1, "{reason:?} counted");
+    }
+    assert_eq!(w.metrics.drops(Drop::AuthFailed), 1);
+    assert_eq!(w.metrics.drops(Drop::OutsidePrefix), 2);
+    assert_eq!(w.metrics.drops(Drop::KeyMismatch), 1);
+    assert_eq!(w.metrics.registrations.load(Relaxed), 0);
+    // Garbage and strangers.
+    assert!(w.from(&A, &[0x30, 1, 2]).is_empty());
+    let stranger = TestSite {
+        control: "127.0.0.99",
+        ..A
+    };
+    assert!(w
+        .from(&stranger, &A.register(5, "[1000] 10.1.0.0/24", rloc))
+        .is_empty());
+    assert_eq!(w.metrics.drops(Drop::UnknownSource), 1);
+}
+
+#[test]
+fn a_site_cannot_take_over_another_sites_prefix() {
+    // e may register within 10.2.0.0/16 too (an operator's overlap).
+    let e = TestSite {
+        name: "e",
+        control: "127.0.0.6",
+        eids: &["[1000] 10.2.0.0/16"],
+        public_key: [0xee; 32],
+        ..B
+    };
+    let mut w = World::new(&[&B, &e], NO_LIMIT);
+    w.register(&B, "192.0.2.11:51820");
+    let msg = e.register(1, "[1000] 10.2.0.0/24", "192.0.2.66:51820".parse().unwrap());
+    assert!(w.from(&e, &msg).is_empty());
+    assert_eq!(w.metrics.drops(Drop::OwnedByOther), 1);
+    let (owner, _) = w
+        .server
+        .lookup(&"[1000] 10.2.0.9/32".parse().unwrap())
+        .unwrap();
+    assert_eq!(owner.as_deref(), Some("b"));
+}
+
+#[test]
+fn request_hit_replies_to_the_requester_and_pushes_it_to_the_destination() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:40000");
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(sent.len(), 2, "a Map-Reply and a push");
+
+    let r = reply(&sent);
+    assert_eq!(r.nonce, 5);
+    let record = &r.records[0];
+    assert_eq!(record.eid_mask_len, 24);
+    assert_eq!(record.eid.instance_id(), 1000);
+    assert_eq!(record.eid.wireguard_key(), Some(B.public_key));
+    assert_eq!(
+        record.locators[0].rloc.endpoint(),
+        Some("192.0.2.11:40000".parse().unwrap())
+    );
+
+    let pushed = notify(&B, &pushed_to(&B, &sent));
+    let record = &pushed.body.records[0];
+    assert_eq!(record.eid.wireguard_key(), Some(A.public_key));
+    assert_eq!(
+        record.locators[0].rloc.endpoint(),
+        Some("192.0.2.10:51820".parse().unwrap())
+    );
+}
+
+#[test]
+fn unacknowledged_push_is_retransmitted_until_the_ack() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    let push = pushed_to(&B, &sent);
+    // The first ack is lost: 20 ms later the same push goes again.
+    assert!(w.wait(Duration::from_millis(19)).is_empty());
+    let again = w.wait(Duration::from_millis(1));
+    assert_eq!(again, vec![(B.control_socket(NET), push.clone())]);
+    // A second request meanwhile does not start another push.
+    assert_eq!(w.from(&A, &request(6, "[1000] 10.2.0.9/32")).len(), 1);
+    // The ack arrives: nothing more is sent.
+    assert!(w.from(&B, &B.ack(&push)).is_empty());
+    assert!(w.wait(Duration::from_secs(5)).is_empty());
+    assert_eq!(w.metrics.notifies_acked.load(Relaxed), 1);
+    assert_eq!(w.metrics.notifies_retransmitted.load(Relaxed), 1);
+}
+
+#[test]
+fn push_to_a_silent_site_backs_off_then_gives_up() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    let mut sends = Vec::new();
+    for ms in 1..=6000 {
+        if !w.wait(Duration::from_millis(1)).is_empty() {
+            sends.push(ms);
+        }
+    }
+    assert_eq!(sends, [20, 60, 140, 300, 620, 1260, 2540]);
+    assert_eq!(w.metrics.notifies_failed.load(Relaxed), 1);
+}
+
+#[test]
+fn miss_gets_a_short_negative_reply() {
+    let mut w = World::new(&[&A], "rate_limit = 0\nnegative_ttl = 2");
+    w.register(&A, "192.0.2.10:51820");
+    let sent = w.from(&A, &request(9, "[1000] 10.7.0.1/32"));
+    assert_eq!(sent.len(), 1, "no push on a miss");
+    let record = &reply(&sent).records[0];
+    assert!(record.locators.is_empty());
+    assert_eq!(record.action, Action::DROP_NO_REASON);
+    assert_eq!(record.ttl, 2);
+    assert_eq!(w.metrics.negative_replies.load(Relaxed), 1);
+}
+
+#[test]
+fn policy_denies_across_instances_and_outside_may_resolve() {
+    let mut w = World::new(&[&A, &B, &C, &D], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.register(&C, "192.0.2.12:51820");
+    w.register(&D, "192.0.2.13:51820");
+    let denied = |w: &mut World, site: &TestSite, eid: &str| {
+        let sent = w.from(site, &request(1, eid));
+        assert_eq!(sent.len(), 1, "{} -> {eid}: no push", site.name);
+        reply(&sent).records[0].action
+    };
+    // c lives in instance 2: instance 1000 is not its to resolve.
+    assert_eq!(
+        denied(&mut w, &C, "[1000] 10.2.0.9/32"),
+        Action::DROP_POLICY_DENIED
+    );
+    // d may resolve a, not b.
+    assert_eq!(
+        denied(&mut w, &D, "[1000] 10.2.0.9/32"),
+        Action::DROP_POLICY_DENIED
+    );
+    let sent = w.from(&D, &request(2, "[1000] 10.1.0.9/32"));
+    assert_eq!(
+        reply(&sent).records[0].eid.wireguard_key(),
+        Some(A.public_key)
+    );
+}
+
+#[test]
+fn subscribers_hear_of_a_changed_rloc() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    // b roams: same prefix, new RLOC.
+    let msg = B.register(
+        2,
+        "[1000] 10.2.0.0/24",
+        "198.51.100.4:51820".parse().unwrap(),
+    );
+    let sent = w.from(&B, &msg);
+    assert_eq!(sent.len(), 2, "the Map-Notify to b and the update to a");
+    let update = notify(&A, &pushed_to(&A, &sent));
+    assert_eq!(
+        update.body.records[0].locators[0].rloc.endpoint(),
+        Some("198.51.100.4:51820".parse().unwrap())
+    );
+    // A refresh with nothing changed tells no one.
+    assert_eq!(w.from(&B, &msg).len(), 1);
+}
+
+/// The revocation a subscriber receives: no locators, the key marked R.
+fn assert_revocation(site: &TestSite, sent: &[(SocketAddr, Vec<u8>)], of: [u8; 32]) {
+    let record = &notify(site, &pushed_to(site, sent)).body.records[0];
+    assert!(record.locators.is_empty());
+    match &record.eid {
+        Address::SecurityKey(k) => {
+            assert!(k.revoked);
+            assert_eq!(k.key.as_slice(), of);
+        }
+        other => panic!("expected a Security Key LCAF, got {other:?}"),
+    }
+}
+
+#[test]
+fn expiry_removes_the_mapping_and_tells_subscribers() {
+    let mut w = World::new(&[&A, &B], "rate_limit = 0\nregistration_ttl = 3");
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    w.from(&B, &[]); // (an empty datagram from b is dropped, not fatal)
+                     // a keeps registering, b goes silent.
+    w.now += Duration::from_secs(2);
+    w.register(&A, "192.0.2.10:51820");
+    let sent = w.wait(Duration::from_secs(1));
+    assert_revocation(&A, &sent, B.public_key);
+    assert!(w
+        .server
+        .lookup(&"[1000] 10.2.0.9/32".parse().unwrap())
+        .is_none());
+    assert!(w
+        .server
+        .lookup(&"[1000] 10.1.0.9/32".parse().unwrap())
+        .is_some());
+}
+
+#[test]
+fn revoking_a_site_removes_it_from_subscribers_and_refuses_it() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(w.server.revoke("b", w.now, &mut w.out), Ok(1));
+    let sent = w.drain();
+    assert_revocation(&A, &sent, B.public_key);
+    let msg = B.register(3, "[1000] 10.2.0.0/24", "192.0.2.11:51820".parse().unwrap());
+    assert!(w.from(&B, &msg).is_empty());
+    assert_eq!(w.metrics.drops(Drop::Revoked), 1);
+    assert_eq!(
+        w.server.revoke("nobody", w.now, &mut w.out),
+        Err("no site is named 'nobody'".into())
+    );
+}
+
+#[test]
+fn a_site_seen_behind_a_nat_is_handed_out_at_its_observed_endpoint() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.168.1.20:51820");
+    w.server
+        .observed_endpoint(&B.public_key, Some("203.0.113.5:40001".parse().unwrap()));
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    match &reply(&sent).records[0].locators[0].rloc {
+        Address::NatTraversal(nat) => {
+            assert_eq!(nat.global_etr_rloc, Some("203.0.113.5".parse().unwrap()));
+            assert_eq!(nat.etr_port, 40001);
+            assert_eq!(nat.private_etr_rloc, Some("192.168.1.20".parse().unwrap()));
+        }
+        other => panic!("expected a NAT-Traversal locator, got {other:?}"),
+    }
+}
+
+#[test]
+fn rate_limit_drops_a_flooding_site() {
+    let mut w = World::new(&[&A], "rate_limit = 5");
+    let replies = (0..100)
+        .map(|n| w.from(&A, &request(n, "[1000] 10.1.0.1/32")).len())
+        .sum::<usize>();
+    assert_eq!(replies, 10, "the burst: twice the rate");
+    assert_eq!(w.metrics.drops(Drop::RateLimited), 90);
+    w.now += Duration::from_secs(1);
+    assert_eq!(w.from(&A, &request(1, "[1000] 10.1.0.1/32")).len(), 1);
+}
+
+#[test]
+fn reload_keeps_registrations_and_withdraws_removed_sites() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    w.server
+        .reload(&config(NET, &[&A, &B], NO_LIMIT), w.now, &mut w.out);
+    assert!(w.drain().is_empty());
+    assert_eq!(w.metrics.registrations.load(Relaxed), 2);
+    w.server
+        .reload(&config(NET, &[&A], NO_LIMIT), w.now, &mut w.out);
+    let sent = w.drain();
+    assert_revocation(&A, &sent, B.public_key);
+    assert_eq!(w.metrics.registrations.load(Relaxed), 1);
+}
