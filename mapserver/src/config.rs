@@ -204,7 +204,9 @@ impl Config {
         let parsed: File = match toml::from_str(text) {
             Ok(parsed) => parsed,
             Err(e) => {
-                errors.add(e.span().map(|s| s.start), "", e.message().trim_end());
+                let at = e.span().map(|s| s.start);
+                let option = at.map_or("", |at| key_on_line(text, at));
+                errors.add(at, option, e.message().trim_end());
                 return Err(ConfigErrors(errors.list));
             }
         };
@@ -228,6 +230,7 @@ impl Config {
             errors.add(None, "lisp.registration_ttl", "must be at least 1 second");
         }
         if !errors.list.is_empty() {
+            errors.list.sort_by_key(|e| e.line);
             return Err(ConfigErrors(errors.list));
         }
         Ok(Config {
@@ -313,6 +316,14 @@ fn check_site_names(sites: &[SiteFile], errors: &mut Errors<'_>) {
             }
         }
     }
+}
+
+/// The key assigned on the line holding byte `at` (`key = value`), to name
+/// the option of an error the TOML parser reports.
+fn key_on_line(text: &str, at: usize) -> &str {
+    let start = text[..at.min(text.len())].rfind('\n').map_or(0, |n| n + 1);
+    let line = text[start..].lines().next().unwrap_or("");
+    line.split_once('=').map_or("", |(key, _)| key.trim())
 }
 
 /// Collects errors, turning byte offsets into line numbers.

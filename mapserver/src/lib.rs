@@ -6,8 +6,11 @@
 //! over UDP sockets.
 
 pub mod config;
+pub mod control;
 pub mod db;
 pub mod engine;
+pub mod http;
+pub mod logger;
 pub mod metrics;
 pub mod outbox;
 pub mod push;

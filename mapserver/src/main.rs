@@ -1,1 +1,171 @@
-fn main() {}
+//! `lispguard-mapserver`: the command line.
+
+use argh::FromArgs;
+use mapserver::config::Config;
+use mapserver::engine::MapServer;
+use mapserver::metrics::Metrics;
+use mapserver::server::Server;
+use mapserver::{control, http, logger};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+const DEFAULT_CONFIG: &str = "/etc/lispguard/mapserver.toml";
+const DEFAULT_SOCKET: &str = "/run/lispguard-mapserver.sock";
+
+#[derive(FromArgs)]
+/// The lispguard map-server: sites register their EID prefixes and
+/// WireGuard keys with it over LISP inside WireGuard; it answers their
+/// Map-Requests and pushes each requester's key to the destination.
+struct Cli {
+    #[argh(subcommand)]
+    command: Command,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Run(Run),
+    CheckConfig(CheckConfig),
+    Sites(Sites),
+    Lookup(Lookup),
+    Revoke(Revoke),
+}
+
+#[derive(FromArgs)]
+/// Run the map-server in the foreground (SIGHUP reloads the
+/// configuration, SIGTERM stops it).
+#[argh(subcommand, name = "run")]
+struct Run {
+    /// configuration file (default /etc/lispguard/mapserver.toml)
+    #[argh(option, short = 'c', default = "PathBuf::from(DEFAULT_CONFIG)")]
+    config: PathBuf,
+    /// log level: error, warn, info (default), debug, trace
+    #[argh(option, default = "String::from(\"info\")")]
+    log_level: String,
+}
+
+#[derive(FromArgs)]
+/// Check a configuration file; print every error with its line and
+/// option; exit 1 if there is any.
+#[argh(subcommand, name = "check-config")]
+struct CheckConfig {
+    /// the configuration file
+    #[argh(positional)]
+    file: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// List the configured sites: control address, key, where they are seen,
+/// their registrations and ages.
+#[argh(subcommand, name = "sites")]
+struct Sites {
+    /// control socket of the running map-server
+    #[argh(option, short = 's', default = "PathBuf::from(DEFAULT_SOCKET)")]
+    socket: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// Show what an EID resolves to, e.g. `lookup "[1000] 10.2.0.9/32"`.
+#[argh(subcommand, name = "lookup")]
+struct Lookup {
+    /// the EID prefix, "[IID] ADDRESS/LEN" (IID 0 may be left out)
+    #[argh(positional)]
+    eid: String,
+    /// control socket of the running map-server
+    #[argh(option, short = 's', default = "PathBuf::from(DEFAULT_SOCKET)")]
+    socket: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// Revoke a site: remove its registrations, tell the sites that resolved
+/// them, refuse its Map-Registers until the configuration is reloaded.
+#[argh(subcommand, name = "revoke")]
+struct Revoke {
+    /// the site's name
+    #[argh(positional)]
+    site: String,
+    /// control socket of the running map-server
+    #[argh(option, short = 's', default = "PathBuf::from(DEFAULT_SOCKET)")]
+    socket: PathBuf,
+}
+
+fn main() -> ExitCode {
+    let cli: Cli = argh::from_env();
+    let result = match cli.command {
+        Command::Run(run) => self::run(&run),
+        Command::CheckConfig(check) => match Config::load(&check.file) {
+            Ok(_) => {
+                println!("{}: ok", check.file.display());
+                Ok(())
+            }
+            Err(errors) => Err(errors.to_string()),
+        },
+        Command::Sites(s) => print(control::request(&s.socket, "sites")),
+        Command::Lookup(l) => print(control::request(&l.socket, &format!("lookup {}", l.eid))),
+        Command::Revoke(r) => print(control::request(&r.socket, &format!("revoke {}", r.site))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print(result: Result<String, String>) -> Result<(), String> {
+    result.map(|text| print!("{text}"))
+}
+
+fn run(run: &Run) -> Result<(), String> {
+    logger::init(&run.log_level)?;
+    let config = Config::load(&run.config).map_err(|e| e.to_string())?;
+    let metrics = Arc::new(Metrics::default());
+    let engine = MapServer::new(&config, metrics.clone(), Instant::now());
+    let threads = config
+        .lisp
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let listen = config.listen();
+    let server = Arc::new(
+        Server::start(engine, listen, threads)
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?,
+    );
+    http::serve(config.lisp.metrics, metrics)
+        .map_err(|e| format!("cannot serve metrics on {}: {e}", config.lisp.metrics))?;
+    let socket = &config.lisp.control_socket;
+    control::serve(socket, server.clone())
+        .map_err(|e| format!("cannot open the control socket {}: {e}", socket.display()))?;
+    log::info!(
+        "map-server on {listen} ({threads} threads), {} sites, metrics on http://{}/metrics",
+        config.sites.len(),
+        config.lisp.metrics
+    );
+    wait_for_signals(&run.config, &server);
+    let _ = std::fs::remove_file(socket);
+    log::info!("stopped");
+    Ok(())
+}
+
+/// Reloads on SIGHUP; returns on SIGTERM or SIGINT.
+fn wait_for_signals(path: &Path, server: &Server) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM]) {
+        Ok(signals) => signals,
+        Err(e) => return log::error!("cannot watch signals: {e}"),
+    };
+    for signal in signals.forever() {
+        if signal != SIGHUP {
+            return;
+        }
+        match Config::load(path) {
+            Ok(config) => {
+                server.with_engine(|engine, now, out| engine.reload(&config, now, out));
+                log::info!("configuration reloaded: {} sites", config.sites.len());
+            }
+            Err(errors) => log::error!("configuration not reloaded, it has errors:\n{errors}"),
+        }
+    }
+}

@@ -22,6 +22,10 @@ const IDLE_TICK: Duration = Duration::from_secs(1);
 /// A running map-server. Dropping it stops its threads.
 pub struct Server {
     engine: Arc<Mutex<MapServer>>,
+    /// For what the engine sends outside a receive loop (revoke, reload).
+    socket: UdpSocket,
+    /// Wakes the timer thread when a push started.
+    wake: Sender<()>,
     local_addr: SocketAddr,
     stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
@@ -57,6 +61,7 @@ impl Server {
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         let (wake, woken) = smol::channel::bounded::<()>(1);
         let timer_socket = sockets[0].try_clone()?;
+        let socket = sockets[0].try_clone()?;
         let mut handles = Vec::new();
         for (n, socket) in sockets.into_iter().enumerate() {
             let (engine, stopped, wake) = (engine.clone(), stopped.clone(), wake.clone());
@@ -78,6 +83,8 @@ impl Server {
         );
         Ok(Server {
             engine,
+            socket,
+            wake,
             local_addr,
             stop: Some(stop),
             threads: handles,
@@ -88,9 +95,26 @@ impl Server {
         self.local_addr
     }
 
-    /// The engine, for the control socket's queries and revocations.
-    pub fn engine(&self) -> &Arc<Mutex<MapServer>> {
-        &self.engine
+    /// Runs `f` on the engine and sends what it leaves in the outbox: for
+    /// the control socket's queries and revocations, and reloads.
+    pub fn with_engine<R>(&self, f: impl FnOnce(&mut MapServer, Instant, &mut Outbox) -> R) -> R {
+        let mut out = Outbox::default();
+        let (result, timers_changed) = {
+            let mut engine = lock(&self.engine);
+            let result = f(&mut engine, Instant::now(), &mut out);
+            (result, engine.take_timers_changed())
+        };
+        if timers_changed {
+            let _ = self.wake.try_send(());
+        }
+        for (to, bytes) in out.iter() {
+            // The socket is non-blocking; a full buffer loses this datagram,
+            // which the push schedule sends again.
+            if let Err(e) = self.socket.send_to(bytes, to) {
+                log::warn!("sending to {to}: {e}");
+            }
+        }
+        result
     }
 }
 

@@ -1,0 +1,180 @@
+//! The local control socket the CLI's `sites`, `lookup` and `revoke` talk
+//! to: one request line in, a status line and text out.
+//!
+//! ```text
+//! > lookup [1000] 10.2.0.9/32
+//! < OK
+//! < [1000] 10.2.0.0/24 of site 'b' ...
+//! ```
+
+use crate::config::format_key;
+use crate::engine::SiteStatus;
+use crate::server::Server;
+use lisp::{Address, EidPrefix};
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Longest request line accepted.
+const MAX_REQUEST: u64 = 1024;
+
+/// Serves the control socket at `path` until the process ends (one client
+/// at a time: these are an operator's commands).
+pub fn serve(path: &Path, server: Arc<Server>) -> io::Result<std::thread::JoinHandle<()>> {
+    // A socket left by a previous run that did not stop cleanly.
+    if path.exists() && UnixStream::connect(path).is_err() {
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    std::thread::Builder::new()
+        .name("control".into())
+        .spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if let Err(e) = answer(stream, &server) {
+                    log::warn!("control socket: {e}");
+                }
+            }
+        })
+}
+
+fn answer(stream: UnixStream, server: &Server) -> io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+    let mut line = String::new();
+    BufReader::new(stream.try_clone()?.take(MAX_REQUEST)).read_line(&mut line)?;
+    let reply = match execute(line.trim(), server) {
+        Ok(text) => format!("OK\n{text}"),
+        Err(e) => format!("ERR {e}\n"),
+    };
+    (&stream).write_all(reply.as_bytes())
+}
+
+fn execute(request: &str, server: &Server) -> Result<String, String> {
+    let (command, argument) = request.split_once(' ').unwrap_or((request, ""));
+    match command {
+        "sites" => Ok(server.with_engine(|engine, now, _| sites_table(&engine.sites(), now))),
+        "lookup" => {
+            let eid: EidPrefix = argument.parse().map_err(|e| format!("{e}"))?;
+            server.with_engine(|engine, _, _| match engine.lookup(&eid) {
+                Some((owner, record)) => Ok(describe(&eid, owner, &record)),
+                None => Err(format!("{eid}: no mapping")),
+            })
+        }
+        "revoke" => {
+            let count = server.with_engine(|engine, now, out| engine.revoke(argument, now, out))?;
+            Ok(format!(
+                "site '{argument}' revoked: {count} registrations removed\n"
+            ))
+        }
+        _ => Err(format!("unknown request '{request}'")),
+    }
+}
+
+fn age(since: Instant, now: Instant) -> String {
+    let s = now.saturating_duration_since(since).as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+    }
+}
+
+/// The first characters of a key in base64: enough to tell keys apart.
+pub fn fingerprint(key: &[u8; 32]) -> String {
+    format_key(key)[..10].to_string()
+}
+
+fn sites_table(sites: &[SiteStatus], now: Instant) -> String {
+    let mut out = format!(
+        "{:<16} {:<16} {:<11} {:<22} {:<24} {:<22} {}\n",
+        "SITE", "CONTROL", "KEY", "SEEN AT", "EID PREFIX", "RLOC", "AGE"
+    );
+    for s in sites {
+        let seen = s.observed.map_or("-".into(), |e| e.to_string());
+        let name = if s.revoked {
+            format!("{} (revoked)", s.name)
+        } else {
+            s.name.clone()
+        };
+        let head = format!(
+            "{:<16} {:<16} {:<11} {:<22}",
+            name,
+            s.control_address,
+            fingerprint(&s.public_key),
+            seen
+        );
+        if s.mappings.is_empty() {
+            let _ = writeln!(out, "{head} {:<24} {:<22} -", "(not registered)", "-");
+        }
+        for (n, m) in s.mappings.iter().enumerate() {
+            let lead = if n == 0 { head.as_str() } else { "" };
+            let rloc = m
+                .rlocs
+                .first()
+                .map_or("-".into(), |r| r.address.to_string());
+            let _ = writeln!(
+                out,
+                "{lead:<68} {:<24} {:<22} {}",
+                m.eid.to_string(),
+                rloc,
+                age(m.registered, now)
+            );
+        }
+    }
+    out
+}
+
+fn describe(asked: &EidPrefix, owner: Option<String>, record: &lisp::Record) -> String {
+    let found = EidPrefix::from_address(&record.eid, record.eid_mask_len)
+        .map_or("?".into(), |p| p.to_string());
+    let owner = owner.map_or("static mapping".into(), |o| format!("site '{o}'"));
+    let key = record
+        .eid
+        .wireguard_key()
+        .map_or("-".into(), |k| fingerprint(&k));
+    let mut out = format!(
+        "{asked} -> {found} of {owner}, key {key}, TTL {} min\n",
+        record.ttl
+    );
+    for l in &record.locators {
+        let at = match &l.rloc {
+            Address::NatTraversal(n) => format!(
+                "{} (behind NAT; private {})",
+                l.rloc.endpoint().map_or("?".into(), |e| e.to_string()),
+                n.private_etr_rloc.map_or("-".into(), |p| p.to_string())
+            ),
+            other => other.endpoint().map_or("?".into(), |e| e.to_string()),
+        };
+        let _ = writeln!(
+            out,
+            "  locator {at} priority {} weight {}",
+            l.priority, l.weight
+        );
+    }
+    out
+}
+
+/// The CLI side: sends `request`, returns the text or the server's error.
+pub fn request(path: &Path, request: &str) -> Result<String, String> {
+    let mut stream = UnixStream::connect(path).map_err(|e| {
+        format!(
+            "cannot reach the map-server at {}: {e} (is it running? see --socket)",
+            path.display()
+        )
+    })?;
+    stream
+        .write_all(format!("{request}\n").as_bytes())
+        .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
+        .map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    stream
+        .read_to_string(&mut reply)
+        .map_err(|e| e.to_string())?;
+    match reply.split_once('\n') {
+        Some(("OK", text)) => Ok(text.to_string()),
+        Some((status, _)) => Err(status.strip_prefix("ERR ").unwrap_or(status).to_string()),
+        None => Err(format!("unexpected answer '{reply}'")),
+    }
+}
