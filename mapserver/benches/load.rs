@@ -1,0 +1,176 @@
+//! Load generator: Map-Requests per second and latency of the map-server
+//! over loopback UDP, with 10 to 1M registered EIDs, and memory per
+//! registration. `cargo bench -p mapserver --bench load [-- SECONDS [N...]]`
+//!
+//! Server and load generator share this machine (and its cores): the
+//! figures are what one box does, both sides included.
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{config, request, A, B};
+use lisp::Message;
+use mapserver::db::{Mapping, Rloc};
+use mapserver::engine::MapServer;
+use mapserver::metrics::Metrics;
+use mapserver::server::Server;
+use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const NET: u8 = 2;
+/// Requests each client keeps in flight.
+const WINDOW: usize = 32;
+const CLIENTS: usize = 2;
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// The i-th host EID of site b: [1000] 10.x.y.z/32 (b may register more
+/// specifics of 10.0.0.0/8 in this topology).
+fn eid(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a00_0000 + 1 + i)
+}
+
+fn mapping(i: u32, now: Instant) -> Mapping {
+    let mut rlocs = heapless::Vec::new();
+    let _ = rlocs.push(Rloc {
+        address: SocketAddr::from(([192, 0, 2, (i % 250) as u8 + 1], 51820)),
+        priority: 1,
+        weight: 100,
+    });
+    Mapping {
+        site: Some(1), // site b
+        eid: format!("[1000] {}/32", eid(i)).parse().unwrap(),
+        key: B.public_key,
+        rlocs,
+        ttl: 15,
+        registered: now,
+        expires: Some(now + Duration::from_secs(3600)),
+    }
+}
+
+struct Run {
+    requests: u64,
+    seconds: f64,
+    latencies_us: Vec<u32>,
+}
+
+/// One client: keeps WINDOW requests in flight for `duration`.
+fn client(server: SocketAddr, eids: u32, duration: Duration, seed: u64) -> (u64, Vec<u32>) {
+    let socket = UdpSocket::bind((A.control_address(NET), 0)).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut sent_at = std::collections::HashMap::new();
+    let mut next_nonce = seed << 32;
+    let mut send = |sent_at: &mut std::collections::HashMap<u64, Instant>| {
+        let target = eid(rng.u32(..eids));
+        next_nonce += 1;
+        let msg = request(next_nonce, &format!("[1000] {target}/32"));
+        sent_at.insert(next_nonce, Instant::now());
+        socket.send_to(&msg, server).unwrap();
+    };
+    for _ in 0..WINDOW {
+        send(&mut sent_at);
+    }
+    let mut latencies = Vec::new();
+    let mut buf = [0u8; 4096];
+    let end = Instant::now() + duration;
+    while Instant::now() < end {
+        let Ok((len, _)) = socket.recv_from(&mut buf) else {
+            // A reply lost (socket buffer full): refill the window.
+            sent_at.clear();
+            for _ in 0..WINDOW {
+                send(&mut sent_at);
+            }
+            continue;
+        };
+        if let Ok(Message::MapReply(reply)) = Message::parse(&buf[..len]) {
+            assert!(
+                !reply.records[0].locators.is_empty(),
+                "every EID is registered"
+            );
+            if let Some(at) = sent_at.remove(&reply.nonce) {
+                latencies.push(at.elapsed().as_micros() as u32);
+            }
+        }
+        send(&mut sent_at);
+    }
+    (latencies.len() as u64, latencies)
+}
+
+fn measure(eids: u32, duration: Duration) -> (Run, u64) {
+    let metrics = Arc::new(Metrics::default());
+    let cfg = config(NET, &[&A, &B], "rate_limit = 0");
+    let now = Instant::now();
+    let mut engine = MapServer::new(&cfg, metrics, now);
+    let before = rss_bytes();
+    for i in 0..eids {
+        engine.insert_mapping(mapping(i, now));
+    }
+    let per_registration = (rss_bytes().saturating_sub(before)) / u64::from(eids.max(1));
+    let server = Server::start(engine, SocketAddr::from(([127, NET, 0, 1], 0)), 2).unwrap();
+    let addr = server.local_addr();
+    let started = Instant::now();
+    let clients: Vec<_> = (0..CLIENTS as u64)
+        .map(|n| std::thread::spawn(move || client(addr, eids, duration, n + 1)))
+        .collect();
+    let mut run = Run {
+        requests: 0,
+        seconds: 0.0,
+        latencies_us: Vec::new(),
+    };
+    for c in clients {
+        let (n, lat) = c.join().unwrap();
+        run.requests += n;
+        run.latencies_us.extend(lat);
+    }
+    run.seconds = started.elapsed().as_secs_f64();
+    drop(server);
+    (run, per_registration)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    // `cargo bench` passes --bench; take numbers only.
+    let numbers: Vec<u64> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let seconds = numbers.first().copied().unwrap_or(5);
+    let sizes: Vec<u32> = if numbers.len() > 1 {
+        numbers[1..].iter().map(|&n| n as u32).collect()
+    } else {
+        vec![10, 1_000, 100_000, 1_000_000]
+    };
+    println!(
+        "{:>10} {:>12} {:>9} {:>9} {:>14}",
+        "EIDs", "requests/s", "p50 µs", "p99 µs", "RSS/mapping B"
+    );
+    for eids in sizes {
+        let (mut run, per_registration) = measure(eids, Duration::from_secs(seconds));
+        run.latencies_us.sort_unstable();
+        println!(
+            "{:>10} {:>12.0} {:>9} {:>9} {:>14}",
+            eids,
+            run.requests as f64 / run.seconds,
+            percentile(&run.latencies_us, 0.50),
+            percentile(&run.latencies_us, 0.99),
+            per_registration
+        );
+    }
+}
