@@ -117,7 +117,7 @@ fn measure(eids: u32, duration: Duration) -> (Run, u64) {
         engine.insert_mapping(mapping(i, now));
     }
     let per_registration = (rss_bytes().saturating_sub(before)) / u64::from(eids.max(1));
-    let server = Server::start(engine, SocketAddr::from(([127, NET, 0, 1], 0)), 2).unwrap();
+    let server = Server::start(engine, SocketAddr::from(([127, NET, 0, 1], 0)), 2, None).unwrap();
     let addr = server.local_addr();
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS as u64)

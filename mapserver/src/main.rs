@@ -130,7 +130,7 @@ fn run(run: &Run) -> Result<(), String> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let listen = config.listen();
     let server = Arc::new(
-        Server::start(engine, listen, threads)
+        Server::start(engine, listen, threads, None)
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?,
     );
     http::serve(config.lisp.metrics, metrics)

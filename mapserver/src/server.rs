@@ -3,6 +3,7 @@
 //! timer thread for retransmissions and expiry. The engine's lock is held
 //! only while deciding; datagrams go out after it is released.
 
+use crate::config::PublicKey;
 use crate::engine::MapServer;
 use crate::outbox::{Outbox, MAX_DATAGRAM};
 use smol::channel::{Receiver, Sender};
@@ -14,6 +15,10 @@ use std::net::{SocketAddr, UdpSocket};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// Reads where each WireGuard peer's packets come from (the map-server's
+/// own interface), for NAT traversal.
+pub type Observer = Arc<dyn Fn() -> Vec<(PublicKey, Option<SocketAddr>)> + Send + Sync>;
 
 /// The longest the timer thread sleeps with nothing due (expiry is checked
 /// at least this often even if a deadline was missed).
@@ -49,8 +54,13 @@ pub fn lock(engine: &Mutex<MapServer>) -> MutexGuard<'_, MapServer> {
 
 impl Server {
     /// Binds `threads` sockets to `listen` (port 0 picks one) and starts
-    /// serving.
-    pub fn start(engine: MapServer, listen: SocketAddr, threads: usize) -> io::Result<Server> {
+    /// serving. `observer`, if any, is asked before each Map-Register.
+    pub fn start(
+        engine: MapServer,
+        listen: SocketAddr,
+        threads: usize,
+        observer: Option<Observer>,
+    ) -> io::Result<Server> {
         let first = shared_socket(listen)?;
         let local_addr = first.local_addr()?;
         let mut sockets = vec![first];
@@ -65,11 +75,13 @@ impl Server {
         let mut handles = Vec::new();
         for (n, socket) in sockets.into_iter().enumerate() {
             let (engine, stopped, wake) = (engine.clone(), stopped.clone(), wake.clone());
+            let observer = observer.clone();
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("lisp-rx-{n}"))
                     .spawn(move || {
-                        smol::block_on(receive(engine, socket, wake).or(wait(stopped)))
+                        let receiving = receive(engine, socket, wake, observer);
+                        smol::block_on(receiving.or(wait(stopped)))
                     })?,
             );
         }
@@ -140,7 +152,12 @@ async fn send_all(socket: &Async<UdpSocket>, out: &mut Outbox) {
     out.clear();
 }
 
-async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, wake: Sender<()>) {
+async fn receive(
+    engine: Arc<Mutex<MapServer>>,
+    socket: UdpSocket,
+    wake: Sender<()>,
+    observer: Option<Observer>,
+) {
     let socket = match Async::new(socket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
@@ -156,9 +173,20 @@ async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, wake: Sender<
                 continue;
             }
         };
+        // Registrations are rare: the NAT view is refreshed before each, so
+        // that the map-server hands out what it sees from then on.
+        let seen = match &observer {
+            Some(observe) if len > 0 && buf[0] >> 4 == lisp::message_type::MAP_REGISTER => {
+                observe()
+            }
+            _ => Vec::new(),
+        };
         let started = Instant::now();
         let timers_changed = {
             let mut engine = lock(&engine);
+            for (key, endpoint) in &seen {
+                engine.observed_endpoint(key, *endpoint);
+            }
             engine.handle(started, from, &buf[..len], &mut out);
             engine.take_timers_changed()
         };

@@ -65,7 +65,7 @@ fn register_resolve_and_push_over_udp() {
     let metrics = Arc::new(Metrics::default());
     let config = config(NET, &[&A, &B], "rate_limit = 0");
     let engine = MapServer::new(&config, metrics.clone(), Instant::now());
-    let server = Server::start(engine, "127.1.0.1:0".parse().unwrap(), 2).unwrap();
+    let server = Server::start(engine, "127.1.0.1:0".parse().unwrap(), 2, None).unwrap();
     let a = Agent::new(A, server.local_addr());
     let b = Agent::new(B, server.local_addr());
     a.register("192.0.2.10:51820");
