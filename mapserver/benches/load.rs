@@ -107,7 +107,7 @@ fn client(server: SocketAddr, eids: u32, duration: Duration, seed: u64) -> (u64,
     (latencies.len() as u64, latencies)
 }
 
-fn measure(eids: u32, duration: Duration) -> (Run, u64) {
+fn measure(eids: u32, threads: usize, duration: Duration) -> (Run, u64) {
     let metrics = Arc::new(Metrics::default());
     let cfg = config(NET, &[&A, &B], "rate_limit = 0");
     let now = Instant::now();
@@ -117,7 +117,8 @@ fn measure(eids: u32, duration: Duration) -> (Run, u64) {
         engine.insert_mapping(mapping(i, now));
     }
     let per_registration = (rss_bytes().saturating_sub(before)) / u64::from(eids.max(1));
-    let server = Server::start(engine, SocketAddr::from(([127, NET, 0, 1], 0)), 2, None).unwrap();
+    let server =
+        Server::start(engine, SocketAddr::from(([127, NET, 0, 1], 0)), threads, None).unwrap();
     let addr = server.local_addr();
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS as u64)
@@ -158,19 +159,23 @@ fn main() {
         vec![10, 1_000, 100_000, 1_000_000]
     };
     println!(
-        "{:>10} {:>12} {:>9} {:>9} {:>14}",
-        "EIDs", "requests/s", "p50 µs", "p99 µs", "RSS/mapping B"
+        "{:>10} {:>8} {:>12} {:>9} {:>9} {:>14}",
+        "EIDs", "threads", "requests/s", "p50 µs", "p99 µs", "RSS/mapping B"
     );
     for eids in sizes {
-        let (mut run, per_registration) = measure(eids, Duration::from_secs(seconds));
-        run.latencies_us.sort_unstable();
-        println!(
-            "{:>10} {:>12.0} {:>9} {:>9} {:>14}",
-            eids,
-            run.requests as f64 / run.seconds,
-            percentile(&run.latencies_us, 0.50),
-            percentile(&run.latencies_us, 0.99),
-            per_registration
-        );
+        for threads in [1, 2] {
+            let (mut run, per_registration) =
+                measure(eids, threads, Duration::from_secs(seconds));
+            run.latencies_us.sort_unstable();
+            println!(
+                "{:>10} {:>8} {:>12.0} {:>9} {:>9} {:>14}",
+                eids,
+                threads,
+                run.requests as f64 / run.seconds,
+                percentile(&run.latencies_us, 0.50),
+                percentile(&run.latencies_us, 0.99),
+                per_registration
+            );
+        }
     }
 }
