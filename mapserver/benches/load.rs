@@ -117,8 +117,13 @@ fn measure(eids: u32, threads: usize, duration: Duration) -> (Run, u64) {
         engine.insert_mapping(mapping(i, now));
     }
     let per_registration = (rss_bytes().saturating_sub(before)) / u64::from(eids.max(1));
-    let server =
-        Server::start(engine, SocketAddr::from(([127, NET, 0, 1], 0)), threads, None).unwrap();
+    let server = Server::start(
+        engine,
+        SocketAddr::from(([127, NET, 0, 1], 0)),
+        threads,
+        None,
+    )
+    .unwrap();
     let addr = server.local_addr();
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS as u64)
@@ -164,8 +169,7 @@ fn main() {
     );
     for eids in sizes {
         for threads in [1, 2] {
-            let (mut run, per_registration) =
-                measure(eids, threads, Duration::from_secs(seconds));
+            let (mut run, per_registration) = measure(eids, threads, Duration::from_secs(seconds));
             run.latencies_us.sort_unstable();
             println!(
                 "{:>10} {:>8} {:>12.0} {:>9} {:>9} {:>14}",

@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod outbox;
 pub mod push;
 pub mod server;
+pub mod tunnel;

@@ -4,11 +4,12 @@ use argh::FromArgs;
 use mapserver::config::Config;
 use mapserver::engine::MapServer;
 use mapserver::metrics::Metrics;
-use mapserver::server::Server;
+use mapserver::server::{Observer, Server};
+use mapserver::tunnel::Tunnel;
 use mapserver::{control, http, logger};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 const DEFAULT_CONFIG: &str = "/etc/lispguard/mapserver.toml";
@@ -122,6 +123,21 @@ fn print(result: Result<String, String>) -> Result<(), String> {
 fn run(run: &Run) -> Result<(), String> {
     logger::init(&run.log_level)?;
     let config = Config::load(&run.config).map_err(|e| e.to_string())?;
+    let tunnel = Tunnel::up(&config).map_err(|e| format!("WireGuard: {e}"))?;
+    // Taken out (None) when the map-server stops and removes it.
+    let tunnel = Arc::new(Mutex::new(Some(tunnel)));
+    let observe = tunnel.clone();
+    let observer: Observer = Arc::new(move || {
+        let tunnel = observe.lock().unwrap_or_else(|p| p.into_inner());
+        let endpoints = tunnel
+            .as_ref()
+            .map(Tunnel::endpoints)
+            .unwrap_or(Ok(Vec::new()));
+        endpoints.unwrap_or_else(|e| {
+            log::warn!("reading WireGuard peers: {e}");
+            Vec::new()
+        })
+    });
     let metrics = Arc::new(Metrics::default());
     let engine = MapServer::new(&config, metrics.clone(), Instant::now());
     let threads = config
@@ -130,7 +146,7 @@ fn run(run: &Run) -> Result<(), String> {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let listen = config.listen();
     let server = Arc::new(
-        Server::start(engine, listen, threads, None)
+        Server::start(engine, listen, threads, Some(observer))
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?,
     );
     http::serve(config.lisp.metrics, metrics)
@@ -143,14 +159,18 @@ fn run(run: &Run) -> Result<(), String> {
         config.sites.len(),
         config.lisp.metrics
     );
-    wait_for_signals(&run.config, &server);
+    wait_for_signals(&run.config, &server, &tunnel);
     let _ = std::fs::remove_file(socket);
+    let tunnel = tunnel.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(Err(e)) = tunnel.map(Tunnel::down) {
+        log::warn!("removing the WireGuard interface: {e}");
+    }
     log::info!("stopped");
     Ok(())
 }
 
 /// Reloads on SIGHUP; returns on SIGTERM or SIGINT.
-fn wait_for_signals(path: &Path, server: &Server) {
+fn wait_for_signals(path: &Path, server: &Server, tunnel: &Mutex<Option<Tunnel>>) {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = match signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM]) {
         Ok(signals) => signals,
@@ -162,6 +182,10 @@ fn wait_for_signals(path: &Path, server: &Server) {
         }
         match Config::load(path) {
             Ok(config) => {
+                let mut tunnel = tunnel.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(Err(e)) = tunnel.as_mut().map(|t| t.sync(&config)) {
+                    log::error!("WireGuard peers not updated: {e}");
+                }
                 server.with_engine(|engine, now, out| engine.reload(&config, now, out));
                 log::info!("configuration reloaded: {} sites", config.sites.len());
             }

@@ -1,0 +1,130 @@
+//! The map-server's WireGuard interface: one peer per site, whose
+//! allowed-ips are the site's control address, a route to each control
+//! address, and the map-server's own control address on the interface.
+//! It also reads where each peer's packets come from, for NAT traversal.
+
+use crate::config::{Backend, Config, PublicKey};
+use ipnet::IpNet;
+use netconf::{Peer, Rtnl, WireGuard};
+use std::collections::HashSet;
+use std::io::{self, Write};
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+pub struct Tunnel {
+    wg: WireGuard,
+    rtnl: Rtnl,
+    /// Control addresses routed through the interface now.
+    routed: HashSet<IpAddr>,
+}
+
+/// A host prefix: /32 or /128.
+fn host(ip: IpAddr) -> IpNet {
+    IpNet::from(ip)
+}
+
+/// Reads a base64 WireGuard private key, or creates one (mode 0600) when
+/// the file does not exist yet.
+pub fn load_or_create_private_key(path: &Path) -> io::Result<[u8; 32]> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => crate::config::parse_key(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let key = netconf::generate_private_key();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+            writeln!(file, "{}", crate::config::format_key(&key))?;
+            log::info!("created private key {}", path.display());
+            Ok(key)
+        }
+        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    }
+}
+
+impl Tunnel {
+    /// Brings the interface up as `config` says, keeping the peers it has.
+    pub fn up(config: &Config) -> io::Result<Tunnel> {
+        let wg_config = &config.wireguard;
+        let private_key = load_or_create_private_key(&wg_config.private_key_file)?;
+        let backend = match wg_config.backend {
+            Backend::Kernel => netconf::Backend::Kernel,
+            Backend::Userspace => netconf::Backend::Userspace,
+        };
+        let wg = WireGuard::up(
+            &wg_config.interface,
+            backend,
+            &private_key,
+            wg_config.listen_port,
+        )?;
+        let rtnl = Rtnl::new()?;
+        rtnl.add_address(wg.name(), host(config.control_address))?;
+        rtnl.set_up(wg.name(), None)?;
+        log::info!(
+            "WireGuard {} up on port {}, public key {}",
+            wg.name(),
+            wg_config.listen_port,
+            crate::config::format_key(&netconf::public_key(&private_key))
+        );
+        let mut tunnel = Tunnel {
+            wg,
+            rtnl,
+            routed: HashSet::new(),
+        };
+        tunnel.sync(config)?;
+        Ok(tunnel)
+    }
+
+    /// Makes the peers and routes those of `config`'s sites: adds the new,
+    /// updates the changed, removes the gone.
+    pub fn sync(&mut self, config: &Config) -> io::Result<()> {
+        let wanted: HashSet<PublicKey> = config.sites.iter().map(|s| s.public_key).collect();
+        for peer in self.wg.peers()? {
+            if !wanted.contains(&peer.public_key) {
+                self.wg.remove_peer(&peer.public_key)?;
+            }
+        }
+        for site in &config.sites {
+            self.wg.set_peer(&Peer {
+                public_key: site.public_key,
+                endpoint: None,
+                allowed_ips: vec![host(site.control_address)],
+                persistent_keepalive: None,
+            })?;
+        }
+        let addresses: HashSet<IpAddr> = config.sites.iter().map(|s| s.control_address).collect();
+        for gone in self.routed.difference(&addresses) {
+            self.rtnl.remove_route(host(*gone), self.wg.name())?;
+        }
+        for address in &addresses {
+            self.rtnl.add_route(host(*address), self.wg.name())?;
+        }
+        self.routed = addresses;
+        Ok(())
+    }
+
+    /// Where each peer's packets come from now.
+    pub fn endpoints(&self) -> io::Result<Vec<(PublicKey, Option<SocketAddr>)>> {
+        Ok(self
+            .wg
+            .peers()?
+            .into_iter()
+            .map(|p| (p.public_key, p.endpoint))
+            .collect())
+    }
+
+    /// Removes the interface (and with it its peers and routes).
+    pub fn down(self) -> io::Result<()> {
+        self.wg.delete()
+    }
+}

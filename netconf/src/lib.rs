@@ -1,0 +1,28 @@
+//! netconf: the one place where lispguard configures the host's network —
+//! the WireGuard interface (through wireguard-control) and links, addresses,
+//! routes and address events (rtnetlink, through neli). Both the agent and
+//! the map-server use it; nothing here shells out to `ip` or `wg`.
+//!
+//! Everything acts in the network namespace of the calling thread.
+
+mod error;
+pub mod rtnl;
+pub mod wireguard;
+
+pub use rtnl::{AddressEvent, AddressEvents, Rtnl, ROUTE_PROTOCOL};
+pub use wireguard::{generate_private_key, public_key, Backend, Peer, PeerStatus, WireGuard};
+
+/// A WireGuard public key (Curve25519), raw bytes.
+pub type PublicKey = [u8; 32];
+
+#[cfg(test)]
+mod tests {
+    /// The agent and the map-server share these between threads and tasks.
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<crate::Rtnl>();
+        send_sync::<crate::WireGuard>();
+        send_sync::<crate::AddressEvents>();
+    }
+}
