@@ -3,9 +3,11 @@
 #
 #   bash tests/run.sh
 #
-# Installs the Debian packages the tests use (tshark, to check our bytes
-# against Wireshark's LISP dissector), then checks formatting and lints,
-# then runs every test of the workspace.
+# Installs the Debian packages the tests use — tshark (to check our bytes
+# against Wireshark's LISP dissector), wireguard-go (real WireGuard where
+# the kernel has no module), iproute2 (to build test namespaces) — then
+# checks formatting and lints, then runs every test of the workspace.
+# Tests that build network namespaces need root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +20,8 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 
 packages=()
 command -v tshark >/dev/null || packages+=(tshark)
+command -v wireguard-go >/dev/null || packages+=(wireguard-go)
+command -v ip >/dev/null || packages+=(iproute2)
 if [ ${#packages[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
