@@ -19,8 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const NET: u8 = 2;
-/// Requests each client keeps in flight.
-const WINDOW: usize = 32;
+/// Requests each of the two clients keeps in flight to saturate the
+/// server; a window of 1 measures latency without queueing.
+const SATURATING_WINDOW: usize = 32;
 const CLIENTS: usize = 2;
 
 fn rss_bytes() -> u64 {
@@ -63,7 +64,13 @@ struct Run {
 }
 
 /// One client: keeps WINDOW requests in flight for `duration`.
-fn client(server: SocketAddr, eids: u32, duration: Duration, seed: u64) -> (u64, Vec<u32>) {
+fn client(
+    server: SocketAddr,
+    eids: u32,
+    window: usize,
+    duration: Duration,
+    seed: u64,
+) -> (u64, Vec<u32>) {
     let socket = UdpSocket::bind((A.control_address(NET), 0)).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
@@ -78,7 +85,7 @@ fn client(server: SocketAddr, eids: u32, duration: Duration, seed: u64) -> (u64,
         sent_at.insert(next_nonce, Instant::now());
         socket.send_to(&msg, server).unwrap();
     };
-    for _ in 0..WINDOW {
+    for _ in 0..window {
         send(&mut sent_at);
     }
     let mut latencies = Vec::new();
@@ -88,7 +95,7 @@ fn client(server: SocketAddr, eids: u32, duration: Duration, seed: u64) -> (u64,
         let Ok((len, _)) = socket.recv_from(&mut buf) else {
             // A reply lost (socket buffer full): refill the window.
             sent_at.clear();
-            for _ in 0..WINDOW {
+            for _ in 0..window {
                 send(&mut sent_at);
             }
             continue;
@@ -107,7 +114,7 @@ fn client(server: SocketAddr, eids: u32, duration: Duration, seed: u64) -> (u64,
     (latencies.len() as u64, latencies)
 }
 
-fn measure(eids: u32, threads: usize, duration: Duration) -> (Run, u64) {
+fn measure(eids: u32, threads: usize, window: usize, duration: Duration) -> (Run, u64) {
     let metrics = Arc::new(Metrics::default());
     let cfg = config(NET, &[&A, &B], "rate_limit = 0");
     let now = Instant::now();
@@ -127,7 +134,7 @@ fn measure(eids: u32, threads: usize, duration: Duration) -> (Run, u64) {
     let addr = server.local_addr();
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS as u64)
-        .map(|n| std::thread::spawn(move || client(addr, eids, duration, n + 1)))
+        .map(|n| std::thread::spawn(move || client(addr, eids, window, duration, n + 1)))
         .collect();
     let mut run = Run {
         requests: 0,
@@ -164,21 +171,30 @@ fn main() {
         vec![10, 1_000, 100_000, 1_000_000]
     };
     println!(
-        "{:>10} {:>8} {:>12} {:>9} {:>9} {:>14}",
-        "EIDs", "threads", "requests/s", "p50 µs", "p99 µs", "RSS/mapping B"
+        "{:>10} {:>8} {:>9} {:>12} {:>9} {:>9} {:>14}",
+        "EIDs", "threads", "in flight", "requests/s", "p50 µs", "p99 µs", "RSS/mapping B"
     );
+    // The first run of a size measures memory: later ones reuse what the
+    // previous run freed.
+    let runs = [(1, SATURATING_WINDOW), (2, SATURATING_WINDOW), (2, 1)];
     for eids in sizes {
-        for threads in [1, 2] {
-            let (mut run, per_registration) = measure(eids, threads, Duration::from_secs(seconds));
+        for (n, (threads, window)) in runs.into_iter().enumerate() {
+            let duration = Duration::from_secs(seconds);
+            let (mut run, per_registration) = measure(eids, threads, window, duration);
             run.latencies_us.sort_unstable();
+            let memory = match n {
+                0 => per_registration.to_string(),
+                _ => "-".into(),
+            };
             println!(
-                "{:>10} {:>8} {:>12.0} {:>9} {:>9} {:>14}",
+                "{:>10} {:>8} {:>9} {:>12.0} {:>9} {:>9} {:>14}",
                 eids,
                 threads,
+                window * CLIENTS,
                 run.requests as f64 / run.seconds,
                 percentile(&run.latencies_us, 0.50),
                 percentile(&run.latencies_us, 0.99),
-                per_registration
+                memory
             );
         }
     }
