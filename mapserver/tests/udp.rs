@@ -4,9 +4,10 @@
 
 mod common;
 
-use common::{config, request, TestSite, A, B};
-use lisp::{auth, MapNotify, Message};
+use common::{config, request, TestSite, A, B, C};
+use lisp::{auth, Action, Address, MapNotify, Message};
 use mapserver::engine::MapServer;
+use mapserver::metrics::Drop;
 use mapserver::metrics::Metrics;
 use mapserver::server::Server;
 use std::net::{SocketAddr, UdpSocket};
@@ -24,8 +25,8 @@ struct Agent {
 }
 
 impl Agent {
-    fn new(site: TestSite, server: SocketAddr) -> Agent {
-        let socket = UdpSocket::bind(site.control_socket(NET)).unwrap();
+    fn new(site: TestSite, net: u8, server: SocketAddr) -> Agent {
+        let socket = UdpSocket::bind(site.control_socket(net)).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_secs(5)))
             .unwrap();
@@ -60,14 +61,32 @@ impl Agent {
     }
 }
 
+/// A map-server on 127.N.0.1 (its own N per test) for `sites`.
+fn start(net: u8, sites: &[&TestSite], lisp: &str) -> (Server, Arc<Metrics>) {
+    let metrics = Arc::new(Metrics::default());
+    let config = config(net, sites, lisp);
+    let engine = MapServer::new(&config, metrics.clone(), Instant::now());
+    let listen = SocketAddr::from(([127, net, 0, 1], 0));
+    (Server::start(engine, listen, 2, None).unwrap(), metrics)
+}
+
+/// What the map-server answers `agent`'s request for `eid`.
+fn resolve(agent: &Agent, nonce: u64, eid: &str) -> lisp::MapReply {
+    agent.send(&request(nonce, eid));
+    match Message::parse(&agent.receive()).unwrap() {
+        Message::MapReply(reply) => {
+            assert_eq!(reply.nonce, nonce);
+            reply
+        }
+        other => panic!("expected a Map-Reply, got {other:?}"),
+    }
+}
+
 #[test]
 fn register_resolve_and_push_over_udp() {
-    let metrics = Arc::new(Metrics::default());
-    let config = config(NET, &[&A, &B], "rate_limit = 0");
-    let engine = MapServer::new(&config, metrics.clone(), Instant::now());
-    let server = Server::start(engine, "127.1.0.1:0".parse().unwrap(), 2, None).unwrap();
-    let a = Agent::new(A, server.local_addr());
-    let b = Agent::new(B, server.local_addr());
+    let (server, metrics) = start(NET, &[&A, &B], "rate_limit = 0");
+    let a = Agent::new(A, NET, server.local_addr());
+    let b = Agent::new(B, NET, server.local_addr());
     a.register("192.0.2.10:51820");
     b.register("192.0.2.11:51820");
 
@@ -101,4 +120,71 @@ fn register_resolve_and_push_over_udp() {
     assert_eq!(metrics.notifies_acked.load(Relaxed), 1);
     assert!(metrics.notifies_retransmitted.load(Relaxed) >= 1);
     assert_eq!(metrics.map_requests.load(Relaxed), 2);
+}
+
+#[test]
+fn bad_registrations_get_no_answer_and_are_counted() {
+    const NET: u8 = 3;
+    let (server, metrics) = start(NET, &[&A, &B], "rate_limit = 0");
+    let a = Agent::new(A, NET, server.local_addr());
+    let rloc = "192.0.2.10:51820".parse().unwrap();
+    a.send(&A.register_with(1, "[1000] 10.1.0.0/24", rloc, b"wrong", A.public_key));
+    a.send(&A.register(2, "[1000] 10.2.0.0/24", rloc));
+    // Datagrams from one socket reach one server thread in order: the
+    // answer to this request comes after both were handled.
+    let reply = resolve(&a, 3, "[1000] 10.2.0.9/32");
+    assert_eq!(reply.records[0].action, Action::DROP_NO_REASON);
+    assert_eq!(metrics.drops(Drop::AuthFailed), 1);
+    assert_eq!(metrics.drops(Drop::OutsidePrefix), 1);
+    assert_eq!(metrics.registrations.load(Relaxed), 0);
+}
+
+#[test]
+fn miss_and_policy_denial_are_negative_replies() {
+    const NET: u8 = 4;
+    let (server, _) = start(NET, &[&A, &B, &C], "rate_limit = 0\nnegative_ttl = 1");
+    let a = Agent::new(A, NET, server.local_addr());
+    let b = Agent::new(B, NET, server.local_addr());
+    let c = Agent::new(C, NET, server.local_addr());
+    b.register("192.0.2.11:51820");
+    let miss = resolve(&a, 1, "[1000] 10.7.0.1/32");
+    assert_eq!(miss.records[0].action, Action::DROP_NO_REASON);
+    assert_eq!(miss.records[0].ttl, 1);
+    // c is in instance 2 only.
+    let denied = resolve(&c, 2, "[1000] 10.2.0.9/32");
+    assert_eq!(denied.records[0].action, Action::DROP_POLICY_DENIED);
+    assert!(denied.records[0].locators.is_empty());
+}
+
+#[test]
+fn subscriber_hears_of_a_change_and_of_expiry() {
+    const NET: u8 = 5;
+    let (server, _) = start(NET, &[&A, &B], "rate_limit = 0\nregistration_ttl = 2");
+    let a = Agent::new(A, NET, server.local_addr());
+    let b = Agent::new(B, NET, server.local_addr());
+    a.register("192.0.2.10:51820");
+    b.register("192.0.2.11:51820");
+    resolve(&a, 1, "[1000] 10.2.0.9/32");
+    let push = b.receive();
+    b.send(&b.site.ack(&push));
+    // b moves: a is told, with the new RLOC.
+    b.register("198.51.100.4:51820");
+    let update = a.receive();
+    let record = &MapNotify::parse(&update).unwrap().body.records[0];
+    assert_eq!(
+        record.locators[0].rloc.endpoint(),
+        Some("198.51.100.4:51820".parse().unwrap())
+    );
+    a.send(&a.site.ack(&update));
+    // Then b falls silent: after the 2 s registration TTL (and within the
+    // timer's 1 s tick) a is told the mapping is gone.
+    let gone = loop {
+        let notify = a.receive();
+        if notify != update {
+            break MapNotify::parse(&notify).unwrap();
+        }
+    };
+    let record = &gone.body.records[0];
+    assert!(record.locators.is_empty());
+    assert!(matches!(&record.eid, Address::SecurityKey(k) if k.revoked));
 }

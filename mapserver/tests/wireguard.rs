@@ -136,7 +136,7 @@ fn client_registers_and_resolves_through_wireguard() {
         .unwrap();
     // Ready when it says where it listens.
     let stderr = child.stderr.take().unwrap();
-    let _server = Running(child);
+    let server = Running(child);
     let mut lines = BufReader::new(stderr).lines();
     let ready = lines
         .by_ref()
@@ -148,8 +148,13 @@ fn client_registers_and_resolves_through_wireguard() {
             .is_some_and(|l| l.contains("map-server on")),
         "map-server did not start: {ready:?}"
     );
+    // Its log, line by line, for the test to await events in.
+    let (log_tx, log) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
-        lines.for_each(|l| eprintln!("map-server: {}", l.unwrap_or_default()))
+        for line in lines.map_while(Result::ok) {
+            eprintln!("map-server: {line}");
+            let _ = log_tx.send(line);
+        }
     });
 
     // The client, in its namespace.
@@ -222,6 +227,31 @@ fn client_registers_and_resolves_through_wireguard() {
         .unwrap();
     let table = String::from_utf8_lossy(&sites.stdout);
     assert!(table.contains("192.168.77.2:51820"), "{table}");
+    assert!(table.contains("[1000] 10.1.0.7/32"), "{table}");
+
+    // SIGHUP with one more site: it appears, the robot stays registered.
+    let more = format!(
+        "{}\n[[site]]\nname = \"depot\"\nkey = \"k\"\npublic_key = \"{}\"\n\
+         control_address = \"100.64.0.3\"\neids = [\"[1000] 10.3.0.0/24\"]\n",
+        std::fs::read_to_string(&config_file).unwrap(),
+        format_key(&[0x33; 32])
+    );
+    std::fs::write(&config_file, more).unwrap();
+    unsafe { libc::kill(server.0.id() as i32, libc::SIGHUP) };
+    let reloaded = log
+        .iter()
+        .find(|l| l.contains("configuration reloaded") || l.contains("not reloaded"));
+    assert!(
+        reloaded.as_deref().is_some_and(|l| l.contains("2 sites")),
+        "{reloaded:?}"
+    );
+    let sites = Command::new(env!("CARGO_BIN_EXE_lispguard-mapserver"))
+        .args(["sites", "-s"])
+        .arg(dir.join("ms.sock"))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&sites.stdout);
+    assert!(table.contains("depot"), "{table}");
     assert!(table.contains("[1000] 10.1.0.7/32"), "{table}");
     wg.delete().unwrap();
 }
