@@ -64,6 +64,28 @@ mod bits {
 }
 
 impl MapRequest {
+    /// A Map-Request from an ITR reachable at `itr_rloc`: no flags, no
+    /// source EID, no records yet.
+    pub fn new(nonce: u64, itr_rloc: Address) -> MapRequest {
+        let mut itr_rlocs = heapless::Vec::new();
+        let _ = itr_rlocs.push(itr_rloc);
+        MapRequest {
+            authoritative: false,
+            probe: false,
+            smr: false,
+            pitr: false,
+            smr_invoked: false,
+            local_xtr: false,
+            dont_map_reply: false,
+            nonce,
+            source_eid: Address::None,
+            itr_rlocs,
+            records: heapless::Vec::new(),
+            map_reply: None,
+            xtr: None,
+        }
+    }
+
     pub fn parse(msg: &[u8]) -> Result<MapRequest, ParseError> {
         parse_all(msg, parse)
     }

@@ -67,6 +67,23 @@ mod bits {
     pub const R: u16 = 1;
 }
 
+impl Locator {
+    /// A unicast locator that is up: priority 1, weight 100, not used for
+    /// multicast (M priority 255).
+    pub fn reachable(rloc: Address) -> Locator {
+        Locator {
+            priority: 1,
+            weight: 100,
+            m_priority: 255,
+            m_weight: 0,
+            local: false,
+            probed: false,
+            reachable: true,
+            rloc,
+        }
+    }
+}
+
 impl Record {
     /// A record that says "no mapping": no locators, the given action.
     pub fn negative(eid: Address, eid_mask_len: u8, ttl: u32, action: Action) -> Record {

@@ -23,19 +23,6 @@ fn ip(s: &str) -> Address {
 
 const KEY: &[u8] = b"campus-a shared key";
 
-fn locator(rloc: Address) -> Locator {
-    Locator {
-        priority: 1,
-        weight: 100,
-        m_priority: 255,
-        m_weight: 0,
-        local: false,
-        probed: false,
-        reachable: true,
-        rloc,
-    }
-}
-
 /// Type 1, IRC 0 (one ITR-RLOC), one record; source EID AFI 0.
 #[test]
 fn map_request_vector() {
@@ -44,26 +31,15 @@ fn map_request_vector() {
          0000  0001 c0000201
          00 20 0001 0a020009",
     );
-    let expected = MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 0x0102_0304_0506_0708,
-        source_eid: Address::None,
-        itr_rlocs: heapless::Vec::from_slice(&[ip("192.0.2.1")]).unwrap(),
-        records: heapless::Vec::from_slice(&[RequestRecord {
+    let mut expected = MapRequest::new(0x0102_0304_0506_0708, ip("192.0.2.1"));
+    expected
+        .records
+        .push(RequestRecord {
             notify: false,
             eid_mask_len: 32,
             eid: ip("10.2.0.9"),
-        }])
-        .unwrap(),
-        map_reply: None,
-        xtr: None,
-    };
+        })
+        .unwrap();
     assert_eq!(MapRequest::parse(&bytes), Ok(expected.clone()));
     let mut buf = [0u8; 64];
     let len = expected.write(&mut buf).unwrap();
@@ -100,7 +76,8 @@ fn map_register_vectors() {
                 authoritative: true,
                 map_version: 0,
                 eid: ip("10.1.0.0"),
-                locators: heapless::Vec::from_slice(&[locator(ip("198.51.100.7"))]).unwrap(),
+                locators: heapless::Vec::from_slice(&[Locator::reachable(ip("198.51.100.7"))])
+                    .unwrap(),
             })
             .unwrap();
         let expected = MapRegister {
@@ -158,7 +135,8 @@ fn map_reply_with_nat_traversal_vector() {
             authoritative: true,
             map_version: 3,
             eid: ip("10.2.0.9"),
-            locators: heapless::Vec::from_slice(&[locator(Address::NatTraversal(nat))]).unwrap(),
+            locators: heapless::Vec::from_slice(&[Locator::reachable(Address::NatTraversal(nat))])
+                .unwrap(),
         })
         .unwrap();
     assert_eq!(MapReply::parse(&bytes), Ok(expected.clone()));

@@ -416,16 +416,6 @@ impl MapServer {
     /// RLOC, the registered address as private ETR RLOC.
     fn record_of(&self, m: &Mapping) -> Record {
         let observed = m.site.and_then(|id| self.site(id)?.observed);
-        let locator = |rloc: Address, priority, weight| Locator {
-            priority,
-            weight,
-            m_priority: 255,
-            m_weight: 0,
-            local: false,
-            probed: false,
-            reachable: true,
-            rloc,
-        };
         let mut locators = heapless::Vec::new();
         match observed {
             Some(seen) if !m.rlocs.iter().any(|r| r.address == seen) => {
@@ -436,11 +426,15 @@ impl MapServer {
                     private_etr_rloc: m.rlocs.first().map(|r| r.address.ip()),
                     ..NatTraversal::default()
                 };
-                let _ = locators.push(locator(Address::NatTraversal(nat), 1, 100));
+                let _ = locators.push(Locator::reachable(Address::NatTraversal(nat)));
             }
             _ => {
                 for r in &m.rlocs {
-                    let _ = locators.push(locator(Address::rloc(r.address), r.priority, r.weight));
+                    let _ = locators.push(Locator {
+                        priority: r.priority,
+                        weight: r.weight,
+                        ..Locator::reachable(Address::rloc(r.address))
+                    });
                 }
             }
         }

@@ -220,12 +220,15 @@ fn client_registers_and_resolves_through_wireguard() {
     assert_eq!(reply.records[0].eid.wireguard_key(), Some([0x22; 32]));
 
     // The map-server saw the client at its veth address.
-    let sites = Command::new(env!("CARGO_BIN_EXE_lispguard-mapserver"))
-        .args(["sites", "-s"])
-        .arg(dir.join("ms.sock"))
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&sites.stdout);
+    let sites = || {
+        let out = Command::new(env!("CARGO_BIN_EXE_lispguard-mapserver"))
+            .args(["sites", "-s"])
+            .arg(dir.join("ms.sock"))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let table = sites();
     assert!(table.contains("192.168.77.2:51820"), "{table}");
     assert!(table.contains("[1000] 10.1.0.7/32"), "{table}");
 
@@ -245,12 +248,7 @@ fn client_registers_and_resolves_through_wireguard() {
         reloaded.as_deref().is_some_and(|l| l.contains("2 sites")),
         "{reloaded:?}"
     );
-    let sites = Command::new(env!("CARGO_BIN_EXE_lispguard-mapserver"))
-        .args(["sites", "-s"])
-        .arg(dir.join("ms.sock"))
-        .output()
-        .unwrap();
-    let table = String::from_utf8_lossy(&sites.stdout);
+    let table = sites();
     assert!(table.contains("depot"), "{table}");
     assert!(table.contains("[1000] 10.1.0.7/32"), "{table}");
     wg.delete().unwrap();

@@ -26,20 +26,6 @@ fn vec<T, const N: usize>(items: impl IntoIterator<Item = T>) -> heapless::Vec<T
     v
 }
 
-/// A locator at `rloc` with priority 1, weight 100, reachable.
-pub fn locator(rloc: Address) -> Locator {
-    Locator {
-        priority: 1,
-        weight: 100,
-        m_priority: 255,
-        m_weight: 0,
-        local: false,
-        probed: false,
-        reachable: true,
-        rloc,
-    }
-}
-
 /// Site B's record as the map-server hands it out: EID 10.2.0.0/24 in
 /// instance 1000 with its WireGuard key, behind a NAT.
 pub fn record_b() -> Record {
@@ -50,7 +36,7 @@ pub fn record_b() -> Record {
         authoritative: true,
         map_version: 0,
         eid: Address::eid(1000, ip("10.2.0.0"), Some(&WG_KEY_B)),
-        locators: vec([locator(Address::NatTraversal(NatTraversal {
+        locators: vec([Locator::reachable(Address::NatTraversal(NatTraversal {
             ms_port: 4342,
             etr_port: 51820,
             global_etr_rloc: Some(ip("198.51.100.7")),
@@ -72,22 +58,14 @@ pub fn record_robot() -> Record {
         map_version: 3,
         eid: Address::eid(0, ip("2001:db8:100::7"), Some(&WG_KEY_A)),
         locators: vec([
-            locator(Address::Ip(ip("2001:db8:ffff::2"))),
-            locator(Address::Ip(ip("203.0.113.9"))),
+            Locator::reachable(Address::Ip(ip("2001:db8:ffff::2"))),
+            Locator::reachable(Address::Ip(ip("203.0.113.9"))),
         ]),
     }
 }
 
 pub fn map_request() -> MapRequest {
     MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce: 0x0102_0304_0506_0708,
         source_eid: Address::InstanceId(InstanceId {
             iid: 1000,
             mask_len: 0,
@@ -103,11 +81,11 @@ pub fn map_request() -> MapRequest {
                 address: Some(ip("10.2.0.9")),
             }),
         }]),
-        map_reply: None,
         xtr: Some(XtrId {
             xtr_id: 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff,
             site_id: 7,
         }),
+        ..MapRequest::new(0x0102_0304_0506_0708, Address::None)
     }
 }
 

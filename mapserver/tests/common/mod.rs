@@ -99,14 +99,8 @@ impl TestSite {
         let mut locators = heapless::Vec::new();
         locators
             .push(Locator {
-                priority: 1,
-                weight: 100,
-                m_priority: 255,
-                m_weight: 0,
                 local: true,
-                probed: false,
-                reachable: true,
-                rloc: Address::rloc(rloc),
+                ..Locator::reachable(Address::rloc(rloc))
             })
             .unwrap();
         records
@@ -157,22 +151,9 @@ pub fn request(nonce: u64, eid: &str) -> Vec<u8> {
             eid: Address::eid(eid.iid, eid.prefix.addr(), None),
         })
         .unwrap();
-    let mut itr_rlocs = heapless::Vec::new();
-    itr_rlocs.push(Address::None).unwrap();
     let request = MapRequest {
-        authoritative: false,
-        probe: false,
-        smr: false,
-        pitr: false,
-        smr_invoked: false,
-        local_xtr: false,
-        dont_map_reply: false,
-        nonce,
-        source_eid: Address::None,
-        itr_rlocs,
         records,
-        map_reply: None,
-        xtr: None,
+        ..MapRequest::new(nonce, Address::None)
     };
     written(|b| request.write(b))
 }
