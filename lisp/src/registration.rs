@@ -69,6 +69,20 @@ mod bits {
 }
 
 impl MapRegister {
+    /// A Map-Register as lispguard agents send it: the map-server answers
+    /// Map-Requests for these EIDs itself (P) and acknowledges (M).
+    pub fn new(body: Registration) -> MapRegister {
+        MapRegister {
+            proxy_reply: true,
+            security: false,
+            eid_notify: false,
+            use_ttl: false,
+            merge: false,
+            want_map_notify: true,
+            body,
+        }
+    }
+
     pub fn parse(msg: &[u8]) -> Result<MapRegister, ParseError> {
         parse_all(msg, parse_register)
     }

@@ -80,21 +80,13 @@ fn map_register_vectors() {
                     .unwrap(),
             })
             .unwrap();
-        let expected = MapRegister {
-            proxy_reply: true,
-            security: false,
-            eid_notify: false,
-            use_ttl: false,
-            merge: false,
-            want_map_notify: true,
-            body: Registration {
-                nonce: 42,
-                key_id: 0,
-                algorithm,
-                records,
-                xtr: None,
-            },
-        };
+        let expected = MapRegister::new(Registration {
+            nonce: 42,
+            key_id: 0,
+            algorithm,
+            records,
+            xtr: None,
+        });
         assert_eq!(auth::verify(&bytes, KEY), Ok(()));
         assert_eq!(MapRegister::parse(&bytes), Ok(expected.clone()));
         let mut buf = [0u8; 128];

@@ -140,21 +140,13 @@ pub fn registration(algorithm: Algorithm) -> Registration {
 }
 
 pub fn map_register(algorithm: Algorithm) -> MapRegister {
-    MapRegister {
-        proxy_reply: true,
-        security: false,
-        eid_notify: false,
-        use_ttl: false,
-        merge: false,
-        want_map_notify: true,
-        body: Registration {
-            xtr: Some(XtrId {
-                xtr_id: 0xfeed_0000_0000_0000_0000_0000_0000_0001,
-                site_id: 42,
-            }),
-            ..registration(algorithm)
-        },
-    }
+    MapRegister::new(Registration {
+        xtr: Some(XtrId {
+            xtr_id: 0xfeed_0000_0000_0000_0000_0000_0000_0001,
+            site_id: 42,
+        }),
+        ..registration(algorithm)
+    })
 }
 
 pub fn map_notify() -> MapNotify {

@@ -114,21 +114,13 @@ impl TestSite {
                 locators,
             })
             .unwrap();
-        let register = MapRegister {
-            proxy_reply: true,
-            security: false,
-            eid_notify: false,
-            use_ttl: false,
-            merge: false,
-            want_map_notify: true,
-            body: Registration {
-                nonce,
-                key_id: 0,
-                algorithm: Algorithm::HmacSha256_128,
-                records,
-                xtr: None,
-            },
-        };
+        let register = MapRegister::new(Registration {
+            nonce,
+            key_id: 0,
+            algorithm: Algorithm::HmacSha256_128,
+            records,
+            xtr: None,
+        });
         written(|b| register.write(b, site_key))
     }
 
