@@ -118,7 +118,10 @@ impl MapServer {
             }
             kept[slot] = true;
             let old = self.sites[slot].take();
-            let revoked = old.as_ref().is_some_and(|s| s.revoked);
+            // A revocation holds until the site gets a new key.
+            let revoked = old
+                .as_ref()
+                .is_some_and(|s| s.revoked && s.config.public_key == site.public_key);
             let observed = old.and_then(|s| s.observed);
             self.sites[slot] = Some(SiteState {
                 config: site.clone(),
@@ -572,7 +575,8 @@ impl MapServer {
 
     /// An operator's revocation: the site's registrations go, the sites
     /// that resolved them hear so, and its Map-Registers are refused until
-    /// the configuration is reloaded without it being revoked again.
+    /// a reloaded configuration gives it a new key. (It lives in memory: to
+    /// keep a site out across restarts, remove it from the configuration.)
     pub fn revoke(&mut self, name: &str, now: Instant, out: &mut Outbox) -> Result<usize, String> {
         let id = *self
             .ids

@@ -81,7 +81,7 @@ struct Lookup {
 
 #[derive(FromArgs)]
 /// Revoke a site: remove its registrations, tell the sites that resolved
-/// them, refuse its Map-Registers until the configuration is reloaded.
+/// them, refuse its Map-Registers until a reload gives it a new key.
 #[argh(subcommand, name = "revoke")]
 struct Revoke {
     /// the site's name
