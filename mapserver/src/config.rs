@@ -365,22 +365,7 @@ impl Errors<'_> {
     }
 }
 
-/// A WireGuard key in its usual base64 form.
-pub fn parse_key(text: &str) -> Result<PublicKey, String> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(text.trim())
-        .map_err(|_| format!("'{text}' is not base64"))?;
-    bytes
-        .try_into()
-        .map_err(|_| format!("'{text}' is not a 32-byte WireGuard key"))
-}
-
-/// A WireGuard key in base64.
-pub fn format_key(key: &PublicKey) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD.encode(key)
-}
+pub use netconf::{format_key, parse_key};
 
 /// One configuration error: where, which option, what.
 #[derive(Clone, Debug, PartialEq, Eq)]

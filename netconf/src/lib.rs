@@ -10,7 +10,9 @@ pub mod rtnl;
 pub mod wireguard;
 
 pub use rtnl::{AddressEvent, AddressEvents, Rtnl, ROUTE_PROTOCOL};
-pub use wireguard::{generate_private_key, public_key, Backend, Peer, PeerStatus, WireGuard};
+pub use wireguard::{
+    format_key, generate_private_key, parse_key, public_key, Backend, Peer, PeerStatus, WireGuard,
+};
 
 /// A WireGuard public key (Curve25519), raw bytes.
 pub type PublicKey = [u8; 32];

@@ -295,3 +295,15 @@ pub fn public_key(private_key: &[u8; 32]) -> PublicKey {
 pub fn generate_private_key() -> [u8; 32] {
     Key::generate_private().0
 }
+
+/// A WireGuard key in its usual base64 form (as `wg genkey` prints it).
+pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
+    Key::from_base64(text.trim())
+        .map(|key| key.0)
+        .map_err(|_| format!("'{}' is not a base64 WireGuard key", text.trim()))
+}
+
+/// A WireGuard key in base64.
+pub fn format_key(key: &[u8; 32]) -> String {
+    Key(*key).to_base64()
+}

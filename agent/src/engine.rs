@@ -1,0 +1,701 @@
+//! The agent's decisions, without I/O: what to do with a packet for an
+//! unresolved destination, with a control message from a map-server, and
+//! when time passes. The I/O layer feeds it and carries out the
+//! [`Action`]s: control datagrams, WireGuard peers, routes, packets.
+
+use crate::cache::{MapCache, State};
+use ipnet::IpNet;
+use lisp::{
+    auth, message_type, Action as Act, Address, Algorithm, EidPrefix, Locator, MapNotify,
+    MapRegister, MapReply, MapRequest, Record, Registration, RequestRecord, CONTROL_PORT,
+    MAX_LOCATORS, MAX_RECORDS,
+};
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+pub type PublicKey = [u8; 32];
+
+/// Waits before resending a Map-Request; after the last, the destination
+/// is unreachable.
+const REQUEST_RETRY: [Duration; 4] = [
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+    Duration::from_millis(800),
+];
+/// How long "no answer" is remembered, so that a dead map-server is not
+/// asked again for every packet.
+const NO_ANSWER_TTL: Duration = Duration::from_secs(5);
+/// First wait before resending an unacknowledged Map-Register; it doubles
+/// up to the register interval.
+const REGISTER_RETRY: Duration = Duration::from_secs(1);
+/// Record TTL this node gives its own mapping, minutes: how long others
+/// may cache it (changes reach them through the map-server anyway).
+pub const RECORD_TTL: u32 = 15;
+/// A peer that sent but heard nothing back for this long is re-resolved
+/// (both ends may have moved: the "double jump").
+const DEAD_AFTER: Duration = Duration::from_secs(20);
+/// A peer whose mapping expired is kept (and re-resolved) if it carried
+/// traffic this recently; removed with its route otherwise.
+const IDLE_AFTER: Duration = Duration::from_secs(60);
+/// While an active peer's mapping is being refreshed.
+const REFRESH_GRACE: Duration = Duration::from_secs(30);
+
+/// Why queued packets could not be sent: the ICMP error they get.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// No mapping, or no answer: host unreachable.
+    NoMapping,
+    /// The map-server's policy denies it: administratively prohibited.
+    Denied,
+}
+
+/// What the I/O layer is to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// A control message to a map-server's control address.
+    Control {
+        to: SocketAddr,
+        message: Vec<u8>,
+    },
+    /// Adds or updates a WireGuard peer; its allowed-ips replace the old.
+    SetPeer {
+        public_key: PublicKey,
+        endpoint: SocketAddr,
+        allowed_ips: Vec<IpNet>,
+    },
+    RemovePeer {
+        public_key: PublicKey,
+    },
+    /// A route for the prefix through the WireGuard interface.
+    AddRoute(IpNet),
+    RemoveRoute(IpNet),
+    /// A packet that waited for resolution, now to go out through
+    /// WireGuard.
+    Forward(Vec<u8>),
+    /// Answer this packet's source with an ICMP error.
+    Refuse {
+        packet: Vec<u8>,
+        why: Refusal,
+    },
+}
+
+/// A map-server as the agent talks to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapServerSettings {
+    pub control: IpAddr,
+    pub key: Vec<u8>,
+}
+
+/// What the agent needs from its configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    pub iid: u32,
+    /// This node's EID-Prefixes.
+    pub eids: Vec<EidPrefix>,
+    pub control: IpAddr,
+    pub public_key: PublicKey,
+    /// The WireGuard port, registered with each RLOC.
+    pub listen_port: u16,
+    pub register_interval: Duration,
+    pub map_servers: Vec<MapServerSettings>,
+    pub cache_capacity: usize,
+}
+
+/// Traffic counters of a WireGuard peer, read from the interface.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerStats {
+    pub public_key: PublicKey,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+struct Peer {
+    endpoint: SocketAddr,
+    prefixes: BTreeSet<IpNet>,
+    rx: u64,
+    tx: u64,
+    /// Last time its counters moved.
+    active: Instant,
+    /// Last time it received; with `tx` growing, tells a dead peer.
+    heard: Instant,
+    /// When it was last re-resolved as dead.
+    probed: Option<Instant>,
+}
+
+struct Registering {
+    /// The nonce of the Map-Register awaiting its Map-Notify.
+    nonce: Option<u64>,
+    acked: Option<Instant>,
+    next: Instant,
+    retry: Duration,
+}
+
+/// Counters `status` shows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Counters {
+    pub map_requests: u64,
+    pub map_replies: u64,
+    pub negative_replies: u64,
+    pub pushes: u64,
+    pub dropped_packets: u64,
+    pub refused_packets: u64,
+    pub bad_messages: u64,
+}
+
+pub struct Agent {
+    settings: Settings,
+    rlocs: Vec<IpAddr>,
+    cache: MapCache,
+    peers: HashMap<PublicKey, Peer>,
+    /// Map-Requests out: nonce → the prefix they resolve.
+    requests: HashMap<u64, IpNet>,
+    registering: Vec<Registering>,
+    next_map_server: usize,
+    pub counters: Counters,
+}
+
+impl Agent {
+    pub fn new(settings: Settings, now: Instant) -> Agent {
+        let registering = settings
+            .map_servers
+            .iter()
+            .map(|_| Registering {
+                nonce: None,
+                acked: None,
+                next: now,
+                retry: REGISTER_RETRY,
+            })
+            .collect();
+        Agent {
+            cache: MapCache::new(settings.cache_capacity),
+            settings,
+            rlocs: Vec::new(),
+            peers: HashMap::new(),
+            requests: HashMap::new(),
+            registering,
+            next_map_server: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    /// This node's underlay addresses changed: register them at once.
+    pub fn set_rlocs(&mut self, now: Instant, mut rlocs: Vec<IpAddr>) {
+        rlocs.sort();
+        rlocs.dedup();
+        if rlocs != self.rlocs {
+            log::info!("RLOCs now {rlocs:?}: registering");
+            self.rlocs = rlocs;
+            for r in &mut self.registering {
+                r.next = now;
+                r.retry = REGISTER_RETRY;
+            }
+        }
+    }
+
+    /// A packet for `destination` reached the TUN: no peer carries it yet.
+    pub fn on_packet(
+        &mut self,
+        now: Instant,
+        destination: IpAddr,
+        packet: Vec<u8>,
+        out: &mut Vec<Action>,
+    ) {
+        match self.cache.lookup(destination) {
+            Some((_, State::Negative { action, expires })) if *expires > now => {
+                let why = refusal(*action);
+                self.refuse(packet, why, out);
+            }
+            Some((prefix, State::Pending { .. })) => {
+                if !self.cache.enqueue(&prefix, packet) {
+                    self.counters.dropped_packets += 1;
+                }
+            }
+            // Resolved but still routed here: the route is being set up,
+            // or the peer is refreshing. Send it on.
+            Some((_, State::Resolved { .. })) => out.push(Action::Forward(packet)),
+            _ => self.resolve(now, IpNet::from(destination), vec![packet], out),
+        }
+    }
+
+    /// Starts resolving `prefix` with `queue` waiting on it.
+    fn resolve(&mut self, now: Instant, prefix: IpNet, queue: Vec<Vec<u8>>, out: &mut Vec<Action>) {
+        let nonce = fastrand::u64(..);
+        let state = State::Pending {
+            nonce,
+            sent: 1,
+            retry_at: now + REQUEST_RETRY[0],
+            queue,
+        };
+        if let Err(full) = self.cache.insert(prefix, state) {
+            log::warn!(
+                "map-cache full ({} entries): dropping a packet for {prefix} ({full:?})",
+                self.cache.len()
+            );
+            self.counters.dropped_packets += 1;
+            return;
+        }
+        self.requests.insert(nonce, prefix);
+        self.send_request(nonce, prefix, out);
+    }
+
+    fn send_request(&mut self, nonce: u64, prefix: IpNet, out: &mut Vec<Action>) {
+        let Some(ms) = self.pick_map_server() else {
+            return;
+        };
+        let mut request = MapRequest::new(nonce, Address::Ip(self.settings.control));
+        let _ = request.records.push(RequestRecord {
+            notify: true,
+            eid_mask_len: prefix.prefix_len(),
+            eid: Address::eid(self.settings.iid, prefix.addr(), None),
+        });
+        let mut buf = vec![0; 512];
+        if let Ok(len) = request.write(&mut buf) {
+            buf.truncate(len);
+            self.counters.map_requests += 1;
+            out.push(Action::Control {
+                to: SocketAddr::new(ms, CONTROL_PORT),
+                message: buf,
+            });
+        }
+    }
+
+    /// Map-servers take turns: a Map-Request that got no answer goes to the
+    /// next one.
+    fn pick_map_server(&mut self) -> Option<IpAddr> {
+        let servers = &self.settings.map_servers;
+        let ms = servers.get(self.next_map_server % servers.len().max(1))?;
+        self.next_map_server = self.next_map_server.wrapping_add(1);
+        Some(ms.control)
+    }
+
+    /// A control message from `from`.
+    pub fn on_control(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        msg: &[u8],
+        out: &mut Vec<Action>,
+    ) {
+        let Some(ms) = self
+            .settings
+            .map_servers
+            .iter()
+            .position(|m| m.control == from.ip())
+        else {
+            self.counters.bad_messages += 1;
+            return;
+        };
+        let handled = match msg.first().map(|b| b >> 4) {
+            Some(message_type::MAP_REPLY) => self.on_reply(now, msg, out),
+            Some(message_type::MAP_NOTIFY) => self.on_notify(now, ms, from, msg, out),
+            _ => false,
+        };
+        if !handled {
+            self.counters.bad_messages += 1;
+        }
+    }
+
+    fn on_reply(&mut self, now: Instant, msg: &[u8], out: &mut Vec<Action>) -> bool {
+        let Ok(reply) = MapReply::parse(msg) else {
+            return false;
+        };
+        // Only answers to our own requests: a nonce we did not send is not
+        // trusted.
+        let Some(asked) = self.requests.remove(&reply.nonce) else {
+            return false;
+        };
+        self.counters.map_replies += 1;
+        for record in &reply.records {
+            self.apply(now, record, Some(asked), out);
+        }
+        // A reply without a record for what was asked (or none at all) is
+        // as good as no answer; the retry timer takes care of it.
+        true
+    }
+
+    fn on_notify(
+        &mut self,
+        now: Instant,
+        ms: usize,
+        from: SocketAddr,
+        msg: &[u8],
+        out: &mut Vec<Action>,
+    ) -> bool {
+        if auth::verify(msg, &self.settings.map_servers[ms].key).is_err() {
+            return false;
+        }
+        let Ok(notify) = MapNotify::parse(msg) else {
+            return false;
+        };
+        let registering = &mut self.registering[ms];
+        if registering.nonce == Some(notify.body.nonce) {
+            // The map-server took our Map-Register.
+            if registering.acked.is_none() {
+                log::info!("registered with the map-server at {from}");
+            }
+            registering.nonce = None;
+            registering.acked = Some(now);
+            registering.retry = REGISTER_RETRY;
+            registering.next = now + self.settings.register_interval;
+            return true;
+        }
+        // A push: the other side of a tunnel being set up, or a change to
+        // a mapping we resolved.
+        self.counters.pushes += 1;
+        for record in &notify.body.records {
+            self.apply(now, record, None, out);
+        }
+        let key = &self.settings.map_servers[ms].key;
+        let mut buf = vec![0; 4096];
+        if let Ok(len) = notify.write_ack(&mut buf, key) {
+            buf.truncate(len);
+            out.push(Action::Control {
+                to: from,
+                message: buf,
+            });
+        }
+        true
+    }
+
+    /// Acts on one mapping record: installs a peer, forgets one, or
+    /// remembers a negative answer. `asked` is the prefix a Map-Request
+    /// was for, if this answers one.
+    fn apply(
+        &mut self,
+        now: Instant,
+        record: &Record,
+        asked: Option<IpNet>,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(eid) = EidPrefix::from_address(&record.eid, record.eid_mask_len) else {
+            return;
+        };
+        if eid.iid != self.settings.iid || self.is_own(&eid.prefix) {
+            log::warn!("ignoring a mapping for {eid}: not ours to install");
+            return;
+        }
+        let prefix = eid.prefix;
+        let ttl = Duration::from_secs(u64::from(record.ttl) * 60);
+        let key = record.eid.wireguard_key();
+        let revoked = matches!(&record.eid, Address::SecurityKey(k) if k.revoked);
+        let endpoint = record.locators.iter().find_map(|l| l.rloc.endpoint());
+        match (key, endpoint) {
+            (Some(key), Some(endpoint)) if !revoked => {
+                self.install(now, prefix, key, endpoint, ttl, out)
+            }
+            _ if asked.is_none() => self.withdraw(prefix, out),
+            _ => {
+                self.counters.negative_replies += 1;
+                let action = record.action;
+                let expires = now + ttl.max(Duration::from_secs(1));
+                let waiting = self.take_pending(asked.into_iter().chain([prefix]));
+                let _ = self
+                    .cache
+                    .insert(prefix, State::Negative { action, expires });
+                for packet in waiting {
+                    self.refuse(packet, refusal(action), out);
+                }
+            }
+        }
+    }
+
+    /// Whether `prefix` overlaps this node's own EIDs: never a peer's.
+    fn is_own(&self, prefix: &IpNet) -> bool {
+        self.settings
+            .eids
+            .iter()
+            .any(|e| e.prefix.contains(prefix) || prefix.contains(&e.prefix))
+    }
+
+    /// Removes the pending entries at and within these prefixes; returns
+    /// the packets they held.
+    fn take_pending(&mut self, prefixes: impl IntoIterator<Item = IpNet>) -> Vec<Vec<u8>> {
+        let mut packets = Vec::new();
+        for prefix in prefixes {
+            for p in self.cache.pending_within(&prefix) {
+                if let Some(State::Pending { nonce, queue, .. }) = self.cache.remove(&p) {
+                    self.requests.remove(&nonce);
+                    packets.extend(queue);
+                }
+            }
+        }
+        packets
+    }
+
+    fn install(
+        &mut self,
+        now: Instant,
+        prefix: IpNet,
+        key: PublicKey,
+        endpoint: SocketAddr,
+        ttl: Duration,
+        out: &mut Vec<Action>,
+    ) {
+        // The prefix may have moved from another peer (a new key).
+        if let Some(State::Resolved { key: old, .. }) = self.cache.get(&prefix) {
+            if *old != key {
+                let old = *old;
+                self.detach(old, &prefix, out);
+            }
+        }
+        let waiting = self.take_pending([prefix]);
+        let peer = self.peers.entry(key).or_insert_with(|| Peer {
+            endpoint,
+            prefixes: BTreeSet::new(),
+            rx: 0,
+            tx: 0,
+            active: now,
+            heard: now,
+            probed: None,
+        });
+        let new_route = peer.prefixes.insert(prefix);
+        let changed = new_route || peer.endpoint != endpoint;
+        peer.endpoint = endpoint;
+        if changed {
+            out.push(Action::SetPeer {
+                public_key: key,
+                endpoint,
+                allowed_ips: peer.prefixes.iter().copied().collect(),
+            });
+        }
+        if new_route {
+            out.push(Action::AddRoute(prefix));
+        }
+        let expires = now + ttl.max(Duration::from_secs(60));
+        if self
+            .cache
+            .insert(prefix, State::Resolved { key, expires })
+            .is_err()
+        {
+            log::warn!("map-cache full: {prefix} is routed but not cached");
+        }
+        out.extend(waiting.into_iter().map(Action::Forward));
+    }
+
+    /// Removes `prefix` from peer `key`; the peer goes with its last prefix.
+    fn detach(&mut self, key: PublicKey, prefix: &IpNet, out: &mut Vec<Action>) {
+        let Some(peer) = self.peers.get_mut(&key) else {
+            return;
+        };
+        if !peer.prefixes.remove(prefix) {
+            return;
+        }
+        out.push(Action::RemoveRoute(*prefix));
+        if peer.prefixes.is_empty() {
+            self.peers.remove(&key);
+            out.push(Action::RemovePeer { public_key: key });
+        } else {
+            out.push(Action::SetPeer {
+                public_key: key,
+                endpoint: peer.endpoint,
+                allowed_ips: peer.prefixes.iter().copied().collect(),
+            });
+        }
+    }
+
+    /// Forgets a mapping: its cache entry, route and (if last) peer.
+    fn withdraw(&mut self, prefix: IpNet, out: &mut Vec<Action>) {
+        if let Some(State::Resolved { key, .. }) = self.cache.remove(&prefix) {
+            log::info!("{prefix} withdrawn");
+            self.detach(key, &prefix, out);
+        }
+    }
+
+    fn refuse(&mut self, packet: Vec<u8>, why: Refusal, out: &mut Vec<Action>) {
+        self.counters.refused_packets += 1;
+        out.push(Action::Refuse { packet, why });
+    }
+
+    /// What the WireGuard interface counts for each peer: tells idle peers
+    /// from active ones, and dead ones (sending, hearing nothing).
+    pub fn on_peer_stats(&mut self, now: Instant, stats: &[PeerStats], out: &mut Vec<Action>) {
+        let mut dead = Vec::new();
+        for s in stats {
+            let Some(peer) = self.peers.get_mut(&s.public_key) else {
+                continue;
+            };
+            let sent = s.tx_bytes != peer.tx;
+            let heard = s.rx_bytes != peer.rx;
+            if sent || heard {
+                peer.active = now;
+            }
+            if heard {
+                peer.heard = now;
+            }
+            peer.rx = s.rx_bytes;
+            peer.tx = s.tx_bytes;
+            let silent = now.saturating_duration_since(peer.heard) >= DEAD_AFTER;
+            let probed_lately = peer
+                .probed
+                .is_some_and(|at| now.saturating_duration_since(at) < DEAD_AFTER);
+            if sent && silent && !probed_lately {
+                peer.probed = Some(now);
+                dead.extend(peer.prefixes.iter().copied());
+            }
+        }
+        for prefix in dead {
+            log::info!("no answer from the peer of {prefix} while sending: resolving it again");
+            self.refresh(prefix, out);
+        }
+    }
+
+    /// Asks again for a resolved prefix; the answer updates it in place.
+    fn refresh(&mut self, prefix: IpNet, out: &mut Vec<Action>) {
+        let nonce = fastrand::u64(..);
+        self.requests.insert(nonce, prefix);
+        self.send_request(nonce, prefix, out);
+    }
+
+    /// Retries, registrations and expiry that are due; returns when it next
+    /// needs to run.
+    pub fn poll(&mut self, now: Instant, out: &mut Vec<Action>) -> Instant {
+        self.register_due(now, out);
+        let due: Vec<(IpNet, State)> = self
+            .cache
+            .iter()
+            .filter(|(_, s)| match s {
+                State::Pending { retry_at, .. } => *retry_at <= now,
+                State::Resolved { expires, .. } | State::Negative { expires, .. } => {
+                    *expires <= now
+                }
+            })
+            .map(|(p, s)| (p, s.clone()))
+            .collect();
+        for (prefix, state) in due {
+            match state {
+                State::Pending { nonce, sent, .. } => self.retry(now, prefix, nonce, sent, out),
+                State::Negative { .. } => {
+                    self.cache.remove(&prefix);
+                }
+                State::Resolved { key, .. } => {
+                    let idle = self
+                        .peers
+                        .get(&key)
+                        .is_none_or(|p| now.saturating_duration_since(p.active) >= IDLE_AFTER);
+                    if idle {
+                        log::info!("{prefix} expired and its peer is idle: removed");
+                        self.withdraw(prefix, out);
+                    } else {
+                        let expires = now + REFRESH_GRACE;
+                        let _ = self.cache.insert(prefix, State::Resolved { key, expires });
+                        self.refresh(prefix, out);
+                    }
+                }
+            }
+        }
+        self.next_deadline(now)
+    }
+
+    fn retry(&mut self, now: Instant, prefix: IpNet, nonce: u64, sent: u32, out: &mut Vec<Action>) {
+        let Some(wait) = REQUEST_RETRY.get(sent as usize) else {
+            log::warn!("no Map-Reply for {prefix} after {sent} Map-Requests");
+            let waiting = self.take_pending([prefix]);
+            let action = lisp::Action::DROP_NO_REASON;
+            let _ = self.cache.insert(
+                prefix,
+                State::Negative {
+                    action,
+                    expires: now + NO_ANSWER_TTL,
+                },
+            );
+            for packet in waiting {
+                self.refuse(packet, Refusal::NoMapping, out);
+            }
+            return;
+        };
+        self.cache.reschedule(&prefix, now + *wait);
+        self.send_request(nonce, prefix, out);
+    }
+
+    fn register_due(&mut self, now: Instant, out: &mut Vec<Action>) {
+        for ms in 0..self.registering.len() {
+            if self.registering[ms].next > now {
+                continue;
+            }
+            let nonce = fastrand::u64(..);
+            let Some(message) = self.map_register(nonce, ms) else {
+                continue;
+            };
+            let interval = self.settings.register_interval;
+            let r = &mut self.registering[ms];
+            if r.nonce.is_some() {
+                log::warn!(
+                    "no Map-Notify from the map-server at {}; sending the Map-Register again",
+                    self.settings.map_servers[ms].control
+                );
+            }
+            r.nonce = Some(nonce);
+            r.next = now + r.retry.min(interval);
+            r.retry = (r.retry * 2).min(interval);
+            out.push(Action::Control {
+                to: SocketAddr::new(self.settings.map_servers[ms].control, CONTROL_PORT),
+                message,
+            });
+        }
+    }
+
+    /// A Map-Register of every EID of this node at its RLOCs.
+    fn map_register(&self, nonce: u64, ms: usize) -> Option<Vec<u8>> {
+        let mut locators: heapless::Vec<Locator, MAX_LOCATORS> = heapless::Vec::new();
+        for rloc in &self.rlocs {
+            let endpoint = SocketAddr::new(*rloc, self.settings.listen_port);
+            if locators
+                .push(Locator::reachable(Address::rloc(endpoint)))
+                .is_err()
+            {
+                break;
+            }
+        }
+        let mut records: heapless::Vec<Record, MAX_RECORDS> = heapless::Vec::new();
+        for eid in &self.settings.eids {
+            let record = Record {
+                ttl: RECORD_TTL,
+                eid_mask_len: eid.prefix.prefix_len(),
+                action: Act::NO_ACTION,
+                authoritative: true,
+                map_version: 0,
+                eid: Address::eid(eid.iid, eid.prefix.addr(), Some(&self.settings.public_key)),
+                locators: locators.clone(),
+            };
+            if records.push(record).is_err() {
+                log::warn!("more than {MAX_RECORDS} EIDs: the rest are not registered");
+                break;
+            }
+        }
+        let register = MapRegister::new(Registration {
+            nonce,
+            key_id: 0,
+            algorithm: Algorithm::HmacSha256_128,
+            records,
+            xtr: None,
+        });
+        let mut buf = vec![0; 4096];
+        let len = register
+            .write(&mut buf, &self.settings.map_servers[ms].key)
+            .ok()?;
+        buf.truncate(len);
+        Some(buf)
+    }
+
+    fn next_deadline(&self, now: Instant) -> Instant {
+        let cache = self.cache.iter().map(|(_, s)| match s {
+            State::Pending { retry_at, .. } => *retry_at,
+            State::Resolved { expires, .. } | State::Negative { expires, .. } => *expires,
+        });
+        let registers = self.registering.iter().map(|r| r.next);
+        cache
+            .chain(registers)
+            .min()
+            .unwrap_or(now + self.settings.register_interval)
+    }
+}
+
+fn refusal(action: Act) -> Refusal {
+    if action == Act::DROP_POLICY_DENIED {
+        Refusal::Denied
+    } else {
+        Refusal::NoMapping
+    }
+}
