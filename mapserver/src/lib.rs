@@ -10,7 +10,6 @@ pub mod control;
 pub mod db;
 pub mod engine;
 pub mod http;
-pub mod logger;
 pub mod metrics;
 pub mod outbox;
 pub mod push;

@@ -7,10 +7,8 @@ use crate::config::{Backend, Config, PublicKey};
 use ipnet::IpNet;
 use netconf::{Peer, Rtnl, WireGuard};
 use std::collections::HashSet;
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
 
 pub struct Tunnel {
     wg: WireGuard,
@@ -24,39 +22,11 @@ fn host(ip: IpAddr) -> IpNet {
     IpNet::from(ip)
 }
 
-/// Reads a base64 WireGuard private key, or creates one (mode 0600) when
-/// the file does not exist yet.
-pub fn load_or_create_private_key(path: &Path) -> io::Result<[u8; 32]> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => crate::config::parse_key(&text).map_err(|e| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{}: {e}", path.display()),
-            )
-        }),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let key = netconf::generate_private_key();
-            if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)?;
-            writeln!(file, "{}", crate::config::format_key(&key))?;
-            log::info!("created private key {}", path.display());
-            Ok(key)
-        }
-        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
-    }
-}
-
 impl Tunnel {
     /// Brings the interface up as `config` says, keeping the peers it has.
     pub fn up(config: &Config) -> io::Result<Tunnel> {
         let wg_config = &config.wireguard;
-        let private_key = load_or_create_private_key(&wg_config.private_key_file)?;
+        let private_key = netconf::load_or_create_private_key(&wg_config.private_key_file)?;
         let backend = match wg_config.backend {
             Backend::Kernel => netconf::Backend::Kernel,
             Backend::Userspace => netconf::Backend::Userspace,

@@ -307,3 +307,33 @@ pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
 pub fn format_key(key: &[u8; 32]) -> String {
     Key(*key).to_base64()
 }
+
+/// Reads a base64 WireGuard private key, or creates one (mode 0600) when
+/// the file does not exist yet.
+pub fn load_or_create_private_key(path: &std::path::Path) -> io::Result<[u8; 32]> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_key(&text).map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let key = generate_private_key();
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)?;
+            writeln!(file, "{}", format_key(&key))?;
+            log::info!("created private key {}", path.display());
+            Ok(key)
+        }
+        Err(e) => Err(io::Error::new(e.kind(), format!("{}: {e}", path.display()))),
+    }
+}

@@ -1,5 +1,6 @@
-//! A minimal logger to stderr: one line per record, level first, so that
-//! procd, systemd or a terminal can take it as it is.
+//! The daemons' logger (agent and map-server): one line per record to
+//! stderr, level first, so that procd, systemd or a terminal can take it
+//! as it is.
 
 use log::{LevelFilter, Log, Metadata, Record};
 
