@@ -17,7 +17,7 @@ fn net(s: &str) -> IpNet {
 }
 
 /// Reads address events until `want` has been seen, waiting on the fd.
-fn await_event(events: &mut AddressEvents, want: AddressEvent) {
+fn await_event(events: &AddressEvents, want: AddressEvent) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -37,7 +37,7 @@ fn addresses_and_address_events() {
     let index = rtnl.ifindex(&name).unwrap();
     assert!(index > 1, "lo is 1");
 
-    let mut events = AddressEvents::subscribe().unwrap();
+    let events = AddressEvents::subscribe().unwrap();
     assert!(events.read().unwrap().is_empty(), "nothing pending yet");
 
     let v4 = net("10.77.0.1/24");
@@ -47,7 +47,7 @@ fn addresses_and_address_events() {
         // Already present is fine.
         rtnl.add_address(&name, address).unwrap();
         await_event(
-            &mut events,
+            &events,
             AddressEvent::Added {
                 ifindex: index,
                 address,
@@ -68,7 +68,7 @@ fn addresses_and_address_events() {
     for address in [v4, v6] {
         rtnl.remove_address(&name, address).unwrap();
         await_event(
-            &mut events,
+            &events,
             AddressEvent::Removed {
                 ifindex: index,
                 address,

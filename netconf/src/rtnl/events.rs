@@ -39,7 +39,6 @@ pub enum AddressEvent {
 /// [`Rtnl::addresses`](super::Rtnl::addresses) then.
 pub struct AddressEvents {
     sock: NlSocket,
-    buf: Vec<u8>,
 }
 
 impl AddressEvents {
@@ -50,23 +49,22 @@ impl AddressEvents {
             .map_err(ctx(|| "subscribing to address events"))?;
         sock.nonblock()
             .map_err(ctx(|| "subscribing to address events"))?;
-        Ok(AddressEvents {
-            sock,
-            buf: vec![0; RECV_BUFFER],
-        })
+        Ok(AddressEvents { sock })
     }
 
     /// Reads what has arrived; `Ok(empty)` when nothing is pending (the
-    /// socket is non-blocking).
-    pub fn read(&mut self) -> io::Result<Vec<AddressEvent>> {
+    /// socket is non-blocking). Takes `&self` (the buffer is its own: events
+    /// are rare), so that an async reactor's shared handle can read.
+    pub fn read(&self) -> io::Result<Vec<AddressEvent>> {
         let mut events = Vec::new();
+        let mut buf = vec![0; RECV_BUFFER];
         loop {
-            let n = match recv(&self.sock, &mut self.buf) {
+            let n = match recv(&self.sock, &mut buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(events),
                 Err(e) => return Err(ctx(|| "reading address events")(e)),
             };
-            for m in split(&self.buf[..n]).map_err(ctx(|| "reading address events"))? {
+            for m in split(&buf[..n]).map_err(ctx(|| "reading address events"))? {
                 let added = match m.ty {
                     RTM_NEWADDR => true,
                     RTM_DELADDR => false,

@@ -1,6 +1,7 @@
 //! Routes for EID prefixes through the WireGuard interface.
 
 use std::io;
+use std::net::IpAddr;
 
 use ipnet::IpNet;
 use log::debug;
@@ -27,13 +28,23 @@ pub const ROUTE_PROTOCOL: u8 = 76;
 
 const RT_TABLE_MAIN: u32 = libc::RT_TABLE_MAIN as u32;
 
-fn route_msg(prefix: IpNet, oif: u32, add: bool) -> io::Result<Rtmsg> {
+fn route_msg(prefix: IpNet, oif: u32, add: bool, source: Option<IpAddr>) -> io::Result<Rtmsg> {
     let (family, octets) = family_and_octets(prefix.network());
     let mut attrs = RtBuffer::new();
     if prefix.prefix_len() > 0 {
         attrs.push(build_attr(Rta::Dst, octets.as_slice())?);
     }
     attrs.push(build_attr(Rta::Oif, oif)?);
+    if let Some(source) = source {
+        let (source_family, source_octets) = family_and_octets(source);
+        if source_family != family {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("route {prefix}: source {source} is of another family"),
+            ));
+        }
+        attrs.push(build_attr(Rta::Prefsrc, source_octets.as_slice())?);
+    }
     let (scope, kind) = match (add, family) {
         // A route through a device without gateway: link scope for IPv4
         // (as `ip route add PREFIX dev X`); IPv6 ignores the scope.
@@ -62,13 +73,25 @@ impl Rtnl {
     /// it idempotent and moves a route for the same prefix from another
     /// interface. Host bits of `prefix` are ignored.
     pub fn add_route(&self, prefix: IpNet, name: &str) -> io::Result<()> {
+        self.add_route_from(prefix, name, None)
+    }
+
+    /// As [`Rtnl::add_route`], with a preferred source address (`ip route
+    /// ... src`): what locally sent packets to `prefix` carry, e.g. a
+    /// mobile node's EID rather than its control address.
+    pub fn add_route_from(
+        &self,
+        prefix: IpNet,
+        name: &str,
+        source: Option<IpAddr>,
+    ) -> io::Result<()> {
         let prefix = prefix.trunc();
         let index = self.ifindex(name)?;
         self.sock
             .request::<_, Rtmsg>(
                 Rtm::Newroute,
                 NlmF::CREATE | NlmF::REPLACE,
-                route_msg(prefix, index, true)?,
+                route_msg(prefix, index, true, source)?,
             )
             .map_err(ctx(|| format!("adding {prefix} via {name}")))?;
         Ok(())
@@ -89,7 +112,7 @@ impl Rtnl {
         match self.sock.request::<_, Rtmsg>(
             Rtm::Delroute,
             NlmF::empty(),
-            route_msg(prefix, index, false)?,
+            route_msg(prefix, index, false, None)?,
         ) {
             Err(e) if e.raw_os_error() == Some(libc::ESRCH) => Ok(()),
             r => r
@@ -165,7 +188,7 @@ mod tests {
     /// and integers in host order, addresses in network order.
     #[test]
     fn route_message_byte_order() {
-        let msg = route_msg("10.88.0.0/16".parse().unwrap(), 0x0102_0304, true).unwrap();
+        let msg = route_msg("10.88.0.0/16".parse().unwrap(), 0x0102_0304, true, None).unwrap();
         let b = bytes(&msg);
         // struct rtmsg: family, dst_len, src_len, tos, table, protocol,
         // scope, type, flags (u32).
@@ -191,7 +214,7 @@ mod tests {
             ("::/0", 2),
         ] {
             let prefix: IpNet = prefix.parse().unwrap();
-            let b = bytes(&route_msg(prefix, oif, true).unwrap());
+            let b = bytes(&route_msg(prefix, oif, true, None).unwrap());
             let parsed: Rtmsg = parse(&b).unwrap();
             assert_eq!(our_route(&parsed), Some((prefix, oif)));
         }
@@ -199,7 +222,7 @@ mod tests {
 
     #[test]
     fn other_protocols_are_not_ours() {
-        let mut b = bytes(&route_msg("10.88.0.0/16".parse().unwrap(), 7, true).unwrap());
+        let mut b = bytes(&route_msg("10.88.0.0/16".parse().unwrap(), 7, true, None).unwrap());
         b[5] = libc::RTPROT_STATIC;
         assert_eq!(our_route(&parse(&b).unwrap()), None);
     }
