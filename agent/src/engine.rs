@@ -132,6 +132,37 @@ struct Registering {
     retry: Duration,
 }
 
+/// What `lispguard status` shows of the engine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Status {
+    pub map_servers: Vec<MapServerStatus>,
+    pub peers: Vec<PeerSummary>,
+    pub cached: usize,
+    pub pending: usize,
+    pub negative: usize,
+    pub queued_packets: usize,
+    pub rlocs: Vec<IpAddr>,
+    pub counters: Counters,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapServerStatus {
+    pub control: IpAddr,
+    /// How long ago it acknowledged our last Map-Register.
+    pub registered: Option<Duration>,
+    /// A Map-Register is waiting for its Map-Notify.
+    pub waiting: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerSummary {
+    pub public_key: PublicKey,
+    pub endpoint: SocketAddr,
+    pub prefixes: Vec<IpNet>,
+    /// Until its first mapping expires (then it is refreshed or removed).
+    pub expires_in: Option<Duration>,
+}
+
 /// Counters `status` shows.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
@@ -178,6 +209,90 @@ impl Agent {
             next_map_server: 0,
             counters: Counters::default(),
         }
+    }
+
+    /// A peer found on the interface at start, left by a run that did not
+    /// stop cleanly: kept as resolved (its tunnel undisturbed) and then
+    /// refreshed or removed like any other.
+    pub fn adopt(
+        &mut self,
+        now: Instant,
+        key: PublicKey,
+        endpoint: SocketAddr,
+        prefixes: &[IpNet],
+    ) {
+        let expires = now + Duration::from_secs(u64::from(RECORD_TTL) * 60);
+        for prefix in prefixes {
+            if self
+                .cache
+                .insert(*prefix, State::Resolved { key, expires })
+                .is_err()
+            {
+                break;
+            }
+        }
+        self.peers.insert(
+            key,
+            Peer {
+                endpoint,
+                prefixes: prefixes.iter().copied().collect(),
+                rx: 0,
+                tx: 0,
+                active: now,
+                heard: now,
+                probed: None,
+            },
+        );
+    }
+
+    pub fn status(&self, now: Instant) -> Status {
+        let mut status = Status {
+            map_servers: self
+                .settings
+                .map_servers
+                .iter()
+                .zip(&self.registering)
+                .map(|(ms, r)| MapServerStatus {
+                    control: ms.control,
+                    registered: r.acked.map(|at| now.saturating_duration_since(at)),
+                    waiting: r.nonce.is_some(),
+                })
+                .collect(),
+            peers: Vec::new(),
+            cached: 0,
+            pending: 0,
+            negative: 0,
+            queued_packets: self.cache.queued(),
+            rlocs: self.rlocs.clone(),
+            counters: self.counters,
+        };
+        for (_, state) in self.cache.iter() {
+            match state {
+                State::Pending { .. } => status.pending += 1,
+                State::Resolved { .. } => status.cached += 1,
+                State::Negative { .. } => status.negative += 1,
+            }
+        }
+        for (key, peer) in &self.peers {
+            let expires_in = peer
+                .prefixes
+                .iter()
+                .filter_map(|p| match self.cache.get(p) {
+                    Some(State::Resolved { expires, .. }) => {
+                        Some(expires.saturating_duration_since(now))
+                    }
+                    _ => None,
+                })
+                .min();
+            status.peers.push(PeerSummary {
+                public_key: *key,
+                endpoint: peer.endpoint,
+                prefixes: peer.prefixes.iter().copied().collect(),
+                expires_in,
+            });
+        }
+        status.peers.sort_by_key(|p| p.prefixes.first().copied());
+        status
     }
 
     /// This node's underlay addresses changed: register them at once.

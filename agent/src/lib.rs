@@ -3,4 +3,9 @@
 
 pub mod cache;
 pub mod config;
+pub mod daemon;
 pub mod engine;
+pub mod inject;
+pub mod packet;
+pub mod status;
+pub mod tun;

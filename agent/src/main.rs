@@ -1,1 +1,114 @@
-fn main() {}
+//! `lispguard`: the command line.
+
+use agent::config::Config;
+use agent::{daemon, status};
+use argh::FromArgs;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const DEFAULT_CONFIG: &str = "/etc/lispguard/agent.toml";
+const DEFAULT_SOCKET: &str = "/run/lispguard.sock";
+
+#[derive(FromArgs)]
+/// lispguard: WireGuard peers on demand. When a packet first goes to an
+/// overlay address without a peer, the agent asks the map-server (LISP,
+/// inside WireGuard) for its key and endpoint, sets the peer up, and sends
+/// the packet on; the map-server tells the other side at the same moment.
+struct Cli {
+    #[argh(subcommand)]
+    command: Command,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Command {
+    Run(Run),
+    Status(StatusCommand),
+    CheckConfig(CheckConfig),
+    Genkey(Genkey),
+    Pubkey(Pubkey),
+}
+
+#[derive(FromArgs)]
+/// Run the agent in the foreground (SIGTERM or SIGINT stop it and remove
+/// its interface, routes and peers).
+#[argh(subcommand, name = "run")]
+struct Run {
+    /// configuration file (default /etc/lispguard/agent.toml)
+    #[argh(option, short = 'c', default = "PathBuf::from(DEFAULT_CONFIG)")]
+    config: PathBuf,
+    /// log level: error, warn, info, debug, trace (default: the file's)
+    #[argh(option)]
+    log_level: Option<String>,
+}
+
+#[derive(FromArgs)]
+/// Show the running agent's map-servers, peers (EID prefixes, endpoint,
+/// key, TTL, last handshake, bytes) and counters.
+#[argh(subcommand, name = "status")]
+struct StatusCommand {
+    /// print JSON instead of a table
+    #[argh(switch)]
+    json: bool,
+    /// the agent's status socket (default /run/lispguard.sock)
+    #[argh(option, short = 's', default = "PathBuf::from(DEFAULT_SOCKET)")]
+    socket: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// Check a configuration file; print every error with its line and
+/// option; exit 1 if there is any.
+#[argh(subcommand, name = "check-config")]
+struct CheckConfig {
+    /// the configuration file
+    #[argh(positional)]
+    file: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// Print a new private key (base64), as `wg genkey` does.
+#[argh(subcommand, name = "genkey")]
+struct Genkey {}
+
+#[derive(FromArgs)]
+/// Read a private key on standard input and print its public key, as
+/// `wg pubkey` does.
+#[argh(subcommand, name = "pubkey")]
+struct Pubkey {}
+
+fn main() -> ExitCode {
+    let cli: Cli = argh::from_env();
+    let result = match cli.command {
+        Command::Run(run) => run_agent(&run),
+        Command::Status(s) => status::request(&s.socket, s.json).map(|text| print!("{text}")),
+        Command::CheckConfig(check) => Config::load(&check.file)
+            .map(|_| println!("{}: ok", check.file.display()))
+            .map_err(|e| e.to_string()),
+        Command::Genkey(_) => {
+            println!("{}", netconf::format_key(&netconf::generate_private_key()));
+            Ok(())
+        }
+        Command::Pubkey(_) => {
+            let mut text = String::new();
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .map_err(|e| e.to_string())
+                .and_then(|_| netconf::parse_key(&text))
+                .map(|key| println!("{}", netconf::format_key(&netconf::public_key(&key))))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_agent(run: &Run) -> Result<(), String> {
+    let config = Config::load(&run.config).map_err(|e| e.to_string())?;
+    netconf::logger::init(run.log_level.as_deref().unwrap_or(&config.log_level))?;
+    daemon::run(&config)
+}

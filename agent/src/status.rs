@@ -1,0 +1,199 @@
+//! `lispguard status`: the running agent answers on a local unix socket
+//! with what it knows — map-servers, peers with their EIDs, endpoints,
+//! keys, TTLs, handshakes and bytes — as a table or as JSON.
+
+use crate::engine::{PublicKey, Status};
+use netconf::{PeerStatus, WireGuard};
+use smol::Async;
+use std::fmt::Write as _;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+/// The first characters of a key in base64: enough to tell keys apart.
+pub fn fingerprint(key: &PublicKey) -> String {
+    netconf::format_key(key)[..10].to_string()
+}
+
+/// Listens on `path`, replacing a socket a previous run left behind.
+pub fn listen(path: &Path) -> io::Result<Async<UnixListener>> {
+    if path.exists() && UnixStream::connect(path).is_err() {
+        std::fs::remove_file(path)?;
+    }
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let listener = UnixListener::bind(path)
+        .map_err(|e| io::Error::new(e.kind(), format!("status socket {}: {e}", path.display())))?;
+    Async::new(listener)
+}
+
+/// Answers one client: `status` or `status json`.
+pub fn answer(stream: UnixStream, status: &Status, wg: &WireGuard) {
+    let result = (|| -> io::Result<()> {
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut request = String::new();
+        BufReader::new((&stream).take(256)).read_line(&mut request)?;
+        let peers = wg.peers().unwrap_or_default();
+        let text = match request.trim() {
+            "status json" => json(status, &peers),
+            _ => table(status, &peers),
+        };
+        (&stream).write_all(text.as_bytes())
+    })();
+    if let Err(e) = result {
+        log::debug!("status client: {e}");
+    }
+}
+
+/// The client side: the running agent's answer.
+pub fn request(path: &Path, json: bool) -> Result<String, String> {
+    let mut stream = UnixStream::connect(path).map_err(|e| {
+        format!(
+            "cannot reach the agent at {}: {e} (is it running?)",
+            path.display()
+        )
+    })?;
+    let request = if json { "status json\n" } else { "status\n" };
+    stream
+        .write_all(request.as_bytes())
+        .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+fn ago(duration: Duration) -> String {
+    let s = duration.as_secs();
+    match s {
+        0..120 => format!("{s}s"),
+        120..7200 => format!("{}m", s / 60),
+        _ => format!("{}h", s / 3600),
+    }
+}
+
+fn handshake_age(peer: Option<&PeerStatus>) -> Option<Duration> {
+    let at = peer?.last_handshake?;
+    SystemTime::now().duration_since(at).ok()
+}
+
+fn table(status: &Status, peers: &[PeerStatus]) -> String {
+    let mut out = String::from("map-servers:\n");
+    for ms in &status.map_servers {
+        let state = match (ms.registered, ms.waiting) {
+            (Some(age), false) => format!("registered {} ago", ago(age)),
+            (Some(age), true) => format!("registered {} ago, re-registering", ago(age)),
+            (None, _) => "not registered (no Map-Notify yet)".into(),
+        };
+        let _ = writeln!(out, "  {:<20} {state}", ms.control);
+    }
+    let rlocs: Vec<String> = status.rlocs.iter().map(|r| r.to_string()).collect();
+    let _ = writeln!(
+        out,
+        "RLOCs: {}",
+        if rlocs.is_empty() {
+            "none".into()
+        } else {
+            rlocs.join(", ")
+        }
+    );
+    let _ = writeln!(
+        out,
+        "peers:\n  {:<11} {:<24} {:<22} {:>5} {:>10} {:>10} {:>10}",
+        "KEY", "ENDPOINT", "EID PREFIXES", "TTL", "HANDSHAKE", "RX", "TX"
+    );
+    for p in &status.peers {
+        let wg = peers.iter().find(|w| w.public_key == p.public_key);
+        let prefixes: Vec<String> = p.prefixes.iter().map(|x| x.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "  {:<11} {:<24} {:<22} {:>5} {:>10} {:>10} {:>10}",
+            fingerprint(&p.public_key),
+            p.endpoint.to_string(),
+            prefixes.join(","),
+            p.expires_in.map_or("-".into(), ago),
+            handshake_age(wg).map_or("never".into(), |a| format!("{} ago", ago(a))),
+            wg.map_or(0, |w| w.rx_bytes),
+            wg.map_or(0, |w| w.tx_bytes),
+        );
+    }
+    let c = &status.counters;
+    let _ = writeln!(
+        out,
+        "map-cache: {} resolved, {} pending ({} packets waiting), {} negative",
+        status.cached, status.pending, status.queued_packets, status.negative
+    );
+    let _ = writeln!(
+        out,
+        "counters: {} Map-Requests, {} Map-Replies ({} negative), {} pushes, {} packets dropped, {} refused (ICMP), {} bad messages",
+        c.map_requests, c.map_replies, c.negative_replies, c.pushes, c.dropped_packets, c.refused_packets, c.bad_messages
+    );
+    out
+}
+
+/// A JSON string: the values here are addresses, prefixes and base64 keys,
+/// but quote and backslash are escaped all the same.
+fn string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+fn json(status: &Status, peers: &[PeerStatus]) -> String {
+    let map_servers: Vec<String> = status
+        .map_servers
+        .iter()
+        .map(|ms| {
+            format!(
+                "{{\"control_address\":{},\"registered_seconds_ago\":{},\"waiting_for_map_notify\":{}}}",
+                string(&ms.control.to_string()),
+                ms.registered.map_or("null".into(), |a| a.as_secs().to_string()),
+                ms.waiting
+            )
+        })
+        .collect();
+    let peer_list: Vec<String> = status
+        .peers
+        .iter()
+        .map(|p| {
+            let wg = peers.iter().find(|w| w.public_key == p.public_key);
+            let prefixes: Vec<String> = p.prefixes.iter().map(|x| string(&x.to_string())).collect();
+            format!(
+                "{{\"public_key\":{},\"endpoint\":{},\"eid_prefixes\":[{}],\"ttl_seconds\":{},\"last_handshake_seconds_ago\":{},\"rx_bytes\":{},\"tx_bytes\":{}}}",
+                string(&netconf::format_key(&p.public_key)),
+                string(&p.endpoint.to_string()),
+                prefixes.join(","),
+                p.expires_in.map_or("null".into(), |d| d.as_secs().to_string()),
+                handshake_age(wg).map_or("null".into(), |d| d.as_secs().to_string()),
+                wg.map_or(0, |w| w.rx_bytes),
+                wg.map_or(0, |w| w.tx_bytes),
+            )
+        })
+        .collect();
+    let rlocs: Vec<String> = status
+        .rlocs
+        .iter()
+        .map(|r| string(&r.to_string()))
+        .collect();
+    let c = &status.counters;
+    format!(
+        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"bad_messages\":{}}}}}\n",
+        map_servers.join(","),
+        rlocs.join(","),
+        peer_list.join(","),
+        status.cached,
+        status.pending,
+        status.negative,
+        status.queued_packets,
+        c.map_requests,
+        c.map_replies,
+        c.negative_replies,
+        c.pushes,
+        c.dropped_packets,
+        c.refused_packets,
+        c.bad_messages
+    )
+}

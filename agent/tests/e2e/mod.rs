@@ -1,0 +1,177 @@
+//! A test topology of network namespaces: an underlay router, a
+//! map-server, xTRs with a LAN host behind each, mobile nodes; real
+//! wireguard-go, real map-server and agents as processes.
+//!
+//! Underlay: the router joins every node's veth, each in its own /24 of
+//! 172.31.N.0 (N per node). LANs: 10.N.0.0/24 behind xTR N. Overlay
+//! control addresses: 100.64.0.N; the map-server is 100.64.0.1.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver};
+use std::time::Duration;
+
+/// Runs `ip` for the topology (the product never does); panics with its
+/// error output when it fails.
+pub fn ip(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip (iproute2)");
+    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// Runs a command in namespace `ns`; returns its output.
+pub fn exec(ns: &str, cmd: &[&str]) -> std::process::Output {
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .args(cmd)
+        .output()
+        .expect("ip netns exec")
+}
+
+pub fn sysctl(ns: &str, key: &str, value: &str) {
+    let out = exec(ns, &["sysctl", "-qw", &format!("{key}={value}")]);
+    assert!(out.status.success(), "sysctl {key}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// A process of the topology, stopped (SIGTERM, then waited for) on drop;
+/// its log lines arrive on `log`.
+pub struct Process {
+    pub name: String,
+    child: Child,
+    pub log: Receiver<String>,
+}
+
+impl Process {
+    /// Starts `program args` in `ns`; waits until a log line contains
+    /// `ready` (panics, with the log, if the process says ERROR first or
+    /// exits).
+    pub fn start(name: &str, ns: &str, program: &str, args: &[&str], ready: &str) -> Process {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, program])
+            .args(args)
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let stderr = child.stderr.take().unwrap();
+        let (tx, log) = channel();
+        let tag = name.to_string();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{tag}: {line}");
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let process = Process {
+            name: name.into(),
+            child,
+            log,
+        };
+        process.await_log(ready);
+        process
+    }
+
+    /// Waits for a log line containing `text` (the process's own account
+    /// of an event); panics if it exits or fails first.
+    pub fn await_log(&self, text: &str) -> String {
+        loop {
+            match self.log.recv_timeout(Duration::from_secs(30)) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(line) if line.starts_with("ERROR") => panic!("{}: {line}", self.name),
+                Ok(_) => {}
+                Err(e) => panic!("{}: no '{text}' in its log: {e}", self.name),
+            }
+        }
+    }
+
+    pub fn signal(&self, signal: i32) {
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.signal(libc::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+/// Namespaces, deleted (with their interfaces) on drop.
+pub struct Namespaces {
+    pub names: Vec<String>,
+    pub dir: PathBuf,
+}
+
+impl Namespaces {
+    pub fn new(tag: &str) -> Namespaces {
+        let dir = std::env::temp_dir().join(format!("lge2e-{tag}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Namespaces {
+            names: Vec::new(),
+            dir,
+        }
+    }
+
+    /// A namespace named `prefix-name`, with lo up.
+    pub fn add(&mut self, name: &str) -> String {
+        let ns = format!("lge-{name}");
+        let _ = Command::new("ip").args(["netns", "del", &ns]).output();
+        ip(&["netns", "add", &ns]);
+        ip(&["-n", &ns, "link", "set", "lo", "up"]);
+        self.names.push(ns.clone());
+        ns
+    }
+
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in &self.names {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
+/// A veth pair between two namespaces with addresses on each end.
+pub fn link(a: &str, a_if: &str, a_addr: &str, b: &str, b_if: &str, b_addr: &str) {
+    ip(&["-n", a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b]);
+    ip(&["-n", a, "addr", "add", a_addr, "dev", a_if]);
+    ip(&["-n", b, "addr", "add", b_addr, "dev", b_if]);
+    ip(&["-n", a, "link", "set", a_if, "up"]);
+    ip(&["-n", b, "link", "set", b_if, "up"]);
+}
+
+pub fn route(ns: &str, prefix: &str, via: &str) {
+    ip(&["-n", ns, "route", "add", prefix, "via", via]);
+}
+
+/// `ping -c COUNT` from `ns`; the number of replies.
+pub fn ping(ns: &str, to: &str, count: u32) -> (u32, String) {
+    let out = exec(ns, &["ping", "-n", "-c", &count.to_string(), "-i", "0.2", "-W", "5", to]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let received = text
+        .lines()
+        .find_map(|l| l.split(", ").find(|p| p.ends_with("received")).map(|p| p.trim_end_matches(" received").trim().to_string()))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    (received, text)
+}
+
+/// The path of a binary of this workspace, built beside the agent's
+/// (tests/run.sh builds all binaries before the tests).
+pub fn binary(name: &str) -> String {
+    let agent = Path::new(env!("CARGO_BIN_EXE_lispguard"));
+    let path = agent.with_file_name(name);
+    assert!(path.exists(), "{} is not built: cargo build --workspace --bins", path.display());
+    path.to_string_lossy().into_owned()
+}
