@@ -5,7 +5,8 @@
 #
 # Installs the Debian packages the tests use — tshark (to check our bytes
 # against Wireshark's LISP dissector), wireguard-go (real WireGuard where
-# the kernel has no module), iproute2 (to build test namespaces) — then
+# the kernel has no module), iproute2 and ping (to build test namespaces
+# and look through them) — then
 # checks formatting and lints, then runs every test of the workspace.
 # Tests that build network namespaces need root.
 set -euo pipefail
@@ -22,6 +23,7 @@ packages=()
 command -v tshark >/dev/null || packages+=(tshark)
 command -v wireguard-go >/dev/null || packages+=(wireguard-go)
 command -v ip >/dev/null || packages+=(iproute2)
+command -v ping >/dev/null || packages+=(iputils-ping)
 if [ ${#packages[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
@@ -31,4 +33,6 @@ fi
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+# The end-to-end tests run the binaries as processes.
+cargo build --workspace --bins --locked
 cargo test --workspace --locked

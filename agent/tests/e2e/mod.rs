@@ -17,8 +17,15 @@ use std::time::Duration;
 /// Runs `ip` for the topology (the product never does); panics with its
 /// error output when it fails.
 pub fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip (iproute2)");
-    assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("ip")
+        .args(args)
+        .output()
+        .expect("ip (iproute2)");
+    assert!(
+        out.status.success(),
+        "ip {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs a command in namespace `ns`; returns its output.
@@ -32,7 +39,11 @@ pub fn exec(ns: &str, cmd: &[&str]) -> std::process::Output {
 
 pub fn sysctl(ns: &str, key: &str, value: &str) {
     let out = exec(ns, &["sysctl", "-qw", &format!("{key}={value}")]);
-    assert!(out.status.success(), "sysctl {key}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "sysctl {key}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A process of the topology, stopped (SIGTERM, then waited for) on drop;
@@ -144,7 +155,9 @@ impl Drop for Namespaces {
 
 /// A veth pair between two namespaces with addresses on each end.
 pub fn link(a: &str, a_if: &str, a_addr: &str, b: &str, b_if: &str, b_addr: &str) {
-    ip(&["-n", a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b]);
+    ip(&[
+        "-n", a, "link", "add", a_if, "type", "veth", "peer", "name", b_if, "netns", b,
+    ]);
     ip(&["-n", a, "addr", "add", a_addr, "dev", a_if]);
     ip(&["-n", b, "addr", "add", b_addr, "dev", b_if]);
     ip(&["-n", a, "link", "set", a_if, "up"]);
@@ -157,11 +170,28 @@ pub fn route(ns: &str, prefix: &str, via: &str) {
 
 /// `ping -c COUNT` from `ns`; the number of replies.
 pub fn ping(ns: &str, to: &str, count: u32) -> (u32, String) {
-    let out = exec(ns, &["ping", "-n", "-c", &count.to_string(), "-i", "0.2", "-W", "5", to]);
+    let out = exec(
+        ns,
+        &[
+            "ping",
+            "-n",
+            "-c",
+            &count.to_string(),
+            "-i",
+            "0.2",
+            "-W",
+            "5",
+            to,
+        ],
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let received = text
         .lines()
-        .find_map(|l| l.split(", ").find(|p| p.ends_with("received")).map(|p| p.trim_end_matches(" received").trim().to_string()))
+        .find_map(|l| {
+            l.split(", ")
+                .find(|p| p.ends_with("received"))
+                .map(|p| p.trim_end_matches(" received").trim().to_string())
+        })
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     (received, text)
@@ -172,6 +202,10 @@ pub fn ping(ns: &str, to: &str, count: u32) -> (u32, String) {
 pub fn binary(name: &str) -> String {
     let agent = Path::new(env!("CARGO_BIN_EXE_lispguard"));
     let path = agent.with_file_name(name);
-    assert!(path.exists(), "{} is not built: cargo build --workspace --bins", path.display());
+    assert!(
+        path.exists(),
+        "{} is not built: cargo build --workspace --bins",
+        path.display()
+    );
     path.to_string_lossy().into_owned()
 }
