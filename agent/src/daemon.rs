@@ -279,6 +279,7 @@ pub fn run(config: &Config) -> Result<(), String> {
         iid: config.iid(),
         eids: config.eids.iter().map(|e| e.eid_prefix()).collect(),
         control: config.control_address,
+        overlay: config.overlay.clone(),
         public_key,
         listen_port: config.listen_port,
         register_interval: Duration::from_secs(config.register_interval),

@@ -95,6 +95,9 @@ pub struct Settings {
     /// This node's EID-Prefixes.
     pub eids: Vec<EidPrefix>,
     pub control: IpAddr,
+    /// Destinations resolved on demand; anything else reaching the TUN
+    /// (the kernel's own IPv6 chatter, say) is ignored.
+    pub overlay: Vec<IpNet>,
     pub public_key: PublicKey,
     /// The WireGuard port, registered with each RLOC.
     pub listen_port: u16,
@@ -171,6 +174,8 @@ pub struct Counters {
     pub negative_replies: u64,
     pub pushes: u64,
     pub dropped_packets: u64,
+    /// Not for the overlay (e.g. IPv6 router solicitations on the TUN).
+    pub ignored_packets: u64,
     pub refused_packets: u64,
     pub bad_messages: u64,
 }
@@ -317,6 +322,15 @@ impl Agent {
         packet: Vec<u8>,
         out: &mut Vec<Action>,
     ) {
+        if !self
+            .settings
+            .overlay
+            .iter()
+            .any(|p| p.contains(&destination))
+        {
+            self.counters.ignored_packets += 1;
+            return;
+        }
         match self.cache.lookup(destination) {
             Some((_, State::Negative { action, expires })) if *expires > now => {
                 let why = refusal(*action);

@@ -130,8 +130,8 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
     );
     let _ = writeln!(
         out,
-        "counters: {} Map-Requests, {} Map-Replies ({} negative), {} pushes, {} packets dropped, {} refused (ICMP), {} bad messages",
-        c.map_requests, c.map_replies, c.negative_replies, c.pushes, c.dropped_packets, c.refused_packets, c.bad_messages
+        "counters: {} Map-Requests, {} Map-Replies ({} negative), {} pushes, {} packets dropped, {} refused (ICMP), {} ignored (not overlay), {} bad messages",
+        c.map_requests, c.map_replies, c.negative_replies, c.pushes, c.dropped_packets, c.refused_packets, c.ignored_packets, c.bad_messages
     );
     out
 }
@@ -180,7 +180,7 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         .collect();
     let c = &status.counters;
     format!(
-        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"bad_messages\":{}}}}}\n",
+        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"ignored_packets\":{},\"bad_messages\":{}}}}}\n",
         map_servers.join(","),
         rlocs.join(","),
         peer_list.join(","),
@@ -194,6 +194,7 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         c.pushes,
         c.dropped_packets,
         c.refused_packets,
+        c.ignored_packets,
         c.bad_messages
     )
 }

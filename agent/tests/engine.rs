@@ -37,6 +37,7 @@ impl World {
             iid: 1000,
             eids: vec!["[1000] 10.1.0.0/24".parse().unwrap()],
             control: ip("100.64.0.2"),
+            overlay: vec![net("10.0.0.0/8")],
             public_key: [0xaa; 32],
             listen_port: 51820,
             register_interval: Duration::from_secs(60),
@@ -418,6 +419,15 @@ fn a_peer_that_stops_answering_is_resolved_again() {
             "at {seconds} s"
         );
     }
+}
+
+#[test]
+fn packets_outside_the_overlay_are_ignored() {
+    let mut w = World::new();
+    assert!(w.packet("ff02::2", 1).is_empty());
+    assert!(w.packet("192.168.1.1", 2).is_empty());
+    assert_eq!(w.agent.counters.ignored_packets, 2);
+    assert_eq!(w.agent.counters.map_requests, 0);
 }
 
 #[test]

@@ -1,0 +1,225 @@
+//! A lab: an underlay router, a map-server, and nodes — xTRs with a LAN
+//! host behind each, or mobile nodes — each in its namespace, running the
+//! real binaries. Names carry the test's tag: tests run side by side, and
+//! wireguard-go's UAPI sockets are shared by every namespace.
+
+use super::{binary, exec, link, route, sysctl, Namespaces, Process};
+use std::path::Path;
+
+/// A WireGuard key pair: the private key written to `file`, the public key
+/// returned in base64.
+pub fn keypair(file: &Path) -> String {
+    let private = netconf::generate_private_key();
+    std::fs::write(file, netconf::format_key(&private)).unwrap();
+    netconf::format_key(&netconf::public_key(&private))
+}
+
+pub struct Node {
+    pub name: String,
+    /// The namespace of the agent.
+    pub ns: String,
+    /// The LAN host's namespace (xTRs), else the agent's own.
+    pub host: String,
+    pub iid: u32,
+    pub eid: String,
+    pub control: String,
+    /// Its underlay address.
+    pub rloc: String,
+    pub tun: String,
+    public_key: String,
+}
+
+pub struct Lab {
+    /// First, so that they stop before their namespaces go.
+    pub processes: Vec<Process>,
+    pub tag: String,
+    pub ns: Namespaces,
+    pub router: String,
+    pub ms: String,
+    pub nodes: Vec<Node>,
+    ms_public: String,
+}
+
+impl Lab {
+    pub fn new(tag: &str) -> Lab {
+        let mut ns = Namespaces::new(tag);
+        let router = ns.add(&format!("{tag}-underlay"));
+        let ms = ns.add(&format!("{tag}-ms"));
+        sysctl(&router, "net.ipv4.ip_forward", "1");
+        link(&router, "r-ms", "172.31.1.1/24", &ms, "u0", "172.31.1.2/24");
+        route(&ms, "default", "172.31.1.1");
+        let ms_public = keypair(&ns.dir.join("ms.key"));
+        Lab {
+            tag: tag.into(),
+            ns,
+            router,
+            ms,
+            nodes: Vec::new(),
+            processes: Vec::new(),
+            ms_public,
+        }
+    }
+
+    /// A node: `eid` a LAN prefix (an xTR with a host at .2 behind it) or
+    /// a /32 (a mobile node that is itself the EID).
+    pub fn node(&mut self, name: &str, iid: u32, eid: &str) -> &Node {
+        let n = self.nodes.len() + 2;
+        let ns = self.ns.add(&format!("{}-{name}", self.tag));
+        let rloc = format!("172.31.{n}.2");
+        link(
+            &self.router,
+            &format!("r-{name}"),
+            &format!("172.31.{n}.1/24"),
+            &ns,
+            "u0",
+            &format!("{rloc}/24"),
+        );
+        route(&ns, "default", &format!("172.31.{n}.1"));
+        let host = if eid.ends_with("/32") {
+            ns.clone()
+        } else {
+            sysctl(&ns, "net.ipv4.ip_forward", "1");
+            let host = self.ns.add(&format!("{}-{name}h", self.tag));
+            let base = eid.trim_end_matches(".0/24");
+            link(
+                &ns,
+                "lan",
+                &format!("{base}.1/24"),
+                &host,
+                "eth0",
+                &format!("{base}.2/24"),
+            );
+            route(&host, "default", &format!("{base}.1"));
+            host
+        };
+        let public_key = keypair(&self.ns.dir.join(format!("{name}.key")));
+        self.nodes.push(Node {
+            name: name.into(),
+            ns,
+            host,
+            iid,
+            eid: eid.into(),
+            control: format!("100.64.0.{n}"),
+            rloc,
+            tun: format!("lg{}{name}t", self.tag),
+            public_key,
+        });
+        self.nodes.last().unwrap()
+    }
+
+    pub fn get(&self, name: &str) -> &Node {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .expect("a node of the lab")
+    }
+
+    fn ms_config(&self) -> String {
+        let dir = &self.ns.dir;
+        let mut text = format!(
+            "control_address = \"100.64.0.1\"\n\
+             [wireguard]\ninterface = \"lg{}ms\"\nbackend = \"userspace\"\nprivate_key_file = \"{}\"\n\
+             [lisp]\nmetrics = \"127.0.0.1:9090\"\ncontrol_socket = \"{}\"\n",
+            self.tag,
+            dir.join("ms.key").display(),
+            dir.join("ms.sock").display(),
+        );
+        for n in &self.nodes {
+            text.push_str(&format!(
+                "[[site]]\nname = \"{}\"\nkey = \"key {}\"\npublic_key = \"{}\"\n\
+                 control_address = \"{}\"\neids = [\"[{}] {}\"]\n",
+                n.name, n.name, n.public_key, n.control, n.iid, n.eid
+            ));
+        }
+        text
+    }
+
+    fn agent_config(&self, n: &Node) -> String {
+        let dir = &self.ns.dir;
+        format!(
+            "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"userspace\"\n\
+             private_key_file = \"{key}\"\ncontrol_address = \"{control}\"\n\
+             overlay = [\"10.0.0.0/8\"]\nstatus_socket = \"{socket}\"\n\
+             [[map_server]]\naddress = \"172.31.1.2\"\npublic_key = \"{ms}\"\n\
+             control_address = \"100.64.0.1\"\nkey = \"key {name}\"\n\
+             [[eid]]\nprefix = \"{eid}\"\niid = {iid}\n",
+            tag = self.tag,
+            name = n.name,
+            tun = n.tun,
+            key = dir.join(format!("{}.key", n.name)).display(),
+            control = n.control,
+            socket = dir.join(format!("{}.sock", n.name)).display(),
+            ms = self.ms_public,
+            eid = n.eid,
+            iid = n.iid,
+        )
+    }
+
+    /// Starts the map-server and every agent; returns when all registered.
+    pub fn start(&mut self) {
+        let config = self.ns.file("ms.toml", &self.ms_config());
+        let ms = Process::start(
+            "map-server",
+            &self.ms,
+            &binary("lispguard-mapserver"),
+            &["run", "-c", &config.to_string_lossy()],
+            "map-server on",
+        );
+        self.processes.push(ms);
+        for n in &self.nodes {
+            let config = self
+                .ns
+                .file(&format!("{}.toml", n.name), &self.agent_config(n));
+            let agent = Process::start(
+                &format!("agent {}", n.name),
+                &n.ns,
+                env!("CARGO_BIN_EXE_lispguard"),
+                &["run", "-c", &config.to_string_lossy()],
+                "up, public key",
+            );
+            self.processes.push(agent);
+        }
+        for p in &self.processes[1..] {
+            p.await_log("registered with the map-server");
+        }
+    }
+
+    /// A started agent's process.
+    pub fn agent(&self, name: &str) -> &Process {
+        self.processes
+            .iter()
+            .find(|p| p.name == format!("agent {name}"))
+            .expect("a started agent")
+    }
+
+    /// `lispguard status --json` of a node.
+    pub fn status(&self, name: &str) -> String {
+        let n = self.get(name);
+        let socket = self.ns.dir.join(format!("{name}.sock"));
+        let out = exec(
+            &n.ns,
+            &[
+                env!("CARGO_BIN_EXE_lispguard"),
+                "status",
+                "--json",
+                "-s",
+                &socket.to_string_lossy(),
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A map-server command (`sites`, `revoke NAME`, ...).
+    pub fn ms_command(&self, args: &[&str]) -> String {
+        let socket = self.ns.dir.join("ms.sock");
+        let mut full = vec![args[0], "-s"];
+        let socket = socket.to_string_lossy().into_owned();
+        full.push(&socket);
+        full.extend(&args[1..]);
+        let out = std::process::Command::new(binary("lispguard-mapserver"))
+            .args(&full)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    }
+}
