@@ -366,6 +366,7 @@ impl Agent {
             return;
         }
         self.requests.insert(nonce, prefix);
+        log::info!("miss: {prefix} has no peer; Map-Request sent, packet queued");
         self.send_request(nonce, prefix, out);
     }
 
@@ -436,6 +437,7 @@ impl Agent {
             return false;
         };
         self.counters.map_replies += 1;
+        log::info!("Map-Reply for {asked}");
         for record in &reply.records {
             self.apply(now, record, Some(asked), out);
         }
@@ -473,6 +475,10 @@ impl Agent {
         // A push: the other side of a tunnel being set up, or a change to
         // a mapping we resolved.
         self.counters.pushes += 1;
+        log::info!(
+            "Map-Notify pushed by the map-server: {} records",
+            notify.body.records.len()
+        );
         for record in &notify.body.records {
             self.apply(now, record, None, out);
         }
@@ -599,6 +605,9 @@ impl Agent {
             .is_err()
         {
             log::warn!("map-cache full: {prefix} is routed but not cached");
+        }
+        if !waiting.is_empty() {
+            log::info!("{prefix}: sending the {} queued packets", waiting.len());
         }
         out.extend(waiting.into_iter().map(Action::Forward));
     }

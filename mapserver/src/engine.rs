@@ -27,6 +27,21 @@ use std::time::{Duration, Instant};
 /// Minimum time between two log lines about drops of one reason.
 const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
+/// Longest a Map-Reply waits for the destination to acknowledge the push
+/// of the requester's mapping (see [`HeldReply`]).
+const HOLD_REPLY_MAX: Duration = Duration::from_millis(100);
+
+/// A Map-Reply held until the destination has acknowledged the push: the
+/// destination's agent acknowledges only after it configured the
+/// requester as a WireGuard peer, so the requester's first handshake then
+/// finds it ready instead of being dropped (and retried 5 s later).
+struct HeldReply {
+    to: SocketAddr,
+    reply: Vec<u8>,
+    waiting_for: Vec<PushKey>,
+    until: Instant,
+}
+
 /// A site and what the map-server knows of it at run time.
 struct SiteState {
     config: Site,
@@ -63,6 +78,7 @@ pub struct MapServer {
     /// A push started since the socket layer last asked: poll() is due
     /// sooner than it planned.
     timers_changed: bool,
+    held: Vec<HeldReply>,
 }
 
 /// A registered site as `sites` shows it.
@@ -91,6 +107,7 @@ impl MapServer {
             metrics,
             drop_log: [(None, 0); Drop::ALL.len()],
             timers_changed: false,
+            held: Vec::new(),
         };
         server.reload(config, now, &mut Outbox::default());
         server
@@ -217,7 +234,7 @@ impl MapServer {
         match msg.first().map(|b| b >> 4) {
             Some(message_type::MAP_REGISTER) => self.on_register(now, site, from, msg, out),
             Some(message_type::MAP_REQUEST) => self.on_request(now, site, from, msg, out),
-            Some(message_type::MAP_NOTIFY_ACK) => self.on_notify_ack(now, site, from, msg),
+            Some(message_type::MAP_NOTIFY_ACK) => self.on_notify_ack(now, site, from, msg, out),
             _ => self.dropped(now, Drop::UnexpectedType, from, Some(site)),
         }
     }
@@ -357,6 +374,7 @@ impl MapServer {
             nonce: request.nonce,
             ..MapReply::default()
         };
+        let mut waiting_for = Vec::new();
         for wanted in &request.records {
             let Some(eid) = EidPrefix::from_address(&wanted.eid, wanted.eid_mask_len) else {
                 continue;
@@ -364,10 +382,11 @@ impl MapServer {
             let record = match self.db.lookup(&eid) {
                 Some(m) if self.may_resolve(id, m) => {
                     let (found, owner, ttl) = (m.eid, m.site, m.ttl);
+                    log::debug!("site '{}' resolved {eid} to {found}", self.site_name(id));
                     let record = self.record_of(m);
                     self.subscribe(found, id, now + Duration::from_secs(u64::from(ttl) * 60));
                     if let Some(owner) = owner {
-                        self.push_mappings(owner, id, found.iid, now, out);
+                        waiting_for.extend(self.push_mappings(owner, id, found.iid, now, out));
                     }
                     record
                 }
@@ -383,9 +402,37 @@ impl MapServer {
             };
             let _ = reply.records.push(record);
         }
-        if out.push(from, |buf| reply.write(buf)).is_ok() {
-            self.metrics.map_replies.fetch_add(1, Relaxed);
+        if waiting_for.is_empty() {
+            if out.push(from, |buf| reply.write(buf)).is_ok() {
+                self.metrics.map_replies.fetch_add(1, Relaxed);
+            }
+            return;
         }
+        let mut buf = vec![0; crate::outbox::MAX_DATAGRAM];
+        if let Ok(len) = reply.write(&mut buf) {
+            buf.truncate(len);
+            self.held.push(HeldReply {
+                to: from,
+                reply: buf,
+                waiting_for,
+                until: now + HOLD_REPLY_MAX,
+            });
+            self.timers_changed = true;
+        }
+    }
+
+    /// Sends the held replies no longer waiting for anything, or waiting
+    /// past their time.
+    fn release_replies(&mut self, now: Instant, out: &mut Outbox) {
+        let metrics = &self.metrics;
+        self.held.retain(|held| {
+            if !held.waiting_for.is_empty() && held.until > now {
+                return true;
+            }
+            out.push_bytes(held.to, &held.reply);
+            metrics.map_replies.fetch_add(1, Relaxed);
+            false
+        });
     }
 
     /// Policy: never across instance IDs; within one, any site unless the
@@ -453,7 +500,8 @@ impl MapServer {
     }
 
     /// Pushes `about`'s mappings in instance `iid` to site `to`, unless such
-    /// a push is already on its way.
+    /// a push is already on its way; returns the push in flight, for the
+    /// reply to wait for.
     fn push_mappings(
         &mut self,
         to: SiteId,
@@ -461,14 +509,17 @@ impl MapServer {
         iid: u32,
         now: Instant,
         out: &mut Outbox,
-    ) {
+    ) -> Option<PushKey> {
         let key = PushKey {
             to_site: to,
             about_site: about,
             changed: None,
         };
-        if to == about || self.pushes.is_pending(key) {
-            return;
+        if to == about {
+            return None;
+        }
+        if self.pushes.is_pending(key) {
+            return Some(key);
         }
         let mut records = heapless::Vec::new();
         for eid in self.db.site_prefixes(about).filter(|e| e.iid == iid) {
@@ -478,9 +529,11 @@ impl MapServer {
                 }
             }
         }
-        if !records.is_empty() {
-            self.push(key, records, now, out);
+        if records.is_empty() {
+            return None;
         }
+        self.push(key, records, now, out);
+        Some(key)
     }
 
     /// Sends a Map-Notify with `records` and keeps it until acknowledged.
@@ -505,6 +558,7 @@ impl MapServer {
             },
         };
         if let Ok(bytes) = out.push(to, |buf| notify.write(buf, &site.config.key)) {
+            log::debug!("Map-Notify pushed to site '{}'", site.config.name);
             self.pushes.sent(key, notify.body.nonce, to, bytes, now);
             self.timers_changed = true;
             self.metrics.notifies_sent.fetch_add(1, Relaxed);
@@ -545,7 +599,14 @@ impl MapServer {
         }
     }
 
-    fn on_notify_ack(&mut self, now: Instant, id: SiteId, from: SocketAddr, msg: &[u8]) {
+    fn on_notify_ack(
+        &mut self,
+        now: Instant,
+        id: SiteId,
+        from: SocketAddr,
+        msg: &[u8],
+        out: &mut Outbox,
+    ) {
         let Some(site) = self.site(id) else { return };
         if auth::verify(msg, &site.config.key).is_err() {
             return self.dropped(now, Drop::AuthFailed, from, Some(id));
@@ -553,8 +614,12 @@ impl MapServer {
         let Ok(ack) = MapNotify::parse_ack(msg) else {
             return self.dropped(now, Drop::Malformed, from, Some(id));
         };
-        if self.pushes.acked(id, ack.body.nonce) {
+        if let Some(key) = self.pushes.acked(id, ack.body.nonce) {
             self.metrics.notifies_acked.fetch_add(1, Relaxed);
+            for held in &mut self.held {
+                held.waiting_for.retain(|k| *k != key);
+            }
+            self.release_replies(now, out);
         }
     }
 
@@ -610,8 +675,13 @@ impl MapServer {
             self.notify_subscribers(&expired.eid, Some(&expired), now, out);
         }
         self.update_gauge();
+        self.release_replies(now, out);
+        let held = self.held.iter().map(|h| h.until).min();
         let pushes = self.pushes.poll(now, out, &self.metrics);
-        [pushes, self.db.next_expiry()].into_iter().flatten().min()
+        [pushes, held, self.db.next_expiry()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Every configured site with its registrations.

@@ -64,14 +64,14 @@ impl Pushes {
         );
     }
 
-    /// A Map-Notify-Ack from `site` with `nonce`: true if it answered one.
-    pub fn acked(&mut self, site: u32, nonce: u64) -> bool {
+    /// A Map-Notify-Ack from `site` with `nonce`: the push it answered.
+    pub fn acked(&mut self, site: u32, nonce: u64) -> Option<PushKey> {
         let key = self
             .pending
             .iter()
             .find(|(k, p)| k.to_site == site && p.nonce == nonce)
-            .map(|(k, _)| *k);
-        key.and_then(|k| self.pending.remove(&k)).is_some()
+            .map(|(k, _)| *k)?;
+        self.pending.remove(&key).map(|_| key)
     }
 
     /// Forgets every push to or about `site`.

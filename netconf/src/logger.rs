@@ -3,6 +3,8 @@
 //! as it is.
 
 use log::{LevelFilter, Log, Metadata, Record};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 struct Stderr;
 
@@ -12,7 +14,12 @@ impl Log for Stderr {
     }
 
     fn log(&self, record: &Record<'_>) {
-        if self.enabled(record.metadata()) {
+        if !self.enabled(record.metadata()) {
+            return;
+        }
+        if TIMESTAMPS.load(Ordering::Relaxed) {
+            eprintln!("{} {:<5} {}", now_utc(), record.level(), record.args());
+        } else {
             eprintln!("{:<5} {}", record.level(), record.args());
         }
     }
@@ -20,8 +27,32 @@ impl Log for Stderr {
     fn flush(&self) {}
 }
 
+/// Whether lines start with the time (`LISPGUARD_LOG_TIME=1`): for
+/// reading logs of several processes side by side; procd and systemd add
+/// their own.
+static TIMESTAMPS: AtomicBool = AtomicBool::new(false);
+
+/// The wall-clock time of day, UTC, to the millisecond.
+fn now_utc() -> String {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let ms = since.as_millis() % 86_400_000;
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        ms / 3_600_000,
+        ms / 60_000 % 60,
+        ms / 1000 % 60,
+        ms % 1000
+    )
+}
+
 /// Installs the logger at `level` (error, warn, info, debug, trace).
 pub fn init(level: &str) -> Result<(), String> {
+    TIMESTAMPS.store(
+        std::env::var_os("LISPGUARD_LOG_TIME").is_some(),
+        Ordering::Relaxed,
+    );
     let filter: LevelFilter = level.parse().map_err(|_| {
         format!("unknown log level '{level}': use error, warn, info, debug or trace")
     })?;

@@ -166,6 +166,17 @@ impl Lab {
             "map-server on",
         );
         self.processes.push(ms);
+        self.start_agents();
+    }
+
+    /// Stops every agent (each removes its interface, peers and routes)
+    /// and starts them again: caches cold on every side.
+    pub fn restart_agents(&mut self) {
+        self.processes.truncate(1);
+        self.start_agents();
+    }
+
+    fn start_agents(&mut self) {
         for n in &self.nodes {
             let config = self
                 .ns
