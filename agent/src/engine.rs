@@ -476,7 +476,7 @@ impl Agent {
         // a mapping we resolved.
         self.counters.pushes += 1;
         log::info!(
-            "Map-Notify pushed by the map-server: {} records",
+            "Map-Notify pushed by the map-server: {} record(s)",
             notify.body.records.len()
         );
         for record in &notify.body.records {

@@ -82,6 +82,11 @@ fn handshake_age(peer: Option<&PeerStatus>) -> Option<Duration> {
     SystemTime::now().duration_since(at).ok()
 }
 
+fn handshake_unix_ms(peer: Option<&PeerStatus>) -> Option<u128> {
+    let at = peer?.last_handshake?;
+    Some(at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis())
+}
+
 fn table(status: &Status, peers: &[PeerStatus]) -> String {
     let mut out = String::from("map-servers:\n");
     for ms in &status.map_servers {
@@ -162,12 +167,12 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
             let wg = peers.iter().find(|w| w.public_key == p.public_key);
             let prefixes: Vec<String> = p.prefixes.iter().map(|x| string(&x.to_string())).collect();
             format!(
-                "{{\"public_key\":{},\"endpoint\":{},\"eid_prefixes\":[{}],\"ttl_seconds\":{},\"last_handshake_seconds_ago\":{},\"rx_bytes\":{},\"tx_bytes\":{}}}",
+                "{{\"public_key\":{},\"endpoint\":{},\"eid_prefixes\":[{}],\"ttl_seconds\":{},\"last_handshake_unix_ms\":{},\"rx_bytes\":{},\"tx_bytes\":{}}}",
                 string(&netconf::format_key(&p.public_key)),
                 string(&p.endpoint.to_string()),
                 prefixes.join(","),
                 p.expires_in.map_or("null".into(), |d| d.as_secs().to_string()),
-                handshake_age(wg).map_or("null".into(), |d| d.as_secs().to_string()),
+                handshake_unix_ms(wg).map_or("null".into(), |ms| ms.to_string()),
                 wg.map_or(0, |w| w.rx_bytes),
                 wg.map_or(0, |w| w.tx_bytes),
             )

@@ -162,7 +162,13 @@ impl Lab {
             "map-server",
             &self.ms,
             &binary("lispguard-mapserver"),
-            &["run", "-c", &config.to_string_lossy()],
+            &[
+                "run",
+                "--log-level",
+                "debug",
+                "-c",
+                &config.to_string_lossy(),
+            ],
             "map-server on",
         );
         self.processes.push(ms);
@@ -184,7 +190,7 @@ impl Lab {
             let agent = Process::start(
                 &format!("agent {}", n.name),
                 &n.ns,
-                env!("CARGO_BIN_EXE_lispguard"),
+                &binary("lispguard"),
                 &["run", "-c", &config.to_string_lossy()],
                 "up, public key",
             );
@@ -210,7 +216,7 @@ impl Lab {
         let out = exec(
             &n.ns,
             &[
-                env!("CARGO_BIN_EXE_lispguard"),
+                &binary("lispguard"),
                 "status",
                 "--json",
                 "-s",

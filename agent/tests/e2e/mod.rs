@@ -64,6 +64,7 @@ impl Process {
         let mut child = Command::new("ip")
             .args(["netns", "exec", ns, program])
             .args(args)
+            .env("LISPGUARD_LOG_TIME", "1")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -73,7 +74,9 @@ impl Process {
         let tag = name.to_string();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("{tag}: {line}");
+                if ECHO_LOGS.load(std::sync::atomic::Ordering::Relaxed) {
+                    eprintln!("{tag}: {line}");
+                }
                 if tx.send(line).is_err() {
                     break;
                 }
@@ -199,11 +202,17 @@ pub fn ping(ns: &str, to: &str, count: u32) -> (u32, String) {
     (received, text)
 }
 
-/// The path of a binary of this workspace, built beside the agent's
-/// (tests/run.sh builds all binaries before the tests).
+/// The path of a binary of this workspace: beside the agent's in tests
+/// (tests/run.sh builds all binaries before the tests), in the running
+/// program's parent directory for the demo (target/release/examples).
 pub fn binary(name: &str) -> String {
-    let agent = Path::new(env!("CARGO_BIN_EXE_lispguard"));
-    let path = agent.with_file_name(name);
+    let dir = match option_env!("CARGO_BIN_EXE_lispguard") {
+        Some(agent) => Path::new(agent).parent().map(Path::to_path_buf),
+        None => std::env::current_exe()
+            .ok()
+            .and_then(|e| Some(e.parent()?.parent()?.to_path_buf())),
+    };
+    let path = dir.unwrap_or_default().join(name);
     assert!(
         path.exists(),
         "{} is not built: cargo build --workspace --bins",
@@ -211,3 +220,7 @@ pub fn binary(name: &str) -> String {
     );
     path.to_string_lossy().into_owned()
 }
+
+/// Whether processes' log lines are echoed to stderr (tests: yes, where
+/// libtest captures them; the demo prints its own account).
+pub static ECHO_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
