@@ -104,6 +104,11 @@ impl Process {
         }
     }
 
+    /// The process's pid (`ip netns exec` execs the program itself).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn signal(&self, signal: i32) {
         unsafe { libc::kill(self.child.id() as i32, signal) };
     }
