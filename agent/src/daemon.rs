@@ -5,7 +5,7 @@
 //! signals — and carries out what it decides.
 
 use crate::config::{Backend, Config};
-use crate::engine::{Action, Agent, MapServerSettings, PeerStats, Refusal, Settings};
+use crate::engine::{Action, Agent, MapServerSettings, PeerStats, PeerSummary, Refusal, Settings};
 use crate::inject::Injector;
 use crate::packet::{self, Unreachable};
 use crate::status;
@@ -45,7 +45,8 @@ struct Host {
     /// overlay: one of its EIDs, never its control address (peers accept
     /// only the EIDs they were told of).
     source: Option<IpAddr>,
-    map_server_keys: HashSet<[u8; 32]>,
+    /// The map-servers as WireGuard peers, as configured.
+    map_servers: Vec<Peer>,
     routes: HashSet<IpNet>,
 }
 
@@ -108,7 +109,7 @@ impl Host {
             rtnl.add_address(&config.interface, host_prefix(eid))?;
         }
         rtnl.set_up(&config.interface, None)?;
-        let mut map_server_keys = HashSet::new();
+        let mut map_servers = Vec::new();
         for ms in &config.map_servers {
             let key = netconf::parse_key(&ms.public_key)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
@@ -119,14 +120,15 @@ impl Host {
                 .ok_or_else(|| {
                     io::Error::other(format!("map-server {}: no address", ms.address))
                 })?;
-            wg.set_peer(&Peer {
+            let peer = Peer {
                 public_key: key,
                 endpoint: Some(endpoint),
                 allowed_ips: vec![host_prefix(ms.control_address)],
                 persistent_keepalive: Some(MAP_SERVER_KEEPALIVE),
-            })?;
+            };
+            wg.set_peer(&peer)?;
             rtnl.add_route(host_prefix(ms.control_address), &config.interface)?;
-            map_server_keys.insert(key);
+            map_servers.push(peer);
         }
         let tun = Tun::open(&config.tun)?;
         rtnl.set_up(&config.tun, Some(TUN_MTU))?;
@@ -152,7 +154,7 @@ impl Host {
             injector,
             control: Async::new(control)?,
             source,
-            map_server_keys,
+            map_servers,
             routes: HashSet::new(),
         };
         Ok((host, private_key))
@@ -228,7 +230,7 @@ impl Host {
         match self.wg.peers() {
             Ok(peers) => peers
                 .into_iter()
-                .filter(|p| !self.map_server_keys.contains(&p.public_key))
+                .filter(|p| !self.is_map_server(&p.public_key))
                 .map(|p| PeerStats {
                     public_key: p.public_key,
                     rx_bytes: p.rx_bytes,
@@ -238,6 +240,27 @@ impl Host {
             Err(e) => {
                 log::warn!("reading WireGuard peers: {e}");
                 Vec::new()
+            }
+        }
+    }
+
+    fn is_map_server(&self, key: &[u8; 32]) -> bool {
+        self.map_servers.iter().any(|m| m.public_key == *key)
+    }
+
+    /// Sets every peer's endpoint again after this node's addresses
+    /// changed: WireGuard remembers the source address it last sent each
+    /// peer from, and would go on using one that is gone.
+    fn reset_endpoints(&self, peers: &[PeerSummary]) {
+        let data = peers.iter().map(|p| Peer {
+            public_key: p.public_key,
+            endpoint: Some(p.endpoint),
+            allowed_ips: p.prefixes.clone(),
+            persistent_keepalive: None,
+        });
+        for peer in self.map_servers.iter().cloned().chain(data) {
+            if let Err(e) = self.wg.set_peer(&peer) {
+                log::warn!("{e}");
             }
         }
     }
@@ -297,10 +320,7 @@ pub fn run(config: &Config) -> Result<(), String> {
     let mut engine = Agent::new(settings, now);
     // Peers a previous run left: adopted, not disturbed.
     for peer in host.wg.peers().map_err(|e| e.to_string())? {
-        if let (false, Some(endpoint)) = (
-            host.map_server_keys.contains(&peer.public_key),
-            peer.endpoint,
-        ) {
+        if let (false, Some(endpoint)) = (host.is_map_server(&peer.public_key), peer.endpoint) {
             host.routes.extend(peer.allowed_ips.iter().copied());
             engine.adopt(now, peer.public_key, endpoint, &peer.allowed_ips);
         }
@@ -368,7 +388,11 @@ pub fn run(config: &Config) -> Result<(), String> {
                         log::debug!("address events: {e}");
                     }
                     match rlocs(config, &host.rtnl) {
-                        Ok(rlocs) => engine.set_rlocs(now, rlocs),
+                        Ok(rlocs) => {
+                            if engine.set_rlocs(now, rlocs) {
+                                host.reset_endpoints(&engine.status(now).peers);
+                            }
+                        }
                         Err(e) => log::warn!("reading addresses: {e}"),
                     }
                 }

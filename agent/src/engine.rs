@@ -300,18 +300,21 @@ impl Agent {
         status
     }
 
-    /// This node's underlay addresses changed: register them at once.
-    pub fn set_rlocs(&mut self, now: Instant, mut rlocs: Vec<IpAddr>) {
+    /// This node's underlay addresses: when they changed, register them
+    /// at once (and return true).
+    pub fn set_rlocs(&mut self, now: Instant, mut rlocs: Vec<IpAddr>) -> bool {
         rlocs.sort();
         rlocs.dedup();
-        if rlocs != self.rlocs {
-            log::info!("RLOCs now {rlocs:?}: registering");
-            self.rlocs = rlocs;
-            for r in &mut self.registering {
-                r.next = now;
-                r.retry = REGISTER_RETRY;
-            }
+        if rlocs == self.rlocs {
+            return false;
         }
+        log::info!("RLOCs now {rlocs:?}: registering");
+        self.rlocs = rlocs;
+        for r in &mut self.registering {
+            r.next = now;
+            r.retry = REGISTER_RETRY;
+        }
+        true
     }
 
     /// A packet for `destination` reached the TUN: no peer carries it yet.

@@ -121,3 +121,72 @@ fn revoking_a_site_removes_its_peer_from_the_others() {
     let (received, text) = ping(&a.host, "10.2.0.2", 1);
     assert_eq!(received, 0, "b is revoked: {text}");
 }
+
+/// Moves a node to another underlay address, as when it roams.
+fn move_node(lab: &Lab, name: &str, to: &str) {
+    let node = lab.get(name);
+    let from = lab_rloc(lab, name);
+    e2e::ip(&[
+        "-n",
+        &node.ns,
+        "addr",
+        "del",
+        &format!("{from}/24"),
+        "dev",
+        "u0",
+    ]);
+    e2e::ip(&[
+        "-n",
+        &node.ns,
+        "addr",
+        "add",
+        &format!("{to}/24"),
+        "dev",
+        "u0",
+    ]);
+    // Deleting the address took the default route with it.
+    let gateway = to.rsplit_once('.').unwrap().0.to_string() + ".1";
+    e2e::ip(&[
+        "-n", &node.ns, "route", "replace", "default", "via", &gateway,
+    ]);
+}
+
+/// The node's underlay address now.
+fn lab_rloc(lab: &Lab, name: &str) -> String {
+    let out = exec(
+        &lab.get(name).ns,
+        &["ip", "-4", "-o", "addr", "show", "dev", "u0"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .unwrap_or("");
+    field.split('/').next().unwrap_or("").to_string()
+}
+
+#[test]
+fn a_node_that_moves_reregisters_and_traffic_resumes_even_when_both_move() {
+    let mut lab = Lab::new("s4");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.start();
+    let a_host = lab.get("a").host.clone();
+    assert_eq!(ping(&a_host, "10.2.0.2", 1).0, 1);
+
+    // b moves: it registers its new RLOC, and a (which resolved b) is told.
+    move_node(&lab, "b", "172.31.3.3");
+    lab.agent("a").await_log("at 172.31.3.3:51820");
+    let (received, text) = ping(&a_host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "after b moved: {text}");
+
+    // Both move at once (the double jump): each learns the other's new
+    // RLOC from the map-server.
+    move_node(&lab, "a", "172.31.2.4");
+    move_node(&lab, "b", "172.31.3.4");
+    lab.agent("a").await_log("at 172.31.3.4:51820");
+    lab.agent("b").await_log("at 172.31.2.4:51820");
+    let (received, text) = ping(&a_host, "10.2.0.2", 3);
+    assert!(received >= 1, "after the double jump: {text}");
+}

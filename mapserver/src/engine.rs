@@ -522,15 +522,22 @@ impl MapServer {
             return Some(key);
         }
         let mut records = heapless::Vec::new();
+        let mut pushed: heapless::Vec<(EidPrefix, u32), MAX_RECORDS> = heapless::Vec::new();
         for eid in self.db.site_prefixes(about).filter(|e| e.iid == iid) {
             if let Some(m) = self.db.get(eid) {
                 if records.push(self.record_of(m)).is_err() {
                     break;
                 }
+                let _ = pushed.push((m.eid, m.ttl));
             }
         }
         if records.is_empty() {
             return None;
+        }
+        // The destination caches what it is pushed: it hears of changes
+        // as a requester would (both ends may move: the double jump).
+        for (eid, ttl) in pushed {
+            self.subscribe(eid, to, now + Duration::from_secs(u64::from(ttl) * 60));
         }
         self.push(key, records, now, out);
         Some(key)

@@ -331,6 +331,18 @@ fn subscribers_hear_of_a_changed_rloc() {
     );
     // A refresh with nothing changed tells no one.
     assert_eq!(w.from(&B, &msg).len(), 1);
+    // b was pushed a's mapping: when a moves, b is told too.
+    let msg = A.register(
+        3,
+        "[1000] 10.1.0.0/24",
+        "203.0.113.9:51820".parse().unwrap(),
+    );
+    let sent = w.from(&A, &msg);
+    let update = notify(&B, &pushed_to(&B, &sent));
+    assert_eq!(
+        update.body.records[0].locators[0].rloc.endpoint(),
+        Some("203.0.113.9:51820".parse().unwrap())
+    );
 }
 
 /// The revocation a subscriber receives: no locators, the key marked R.
