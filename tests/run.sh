@@ -24,6 +24,7 @@ command -v tshark >/dev/null || packages+=(tshark)
 command -v wireguard-go >/dev/null || packages+=(wireguard-go)
 command -v ip >/dev/null || packages+=(iproute2)
 command -v ping >/dev/null || packages+=(iputils-ping)
+command -v nft >/dev/null || packages+=(nftables)
 if [ ${#packages[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections

@@ -24,8 +24,9 @@ use std::time::{Duration, Instant};
 /// How often the WireGuard counters are read (idle and dead peers).
 const STATS_EVERY: Duration = Duration::from_secs(5);
 /// Keepalive to the map-servers: keeps the NAT binding of the one socket
-/// that carries control and data open.
-const MAP_SERVER_KEEPALIVE: u16 = 25;
+/// that carries control and data open. Also the keepalive of a pushed peer
+/// until it answers.
+const KEEPALIVE: u16 = 25;
 /// MTU of the TUN: WireGuard's default, so that the kernel fragments (or
 /// signals the path MTU) before a packet reaches the TUN; the injector
 /// cannot fragment.
@@ -124,7 +125,7 @@ impl Host {
                 public_key: key,
                 endpoint: Some(endpoint),
                 allowed_ips: vec![host_prefix(ms.control_address)],
-                persistent_keepalive: Some(MAP_SERVER_KEEPALIVE),
+                persistent_keepalive: Some(KEEPALIVE),
             };
             wg.set_peer(&peer)?;
             rtnl.add_route(host_prefix(ms.control_address), &config.interface)?;
@@ -179,6 +180,7 @@ impl Host {
                 public_key,
                 endpoint,
                 allowed_ips,
+                keepalive,
             } => {
                 log::info!(
                     "peer {} at {endpoint} for {allowed_ips:?}",
@@ -188,7 +190,7 @@ impl Host {
                     public_key,
                     endpoint: Some(endpoint),
                     allowed_ips,
-                    persistent_keepalive: None,
+                    persistent_keepalive: keepalive.then_some(KEEPALIVE),
                 })
             }
             Action::RemovePeer { public_key } => {

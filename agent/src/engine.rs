@@ -64,6 +64,10 @@ pub enum Action {
         public_key: PublicKey,
         endpoint: SocketAddr,
         allowed_ips: Vec<IpNet>,
+        /// Send keepalives until the peer answers: a peer that was pushed
+        /// to us is reached out to from this side too, so that this
+        /// side's NAT lets the other side's handshake in.
+        keepalive: bool,
     },
     RemovePeer {
         public_key: PublicKey,
@@ -117,6 +121,8 @@ pub struct PeerStats {
 struct Peer {
     endpoint: SocketAddr,
     prefixes: BTreeSet<IpNet>,
+    /// Keepalives on until it answers (see [`Action::SetPeer`]).
+    reaching_out: bool,
     rx: u64,
     tx: u64,
     /// Last time its counters moved.
@@ -241,6 +247,7 @@ impl Agent {
             Peer {
                 endpoint,
                 prefixes: prefixes.iter().copied().collect(),
+                reaching_out: false,
                 rx: 0,
                 tx: 0,
                 active: now,
@@ -521,7 +528,7 @@ impl Agent {
         let endpoint = record.locators.iter().find_map(|l| l.rloc.endpoint());
         match (key, endpoint) {
             (Some(key), Some(endpoint)) if !revoked => {
-                self.install(now, prefix, key, endpoint, ttl, out)
+                self.install(now, prefix, key, endpoint, ttl, asked.is_none(), out)
             }
             _ if asked.is_none() => self.withdraw(prefix, out),
             _ => {
@@ -569,6 +576,7 @@ impl Agent {
         key: PublicKey,
         endpoint: SocketAddr,
         ttl: Duration,
+        pushed: bool,
         out: &mut Vec<Action>,
     ) {
         // The prefix may have moved from another peer (a new key).
@@ -582,6 +590,7 @@ impl Agent {
         let peer = self.peers.entry(key).or_insert_with(|| Peer {
             endpoint,
             prefixes: BTreeSet::new(),
+            reaching_out: false,
             rx: 0,
             tx: 0,
             active: now,
@@ -591,12 +600,10 @@ impl Agent {
         let new_route = peer.prefixes.insert(prefix);
         let changed = new_route || peer.endpoint != endpoint;
         peer.endpoint = endpoint;
+        // Pushed, and not heard from yet: reach out from this side too.
+        peer.reaching_out |= pushed && changed && peer.rx == 0;
         if changed {
-            out.push(Action::SetPeer {
-                public_key: key,
-                endpoint,
-                allowed_ips: peer.prefixes.iter().copied().collect(),
-            });
+            out.push(set_peer(key, peer));
         }
         if new_route {
             out.push(Action::AddRoute(prefix));
@@ -628,11 +635,7 @@ impl Agent {
             self.peers.remove(&key);
             out.push(Action::RemovePeer { public_key: key });
         } else {
-            out.push(Action::SetPeer {
-                public_key: key,
-                endpoint: peer.endpoint,
-                allowed_ips: peer.prefixes.iter().copied().collect(),
-            });
+            out.push(set_peer(key, peer));
         }
     }
 
@@ -667,6 +670,11 @@ impl Agent {
             }
             peer.rx = s.rx_bytes;
             peer.tx = s.tx_bytes;
+            if peer.reaching_out && s.rx_bytes > 0 {
+                // It answered: no keepalives needed any more.
+                peer.reaching_out = false;
+                out.push(set_peer(s.public_key, peer));
+            }
             let silent = now.saturating_duration_since(peer.heard) >= DEAD_AFTER;
             let probed_lately = peer
                 .probed
@@ -830,6 +838,15 @@ impl Agent {
             .chain(registers)
             .min()
             .unwrap_or(now + self.settings.register_interval)
+    }
+}
+
+fn set_peer(public_key: PublicKey, peer: &Peer) -> Action {
+    Action::SetPeer {
+        public_key,
+        endpoint: peer.endpoint,
+        allowed_ips: peer.prefixes.iter().copied().collect(),
+        keepalive: peer.reaching_out,
     }
 }
 

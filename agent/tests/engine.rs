@@ -157,6 +157,7 @@ fn cold_miss_queues_packets_asks_once_then_installs_and_sends_them() {
                 public_key: B_KEY,
                 endpoint: "192.0.2.11:51820".parse().unwrap(),
                 allowed_ips: vec![net("10.2.0.0/24")],
+                keepalive: false,
             },
             Action::AddRoute(net("10.2.0.0/24")),
             Action::Forward(vec![1]),
@@ -278,6 +279,8 @@ fn a_pushed_mapping_installs_the_peer_and_is_acknowledged() {
             public_key: B_KEY,
             endpoint: "192.0.2.11:40000".parse().unwrap(),
             allowed_ips: vec![net("10.2.0.0/24")],
+            // Pushed: reach out until it answers (through our NAT).
+            keepalive: true,
         }
     );
     assert_eq!(actions[1], Action::AddRoute(net("10.2.0.0/24")));
@@ -291,6 +294,32 @@ fn a_pushed_mapping_installs_the_peer_and_is_acknowledged() {
     assert!(w
         .receive(&push(vec![record_b("192.0.2.11:1")], b"forged"))
         .is_empty());
+}
+
+#[test]
+fn a_pushed_peer_is_reached_out_to_until_it_answers() {
+    let mut w = World::new();
+    w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
+    let mut out = Vec::new();
+    let stats = |rx| {
+        [PeerStats {
+            public_key: B_KEY,
+            rx_bytes: rx,
+            tx_bytes: 148,
+        }]
+    };
+    w.agent.on_peer_stats(w.now, &stats(0), &mut out);
+    assert!(out.is_empty(), "still waiting: {out:?}");
+    w.agent.on_peer_stats(w.now, &stats(92), &mut out);
+    assert_eq!(
+        out,
+        vec![Action::SetPeer {
+            public_key: B_KEY,
+            endpoint: "192.0.2.11:51820".parse().unwrap(),
+            allowed_ips: vec![net("10.2.0.0/24")],
+            keepalive: false,
+        }]
+    );
 }
 
 #[test]

@@ -190,3 +190,20 @@ fn a_node_that_moves_reregisters_and_traffic_resumes_even_when_both_move() {
     let (received, text) = ping(&a_host, "10.2.0.2", 3);
     assert!(received >= 1, "after the double jump: {text}");
 }
+
+#[test]
+fn a_site_behind_a_nat_is_reached_through_its_observed_endpoint() {
+    let mut lab = Lab::new("s6");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node_behind_nat("b", 1000, "10.2.0.0/24");
+    lab.start();
+    let (a, b) = (lab.get("a"), lab.get("b"));
+    // The hard way round first: the destination is the one behind the NAT.
+    let (received, text) = ping(&a.host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "a to b (behind the NAT), first ping:\n{text}");
+    // a was handed b's observed (public) endpoint, not its private one.
+    let status = lab.status("a");
+    assert!(status.contains("\"endpoint\":\"172.31.3.2:"), "{status}");
+    let (received, text) = ping(&b.host, "10.1.0.2", 2);
+    assert_eq!(received, 2, "b to a:\n{text}");
+}

@@ -63,18 +63,60 @@ impl Lab {
     /// A node: `eid` a LAN prefix (an xTR with a host at .2 behind it) or
     /// a /32 (a mobile node that is itself the EID).
     pub fn node(&mut self, name: &str, iid: u32, eid: &str) -> &Node {
+        self.add_node(name, iid, eid, false)
+    }
+
+    /// A node behind a NAT (nftables masquerade in a namespace of its own
+    /// between the node and the router): its RLOC is private.
+    pub fn node_behind_nat(&mut self, name: &str, iid: u32, eid: &str) -> &Node {
+        self.add_node(name, iid, eid, true)
+    }
+
+    fn add_node(&mut self, name: &str, iid: u32, eid: &str, nat: bool) -> &Node {
         let n = self.nodes.len() + 2;
         let ns = self.ns.add(&format!("{}-{name}", self.tag));
-        let rloc = format!("172.31.{n}.2");
+        let (uplink, gateway) = if nat {
+            let nat_ns = self.ns.add(&format!("{}-{name}nat", self.tag));
+            sysctl(&nat_ns, "net.ipv4.ip_forward", "1");
+            let public = format!("172.31.{n}.2/24");
+            link(
+                &self.router,
+                &format!("r-{name}"),
+                &format!("172.31.{n}.1/24"),
+                &nat_ns,
+                "wan",
+                &public,
+            );
+            route(&nat_ns, "default", &format!("172.31.{n}.1"));
+            let rules = self.ns.file(
+                &format!("{name}-nat.nft"),
+                "table ip nat {\n chain postrouting {\n  type nat hook postrouting priority 100;\n  oifname \"wan\" masquerade\n }\n}\n",
+            );
+            let out = exec(&nat_ns, &["nft", "-f", &rules.to_string_lossy()]);
+            assert!(
+                out.status.success(),
+                "nft: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            (nat_ns, format!("192.168.{n}"))
+        } else {
+            (self.router.clone(), format!("172.31.{n}"))
+        };
+        let rloc = format!("{gateway}.2");
+        let uplink_if = if nat {
+            "inside".to_string()
+        } else {
+            format!("r-{name}")
+        };
         link(
-            &self.router,
-            &format!("r-{name}"),
-            &format!("172.31.{n}.1/24"),
+            &uplink,
+            &uplink_if,
+            &format!("{gateway}.1/24"),
             &ns,
             "u0",
             &format!("{rloc}/24"),
         );
-        route(&ns, "default", &format!("172.31.{n}.1"));
+        route(&ns, "default", &format!("{gateway}.1"));
         let host = if eid.ends_with("/32") {
             ns.clone()
         } else {
