@@ -528,7 +528,13 @@ impl Agent {
         let endpoint = record.locators.iter().find_map(|l| l.rloc.endpoint());
         match (key, endpoint) {
             (Some(key), Some(endpoint)) if !revoked => {
-                self.install(now, prefix, key, endpoint, ttl, asked.is_none(), out)
+                let found = Found {
+                    prefix,
+                    key,
+                    endpoint,
+                    ttl,
+                };
+                self.install(now, found, asked.is_none(), out)
             }
             _ if asked.is_none() => self.withdraw(prefix, out),
             _ => {
@@ -569,16 +575,13 @@ impl Agent {
         packets
     }
 
-    fn install(
-        &mut self,
-        now: Instant,
-        prefix: IpNet,
-        key: PublicKey,
-        endpoint: SocketAddr,
-        ttl: Duration,
-        pushed: bool,
-        out: &mut Vec<Action>,
-    ) {
+    fn install(&mut self, now: Instant, found: Found, pushed: bool, out: &mut Vec<Action>) {
+        let Found {
+            prefix,
+            key,
+            endpoint,
+            ttl,
+        } = found;
         // The prefix may have moved from another peer (a new key).
         if let Some(State::Resolved { key: old, .. }) = self.cache.get(&prefix) {
             if *old != key {
@@ -839,6 +842,14 @@ impl Agent {
             .min()
             .unwrap_or(now + self.settings.register_interval)
     }
+}
+
+/// A positive mapping, as a reply or push gives it.
+struct Found {
+    prefix: IpNet,
+    key: PublicKey,
+    endpoint: SocketAddr,
+    ttl: Duration,
 }
 
 fn set_peer(public_key: PublicKey, peer: &Peer) -> Action {
