@@ -37,6 +37,7 @@ fn engine_with_peers(peers: u32) -> u64 {
         public_key: [1; 32],
         listen_port: 51820,
         register_interval: Duration::from_secs(60),
+        record_ttl: 15,
         map_servers: vec![MapServerSettings {
             control: "100.64.0.1".parse().unwrap(),
             key: b"k".to_vec(),

@@ -58,6 +58,10 @@ pub struct Config {
     /// Seconds between Map-Registers.
     #[serde(default = "default_register_interval")]
     pub register_interval: u64,
+    /// Minutes others may cache this node's mapping: an idle peer goes
+    /// from their WireGuard after that long.
+    #[serde(default = "default_record_ttl")]
+    pub record_ttl: u32,
     #[serde(default = "default_log_level")]
     pub log_level: String,
     /// The unix socket `lispguard status` reads.
@@ -104,6 +108,9 @@ fn default_tun() -> String {
 }
 fn default_register_interval() -> u64 {
     60
+}
+fn default_record_ttl() -> u32 {
+    crate::engine::RECORD_TTL
 }
 fn default_log_level() -> String {
     "info".into()
@@ -222,6 +229,9 @@ impl Config {
                 "overlay",
                 "no overlay prefixes: nothing would be resolved".into(),
             );
+        }
+        if self.record_ttl == 0 {
+            error("agent", 0, "record_ttl", "must be at least 1 minute".into());
         }
         if self.register_interval == 0 {
             error(

@@ -308,6 +308,7 @@ pub fn run(config: &Config) -> Result<(), String> {
         public_key,
         listen_port: config.listen_port,
         register_interval: Duration::from_secs(config.register_interval),
+        record_ttl: config.record_ttl,
         map_servers: config
             .map_servers
             .iter()

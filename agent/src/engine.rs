@@ -30,15 +30,15 @@ const NO_ANSWER_TTL: Duration = Duration::from_secs(5);
 /// First wait before resending an unacknowledged Map-Register; it doubles
 /// up to the register interval.
 const REGISTER_RETRY: Duration = Duration::from_secs(1);
-/// Record TTL this node gives its own mapping, minutes: how long others
-/// may cache it (changes reach them through the map-server anyway).
+/// Record TTL this node gives its own mapping by default, minutes: how
+/// long others may cache it (changes reach them through the map-server).
 pub const RECORD_TTL: u32 = 15;
 /// A peer that sent but heard nothing back for this long is re-resolved
 /// (both ends may have moved: the "double jump").
 const DEAD_AFTER: Duration = Duration::from_secs(20);
 /// A peer whose mapping expired is kept (and re-resolved) if it carried
 /// traffic this recently; removed with its route otherwise.
-const IDLE_AFTER: Duration = Duration::from_secs(60);
+const IDLE_AFTER: Duration = Duration::from_secs(30);
 /// While an active peer's mapping is being refreshed.
 const REFRESH_GRACE: Duration = Duration::from_secs(30);
 
@@ -106,6 +106,8 @@ pub struct Settings {
     /// The WireGuard port, registered with each RLOC.
     pub listen_port: u16,
     pub register_interval: Duration,
+    /// TTL of this node's own mapping, minutes.
+    pub record_ttl: u32,
     pub map_servers: Vec<MapServerSettings>,
     pub cache_capacity: usize,
 }
@@ -803,7 +805,7 @@ impl Agent {
         let mut records: heapless::Vec<Record, MAX_RECORDS> = heapless::Vec::new();
         for eid in &self.settings.eids {
             let record = Record {
-                ttl: RECORD_TTL,
+                ttl: self.settings.record_ttl,
                 eid_mask_len: eid.prefix.prefix_len(),
                 action: Act::NO_ACTION,
                 authoritative: true,

@@ -41,6 +41,7 @@ impl World {
             public_key: [0xaa; 32],
             listen_port: 51820,
             register_interval: Duration::from_secs(60),
+            record_ttl: 15,
             map_servers: vec![MapServerSettings {
                 control: ip("100.64.0.1"),
                 key: MS_KEY.to_vec(),

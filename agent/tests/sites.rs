@@ -207,3 +207,30 @@ fn a_site_behind_a_nat_is_reached_through_its_observed_endpoint() {
     let (received, text) = ping(&b.host, "10.1.0.2", 2);
     assert_eq!(received, 2, "b to a:\n{text}");
 }
+
+#[test]
+fn expiry_removes_the_idle_peer_and_route_on_both_sides() {
+    let mut lab = Lab::new("s3");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.set_record_ttl("a", 1);
+    lab.set_record_ttl("b", 1);
+    lab.start();
+    let (a, b) = (lab.get("a"), lab.get("b"));
+    assert_eq!(ping(&a.host, "10.2.0.2", 1).0, 1);
+    let routed = |ns: &str, prefix: &str| {
+        let out = exec(ns, &["ip", "route", "show", prefix]);
+        !String::from_utf8_lossy(&out.stdout).trim().is_empty()
+    };
+    assert!(routed(&a.ns, "10.2.0.0/24") && routed(&b.ns, "10.1.0.0/24"));
+    // A minute of silence: each side's mapping of the other expires idle.
+    let limit = std::time::Duration::from_secs(90);
+    lab.agent("a")
+        .await_log_within("10.2.0.0/24 expired and its peer is idle", limit);
+    lab.agent("b")
+        .await_log_within("10.1.0.0/24 expired and its peer is idle", limit);
+    assert!(!routed(&a.ns, "10.2.0.0/24"), "a's route to b is gone");
+    assert!(!routed(&b.ns, "10.1.0.0/24"), "b's route to a is gone");
+    assert!(!lab.status("a").contains("10.2.0.0/24"));
+    assert!(!lab.status("b").contains("10.1.0.0/24"));
+}

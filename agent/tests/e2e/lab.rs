@@ -26,6 +26,8 @@ pub struct Node {
     /// Its underlay address.
     pub rloc: String,
     pub tun: String,
+    /// Minutes others may cache its mapping.
+    pub record_ttl: u32,
     public_key: String,
 }
 
@@ -144,9 +146,17 @@ impl Lab {
             control: format!("100.64.0.{n}"),
             rloc,
             tun: format!("lg{}{name}t", self.tag),
+            record_ttl: 15,
             public_key,
         });
         self.nodes.last().unwrap()
+    }
+
+    /// Sets how long others may cache `name`'s mapping (before start).
+    pub fn set_record_ttl(&mut self, name: &str, minutes: u32) {
+        if let Some(n) = self.nodes.iter_mut().find(|n| n.name == name) {
+            n.record_ttl = minutes;
+        }
     }
 
     pub fn get(&self, name: &str) -> &Node {
@@ -181,7 +191,7 @@ impl Lab {
         format!(
             "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"userspace\"\n\
              private_key_file = \"{key}\"\ncontrol_address = \"{control}\"\n\
-             overlay = [\"10.0.0.0/8\"]\nstatus_socket = \"{socket}\"\n\
+             overlay = [\"10.0.0.0/8\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n\
              [[map_server]]\naddress = \"172.31.1.2\"\npublic_key = \"{ms}\"\n\
              control_address = \"100.64.0.1\"\nkey = \"key {name}\"\n\
              [[eid]]\nprefix = \"{eid}\"\niid = {iid}\n",
@@ -194,6 +204,7 @@ impl Lab {
             ms = self.ms_public,
             eid = n.eid,
             iid = n.iid,
+            ttl = n.record_ttl,
         )
     }
 

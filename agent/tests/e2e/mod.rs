@@ -94,8 +94,13 @@ impl Process {
     /// Waits for a log line containing `text` (the process's own account
     /// of an event); panics if it exits or fails first.
     pub fn await_log(&self, text: &str) -> String {
+        self.await_log_within(text, Duration::from_secs(30))
+    }
+
+    /// As [`Process::await_log`], waiting up to `limit` between lines.
+    pub fn await_log_within(&self, text: &str, limit: Duration) -> String {
         loop {
-            match self.log.recv_timeout(Duration::from_secs(30)) {
+            match self.log.recv_timeout(limit) {
                 Ok(line) if line.contains(text) => return line,
                 Ok(line) if line.starts_with("ERROR") => panic!("{}: {line}", self.name),
                 Ok(_) => {}
