@@ -41,6 +41,9 @@ struct Run {
     /// log level: error, warn, info, debug, trace (default: the file's)
     #[argh(option)]
     log_level: Option<String>,
+    /// log to syslog (OpenWrt's logread) instead of stderr
+    #[argh(switch)]
+    syslog: bool,
 }
 
 #[derive(FromArgs)]
@@ -109,6 +112,9 @@ fn main() -> ExitCode {
 
 fn run_agent(run: &Run) -> Result<(), String> {
     let config = Config::load(&run.config).map_err(|e| e.to_string())?;
-    netconf::logger::init(run.log_level.as_deref().unwrap_or(&config.log_level))?;
+    netconf::logger::init_with(
+        run.log_level.as_deref().unwrap_or(&config.log_level),
+        run.syslog,
+    )?;
     daemon::run(&config)
 }

@@ -234,3 +234,24 @@ fn expiry_removes_the_idle_peer_and_route_on_both_sides() {
     assert!(!lab.status("a").contains("10.2.0.0/24"));
     assert!(!lab.status("b").contains("10.1.0.0/24"));
 }
+
+#[test]
+fn a_restarted_agent_keeps_the_live_peers_it_left() {
+    let mut lab = Lab::new("s9");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.start();
+    let a_host = lab.get("a").host.clone();
+    assert_eq!(ping(&a_host, "10.2.0.2", 1).0, 1);
+    lab.crash_and_restart("a");
+    // The peer and its route survived the crash and were adopted: traffic
+    // flows at once, without asking the map-server again.
+    let (received, text) = ping(&a_host, "10.2.0.2", 3);
+    assert_eq!(received, 3, "{text}");
+    let status = lab.status("a");
+    assert!(status.contains("\"10.2.0.0/24\""), "adopted: {status}");
+    assert!(
+        status.contains("\"map_requests\":0"),
+        "no new resolution: {status}"
+    );
+}

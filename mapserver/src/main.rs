@@ -46,6 +46,9 @@ struct Run {
     /// log level: error, warn, info (default), debug, trace
     #[argh(option, default = "String::from(\"info\")")]
     log_level: String,
+    /// log to syslog instead of stderr
+    #[argh(switch)]
+    syslog: bool,
 }
 
 #[derive(FromArgs)]
@@ -122,7 +125,7 @@ fn print(result: Result<String, String>) -> Result<(), String> {
 }
 
 fn run(run: &Run) -> Result<(), String> {
-    logger::init(&run.log_level)?;
+    logger::init_with(&run.log_level, run.syslog)?;
     let config = Config::load(&run.config).map_err(|e| e.to_string())?;
     let tunnel = Tunnel::up(&config).map_err(|e| format!("WireGuard: {e}"))?;
     // Taken out (None) when the map-server stops and removes it.

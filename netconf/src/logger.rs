@@ -47,7 +47,28 @@ fn now_utc() -> String {
     )
 }
 
-/// Installs the logger at `level` (error, warn, info, debug, trace).
+fn level_filter(level: &str) -> Result<LevelFilter, String> {
+    level
+        .parse()
+        .map_err(|_| format!("unknown log level '{level}': use error, warn, info, debug or trace"))
+}
+
+/// Installs the logger at `level` (error, warn, info, debug, trace): to
+/// syslog when `syslog` is asked for and /dev/log answers (OpenWrt's
+/// logread, the journal), to stderr otherwise.
+pub fn init_with(level: &str, syslog: bool) -> Result<(), String> {
+    if syslog {
+        let filter = level_filter(level)?;
+        match syslog::init_unix(syslog::Facility::LOG_DAEMON, filter) {
+            Ok(()) => return Ok(()),
+            Err(e) => eprintln!("no syslog ({e}): logging to stderr"),
+        }
+    }
+    init(level)
+}
+
+/// Installs the logger to stderr at `level` (error, warn, info, debug,
+/// trace).
 pub fn init(level: &str) -> Result<(), String> {
     TIMESTAMPS.store(
         std::env::var_os("LISPGUARD_LOG_TIME").is_some(),

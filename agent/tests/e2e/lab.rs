@@ -236,22 +236,44 @@ impl Lab {
     }
 
     fn start_agents(&mut self) {
-        for n in &self.nodes {
-            let config = self
-                .ns
-                .file(&format!("{}.toml", n.name), &self.agent_config(n));
-            let agent = Process::start(
-                &format!("agent {}", n.name),
-                &n.ns,
-                &binary("lispguard"),
-                &["run", "-c", &config.to_string_lossy()],
-                "up, public key",
-            );
+        for n in 0..self.nodes.len() {
+            let agent = self.start_agent(&self.nodes[n]);
             self.processes.push(agent);
         }
         for p in &self.processes[1..] {
             p.await_log("registered with the map-server");
         }
+    }
+
+    fn start_agent(&self, n: &Node) -> Process {
+        let config = self
+            .ns
+            .file(&format!("{}.toml", n.name), &self.agent_config(n));
+        Process::start(
+            &format!("agent {}", n.name),
+            &n.ns,
+            &binary("lispguard"),
+            &["run", "-c", &config.to_string_lossy()],
+            "up, public key",
+        )
+    }
+
+    /// Kills an agent without letting it clean up (SIGKILL), then starts it
+    /// again: what it left behind is still there.
+    pub fn crash_and_restart(&mut self, name: &str) -> &Process {
+        let label = format!("agent {name}");
+        let at = self
+            .processes
+            .iter()
+            .position(|p| p.name == label)
+            .expect("a started agent");
+        self.processes[at].signal(libc::SIGKILL);
+        self.processes.remove(at);
+        let node = self.nodes.iter().position(|n| n.name == name).unwrap();
+        let agent = self.start_agent(&self.nodes[node]);
+        agent.await_log("registered with the map-server");
+        self.processes.push(agent);
+        self.processes.last().unwrap()
     }
 
     /// A started agent's process.
