@@ -408,11 +408,11 @@ fn expiry_removes_an_idle_peer_and_refreshes_an_active_one() {
             tx_bytes: tx,
         }]
     };
-    // Active: traffic 30 s before the 15 min TTL runs out.
-    w.now += Duration::from_secs(14 * 60 + 30);
+    // Active: traffic 10 s before the 15 min TTL runs out.
+    w.now += Duration::from_secs(14 * 60 + 50);
     let mut out = Vec::new();
     w.agent.on_peer_stats(w.now, &stats(100, 100), &mut out);
-    let actions = w.wait(Duration::from_secs(30));
+    let actions = w.wait(Duration::from_secs(10));
     assert_eq!(requests(&actions).len(), 1, "refreshed: {actions:?}");
     assert!(!actions
         .iter()
