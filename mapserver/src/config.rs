@@ -23,7 +23,6 @@
 
 use lisp::EidPrefix;
 use serde::Deserialize;
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -183,14 +182,8 @@ impl Config {
     }
 
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigError {
-                file: path.to_owned(),
-                line: 0,
-                option: String::new(),
-                message: e.to_string(),
-            }])
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, "", &e.to_string())]))?;
         Config::parse(path, &text)
     }
 
@@ -339,12 +332,8 @@ impl Errors<'_> {
         let line = at.into().map_or(0, |at| {
             self.text[..at.min(self.text.len())].matches('\n').count() + 1
         });
-        self.list.push(ConfigError {
-            file: self.file.to_owned(),
-            line,
-            option: option.to_string(),
-            message: message.to_string(),
-        });
+        self.list
+            .push(ConfigError::new(self.file, line, option, message));
     }
 
     fn eid(&mut self, value: &Spanned<String>, option: &str) -> EidPrefix {
@@ -367,43 +356,4 @@ impl Errors<'_> {
 
 pub use netconf::{format_key, parse_key};
 
-/// One configuration error: where, which option, what.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    /// 1-based; 0 when the error has no single place.
-    pub line: usize,
-    pub option: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if self.line > 0 {
-            write!(f, ":{}", self.line)?;
-        }
-        if !self.option.is_empty() {
-            write!(f, ": {}", self.option)?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
-/// Every error found in one configuration file.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
-
-impl fmt::Display for ConfigErrors {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{e}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigErrors {}
+pub use netconf::check::{ConfigError, ConfigErrors};

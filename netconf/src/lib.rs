@@ -5,6 +5,7 @@
 //!
 //! Everything acts in the network namespace of the calling thread.
 
+pub mod check;
 mod error;
 pub mod rtnl;
 pub mod wireguard;
