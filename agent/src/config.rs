@@ -93,28 +93,28 @@ pub struct Eid {
     pub iid: u32,
 }
 
-fn default_interface() -> String {
+pub(crate) fn default_interface() -> String {
     "lg0".into()
 }
-fn default_wireguard_port() -> u16 {
+pub(crate) fn default_wireguard_port() -> u16 {
     lisp::address::WIREGUARD_PORT
 }
-fn default_private_key_file() -> PathBuf {
+pub(crate) fn default_private_key_file() -> PathBuf {
     "/etc/lispguard/agent.key".into()
 }
-fn default_tun() -> String {
+pub(crate) fn default_tun() -> String {
     "lgtun0".into()
 }
-fn default_register_interval() -> u64 {
+pub(crate) fn default_register_interval() -> u64 {
     60
 }
-fn default_record_ttl() -> u32 {
+pub(crate) fn default_record_ttl() -> u32 {
     crate::engine::RECORD_TTL
 }
-fn default_log_level() -> String {
+pub(crate) fn default_log_level() -> String {
     "info".into()
 }
-fn default_status_socket() -> PathBuf {
+pub(crate) fn default_status_socket() -> PathBuf {
     "/run/lispguard.sock".into()
 }
 
@@ -130,11 +130,16 @@ impl Config {
         self.eids.first().map_or(0, |e| e.iid)
     }
 
-    /// Loads a TOML file (UCI files are read by the `uci` front end).
-    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    /// Loads a configuration file: TOML when its name ends in `.toml`, UCI
+    /// otherwise (`/etc/config/lispguard`). Returns the warnings too.
+    pub fn load(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, "", &e.to_string())]))?;
-        Config::parse_toml(path, &text)
+        if path.extension().is_some_and(|e| e == "toml") {
+            Config::parse_toml(path, &text).map(|c| (c, Vec::new()))
+        } else {
+            Config::parse_uci(path, &text)
+        }
     }
 
     pub fn parse_toml(path: &Path, text: &str) -> Result<Config, ConfigErrors> {

@@ -9,3 +9,4 @@ pub mod inject;
 pub mod packet;
 pub mod status;
 pub mod tun;
+pub mod uci_config;

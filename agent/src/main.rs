@@ -35,7 +35,8 @@ enum Command {
 /// its interface, routes and peers).
 #[argh(subcommand, name = "run")]
 struct Run {
-    /// configuration file (default /etc/lispguard/agent.toml)
+    /// configuration file: TOML if it ends in .toml, else UCI (default
+    /// /etc/lispguard/agent.toml; OpenWrt: /etc/config/lispguard)
     #[argh(option, short = 'c', default = "PathBuf::from(DEFAULT_CONFIG)")]
     config: PathBuf,
     /// log level: error, warn, info, debug, trace (default: the file's)
@@ -60,8 +61,9 @@ struct StatusCommand {
 }
 
 #[derive(FromArgs)]
-/// Check a configuration file; print every error with its line and
-/// option; exit 1 if there is any.
+/// Check a configuration file (TOML, or UCI such as /etc/config/lispguard);
+/// print every error and warning with its line and option; exit 1 on an
+/// error.
 #[argh(subcommand, name = "check-config")]
 struct CheckConfig {
     /// the configuration file
@@ -86,7 +88,12 @@ fn main() -> ExitCode {
         Command::Run(run) => run_agent(&run),
         Command::Status(s) => status::request(&s.socket, s.json).map(|text| print!("{text}")),
         Command::CheckConfig(check) => Config::load(&check.file)
-            .map(|_| println!("{}: ok", check.file.display()))
+            .map(|(_, warnings)| {
+                for warning in &warnings {
+                    println!("warning: {warning}");
+                }
+                println!("{}: ok", check.file.display());
+            })
             .map_err(|e| e.to_string()),
         Command::Genkey(_) => {
             println!("{}", netconf::format_key(&netconf::generate_private_key()));
@@ -111,10 +118,11 @@ fn main() -> ExitCode {
 }
 
 fn run_agent(run: &Run) -> Result<(), String> {
-    let config = Config::load(&run.config).map_err(|e| e.to_string())?;
-    netconf::logger::init_with(
-        run.log_level.as_deref().unwrap_or(&config.log_level),
-        run.syslog,
-    )?;
+    let (config, warnings) = Config::load(&run.config).map_err(|e| e.to_string())?;
+    let level = run.log_level.as_deref().unwrap_or(&config.log_level);
+    netconf::logger::init_with(level, run.syslog)?;
+    for warning in &warnings {
+        log::warn!("{warning}");
+    }
     daemon::run(&config)
 }

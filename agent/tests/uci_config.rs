@@ -1,0 +1,104 @@
+//! The agent's configuration from UCI (/etc/config/lispguard): the sample
+//! of the uci crate reads as meant; errors name line and option; unknown
+//! options and sections are warnings.
+
+use agent::config::Config;
+use std::path::Path;
+
+const KEY: &str = "u/Yt2vgWwN9xKjZtdJDGmBHo0WYSwUlRkmYVn8+/Klc=";
+
+#[test]
+fn the_openwrt_sample_reads_as_meant() {
+    let path = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../uci/tests/samples/lispguard"
+    ));
+    let (config, warnings) = Config::load(path).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.interface, "wg_lisp");
+    assert_eq!(config.control_address.to_string(), "fd00:ca::12");
+    assert_eq!(config.overlay.len(), 2);
+    assert_eq!(config.map_servers.len(), 2);
+    assert_eq!(config.map_servers[0].address, "ms1.lispguard.example.org");
+    assert_eq!(config.map_servers[0].port, 51821);
+    assert_eq!(config.map_servers[1].key, "backup ms \\ key");
+    assert_eq!(config.eids.len(), 2);
+    assert_eq!(config.iid(), 1000);
+    assert_eq!(
+        config.private_key_file,
+        Path::new("/etc/lispguard/agent.key")
+    );
+}
+
+fn uci(body: &str) -> String {
+    format!(
+        "config agent 'main'\n\toption control_address '100.64.0.2'\n\tlist overlay '10.0.0.0/8'\n{body}\
+         config map_server\n\toption address '192.0.2.1'\n\toption public_key '{KEY}'\n\
+         \toption control_address '100.64.0.1'\n\toption key 'k'\n\
+         config eid\n\toption prefix '10.1.0.0/24'\n\toption iid '1000'\n"
+    )
+}
+
+#[test]
+fn errors_name_the_line_and_the_section_option() {
+    let text = uci("\toption listen_port 'abc'\n\toption private_key 'AAAA'\n")
+        + "config eid\n\toption prefix 'ten'\n";
+    let errors = Config::parse_uci(Path::new("lispguard"), &text)
+        .unwrap_err()
+        .0;
+    let found: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.option.as_str())).collect();
+    assert_eq!(
+        found,
+        [
+            (4, "agent.listen_port"),
+            (5, "agent.private_key"),
+            (15, "eid.prefix")
+        ]
+    );
+    assert_eq!(
+        errors[0].to_string(),
+        "lispguard:4: agent.listen_port: 'abc' is not a port number"
+    );
+}
+
+#[test]
+fn missing_and_inconsistent_settings_are_errors_too() {
+    let text = "config agent\n\tlist overlay '10.0.0.0/8'\n";
+    let errors = Config::parse_uci(Path::new("lispguard"), text)
+        .unwrap_err()
+        .0;
+    assert_eq!(
+        (errors[0].line, errors[0].option.as_str()),
+        (1, "agent.control_address")
+    );
+    let text = uci("") + "config eid\n\toption prefix '10.2.0.0/24'\n\toption iid '7'\n";
+    let errors = Config::parse_uci(Path::new("lispguard"), &text)
+        .unwrap_err()
+        .0;
+    assert_eq!(
+        (errors[0].line, errors[0].option.as_str()),
+        (14, "eid[1].iid")
+    );
+}
+
+#[test]
+fn unknown_options_and_sections_are_warnings() {
+    let text = uci("\toption colour 'blue'\n") + "config tunnel 'x'\n";
+    let (_, warnings) = Config::parse_uci(Path::new("lispguard"), &text).unwrap();
+    let found: Vec<(usize, String)> = warnings.iter().map(|w| (w.line, w.to_string())).collect();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        found[0],
+        (
+            13,
+            "lispguard:13: unknown section type 'tunnel', ignored".to_string()
+        )
+    );
+    assert_eq!(
+        found[1],
+        (
+            4,
+            "lispguard:4: agent.colour: unknown option, ignored".to_string()
+        )
+    );
+}
