@@ -37,3 +37,6 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests run the binaries as processes.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+
+# OpenWrt packaging: init scripts, uci-defaults, ipk.sh, feed Makefile.
+bash openwrt/tests/run.sh

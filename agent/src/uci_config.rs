@@ -24,6 +24,8 @@ use std::path::Path;
 use std::str::FromStr;
 
 const AGENT_OPTIONS: &[&str] = &[
+    // Read by the init script, not by the agent.
+    "enabled",
     "interface",
     "backend",
     "listen_port",

@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Build installable .ipk packages of lispguard for OpenWrt 24.10 and
+# earlier (opkg), from binaries built outside the OpenWrt SDK:
+#
+#   openwrt/ipk.sh BINARY_DIR ARCH VERSION OUTDIR
+#   openwrt/ipk.sh --all DIST_DIR VERSION OUTDIR
+#
+# BINARY_DIR holds `lispguard` and/or `lispguard-mapserver`; ARCH is the
+# OpenWrt package architecture (mips_24kc, aarch64_cortex-a53, ...).
+# With --all, every DIST_DIR/<rust-target>/ of a known target is packaged
+# for its OpenWrt architecture. VERSION is the package version as opkg
+# compares it, e.g. 0.1.0-1. Writes OUTDIR/<package>_<VERSION>_<ARCH>.ipk.
+#
+# The layout is that of OpenWrt's scripts/ipkg-build: a gzipped tar (GNU
+# format) of ./debian-binary ("2.0"), ./data.tar.gz and ./control.tar.gz,
+# in that order; owners numeric 0:0, names sorted, every mtime
+# SOURCE_DATE_EPOCH (default: the time of the repository's last commit),
+# gzip without names or times. Same input, same bytes.
+#
+# Environment: SOURCE_DATE_EPOCH, LISPGUARD_MAINTAINER.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "$0")" && pwd)
+FILES=$HERE/lispguard/files
+MAINTAINER=${LISPGUARD_MAINTAINER:-lispguard developers}
+LICENSE="(MIT OR Apache-2.0) AND LGPL-2.1-or-later"
+
+usage() {
+  sed -n '5,6p' "$0" | sed 's/^# *//' >&2
+  exit 2
+}
+
+die() {
+  echo "ipk.sh: $*" >&2
+  exit 1
+}
+
+# The OpenWrt architecture of a dist/<rust-target>/ directory.
+openwrt_arch() {
+  case "$1" in
+    mips-unknown-linux-musl) echo mips_24kc ;;
+    mipsel-unknown-linux-musl) echo mipsel_24kc ;;
+    armv7-unknown-linux-musleabihf) echo arm_cortex-a9_vfpv3-d16 ;;
+    aarch64-unknown-linux-musl) echo aarch64_cortex-a53 ;;
+    x86_64-unknown-linux-musl) echo x86_64 ;;
+    *) return 1 ;;
+  esac
+}
+
+if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
+  SOURCE_DATE_EPOCH=$(git -C "$HERE" log -1 --format=%ct 2>/dev/null || echo 0)
+fi
+case "$SOURCE_DATE_EPOCH" in
+  '' | *[!0-9]*) die "SOURCE_DATE_EPOCH must be a number of seconds" ;;
+esac
+
+TAR=(tar --format=gnu --numeric-owner --owner=0 --group=0 --sort=name
+  "--mtime=@$SOURCE_DATE_EPOCH")
+
+# tar.gz of the contents of directory $1 (entries ./, ./x, ...) to $2.
+pack_dir() {
+  (cd "$1" && "${TAR[@]}" -cf - .) | gzip -n -9 > "$2"
+}
+
+# Control fields common to both packages, then Depends etc.: $1 package,
+# $2 version, $3 arch, $4 depends, $5 installed size.
+control() {
+  printf 'Package: %s\nVersion: %s\nDepends: %s\n' "$1" "$2" "$4"
+  printf 'Source: feeds/lispguard/lispguard\nSourceName: lispguard\n'
+  printf 'License: %s\nLicenseFiles: LICENSE-MIT LICENSE-APACHE\n' "$LICENSE"
+  printf 'Section: net\nMaintainer: %s\n' "$MAINTAINER"
+  printf 'Architecture: %s\nInstalled-Size: %s\n' "$3" "$5"
+}
+
+# opkg's maintainer scripts as OpenWrt generates them: default_postinst
+# runs the package's uci-defaults, then enables and starts its init script
+# on a running router (IPKG_INSTROOT empty); in an image build it only
+# enables it. default_prerm stops and disables it.
+write_scripts() {
+  cat > "$1/postinst" <<'SH'
+#!/bin/sh
+[ "${IPKG_NO_SCRIPT}" = "1" ] && exit 0
+[ -s "${IPKG_INSTROOT}/lib/functions.sh" ] || exit 0
+. "${IPKG_INSTROOT}/lib/functions.sh"
+default_postinst "$0" "$@"
+SH
+  cat > "$1/prerm" <<'SH'
+#!/bin/sh
+[ -s "${IPKG_INSTROOT}/lib/functions.sh" ] || exit 0
+. "${IPKG_INSTROOT}/lib/functions.sh"
+default_prerm "$0" "$@"
+SH
+  chmod 0755 "$1/postinst" "$1/prerm"
+}
+
+# Build one package: $1 package, $2 binary dir, $3 arch, $4 version, $5 outdir.
+build_ipk() {
+  local pkg=$1 bindir=$2 arch=$3 version=$4 outdir=$5
+  local work root ctl depends description conffiles keep size
+  work=$(mktemp -d)
+  root=$work/data
+  ctl=$work/control
+  mkdir -p "$root" "$ctl"
+
+  case "$pkg" in
+    lispguard)
+      depends="kmod-wireguard, kmod-tun"
+      description="The lispguard agent asks a map-server for the key and endpoint of a
+ WireGuard peer the first time traffic goes to it, and sets the peer up.
+ Configured with UCI (/etc/config/lispguard); disabled until enabled there."
+      install -D -m 0755 "$bindir/lispguard" "$root/usr/bin/lispguard"
+      install -D -m 0755 "$FILES/lispguard.init" "$root/etc/init.d/lispguard"
+      install -D -m 0600 "$FILES/lispguard.config" "$root/etc/config/lispguard"
+      install -D -m 0755 "$FILES/lispguard.uci-defaults" "$root/etc/uci-defaults/90-lispguard"
+      conffiles="/etc/config/lispguard"
+      keep="/etc/lispguard/agent.key"
+      ;;
+    lispguard-mapserver)
+      depends="kmod-wireguard"
+      description="The lispguard map-server keeps the sites' registrations, answers the
+ agents' Map-Requests over WireGuard and pushes changes to them.
+ Configured in /etc/lispguard/mapserver.toml; enabled in
+ /etc/config/lispguard-mapserver."
+      install -D -m 0755 "$bindir/lispguard-mapserver" "$root/usr/bin/lispguard-mapserver"
+      install -D -m 0755 "$FILES/lispguard-mapserver.init" "$root/etc/init.d/lispguard-mapserver"
+      install -D -m 0600 "$FILES/lispguard-mapserver.config" "$root/etc/config/lispguard-mapserver"
+      install -D -m 0600 "$FILES/mapserver.toml" "$root/etc/lispguard/mapserver.toml"
+      conffiles="/etc/config/lispguard-mapserver
+/etc/lispguard/mapserver.toml"
+      keep="/etc/lispguard/mapserver.key"
+      ;;
+    *) die "unknown package $pkg" ;;
+  esac
+  # The WireGuard key is made on the router and never shipped; sysupgrade
+  # keeps it (OpenWrt writes keep.d for conffiles absent from a package).
+  install -D -m 0644 /dev/null "$root/lib/upgrade/keep.d/$pkg"
+  echo "$keep" > "$root/lib/upgrade/keep.d/$pkg"
+  find "$root" -type d -exec chmod 0755 {} +
+
+  pack_dir "$root" "$work/data.tar.gz"
+  size=$(gzip -dc "$work/data.tar.gz" | wc -c)
+
+  {
+    control "$pkg" "$version" "$arch" "$depends" "$size"
+    printf 'Description: %s\n' "$description"
+  } > "$ctl/control"
+  printf '%s\n' "$conffiles" | LC_ALL=C sort > "$ctl/conffiles"
+  write_scripts "$ctl"
+  chmod 0644 "$ctl/control" "$ctl/conffiles"
+  chmod 0755 "$ctl"
+  pack_dir "$ctl" "$work/control.tar.gz"
+
+  echo "2.0" > "$work/debian-binary"
+  chmod 0644 "$work/debian-binary" "$work/data.tar.gz" "$work/control.tar.gz"
+  mkdir -p "$outdir"
+  local out=$outdir/${pkg}_${version}_${arch}.ipk
+  (cd "$work" && "${TAR[@]}" --no-recursion -cf - ./debian-binary ./data.tar.gz ./control.tar.gz) |
+    gzip -n -9 > "$out"
+  rm -rf "$work"
+  echo "$out"
+}
+
+# Both packages whose binary is in $1.
+build_dir() {
+  local bindir=$1 arch=$2 version=$3 outdir=$4 built=0 pkg
+  [ -d "$bindir" ] || die "$bindir: no such directory"
+  for pkg in lispguard lispguard-mapserver; do
+    if [ -f "$bindir/$pkg" ]; then
+      build_ipk "$pkg" "$bindir" "$arch" "$version" "$outdir"
+      built=$((built + 1))
+    fi
+  done
+  [ "$built" -gt 0 ] || die "$bindir: neither lispguard nor lispguard-mapserver is there"
+}
+
+check_version() {
+  case "$1" in
+    '' | *[!A-Za-z0-9.+~-]*) die "bad version '$1'" ;;
+  esac
+}
+
+check_arch() {
+  case "$1" in
+    '' | *[!A-Za-z0-9_.+-]*) die "bad architecture '$1'" ;;
+  esac
+}
+
+if [ "${1:-}" = --all ]; then
+  [ $# -eq 4 ] || usage
+  dist=$2 version=$3 outdir=$4
+  check_version "$version"
+  [ -d "$dist" ] || die "$dist: no such directory"
+  found=0
+  for dir in "$dist"/*/; do
+    [ -d "$dir" ] || continue
+    target=$(basename "$dir")
+    if ! arch=$(openwrt_arch "$target"); then
+      echo "ipk.sh: skipping $dir: no OpenWrt architecture known for $target" >&2
+      continue
+    fi
+    build_dir "$dir" "$arch" "$version" "$outdir"
+    found=$((found + 1))
+  done
+  [ "$found" -gt 0 ] || die "$dist: no known <rust-target>/ directory"
+else
+  [ $# -eq 4 ] || usage
+  check_arch "$2"
+  check_version "$3"
+  build_dir "$1" "$2" "$3" "$4"
+fi
