@@ -2,7 +2,8 @@
 //! Prometheus text exposition.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+// 64-bit counters even on CPUs without 64-bit atomics (32-bit MIPS).
+use portable_atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// Why a message was dropped: each has its own counter.
