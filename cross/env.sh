@@ -12,7 +12,9 @@
 
 CROSS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CROSS_CACHE="${LISPGUARD_CROSS_CACHE:-$HOME/.cache/lispguard-cross}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-cross}"
+# Apart from the host builds: build-std and zig flags would otherwise
+# invalidate them on every switch.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$CROSS_ROOT/target/cross}"
 ZIGLANG_VERSION="${ZIGLANG_VERSION:-0.17.1}"
 
 ALL_TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl
