@@ -4,7 +4,7 @@
 //! control messages, address events, the clock, the status socket,
 //! signals — and carries out what it decides.
 
-use crate::config::{Backend, Config};
+use crate::config::Config;
 use crate::engine::{Action, Agent, MapServerSettings, PeerStats, PeerSummary, Refusal, Settings};
 use crate::inject::Injector;
 use crate::packet::{self, Unreachable};
@@ -94,11 +94,12 @@ fn rlocs(config: &Config, rtnl: &Rtnl) -> io::Result<Vec<IpAddr>> {
 impl Host {
     fn up(config: &Config) -> io::Result<(Host, [u8; 32])> {
         let private_key = netconf::load_or_create_private_key(&config.private_key_file)?;
-        let backend = match config.backend {
-            Backend::Kernel => netconf::Backend::Kernel,
-            Backend::Userspace => netconf::Backend::Userspace,
-        };
-        let wg = WireGuard::up(&config.interface, backend, &private_key, config.listen_port)?;
+        let wg = WireGuard::up(
+            &config.interface,
+            config.backend,
+            &private_key,
+            config.listen_port,
+        )?;
         let rtnl = Rtnl::new()?;
         rtnl.add_address(&config.interface, host_prefix(config.control_address))?;
         let source = overlay_source(config, &rtnl)?;

@@ -54,14 +54,7 @@ pub struct WireGuard {
     pub listen_port: u16,
 }
 
-/// Kernel WireGuard (OpenWrt's kmod-wireguard) or wireguard-go's UAPI.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    #[default]
-    Kernel,
-    Userspace,
-}
+pub use netconf::Backend;
 
 /// The LISP side: where to listen and how long things live.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]

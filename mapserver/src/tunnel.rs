@@ -3,7 +3,7 @@
 //! address, and the map-server's own control address on the interface.
 //! It also reads where each peer's packets come from, for NAT traversal.
 
-use crate::config::{Backend, Config, PublicKey};
+use crate::config::{Config, PublicKey};
 use ipnet::IpNet;
 use netconf::{Peer, Rtnl, WireGuard};
 use std::collections::HashSet;
@@ -27,13 +27,9 @@ impl Tunnel {
     pub fn up(config: &Config) -> io::Result<Tunnel> {
         let wg_config = &config.wireguard;
         let private_key = netconf::load_or_create_private_key(&wg_config.private_key_file)?;
-        let backend = match wg_config.backend {
-            Backend::Kernel => netconf::Backend::Kernel,
-            Backend::Userspace => netconf::Backend::Userspace,
-        };
         let wg = WireGuard::up(
             &wg_config.interface,
-            backend,
+            wg_config.backend,
             &private_key,
             wg_config.listen_port,
         )?;

@@ -39,10 +39,13 @@ use crate::{
     PublicKey, Rtnl,
 };
 
-/// Where a WireGuard interface lives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where a WireGuard interface lives; `backend = "kernel"` or
+/// `"userspace"` in both daemons' configurations.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Backend {
     /// The kernel module (Linux ≥ 5.6, or OpenWrt's kmod-wireguard).
+    #[default]
     Kernel,
     /// wireguard-go, for kernels without the module.
     Userspace,
