@@ -32,19 +32,27 @@ fn ip(args: &[&str]) {
     );
 }
 
-/// Two namespaces joined by a veth pair, removed on drop (with whatever
-/// runs in them).
+/// Two namespaces joined by a veth pair, and a directory for the keys and
+/// configuration (0700); all removed on drop (with whatever runs in them).
 struct Topology {
     ms: String,
     client: String,
+    dir: std::path::PathBuf,
 }
 
 impl Topology {
     fn new(tag: &str) -> Topology {
+        use std::os::unix::fs::DirBuilderExt;
         let t = Topology {
             ms: format!("lgt-ms-{tag}"),
             client: format!("lgt-cl-{tag}"),
+            dir: std::env::temp_dir().join(format!("lgt-wg-{tag}")),
         };
+        let _ = std::fs::remove_dir_all(&t.dir);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&t.dir)
+            .expect("the test's directory");
         for ns in [&t.ms, &t.client] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
             ip(&["netns", "add", ns]);
@@ -85,6 +93,7 @@ impl Drop for Topology {
         for ns in [&self.ms, &self.client] {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -102,8 +111,7 @@ impl Drop for Running {
 fn client_registers_and_resolves_through_wireguard() {
     let tag = std::process::id().to_string();
     let topology = Topology::new(&tag);
-    let dir = std::env::temp_dir().join(format!("lgt-wg-{tag}"));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = &topology.dir;
 
     let client_private = netconf::generate_private_key();
     let client_public = netconf::public_key(&client_private);

@@ -43,7 +43,9 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// A lab whose names start with `tag` and this run's id.
     pub fn new(tag: &str) -> Lab {
+        let tag = &format!("{tag}{}", super::run_id());
         let mut ns = Namespaces::new(tag);
         let router = ns.add(&format!("{tag}-underlay"));
         let ms = ns.add(&format!("{tag}-ms"));

@@ -132,11 +132,35 @@ pub struct Namespaces {
     pub dir: PathBuf,
 }
 
+/// A tag unique to this process (its pid in base 36), so that two test
+/// runs on one host never share a namespace, an interface name (the UAPI
+/// sockets in /var/run/wireguard are shared by every namespace) or a
+/// directory.
+pub fn run_id() -> String {
+    let mut pid = std::process::id();
+    let mut id = Vec::new();
+    loop {
+        id.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(pid % 36) as usize]);
+        pid /= 36;
+        if pid == 0 {
+            break;
+        }
+    }
+    id.reverse();
+    String::from_utf8(id).unwrap()
+}
+
 impl Namespaces {
+    /// Holds the namespaces of a lab, and a directory for its keys and
+    /// configuration files: private to root (0700), removed on drop.
     pub fn new(tag: &str) -> Namespaces {
+        use std::os::unix::fs::DirBuilderExt;
         let dir = std::env::temp_dir().join(format!("lge2e-{tag}"));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
+            .expect("the lab's directory");
         Namespaces {
             names: Vec::new(),
             dir,
@@ -165,6 +189,7 @@ impl Drop for Namespaces {
         for ns in &self.names {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
