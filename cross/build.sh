@@ -31,7 +31,7 @@ BINS=(lispguard lispguard-mapserver)
 
 ensure_all "${targets[@]}"
 
-declare -A flags_used built
+declare -A flags_used built pdr_removed
 status=0
 for t in "${targets[@]}"; do
   args=(zigbuild --release --locked --target "$t")
@@ -61,7 +61,7 @@ for t in "${targets[@]}"; do
       case "$t" in mips*)
         if [ "$SIZE_PDR" = 1 ] && [ -n "$OBJCOPY" ]; then
           "$OBJCOPY" --remove-section .pdr "$DIST/$t/$b"
-          flags_used[$t]+=" + objcopy --remove-section .pdr"
+          pdr_removed[$t]=" + objcopy --remove-section .pdr"
         fi ;;
       esac
       built[$t/$b]=1
@@ -93,5 +93,5 @@ for t in "${targets[@]}"; do
   done
 done
 echo
-for t in "${targets[@]}"; do echo "flags $t: ${flags_used[$t]}"; done
+for t in "${targets[@]}"; do echo "flags $t: ${flags_used[$t]}${pdr_removed[$t]:-}"; done
 exit $status
