@@ -7,7 +7,8 @@
 # against Wireshark's LISP dissector), wireguard-go (real WireGuard where
 # the kernel has no module), iproute2 and ping (to build test namespaces
 # and look through them) — then
-# checks formatting and lints, then runs every test of the workspace.
+# checks formatting and lints, then runs every test of the workspace, then
+# the kernel-backend tests in a VM (tests/vm/run.sh installs what it needs).
 # Tests that build network namespaces need root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,3 +41,7 @@ cargo test --workspace --locked
 
 # OpenWrt packaging: init scripts, uci-defaults, ipk.sh, feed Makefile.
 bash openwrt/tests/run.sh
+
+# WireGuard's kernel backend (every OpenWrt router's), in a VM whose kernel
+# has the module: netconf's tests, cold first contact and roaming.
+bash tests/vm/run.sh

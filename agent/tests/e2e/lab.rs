@@ -172,9 +172,10 @@ impl Lab {
         let dir = &self.ns.dir;
         let mut text = format!(
             "control_address = \"100.64.0.1\"\n\
-             [wireguard]\ninterface = \"lg{}ms\"\nbackend = \"userspace\"\nprivate_key_file = \"{}\"\n\
+             [wireguard]\ninterface = \"lg{}ms\"\nbackend = \"{}\"\nprivate_key_file = \"{}\"\n\
              [lisp]\nmetrics = \"127.0.0.1:9090\"\ncontrol_socket = \"{}\"\n",
             self.tag,
+            super::backend(),
             dir.join("ms.key").display(),
             dir.join("ms.sock").display(),
         );
@@ -191,7 +192,7 @@ impl Lab {
     fn agent_config(&self, n: &Node) -> String {
         let dir = &self.ns.dir;
         format!(
-            "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"userspace\"\n\
+            "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"{backend}\"\n\
              private_key_file = \"{key}\"\ncontrol_address = \"{control}\"\n\
              overlay = [\"10.0.0.0/8\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n\
              [[map_server]]\naddress = \"172.31.1.2\"\npublic_key = \"{ms}\"\n\
@@ -200,6 +201,7 @@ impl Lab {
             tag = self.tag,
             name = n.name,
             tun = n.tun,
+            backend = super::backend(),
             key = dir.join(format!("{}.key", n.name)).display(),
             control = n.control,
             socket = dir.join(format!("{}.sock", n.name)).display(),

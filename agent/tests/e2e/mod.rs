@@ -126,6 +126,13 @@ impl Drop for Process {
     }
 }
 
+/// The WireGuard backend the daemons of a lab use: wireguard-go unless
+/// LISPGUARD_TEST_BACKEND says `kernel` (tests/vm/run.sh, in a VM whose
+/// kernel has the module).
+pub fn backend() -> String {
+    std::env::var("LISPGUARD_TEST_BACKEND").unwrap_or_else(|_| "userspace".into())
+}
+
 /// Namespaces, deleted (with their interfaces) on drop.
 pub struct Namespaces {
     pub names: Vec<String>,

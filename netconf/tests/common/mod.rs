@@ -41,14 +41,23 @@ pub fn uapi_socket(name: &str) -> PathBuf {
     PathBuf::from(format!("/var/run/wireguard/{name}.sock"))
 }
 
-/// A userspace WireGuard interface that is deleted when the test ends,
-/// even when it fails, so that no wireguard-go outlives its test.
+/// The backend under test: wireguard-go unless LISPGUARD_TEST_BACKEND says
+/// `kernel` (tests/vm/run.sh, in a VM whose kernel has the module).
+pub fn backend() -> Backend {
+    match std::env::var("LISPGUARD_TEST_BACKEND").as_deref() {
+        Ok("kernel") => Backend::Kernel,
+        _ => Backend::Userspace,
+    }
+}
+
+/// A WireGuard interface that is deleted when the test ends, even when it
+/// fails, so that no wireguard-go outlives its test.
 pub struct Wg(Option<WireGuard>);
 
 impl Wg {
     pub fn up(name: &str, key: &[u8; 32], port: u16) -> Wg {
         Wg(Some(
-            WireGuard::up(name, Backend::Userspace, key, port).expect("WireGuard::up"),
+            WireGuard::up(name, backend(), key, port).expect("WireGuard::up"),
         ))
     }
 
