@@ -1,7 +1,8 @@
 //! The agent's TOML configuration: defaults, and errors that name the
-//! line and option — in the right one of several sections.
+//! line and option — in the right one of several sections — all of them,
+//! not only the first.
 
-use agent::config::{Backend, Config};
+use agent::config::{Backend, Config, ConfigError};
 use std::path::Path;
 
 const KEY: &str = "u/Yt2vgWwN9xKjZtdJDGmBHo0WYSwUlRkmYVn8+/Klc=";
@@ -15,9 +16,18 @@ fn base(extra: &str) -> String {
     )
 }
 
+fn errors(text: &str) -> Vec<ConfigError> {
+    Config::parse_toml(Path::new("a.toml"), text).unwrap_err().0
+}
+
+fn places(found: &[ConfigError]) -> Vec<(usize, &str)> {
+    found.iter().map(|e| (e.line, e.option.as_str())).collect()
+}
+
 #[test]
 fn defaults_are_the_documented_ones() {
-    let config = Config::parse_toml(Path::new("a.toml"), &base("")).unwrap();
+    let (config, warnings) = Config::parse_toml(Path::new("a.toml"), &base("")).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(config.interface, "lg0");
     assert_eq!(config.tun, "lgtun0");
     assert_eq!(config.backend, Backend::Kernel);
@@ -35,33 +45,116 @@ fn errors_point_at_the_section_they_are_in() {
          [[eid]]\nprefix = \"10.1.1.0/24\"\niid = 7\n",
         base("register_interval = 0")
     );
-    let errors = Config::parse_toml(Path::new("a.toml"), &text)
-        .unwrap_err()
-        .0;
-    let found: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.option.as_str())).collect();
+    let found = errors(&text);
     assert_eq!(
-        found,
+        places(&found),
         [
+            (3, "register_interval"),
             (14, "map_server[1].public_key"),
             (16, "map_server[1].key"),
             (19, "eid[1].iid"),
-            (3, "register_interval"),
         ]
     );
     assert_eq!(
-        errors[0].to_string(),
+        found[1].to_string(),
         "a.toml:14: map_server[1].public_key: 'nope' is not a base64 WireGuard key"
     );
 }
 
 #[test]
-fn type_errors_name_file_line_and_option() {
-    let text = base("listen_port = \"x\"");
-    let errors = Config::parse_toml(Path::new("a.toml"), &text)
-        .unwrap_err()
-        .0;
+fn type_errors_of_every_option_are_all_reported() {
+    // Today's serde derive stopped at the first of these.
+    let text = base("listen_port = \"x\"\nregister_interval = true\ntun = 5")
+        .replace("iid = 1000", "iid = -1")
+        .replace("key = \"k\"", "key = [1]");
+    let found = errors(&text);
     assert_eq!(
-        (errors[0].line, errors[0].option.as_str()),
+        places(&found),
+        [
+            (3, "listen_port"),
+            (4, "register_interval"),
+            (5, "tun"),
+            (10, "map_server[0].key"),
+            (13, "eid[0].iid"),
+        ],
+        "{found:#?}"
+    );
+    assert_eq!(
+        found[0].to_string(),
+        "a.toml:3: listen_port: expected a port number (1 to 65535), found a string"
+    );
+}
+
+#[test]
+fn a_syntax_error_says_the_rest_was_not_checked() {
+    let found = errors(&base("listen_port = = 1"));
+    assert_eq!(
+        (found[0].line, found[0].option.as_str()),
         (3, "listen_port")
     );
+    let last = found.last().unwrap();
+    assert!(last.message.contains("not checked"), "{last}");
+}
+
+#[test]
+fn values_are_checked_against_what_the_system_accepts() {
+    let text = base(
+        "interface = \"a-very-long-name0\"\ntun = \"lg tun\"\nlisten_port = 0\n\
+         register_interval = 18446744073709551615\nrecord_ttl = 99999999999",
+    )
+    .replace("10.1.0.0/24", "0.0.0.0/0")
+    .replace("10.0.0.0/8", "10.0.0.0/33")
+    .replace("address = \"192.0.2.1\"", "address = \"\"")
+    .replace(
+        "control_address = \"100.64.0.1\"",
+        "control_address = \"100.64.0.2\"",
+    );
+    let found = errors(&text);
+    assert_eq!(
+        places(&found),
+        [
+            (2, "overlay"),
+            (3, "interface"),
+            (4, "tun"),
+            (5, "listen_port"),
+            (6, "register_interval"),
+            (7, "record_ttl"),
+            (9, "map_server[0].address"),
+            (11, "map_server[0].control_address"),
+            (14, "eid[0].prefix"),
+        ],
+        "{found:#?}"
+    );
+    let messages: Vec<&str> = found.iter().map(|e| e.message.as_str()).collect();
+    assert_eq!(
+        messages[0],
+        "'10.0.0.0/33': prefix length 33 is more than 32"
+    );
+    assert!(messages[1].contains("more than the 15"), "{}", messages[1]);
+    assert!(messages[4].contains("too large"), "{}", messages[4]);
+    assert_eq!(messages[6], "must not be empty");
+    assert!(messages[8].contains("every address"), "{}", messages[8]);
+}
+
+#[test]
+fn unknown_options_are_warnings_with_a_suggestion() {
+    let text = base("listen_prot = 51821\ncolour = \"blue\"\n[extra]\nx = 1");
+    let (_, warnings) = Config::parse_toml(Path::new("a.toml"), &text).unwrap();
+    let found: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "warning: a.toml:3: listen_prot: unknown option, ignored (did you mean 'listen_port'?)",
+            "warning: a.toml:4: colour: unknown option, ignored",
+            "warning: a.toml:5: unknown section type 'extra', ignored",
+        ]
+    );
+}
+
+#[test]
+fn warnings_are_shown_with_errors() {
+    let found = errors(&base("colour = 1\nlisten_port = 0"));
+    assert_eq!(places(&found), [(3, "colour"), (4, "listen_port")]);
+    assert!(!found[0].is_error());
+    assert!(found[1].is_error());
 }
