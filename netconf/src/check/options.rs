@@ -45,6 +45,7 @@ impl Report {
             section,
             label: label.to_string(),
             known: Vec::new(),
+            errors: 0,
         }
     }
 
@@ -78,6 +79,8 @@ pub struct Options<'a> {
     section: &'a Section,
     label: String,
     known: Vec<String>,
+    /// Errors recorded through this reader.
+    errors: usize,
 }
 
 impl<'a> Options<'a> {
@@ -97,6 +100,7 @@ impl<'a> Options<'a> {
 
     /// Records an error about option `name` at `line`.
     pub fn error(&mut self, line: usize, name: &str, message: &str) {
+        self.errors += 1;
         let option = self.name(name);
         self.report.error(line, &option, message);
     }
@@ -106,6 +110,11 @@ impl<'a> Options<'a> {
         self.section
             .entry(name)
             .map_or(self.section.line, |e| e.line)
+    }
+
+    /// Whether any option of this section was wrong.
+    pub fn had_errors(&self) -> bool {
+        self.errors > 0
     }
 
     pub fn is_set(&mut self, name: &str) -> bool {
