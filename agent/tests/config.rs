@@ -158,3 +158,79 @@ fn warnings_are_shown_with_errors() {
     assert!(!found[0].is_error());
     assert!(found[1].is_error());
 }
+
+/// A directory of its own (0700), removed at the end.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        use std::os::unix::fs::DirBuilderExt;
+        let path = std::env::temp_dir().join(format!("lispguard-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&path)
+            .unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn lispguard(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lispguard"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn run_with_a_bad_interface_name_creates_nothing() {
+    let dir = TempDir::new("run-bad-name");
+    let key = dir.0.join("agent.key");
+    let file = dir.0.join("agent.toml");
+    let text = base(&format!(
+        "interface = \"lispguard-overlay\"\nprivate_key_file = \"{}\"\nstatus_socket = \"{}\"",
+        key.display(),
+        dir.0.join("status.sock").display()
+    ));
+    std::fs::write(&file, text).unwrap();
+    let out = lispguard(&["run".as_ref(), "-c".as_ref(), file.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(":3: interface: 'lispguard-overlay' is 17 bytes, more than the 15"),
+        "{stderr}"
+    );
+    assert!(!key.exists(), "the key file was created");
+}
+
+#[test]
+fn check_config_prints_errors_and_warnings_and_exits_by_errors_alone() {
+    let dir = TempDir::new("check-config");
+    let file = dir.0.join("agent.toml");
+    std::fs::write(&file, base("colour = 1")).unwrap();
+    let out = lispguard(&["check-config".as_ref(), file.as_os_str()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.starts_with("warning: "), "{stdout}");
+    assert!(
+        stdout.contains(":3: colour: unknown option, ignored"),
+        "{stdout}"
+    );
+    std::fs::write(&file, base("colour = 1\nlisten_port = 0\nrecord_ttl = 0")).unwrap();
+    let out = lispguard(&["check-config".as_ref(), file.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr.lines().count(), 3, "{stderr}");
+    assert!(stderr.contains("warning: "), "{stderr}");
+    assert!(stderr.contains(":4: listen_port: port 0"), "{stderr}");
+    assert!(
+        stderr.contains(":5: record_ttl: 0: must be at least 1"),
+        "{stderr}"
+    );
+}

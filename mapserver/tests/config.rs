@@ -225,3 +225,33 @@ fn unknown_options_are_warnings_named_like_the_agents() {
     let found = errors(&text.replace("100.64.0.2", "100.64.0.1"));
     assert_eq!(found.len(), 3, "{found:?}");
 }
+
+#[test]
+fn run_with_a_bad_interface_name_creates_nothing() {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("lispguard-ms-bad-name-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+    let key = dir.join("ms.key");
+    let file = dir.join("ms.toml");
+    let text = format!(
+        "control_address = \"100.64.0.1\"\n[wireguard]\ninterface = \"lispguard-mapserver\"\n\
+         private_key_file = \"{}\"\n[lisp]\ncontrol_socket = \"{}\"\nmetrics = \"127.0.0.1:19099\"\n",
+        key.display(),
+        dir.join("ms.sock").display()
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lispguard-mapserver"))
+        .args(["run".as_ref(), "-c".as_ref(), file.as_os_str()])
+        .output()
+        .unwrap();
+    let key_created = key.exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(":3: wireguard.interface: 'lispguard-mapserver' is 19 bytes"),
+        "{stderr}"
+    );
+    assert!(!key_created, "the key file was created");
+}
