@@ -45,7 +45,8 @@ pub(super) fn document(path: &Path, text: &str) -> Result<Document, ConfigErrors
                         sections.push(Section {
                             kind: kind.clone(),
                             index,
-                            line: header_line(text, element),
+                            // The span starts at the `[[kind]]` header.
+                            line: line_of(text, element.span().start),
                             repeated: true,
                             entries: entries(text, table),
                         });
@@ -103,22 +104,6 @@ fn convert(text: &str, value: &DeValue<'_>) -> Value {
     }
 }
 
-/// The line of a `[[kind]]` header: the last header line at or before the
-/// table's first byte (the span may start at its first key).
-fn header_line(text: &str, element: &Spanned<DeValue<'_>>) -> usize {
-    let start = element.span().start.min(text.len());
-    let line = line_of(text, start);
-    let lines: Vec<&str> = text.lines().collect();
-    (1..=line)
-        .rev()
-        .find(|&n| {
-            lines
-                .get(n - 1)
-                .is_some_and(|l| l.trim_start().starts_with("[["))
-        })
-        .unwrap_or(line)
-}
-
 /// 1-based line of byte `at`.
 pub(super) fn line_of(text: &str, at: usize) -> usize {
     text.get(..at.min(text.len()))
@@ -138,4 +123,37 @@ fn key_on_line(text: &str, at: usize) -> &str {
         .and_then(|rest| rest.lines().next())
         .unwrap_or("");
     line.split_once('=').map_or("", |(key, _)| key.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_and_options_keep_their_lines() {
+        let text = "a = 1\n[w]\nb = \"x\"\n[[site]]\nname = \"s\"\n\n[[site]]\n\nname = \"t\"\nl = [\n  \"p\",\n  \"q\",\n]\n";
+        let doc = document(Path::new("f.toml"), text).unwrap();
+        let found: Vec<(&str, usize, usize, bool)> = doc
+            .sections
+            .iter()
+            .map(|s| (s.kind.as_str(), s.index, s.line, s.repeated))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                ("", 0, 0, false),
+                ("site", 0, 4, true),
+                ("site", 1, 7, true),
+                ("w", 0, 2, false)
+            ]
+        );
+        assert_eq!(doc.sections[0].entries[0].line, 1);
+        let second = &doc.sections[2];
+        assert_eq!(second.entry("name").map(|e| e.line), Some(9));
+        let Some(Value::Array(items)) = second.entry("l").map(|e| &e.value) else {
+            panic!("{second:?}");
+        };
+        let lines: Vec<usize> = items.iter().map(|i| i.line).collect();
+        assert_eq!(lines, [11, 12]);
+    }
 }
