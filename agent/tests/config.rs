@@ -57,7 +57,7 @@ fn errors_point_at_the_section_they_are_in() {
     );
     assert_eq!(
         found[1].to_string(),
-        "a.toml:14: map_server[1].public_key: 'nope' is not a base64 WireGuard key"
+        "a.toml:14: map_server[1].public_key: 'nope' is not a WireGuard key (32 bytes in base64)"
     );
 }
 
