@@ -227,7 +227,7 @@ fn read_agent(report: &mut Report, agent: &Section, label: &str) -> Own {
             &format!("'{tun}' is also the WireGuard interface"),
         );
     }
-    let backend = o.get("backend", backend).unwrap_or_default();
+    let backend = o.get("backend", rules::backend).unwrap_or_default();
     let listen_port = o
         .get("listen_port", rules::port)
         .unwrap_or_else(default_wireguard_port);
@@ -285,14 +285,6 @@ fn read_agent(report: &mut Report, agent: &Section, label: &str) -> Own {
         record_ttl,
         log_level,
         status_socket,
-    }
-}
-
-fn backend(value: &netconf::check::Value) -> Result<Backend, String> {
-    match text(value)? {
-        "kernel" => Ok(Backend::Kernel),
-        "userspace" => Ok(Backend::Userspace),
-        other => Err(format!("'{other}' is not 'kernel' or 'userspace'")),
     }
 }
 

@@ -25,7 +25,7 @@
 //! ```
 
 use lisp::EidPrefix;
-use netconf::check::options::{boolean, integer, nonempty, text};
+use netconf::check::options::{boolean, integer, nonempty};
 use netconf::check::{rules, Document, Report, Section, Value};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -219,14 +219,6 @@ fn single<'d>(report: &mut Report, doc: &'d Document, kind: &'d str) -> Option<&
     Some(section)
 }
 
-fn backend(value: &Value) -> Result<Backend, String> {
-    match text(value)? {
-        "kernel" => Ok(Backend::Kernel),
-        "userspace" => Ok(Backend::Userspace),
-        other => Err(format!("'{other}' is not 'kernel' or 'userspace'")),
-    }
-}
-
 /// An address and port to listen on; port 0 would be a random port no
 /// one knows.
 fn listen_address(value: &Value) -> Result<SocketAddr, String> {
@@ -242,7 +234,7 @@ fn read_wireguard(report: &mut Report, section: &Section) -> Option<WireGuard> {
     let interface = o
         .get("interface", rules::interface_name)
         .unwrap_or_else(default_interface);
-    let backend = o.get("backend", backend).unwrap_or_default();
+    let backend = o.get("backend", rules::backend).unwrap_or_default();
     let private_key_file = o.required("private_key_file", "the path of its private key", nonempty);
     let listen_port = o
         .get("listen_port", rules::port)

@@ -51,6 +51,15 @@ pub fn check_interface_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// How WireGuard is driven: `kernel` or `userspace` (wireguard-go).
+pub fn backend(value: &Value) -> Result<crate::Backend, String> {
+    match text(value)? {
+        "kernel" => Ok(crate::Backend::Kernel),
+        "userspace" => Ok(crate::Backend::Userspace),
+        other => Err(format!("'{other}' is not 'kernel' or 'userspace'")),
+    }
+}
+
 /// A duration in seconds, 1 to [`MAX_SECONDS`].
 pub fn seconds(value: &Value) -> Result<u64, String> {
     in_range(value, "a number of seconds", 1, MAX_SECONDS)
