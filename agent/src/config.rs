@@ -1,6 +1,8 @@
 //! The agent's configuration: one plain struct, filled from TOML here and
-//! from UCI (`/etc/config/lispguard`) on OpenWrt. Field names are the UCI
-//! option names.
+//! from UCI (`/etc/config/lispguard`, see `uci_config.rs`) on OpenWrt.
+//! Both front ends become a [`Document`] and go through the one
+//! field-by-field conversion below, so an option means, and is checked,
+//! the same in both; every error is reported, each with its line.
 //!
 //! ```toml
 //! control_address = "100.64.0.2"   # this node's address inside the tunnel
@@ -19,70 +21,56 @@
 
 use ipnet::IpNet;
 use lisp::EidPrefix;
-use serde::Deserialize;
+use netconf::check::options::{integer, nonempty, text};
+use netconf::check::{rules, Document, Report, Section};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+pub use netconf::check::{ConfigError, ConfigErrors};
 pub use netconf::Backend;
 
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// The WireGuard interface carrying control and data.
-    #[serde(default = "default_interface")]
     pub interface: String,
-    #[serde(default)]
     pub backend: Backend,
-    #[serde(default = "default_wireguard_port")]
     pub listen_port: u16,
     /// Created, mode 0600, on first start if missing.
-    #[serde(default = "default_private_key_file")]
     pub private_key_file: PathBuf,
     /// This node's overlay address for control messages.
     pub control_address: IpAddr,
     /// The TUN device the overlay prefixes are routed to.
-    #[serde(default = "default_tun")]
     pub tun: String,
     /// Destinations resolved on demand: routed to the TUN until a peer
     /// for them exists.
-    #[serde(default)]
     pub overlay: Vec<IpNet>,
     /// Seconds between Map-Registers.
-    #[serde(default = "default_register_interval")]
     pub register_interval: u64,
     /// Minutes others may cache this node's mapping: an idle peer goes
     /// from their WireGuard after that long.
-    #[serde(default = "default_record_ttl")]
     pub record_ttl: u32,
-    #[serde(default = "default_log_level")]
     pub log_level: String,
     /// The unix socket `lispguard status` reads.
-    #[serde(default = "default_status_socket")]
     pub status_socket: PathBuf,
-    #[serde(rename = "map_server", default)]
     pub map_servers: Vec<MapServer>,
-    #[serde(rename = "eid", default)]
     pub eids: Vec<Eid>,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapServer {
     /// Host name or address of its WireGuard endpoint.
     pub address: String,
-    #[serde(default = "default_wireguard_port")]
     pub port: u16,
+    /// Checked: a base64 WireGuard key.
     pub public_key: String,
     pub control_address: IpAddr,
     /// This site's shared key for Map-Register authentication.
     pub key: String,
 }
 
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Eid {
     pub prefix: IpNet,
-    #[serde(default)]
     pub iid: u32,
 }
 
@@ -111,10 +99,20 @@ pub(crate) fn default_status_socket() -> PathBuf {
     "/run/lispguard.sock".into()
 }
 
+const LOG_LEVELS: &[&str] = &["error", "warn", "info", "debug", "trace"];
+
 impl Eid {
     pub fn eid_prefix(&self) -> EidPrefix {
         EidPrefix::new(self.iid, self.prefix)
     }
+}
+
+/// Which front end a [`Document`] came from: the agent's own options are
+/// the top level of a TOML file, a `config agent` section in UCI.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Syntax {
+    Toml,
+    Uci,
 }
 
 impl Config {
@@ -124,171 +122,280 @@ impl Config {
     }
 
     /// Loads a configuration file: TOML when its name ends in `.toml`, UCI
-    /// otherwise (`/etc/config/lispguard`). Returns the warnings too.
+    /// otherwise (`/etc/config/lispguard`). Returns the warnings too; on
+    /// an error, every error and warning found.
     pub fn load(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, "", &e.to_string())]))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigErrors::one(path, &e.to_string()))?;
         if path.extension().is_some_and(|e| e == "toml") {
-            Config::parse_toml(path, &text).map(|c| (c, Vec::new()))
+            Config::parse_toml(path, &text)
         } else {
             Config::parse_uci(path, &text)
         }
     }
 
-    pub fn parse_toml(path: &Path, text: &str) -> Result<Config, ConfigErrors> {
-        let config: Config = toml::from_str(text).map_err(|e| {
-            let at = e.span().map_or(0, |s| s.start);
-            let line = text[..at.min(text.len())].matches('\n').count() + 1;
-            let start = text[..at.min(text.len())].rfind('\n').map_or(0, |n| n + 1);
-            let option = text[start..]
-                .lines()
-                .next()
-                .and_then(|l| l.split_once('='))
-                .map_or("", |(key, _)| key.trim());
-            ConfigErrors(vec![ConfigError::new(
-                path,
-                line,
-                option,
-                e.message().trim_end(),
-            )])
-        })?;
-        config.check(path, |place| toml_line(text, place))?;
-        Ok(config)
+    /// Parses a TOML file; returns the configuration and its warnings.
+    pub fn parse_toml(path: &Path, text: &str) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+        let doc = Document::from_toml(path, text)?;
+        Config::from_document(path, &doc, Syntax::Toml)
     }
 
-    /// Checks what the parser cannot, reporting every error; `locate`
-    /// gives the line of an option in the front end's file.
-    pub fn check(
-        &self,
+    /// Converts and checks every option of every section.
+    pub(crate) fn from_document(
         path: &Path,
-        locate: impl Fn(Place<'_>) -> usize,
-    ) -> Result<(), ConfigErrors> {
-        let mut errors = Vec::new();
-        let mut error =
-            |section: &'static str, index: usize, option: &'static str, message: String| {
-                let line = locate(Place {
-                    section,
-                    index,
-                    option,
-                });
-                let name = match section {
-                    "agent" => option.to_string(),
-                    _ => format!("{section}[{index}].{option}"),
-                };
-                errors.push(ConfigError::new(path, line, &name, &message));
-            };
-        if self.map_servers.is_empty() {
-            error(
-                "agent",
-                0,
-                "map_server",
-                "at least one map_server is needed".into(),
-            );
-        }
-        for (n, ms) in self.map_servers.iter().enumerate() {
-            if let Err(e) = netconf::parse_key(&ms.public_key) {
-                error("map_server", n, "public_key", e);
-            }
-            if ms.key.is_empty() {
-                error(
-                    "map_server",
-                    n,
-                    "key",
-                    "the map-server key must not be empty".into(),
-                );
-            }
-        }
-        if self.eids.is_empty() {
-            error(
-                "agent",
-                0,
-                "eid",
-                "at least one eid (prefix) is needed".into(),
-            );
-        }
-        for (n, eid) in self.eids.iter().enumerate() {
-            if eid.prefix.trunc() != eid.prefix {
-                error("eid", n, "prefix", format!("{}: host bits set", eid.prefix));
-            }
-            if eid.iid != self.iid() {
-                let message = format!(
-                    "all EIDs of a node are in one instance: {} here, {} before",
-                    eid.iid,
-                    self.iid()
-                );
-                error("eid", n, "iid", message);
-            }
-        }
-        if self.overlay.is_empty() {
-            error(
-                "agent",
-                0,
-                "overlay",
-                "no overlay prefixes: nothing would be resolved".into(),
-            );
-        }
-        if self.record_ttl == 0 {
-            error("agent", 0, "record_ttl", "must be at least 1 minute".into());
-        }
-        if self.register_interval == 0 {
-            error(
-                "agent",
-                0,
-                "register_interval",
-                "must be at least 1 second".into(),
-            );
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(ConfigErrors(errors))
-        }
-    }
-}
-
-/// Where an option lives: in the agent's own settings, or in the
-/// `index`-th section of a kind (`map_server`, `eid`).
-#[derive(Clone, Copy, Debug)]
-pub struct Place<'a> {
-    pub section: &'a str,
-    pub index: usize,
-    pub option: &'a str,
-}
-
-/// The line of `place` in a TOML file: the option's line, else its
-/// section's header; 0 when neither is there.
-fn toml_line(text: &str, place: Place<'_>) -> usize {
-    let lines: Vec<&str> = text.lines().collect();
-    let header = format!("[[{}]]", place.section);
-    let (start, end) = if place.section == "agent" {
-        let end = lines.iter().position(|l| l.trim_start().starts_with('['));
-        (0, end.unwrap_or(lines.len()))
-    } else {
-        let Some(start) = lines
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| l.trim() == header)
-            .nth(place.index)
-            .map(|(n, _)| n)
-        else {
-            return 0;
+        doc: &Document,
+        syntax: Syntax,
+    ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+        let mut report = Report::new(path);
+        let (kind, label) = match syntax {
+            Syntax::Toml => ("", ""),
+            Syntax::Uci => ("agent", "agent."),
         };
-        let end = lines[start + 1..]
-            .iter()
-            .position(|l| l.trim_start().starts_with('['))
-            .map_or(lines.len(), |n| start + 1 + n);
-        (start, end)
-    };
-    let sets = |l: &&str| {
-        l.trim_start()
-            .strip_prefix(place.option)
-            .is_some_and(|rest| rest.trim_start().starts_with('='))
-    };
-    match lines[start..end].iter().position(sets) {
-        Some(n) => start + n + 1,
-        None if place.section == "agent" => 0,
-        None => start + 1,
+        report.unknown_sections(doc, &[kind, "map_server", "eid"]);
+        let agents: Vec<&Section> = doc.sections_of(kind).collect();
+        let none = Section::default();
+        let agent = match agents.as_slice() {
+            [] => {
+                report.error(0, "agent", "no 'config agent' section");
+                &none
+            }
+            [first, more @ ..] => {
+                for second in more {
+                    report.error(second.line, "agent", "more than one 'config agent' section");
+                }
+                *first
+            }
+        };
+        let own = read_agent(&mut report, agent, label);
+        let map_servers = read_map_servers(&mut report, doc, own.control_address);
+        let eids = read_eids(&mut report, doc);
+        let config = own.build(map_servers, eids);
+        report.finish(config)
     }
 }
 
-pub use netconf::check::{ConfigError, ConfigErrors};
+/// The agent's own options as read; None where missing or wrong.
+struct Own {
+    interface: String,
+    backend: Backend,
+    listen_port: u16,
+    private_key_file: PathBuf,
+    control_address: Option<IpAddr>,
+    tun: String,
+    overlay: Option<Vec<IpNet>>,
+    register_interval: u64,
+    record_ttl: u32,
+    log_level: String,
+    status_socket: PathBuf,
+}
+
+impl Own {
+    fn build(self, map_servers: Option<Vec<MapServer>>, eids: Option<Vec<Eid>>) -> Option<Config> {
+        Some(Config {
+            interface: self.interface,
+            backend: self.backend,
+            listen_port: self.listen_port,
+            private_key_file: self.private_key_file,
+            control_address: self.control_address?,
+            tun: self.tun,
+            overlay: self.overlay?,
+            register_interval: self.register_interval,
+            record_ttl: self.record_ttl,
+            log_level: self.log_level,
+            status_socket: self.status_socket,
+            map_servers: map_servers?,
+            eids: eids?,
+        })
+    }
+}
+
+fn read_agent(report: &mut Report, agent: &Section, label: &str) -> Own {
+    let mut o = report.options(agent, label);
+    // Read by the init script, not by the agent.
+    o.known(&["enabled"]);
+    let interface = o
+        .get("interface", rules::interface_name)
+        .unwrap_or_else(default_interface);
+    let tun = o
+        .get("tun", rules::interface_name)
+        .unwrap_or_else(default_tun);
+    if tun == interface {
+        let line = o.line("tun");
+        o.error(
+            line,
+            "tun",
+            &format!("'{tun}' is also the WireGuard interface"),
+        );
+    }
+    let backend = o.get("backend", rules::backend).unwrap_or_default();
+    let listen_port = o
+        .get("listen_port", rules::port)
+        .unwrap_or_else(default_wireguard_port);
+    let private_key_file = private_key_file(&mut o);
+    let control_address = o.required(
+        "control_address",
+        "this node's IP address inside the tunnel",
+        rules::ip_address,
+    );
+    let overlay = if o.is_set("overlay") {
+        o.list("overlay", rules::prefix)
+    } else {
+        Some(Vec::new())
+    };
+    let overlay = match overlay {
+        Some(list) if list.is_empty() => {
+            let line = o.line("overlay");
+            o.error(
+                line,
+                "overlay",
+                "no overlay prefixes: nothing would be resolved",
+            );
+            None
+        }
+        overlay => overlay,
+    };
+    let register_interval = o
+        .get("register_interval", rules::seconds)
+        .unwrap_or_else(default_register_interval);
+    let record_ttl = o
+        .get("record_ttl", rules::minutes)
+        .unwrap_or_else(default_record_ttl);
+    let log_level = o
+        .get("log_level", |v| {
+            let level = text(v)?;
+            LOG_LEVELS
+                .contains(&level)
+                .then(|| level.to_string())
+                .ok_or_else(|| format!("'{level}' is not a log level ({})", LOG_LEVELS.join(", ")))
+        })
+        .unwrap_or_else(default_log_level);
+    let status_socket = o
+        .get("status_socket", nonempty)
+        .map_or_else(default_status_socket, PathBuf::from);
+    o.finish();
+    Own {
+        interface,
+        backend,
+        listen_port,
+        private_key_file,
+        control_address,
+        tun,
+        overlay,
+        register_interval,
+        record_ttl,
+        log_level,
+        status_socket,
+    }
+}
+
+/// `private_key 'generate'` (UCI's way to say "the default file") or
+/// `private_key_file`, not both; a key itself never sits in the
+/// configuration, which is world-readable on OpenWrt.
+fn private_key_file(o: &mut netconf::check::Options<'_>) -> PathBuf {
+    o.get("private_key", |v| match text(v)? {
+        "generate" => Ok(()),
+        other => Err(format!(
+            "'{other}': only 'generate' is understood here; keep a key in a file (mode 0600) and set private_key_file"
+        )),
+    });
+    let file = o.get("private_key_file", nonempty);
+    if o.is_set("private_key") && o.is_set("private_key_file") {
+        let line = o.line("private_key");
+        o.error(
+            line,
+            "private_key",
+            "set private_key 'generate' or private_key_file, not both",
+        );
+    }
+    file.map_or_else(default_private_key_file, PathBuf::from)
+}
+
+fn read_map_servers(
+    report: &mut Report,
+    doc: &Document,
+    own_address: Option<IpAddr>,
+) -> Option<Vec<MapServer>> {
+    let mut map_servers = Some(Vec::new());
+    let mut count = 0;
+    for section in doc.sections_of("map_server") {
+        count += 1;
+        let mut o = report.options(section, &format!("map_server[{}].", section.index));
+        let address = o.required("address", "a host name or address", nonempty);
+        let port = o
+            .get("port", rules::port)
+            .unwrap_or_else(default_wireguard_port);
+        let public_key = o.required("public_key", "its WireGuard public key", |v| {
+            rules::key(v)?;
+            Ok(text(v)?.trim().to_string())
+        });
+        let control_address = o.required(
+            "control_address",
+            "its IP address inside the tunnel",
+            rules::ip_address,
+        );
+        if control_address.is_some() && control_address == own_address {
+            let line = o.line("control_address");
+            o.error(
+                line,
+                "control_address",
+                "also this node's own control_address",
+            );
+        }
+        let key = o.required("key", "this site's Map-Register key", nonempty);
+        o.finish();
+        let ms = (|| {
+            Some(MapServer {
+                address: address?,
+                port,
+                public_key: public_key?,
+                control_address: control_address?,
+                key: key?,
+            })
+        })();
+        match (ms, map_servers.as_mut()) {
+            (Some(ms), Some(list)) => list.push(ms),
+            _ => map_servers = None,
+        }
+    }
+    if count == 0 {
+        report.error(0, "map_server", "at least one map_server is needed");
+        return None;
+    }
+    map_servers
+}
+
+fn read_eids(report: &mut Report, doc: &Document) -> Option<Vec<Eid>> {
+    let mut eids = Some(Vec::new());
+    let mut first_iid = None;
+    let mut count = 0;
+    for section in doc.sections_of("eid") {
+        count += 1;
+        let mut o = report.options(section, &format!("eid[{}].", section.index));
+        let prefix = o.required("prefix", "an EID prefix (ADDRESS/LENGTH)", |v| {
+            rules::prefix(v).and_then(rules::not_default)
+        });
+        let iid: Option<u32> = match o.get("iid", integer("an instance ID (0 to 4294967295)")) {
+            None if o.is_set("iid") => None,
+            iid => Some(iid.unwrap_or(0)),
+        };
+        if let (Some(iid), Some(first)) = (iid, first_iid) {
+            if iid != first {
+                let message =
+                    format!("all EIDs of a node are in one instance: {iid} here, {first} before");
+                let line = o.line("iid");
+                o.error(line, "iid", &message);
+            }
+        }
+        first_iid = first_iid.or(iid);
+        o.finish();
+        match (prefix, iid, eids.as_mut()) {
+            (Some(prefix), Some(iid), Some(list)) => list.push(Eid { prefix, iid }),
+            _ => eids = None,
+        }
+    }
+    if count == 0 {
+        report.error(0, "eid", "at least one eid (prefix) is needed");
+        return None;
+    }
+    eids
+}

@@ -91,8 +91,37 @@ fn rlocs(config: &Config, rtnl: &Rtnl) -> io::Result<Vec<IpAddr>> {
         .collect())
 }
 
+/// The map-servers as WireGuard peers: keys parsed, host names resolved.
+fn map_server_peers(config: &Config) -> io::Result<Vec<Peer>> {
+    let mut peers = Vec::new();
+    for ms in &config.map_servers {
+        let key = netconf::parse_key(&ms.public_key)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let endpoint = (ms.address.as_str(), ms.port)
+            .to_socket_addrs()
+            .map_err(|e| io::Error::new(e.kind(), format!("map-server {}: {e}", ms.address)))?
+            .next()
+            .ok_or_else(|| io::Error::other(format!("map-server {}: no address", ms.address)))?;
+        peers.push(Peer {
+            public_key: key,
+            endpoint: Some(endpoint),
+            allowed_ips: vec![host_prefix(ms.control_address)],
+            persistent_keepalive: Some(KEEPALIVE),
+        });
+    }
+    Ok(peers)
+}
+
 impl Host {
     fn up(config: &Config) -> io::Result<(Host, [u8; 32])> {
+        // What can still fail without touching the system comes first, so
+        // that a failure leaves no key file and no interface behind. The
+        // names are checked again for a Config not read from a file.
+        for name in [&config.interface, &config.tun] {
+            netconf::check::rules::check_interface_name(name)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        }
+        let map_servers = map_server_peers(config)?;
         let private_key = netconf::load_or_create_private_key(&config.private_key_file)?;
         let wg = WireGuard::up(
             &config.interface,
@@ -111,26 +140,11 @@ impl Host {
             rtnl.add_address(&config.interface, host_prefix(eid))?;
         }
         rtnl.set_up(&config.interface, None)?;
-        let mut map_servers = Vec::new();
-        for ms in &config.map_servers {
-            let key = netconf::parse_key(&ms.public_key)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let endpoint = (ms.address.as_str(), ms.port)
-                .to_socket_addrs()
-                .map_err(|e| io::Error::new(e.kind(), format!("map-server {}: {e}", ms.address)))?
-                .next()
-                .ok_or_else(|| {
-                    io::Error::other(format!("map-server {}: no address", ms.address))
-                })?;
-            let peer = Peer {
-                public_key: key,
-                endpoint: Some(endpoint),
-                allowed_ips: vec![host_prefix(ms.control_address)],
-                persistent_keepalive: Some(KEEPALIVE),
-            };
-            wg.set_peer(&peer)?;
-            rtnl.add_route(host_prefix(ms.control_address), &config.interface)?;
-            map_servers.push(peer);
+        for peer in &map_servers {
+            wg.set_peer(peer)?;
+            for prefix in &peer.allowed_ips {
+                rtnl.add_route(*prefix, &config.interface)?;
+            }
         }
         let tun = Tun::open(&config.tun)?;
         rtnl.set_up(&config.tun, Some(TUN_MTU))?;

@@ -61,9 +61,15 @@ struct StatusCommand {
 }
 
 #[derive(FromArgs)]
-/// Check a configuration file (TOML, or UCI such as /etc/config/lispguard);
-/// print every error and warning with its line and option; exit 1 on an
-/// error.
+/// Check a configuration file (TOML, or UCI such as /etc/config/lispguard)
+/// as `run` would, without touching the system: every option's type and
+/// value (addresses, prefixes and their lengths, ports 1-65535, WireGuard
+/// keys of 32 bytes in base64, interface names of at most 15 bytes with no
+/// '/', ':', '%' or whitespace, durations up to 2^31-1 seconds), required
+/// options not empty, at least one map_server and one eid, all EIDs in one
+/// instance and none 0.0.0.0/0 or ::/0. Prints every error and warning
+/// (unknown options, with a "did you mean") as FILE:LINE: OPTION: MESSAGE;
+/// exits 1 if there is an error, 0 on warnings alone.
 #[argh(subcommand, name = "check-config")]
 struct CheckConfig {
     /// the configuration file
@@ -90,7 +96,7 @@ fn main() -> ExitCode {
         Command::CheckConfig(check) => Config::load(&check.file)
             .map(|(_, warnings)| {
                 for warning in &warnings {
-                    println!("warning: {warning}");
+                    println!("{warning}");
                 }
                 println!("{}: ok", check.file.display());
             })

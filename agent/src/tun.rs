@@ -7,10 +7,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 
 use tun_tap::{Iface, Mode};
 
-/// Linux IFNAMSIZ less the terminating NUL: tun-tap silently truncates
-/// longer names, which would attach us to a different device.
-const IFNAME_MAX: usize = 15;
-
 /// A non-blocking TUN device without packet-info header: reads and writes
 /// are bare IPv4/IPv6 packets. Wrap it in `smol::Async` to await packets.
 #[derive(Debug)]
@@ -26,12 +22,10 @@ impl Tun {
     /// The device is created down; bringing it up and routing the overlay
     /// prefixes to it is the network configuration's job.
     pub fn open(name: &str) -> io::Result<Tun> {
-        if name.is_empty() || name.len() > IFNAME_MAX || name.contains(['\0', '/', '%']) {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("TUN device name {name:?}: 1 to {IFNAME_MAX} bytes, no NUL, '/' or '%'"),
-            ));
-        }
+        // tun-tap silently truncates long names, which would attach us to
+        // a different device: the configuration's rule, checked again.
+        netconf::check::rules::check_interface_name(name)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("TUN device: {e}")))?;
         let iface = Iface::without_packet_info(name, Mode::Tun)
             .map_err(|e| io::Error::new(e.kind(), format!("TUN device {name}: {e}")))?;
         set_nonblocking(iface.as_raw_fd())

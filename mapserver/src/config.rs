@@ -1,5 +1,8 @@
-//! The map-server's TOML configuration, and its check: every error names
-//! the file, the line and the option.
+//! The map-server's TOML configuration, and its check: the file is read
+//! as a [`Document`] and converted option by option, so that every error
+//! of every option in every table is reported, each with the file, the
+//! line and the option; semantic checks (sites that collide with each
+//! other or with the map-server) follow.
 //!
 //! ```toml
 //! control_address = "100.64.0.1"     # the map-server's own, in the tunnel
@@ -22,43 +25,24 @@
 //! ```
 
 use lisp::EidPrefix;
-use serde::Deserialize;
+use netconf::check::options::{boolean, integer, nonempty};
+use netconf::check::{rules, Document, Report, Section, Value};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use toml::Spanned;
-
-/// The configuration file as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    control_address: Spanned<IpAddr>,
-    wireguard: WireGuard,
-    #[serde(default)]
-    lisp: Lisp,
-    #[serde(default, rename = "site")]
-    sites: Vec<SiteFile>,
-    #[serde(default, rename = "static")]
-    statics: Vec<StaticFile>,
-}
-
-/// How the map-server drives its WireGuard interface.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct WireGuard {
-    #[serde(default = "default_interface")]
-    pub interface: String,
-    #[serde(default)]
-    pub backend: Backend,
-    pub private_key_file: PathBuf,
-    #[serde(default = "default_wireguard_port")]
-    pub listen_port: u16,
-}
 
 pub use netconf::Backend;
 
+/// How the map-server drives its WireGuard interface.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireGuard {
+    pub interface: String,
+    pub backend: Backend,
+    pub private_key_file: PathBuf,
+    pub listen_port: u16,
+}
+
 /// The LISP side: where to listen and how long things live.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields, default)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Lisp {
     /// Where Map-Registers and Map-Requests arrive; default the control
     /// address, port 4342.
@@ -75,6 +59,9 @@ pub struct Lisp {
     pub threads: Option<usize>,
     /// Messages per second one site may send; 0 for no limit.
     pub rate_limit: u32,
+    /// Where registrations and revocations are kept across restarts (its
+    /// directory is created when missing).
+    pub state_file: PathBuf,
 }
 
 impl Default for Lisp {
@@ -87,31 +74,9 @@ impl Default for Lisp {
             control_socket: PathBuf::from("/run/lispguard-mapserver.sock"),
             threads: None,
             rate_limit: 1000,
+            state_file: PathBuf::from("/var/lib/lispguard/mapserver.db"),
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SiteFile {
-    name: Spanned<String>,
-    key: Spanned<String>,
-    public_key: Spanned<String>,
-    control_address: Spanned<IpAddr>,
-    eids: Vec<Spanned<String>>,
-    #[serde(default)]
-    accept_more_specifics: bool,
-    may_resolve: Option<Vec<Spanned<String>>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StaticFile {
-    eid: Spanned<String>,
-    public_key: Spanned<String>,
-    rloc: SocketAddr,
-    #[serde(default = "default_static_ttl")]
-    ttl: u32,
 }
 
 fn default_interface() -> String {
@@ -174,177 +139,374 @@ impl Config {
             .unwrap_or(SocketAddr::new(self.control_address, lisp::CONTROL_PORT))
     }
 
+    /// Loads and checks a file; warnings go to the log.
     pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigErrors(vec![ConfigError::new(path, 0, "", &e.to_string())]))?;
-        Config::parse(path, &text)
+        let (config, warnings) = Config::load_with_warnings(path)?;
+        for warning in &warnings {
+            log::warn!("{warning}");
+        }
+        Ok(config)
+    }
+
+    /// Loads and checks a file: the configuration and its warnings, or
+    /// every error and warning found.
+    pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigErrors::one(path, &e.to_string()))?;
+        Config::parse_with_warnings(path, &text)
     }
 
     /// Parses `text`, read from `file`, reporting every error found.
     pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigErrors> {
-        let mut errors = Errors {
-            file,
-            text,
-            list: Vec::new(),
-        };
-        let parsed: File = match toml::from_str(text) {
-            Ok(parsed) => parsed,
-            Err(e) => {
-                let at = e.span().map(|s| s.start);
-                let option = at.map_or("", |at| key_on_line(text, at));
-                errors.add(at, option, e.message().trim_end());
-                return Err(ConfigErrors(errors.list));
+        Config::parse_with_warnings(file, text).map(|(config, _)| config)
+    }
+
+    /// Parses `text`, read from `file`: the configuration and its
+    /// warnings, or every error and warning found.
+    pub fn parse_with_warnings(
+        file: &Path,
+        text: &str,
+    ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+        let doc = Document::from_toml(file, text)?;
+        let mut report = Report::new(file);
+        report.unknown_sections(&doc, &["wireguard", "lisp", "site", "static"]);
+        let none = Section::default();
+        let top = doc.sections_of("").next().unwrap_or(&none);
+        let mut o = report.options(top, "");
+        let control_address = o.required(
+            "control_address",
+            "the map-server's IP address inside the tunnel",
+            rules::ip_address,
+        );
+        o.finish();
+        let wireguard = match single(&mut report, &doc, "wireguard") {
+            Some(section) => read_wireguard(&mut report, section),
+            None => {
+                report.error(
+                    0,
+                    "wireguard",
+                    "missing: a [wireguard] table with private_key_file",
+                );
+                None
             }
         };
-        let sites: Vec<Site> = parsed
-            .sites
-            .iter()
-            .map(|s| check_site(s, &mut errors))
-            .collect();
-        check_site_names(&parsed.sites, &mut errors);
-        let statics = parsed
-            .statics
-            .iter()
-            .map(|s| StaticMapping {
-                eid: errors.eid(&s.eid, "static eid"),
-                public_key: errors.public_key(&s.public_key, "static public_key"),
-                rloc: s.rloc,
-                ttl: s.ttl,
+        let lisp = match single(&mut report, &doc, "lisp") {
+            Some(section) => read_lisp(&mut report, section),
+            None => Some(Lisp::default()),
+        };
+        let sites = read_sites(&mut report, &doc, control_address);
+        let statics = read_statics(&mut report, &doc);
+        let config = (|| {
+            Some(Config {
+                control_address: control_address?,
+                wireguard: wireguard?,
+                lisp: lisp?,
+                sites: sites?,
+                statics: statics?,
             })
-            .collect();
-        if parsed.lisp.registration_ttl == 0 {
-            errors.add(None, "lisp.registration_ttl", "must be at least 1 second");
-        }
-        if !errors.list.is_empty() {
-            errors.list.sort_by_key(|e| e.line);
-            return Err(ConfigErrors(errors.list));
-        }
-        Ok(Config {
-            control_address: *parsed.control_address.get_ref(),
-            wireguard: parsed.wireguard,
-            lisp: parsed.lisp,
-            sites,
-            statics,
-        })
+        })();
+        report.finish(config)
     }
 }
 
-fn check_site(s: &SiteFile, errors: &mut Errors<'_>) -> Site {
-    let name = s.name.get_ref();
-    let option = |o: &str| format!("site '{name}' {o}");
-    if s.key.get_ref().is_empty() {
-        errors.add(s.key.span().start, &option("key"), "must not be empty");
+/// The one `[kind]` table; `[[kind]]` (several) is an error.
+fn single<'d>(report: &mut Report, doc: &'d Document, kind: &'d str) -> Option<&'d Section> {
+    let section = doc.sections_of(kind).next()?;
+    if section.repeated {
+        let message = format!("one [{kind}] table, not [[{kind}]]");
+        report.error(section.line, kind, &message);
     }
-    let eids: Vec<EidPrefix> = s
-        .eids
-        .iter()
-        .map(|e| errors.eid(e, &option("eids")))
+    Some(section)
+}
+
+/// An address and port to listen on; port 0 would be a random port no
+/// one knows.
+fn listen_address(value: &Value) -> Result<SocketAddr, String> {
+    let address: SocketAddr = netconf::check::options::parsed("an address:port")(value)?;
+    if address.port() == 0 {
+        return Err(format!("{address}: port 0: a port number is 1 to 65535"));
+    }
+    Ok(address)
+}
+
+fn read_wireguard(report: &mut Report, section: &Section) -> Option<WireGuard> {
+    let mut o = report.options(section, "wireguard.");
+    let interface = o
+        .get("interface", rules::interface_name)
+        .unwrap_or_else(default_interface);
+    let backend = o.get("backend", rules::backend).unwrap_or_default();
+    let private_key_file = o.required("private_key_file", "the path of its private key", nonempty);
+    let listen_port = o
+        .get("listen_port", rules::port)
+        .unwrap_or_else(default_wireguard_port);
+    let ok = !o.had_errors();
+    o.finish();
+    Some(WireGuard {
+        interface,
+        backend,
+        private_key_file: private_key_file?.into(),
+        listen_port,
+    })
+    .filter(|_| ok)
+}
+
+fn read_lisp(report: &mut Report, section: &Section) -> Option<Lisp> {
+    let defaults = Lisp::default();
+    let mut o = report.options(section, "lisp.");
+    let lisp = Lisp {
+        listen: o.get("listen", listen_address),
+        registration_ttl: o
+            .get("registration_ttl", rules::seconds)
+            .unwrap_or(defaults.registration_ttl),
+        negative_ttl: o
+            .get("negative_ttl", rules::minutes)
+            .unwrap_or(defaults.negative_ttl),
+        metrics: o.get("metrics", listen_address).unwrap_or(defaults.metrics),
+        control_socket: o
+            .get("control_socket", nonempty)
+            .map_or(defaults.control_socket, PathBuf::from),
+        threads: o.get("threads", |v| {
+            match integer::<usize>("a number of threads")(v)? {
+                0 => Err("must be at least 1".into()),
+                n => Ok(n),
+            }
+        }),
+        rate_limit: o
+            .get(
+                "rate_limit",
+                integer("a number of messages per second (0: no limit)"),
+            )
+            .unwrap_or(defaults.rate_limit),
+        state_file: o
+            .get("state_file", nonempty)
+            .map_or(defaults.state_file, PathBuf::from),
+    };
+    let ok = !o.had_errors();
+    o.finish();
+    ok.then_some(lisp)
+}
+
+/// A site as read, even in part, with the lines its semantic checks point
+/// at: a site with a wrong option is still compared with the others.
+struct SiteRead {
+    name: Option<String>,
+    key: Option<Vec<u8>>,
+    public_key: Option<PublicKey>,
+    control_address: Option<IpAddr>,
+    /// The EID prefixes that parsed, each with its line.
+    eids: Vec<(EidPrefix, usize)>,
+    accept_more_specifics: bool,
+    may_resolve: Option<Vec<(String, usize)>>,
+    name_line: usize,
+    control_line: usize,
+    key_line: usize,
+    /// Whether every option was right.
+    ok: bool,
+}
+
+impl SiteRead {
+    fn site(self) -> Option<Site> {
+        let may_resolve = self
+            .may_resolve
+            .map(|names| names.into_iter().map(|(name, _)| name).collect());
+        Some(Site {
+            name: self.name?,
+            key: self.key?,
+            public_key: self.public_key?,
+            control_address: self.control_address?,
+            eids: self.eids.into_iter().map(|(eid, _)| eid).collect(),
+            accept_more_specifics: self.accept_more_specifics,
+            may_resolve,
+        })
+        .filter(|_| self.ok)
+    }
+}
+
+fn read_sites(
+    report: &mut Report,
+    doc: &Document,
+    own_address: Option<IpAddr>,
+) -> Option<Vec<Site>> {
+    let read: Vec<SiteRead> = doc
+        .sections_of("site")
+        .map(|section| read_site(report, section, own_address))
         .collect();
-    if s.eids.is_empty() {
-        errors.add(
-            s.name.span().start,
-            &option("eids"),
-            "a site needs at least one EID prefix",
+    check_sites(report, &read);
+    read.into_iter().map(SiteRead::site).collect()
+}
+
+fn read_site(report: &mut Report, section: &Section, own: Option<IpAddr>) -> SiteRead {
+    let label = match section.entry("name").map(|e| &e.value) {
+        Some(Value::String(name)) if !name.is_empty() => format!("site '{name}' "),
+        _ => format!("site[{}] ", section.index),
+    };
+    let mut o = report.options(section, &label);
+    let name = o.required("name", "the site's name", nonempty);
+    let key = o.required("key", "the shared key of its Map-Registers", nonempty);
+    let public_key = o.required("public_key", "its WireGuard public key", rules::key);
+    let control_address = o.required(
+        "control_address",
+        "its IP address inside the tunnel",
+        rules::ip_address,
+    );
+    if control_address.is_some() && control_address == own {
+        let line = o.line("control_address");
+        o.error(
+            line,
+            "control_address",
+            "also the map-server's own control_address",
         );
     }
-    Site {
-        name: name.clone(),
-        key: s.key.get_ref().as_bytes().to_vec(),
-        public_key: errors.public_key(&s.public_key, &option("public_key")),
-        control_address: *s.control_address.get_ref(),
+    let eids = o
+        .required("eids", "its EID prefixes", |v| match v {
+            Value::Array(_) => Ok(()),
+            other => Err(format!("expected an array, found {}", other.type_name())),
+        })
+        .and_then(|()| o.list("eids", eid_prefix));
+    if eids.as_ref().is_some_and(Vec::is_empty) {
+        let line = o.line("eids");
+        o.error(line, "eids", "a site needs at least one EID prefix");
+    }
+    let accept_more_specifics = o.get("accept_more_specifics", boolean).unwrap_or(false);
+    let may_resolve = o.is_set("may_resolve").then(|| {
+        let names = o.list("may_resolve", nonempty).unwrap_or_default();
+        names
+            .into_iter()
+            .zip(items(section, "may_resolve"))
+            .collect()
+    });
+    let ok = !o.had_errors();
+    o.finish();
+    let line = |name: &str| section.entry(name).map_or(section.line, |e| e.line);
+    let eids = match section.entry("eids").map(|e| &e.value) {
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(|item| Some((eid_prefix(&item.value).ok()?, item.line)))
+            .collect(),
+        _ => Vec::new(),
+    };
+    SiteRead {
+        name,
+        key: key.map(String::into_bytes),
+        public_key,
+        control_address,
         eids,
-        accept_more_specifics: s.accept_more_specifics,
-        may_resolve: s
-            .may_resolve
-            .as_ref()
-            .map(|names| names.iter().map(|n| n.get_ref().clone()).collect()),
+        accept_more_specifics,
+        may_resolve,
+        name_line: line("name"),
+        control_line: line("control_address"),
+        key_line: line("public_key"),
+        ok,
     }
 }
 
-/// Names, control addresses and keys must each be unique; may_resolve must
-/// name sites that exist.
-fn check_site_names(sites: &[SiteFile], errors: &mut Errors<'_>) {
+/// The lines of a list's items.
+fn items(section: &Section, name: &str) -> Vec<usize> {
+    match section.entry(name).map(|e| &e.value) {
+        Some(Value::Array(items)) => items.iter().map(|i| i.line).collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn eid_prefix(value: &Value) -> Result<EidPrefix, String> {
+    rules::eid_prefix(value).map(|(iid, prefix)| EidPrefix::new(iid, prefix))
+}
+
+/// Names, control addresses and keys are each unique; may_resolve names
+/// sites that exist; no two sites claim one EID prefix, and a site that
+/// accepts more specifics holds no other site's prefix (it could register
+/// that site's addresses). A prefix inside another site's is allowed
+/// otherwise: longest-prefix match gives its addresses to the inner site.
+fn check_sites(report: &mut Report, sites: &[SiteRead]) {
+    fn same<T: PartialEq>(a: &Option<T>, b: &Option<T>) -> bool {
+        a.is_some() && a == b
+    }
     for (i, s) in sites.iter().enumerate() {
+        let name = s.name.clone().unwrap_or_else(|| format!("#{}", i + 1));
+        let name_of = |t: &SiteRead| t.name.clone().unwrap_or_default();
         for earlier in &sites[..i] {
-            let name = s.name.get_ref();
-            if earlier.name.get_ref() == name {
-                errors.add(
-                    s.name.span().start,
+            let other = name_of(earlier);
+            if same(&earlier.name, &s.name) {
+                report.error(
+                    s.name_line,
                     "site name",
                     &format!("'{name}' is defined twice"),
                 );
             }
-            if earlier.control_address.get_ref() == s.control_address.get_ref() {
-                errors.add(
-                    s.control_address.span().start,
+            if same(&earlier.control_address, &s.control_address) {
+                let message = format!("also the control address of site '{other}'");
+                report.error(
+                    s.control_line,
                     &format!("site '{name}' control_address"),
-                    &format!(
-                        "also the control address of site '{}'",
-                        earlier.name.get_ref()
-                    ),
+                    &message,
                 );
             }
-            if earlier.public_key.get_ref() == s.public_key.get_ref() {
-                errors.add(
-                    s.public_key.span().start,
-                    &format!("site '{name}' public_key"),
-                    &format!("also the public key of site '{}'", earlier.name.get_ref()),
-                );
+            if same(&earlier.public_key, &s.public_key) {
+                let message = format!("also the public key of site '{other}'");
+                report.error(s.key_line, &format!("site '{name}' public_key"), &message);
             }
         }
-        for other in s.may_resolve.iter().flatten() {
-            if !sites.iter().any(|t| t.name.get_ref() == other.get_ref()) {
-                errors.add(
-                    other.span().start,
-                    &format!("site '{}' may_resolve", s.name.get_ref()),
-                    &format!("no site is named '{}'", other.get_ref()),
-                );
+        let option = format!("site '{name}' eids");
+        for (eid, line) in &s.eids {
+            for (j, t) in sites.iter().enumerate().filter(|(j, _)| *j != i) {
+                let other = name_of(t);
+                for (theirs, _) in &t.eids {
+                    let message = if theirs == eid {
+                        // Once, at the later of the two.
+                        if j > i {
+                            continue;
+                        }
+                        format!("{eid} is also an EID prefix of site '{other}'")
+                    } else if s.accept_more_specifics && eid.contains(theirs) {
+                        format!(
+                            "{eid} holds site '{other}''s {theirs}, and accept_more_specifics would let this site register it"
+                        )
+                    } else {
+                        continue;
+                    };
+                    report.error(*line, &option, &message);
+                }
+            }
+        }
+        for (other, line) in s.may_resolve.iter().flatten() {
+            if !sites.iter().any(|t| t.name.as_ref() == Some(other)) {
+                let message = format!("no site is named '{other}'");
+                report.error(*line, &format!("site '{name}' may_resolve"), &message);
             }
         }
     }
 }
 
-/// The key assigned on the line holding byte `at` (`key = value`), to name
-/// the option of an error the TOML parser reports.
-fn key_on_line(text: &str, at: usize) -> &str {
-    let start = text[..at.min(text.len())].rfind('\n').map_or(0, |n| n + 1);
-    let line = text[start..].lines().next().unwrap_or("");
-    line.split_once('=').map_or("", |(key, _)| key.trim())
-}
-
-/// Collects errors, turning byte offsets into line numbers.
-struct Errors<'a> {
-    file: &'a Path,
-    text: &'a str,
-    list: Vec<ConfigError>,
-}
-
-impl Errors<'_> {
-    /// An error at byte `at` of the file, or (None) at no single place.
-    fn add(&mut self, at: impl Into<Option<usize>>, option: &str, message: &str) {
-        let line = at.into().map_or(0, |at| {
-            self.text[..at.min(self.text.len())].matches('\n').count() + 1
-        });
-        self.list
-            .push(ConfigError::new(self.file, line, option, message));
+fn read_statics(report: &mut Report, doc: &Document) -> Option<Vec<StaticMapping>> {
+    let mut statics = Some(Vec::new());
+    for section in doc.sections_of("static") {
+        let mut o = report.options(section, &format!("static[{}].", section.index));
+        let mapping = (
+            o.required("eid", "its EID prefix", eid_prefix),
+            o.required("public_key", "its WireGuard public key", rules::key),
+            o.required(
+                "rloc",
+                "its WireGuard endpoint (address:port)",
+                listen_address,
+            ),
+            o.get("ttl", rules::minutes)
+                .unwrap_or_else(default_static_ttl),
+        );
+        let ok = !o.had_errors();
+        o.finish();
+        match (mapping, statics.as_mut()) {
+            ((Some(eid), Some(public_key), Some(rloc), ttl), Some(list)) if ok => {
+                list.push(StaticMapping {
+                    eid,
+                    public_key,
+                    rloc,
+                    ttl,
+                })
+            }
+            _ => statics = None,
+        }
     }
-
-    fn eid(&mut self, value: &Spanned<String>, option: &str) -> EidPrefix {
-        value
-            .get_ref()
-            .parse()
-            .unwrap_or_else(|e: lisp::EidPrefixError| {
-                self.add(value.span().start, option, &e.to_string());
-                EidPrefix::new(0, ipnet::IpNet::default())
-            })
-    }
-
-    fn public_key(&mut self, value: &Spanned<String>, option: &str) -> PublicKey {
-        parse_key(value.get_ref()).unwrap_or_else(|message| {
-            self.add(value.span().start, option, &message);
-            [0; 32]
-        })
-    }
+    statics
 }
 
 pub use netconf::{format_key, parse_key};

@@ -52,8 +52,17 @@ struct Run {
 }
 
 #[derive(FromArgs)]
-/// Check a configuration file; print every error with its line and
-/// option; exit 1 if there is any.
+/// Check a configuration file as `run` would, without touching the
+/// system: every option's type and value (addresses, EID prefixes
+/// "[IID] ADDRESS/LENGTH" and their lengths, ports 1-65535, WireGuard keys
+/// of 32 bytes in base64, interface names of at most 15 bytes with no '/',
+/// ':', '%' or whitespace, durations up to 2^31-1 seconds), required
+/// options not empty, and the sites together: unique names, keys and
+/// control addresses, none the map-server's own, no EID prefix claimed by
+/// two sites or held by a site that accepts more specifics, none 0.0.0.0/0
+/// or ::/0, may_resolve naming sites that exist. Prints every error and
+/// warning (unknown options, with a "did you mean") as FILE:LINE: OPTION:
+/// MESSAGE; exits 1 if there is an error, 0 on warnings alone.
 #[argh(subcommand, name = "check-config")]
 struct CheckConfig {
     /// the configuration file
@@ -100,8 +109,11 @@ fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
     let result = match cli.command {
         Command::Run(run) => self::run(&run),
-        Command::CheckConfig(check) => match Config::load(&check.file) {
-            Ok(_) => {
+        Command::CheckConfig(check) => match Config::load_with_warnings(&check.file) {
+            Ok((_, warnings)) => {
+                for warning in &warnings {
+                    println!("{warning}");
+                }
                 println!("{}: ok", check.file.display());
                 Ok(())
             }

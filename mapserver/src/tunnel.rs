@@ -26,6 +26,10 @@ impl Tunnel {
     /// Brings the interface up as `config` says, keeping the peers it has.
     pub fn up(config: &Config) -> io::Result<Tunnel> {
         let wg_config = &config.wireguard;
+        // Before the key file is created (a Config may not come from a
+        // checked file).
+        netconf::check::rules::check_interface_name(&wg_config.interface)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         let private_key = netconf::load_or_create_private_key(&wg_config.private_key_file)?;
         let wg = WireGuard::up(
             &wg_config.interface,

@@ -38,6 +38,10 @@ fn a_minimal_file_gets_the_documented_defaults() {
     assert_eq!(config.lisp.metrics, "127.0.0.1:9090".parse().unwrap());
     assert_eq!(config.sites[0].eids[0].to_string(), "[1000] 10.1.0.0/16");
     assert!(!config.sites[0].accept_more_specifics);
+    assert_eq!(
+        config.lisp.state_file,
+        Path::new("/var/lib/lispguard/mapserver.db")
+    );
 }
 
 #[test]
@@ -76,16 +80,178 @@ fn every_error_is_reported_with_its_line_and_option() {
     assert!(found[2].2.contains("not an EID prefix"), "{}", found[2].2);
 }
 
+const HEAD: &str = "control_address = \"100.64.0.1\"\n[wireguard]\nprivate_key_file = \"/k\"\n";
+
+fn site(name: &str, control: &str, eids: &str, extra: &str) -> String {
+    format!(
+        "[[site]]\nname = \"{name}\"\nkey = \"s\"\npublic_key = \"{}\"\n\
+         control_address = \"{control}\"\neids = [{eids}]\n{extra}",
+        if name == "a" { KEY_A } else { KEY_B }
+    )
+}
+
+const KEY_B: &str = "2Bhs2SvHl5bcGxsGgYwqMi3nQRrD3LgOYtrLFGPYbEw=";
+
+fn places(found: &[(usize, String, String)]) -> Vec<(usize, &str)> {
+    found.iter().map(|(l, o, _)| (*l, o.as_str())).collect()
+}
+
 #[test]
 fn syntax_and_type_errors_name_the_option() {
-    let found = errors("control_address = \"100.64.0.1\"\n[wireguard]\nprivate_key_file = \"/k\"\nlisten_port = 70000\n");
-    assert_eq!(found.len(), 1);
+    let found = errors(&format!("{HEAD}listen_port = 70000\n"));
+    assert_eq!(places(&found), [(4, "wireguard.listen_port")]);
+    let found = errors(&format!("{HEAD}backend = \"bsd\"\n"));
+    assert_eq!(places(&found), [(4, "wireguard.backend")]);
+    // A syntax error ends the check, and says so.
+    let found = errors(&format!("{HEAD}listen_port = = 1\n"));
     assert_eq!((found[0].0, found[0].1.as_str()), (4, "listen_port"));
-    let found = errors("control_address = \"100.64.0.1\"\n[wireguard]\nprivate_key_file = \"/k\"\nbackend = \"bsd\"\n");
-    assert_eq!((found[0].0, found[0].1.as_str()), (4, "backend"));
-    let found = errors(
-        "control_address = \"100.64.0.1\"\n[wireguard]\nprivate_key_file = \"/k\"\ncolour = 1\n",
+    assert!(found.last().unwrap().2.contains("not checked"), "{found:?}");
+}
+
+#[test]
+fn type_errors_in_every_table_are_all_reported() {
+    // Today's serde derive stopped at the first of these.
+    let text = format!(
+        "{HEAD}listen_port = 70000\nbackend = \"bsd\"\n\
+         [lisp]\nregistration_ttl = 18446744073709551615\nnegative_ttl = \"x\"\n\
+         metrics = \"127.0.0.1:0\"\nrate_limit = -1\n{}\
+         [[static]]\neid = \"[1000] 10.9.0.0/24\"\npublic_key = \"{KEY_B}\"\nrloc = \"198.51.100.20\"\nttl = 0\n",
+        site("a", "100.64.0.2", "\"[1000] 10.1.0.0/16\"", "accept_more_specifics = \"yes\"\n")
     );
-    assert_eq!(found[0].0, 4);
-    assert!(found[0].2.contains("unknown field"), "{}", found[0].2);
+    let found = errors(&text);
+    assert_eq!(
+        places(&found),
+        [
+            (4, "wireguard.listen_port"),
+            (5, "wireguard.backend"),
+            (7, "lisp.registration_ttl"),
+            (8, "lisp.negative_ttl"),
+            (9, "lisp.metrics"),
+            (10, "lisp.rate_limit"),
+            (17, "site 'a' accept_more_specifics"),
+            (21, "static[0].rloc"),
+            (22, "static[0].ttl"),
+        ],
+        "{found:#?}"
+    );
+    assert_eq!(
+        found[2].2,
+        "18446744073709551615 is too large: at most 2147483647"
+    );
+}
+
+#[test]
+fn sites_that_collide_are_errors() {
+    let text = format!(
+        "{HEAD}{}{}{}{}",
+        // The map-server's own control address; a default route.
+        site(
+            "a",
+            "100.64.0.1",
+            "\"[1000] 10.1.0.0/16\", \"[1000] 0.0.0.0/0\"",
+            ""
+        ),
+        // The same prefix as a's.
+        site("b", "100.64.0.3", "\"[1000] 10.1.0.0/16\"", ""),
+        // Holds d's prefix and accepts more specifics: it could take d's.
+        site(
+            "c",
+            "100.64.0.4",
+            "\"[7] 10.0.0.0/8\"",
+            "accept_more_specifics = true\n"
+        )
+        .replace(KEY_B, "9Bhs2SvHl5bcGxsGgYwqMi3nQRrD3LgOYtrLFGPYbEw="),
+        // Inside c's, and a key of 16 bytes.
+        site("d", "100.64.0.5", "\"[7] 10.7.0.0/16\"", "")
+            .replace(KEY_B, "AAAAAAAAAAAAAAAAAAAAAA=="),
+    );
+    let found = errors(&text);
+    assert_eq!(
+        places(&found),
+        [
+            (8, "site 'a' control_address"),
+            (9, "site 'a' eids"),
+            (15, "site 'b' eids"),
+            (21, "site 'c' eids"),
+            (26, "site 'd' public_key"),
+        ],
+        "{found:#?}"
+    );
+    assert_eq!(found[0].2, "also the map-server's own control_address");
+    assert!(found[1].2.contains("every address"), "{}", found[1].2);
+    assert_eq!(
+        found[2].2,
+        "[1000] 10.1.0.0/16 is also an EID prefix of site 'a'"
+    );
+    assert!(
+        found[3].2.contains("site 'd''s [7] 10.7.0.0/16"),
+        "{}",
+        found[3].2
+    );
+    // Without accept_more_specifics, a prefix inside another site's is
+    // fine: the longest match gives its addresses to the inner site.
+    let text = format!(
+        "{HEAD}{}{}",
+        site("a", "100.64.0.2", "\"[1000] 10.0.0.0/8\"", ""),
+        site("b", "100.64.0.3", "\"[1000] 10.7.0.0/16\"", ""),
+    );
+    Config::parse(Path::new("ms.toml"), &text).unwrap();
+}
+
+#[test]
+fn interface_names_follow_the_rule_the_agent_follows() {
+    let found = errors(&format!("{HEAD}interface = \"lispguard-mapserver\"\n"));
+    assert_eq!(places(&found), [(4, "wireguard.interface")]);
+    assert!(found[0].2.contains("more than the 15"), "{}", found[0].2);
+}
+
+#[test]
+fn unknown_options_are_warnings_named_like_the_agents() {
+    let text = format!(
+        "{HEAD}listen_prot = 1\n{}colour = 1\n[lisp]\nstate_file = \"/srv/ms/state.db\"\n",
+        site("a", "100.64.0.2", "\"[1000] 10.1.0.0/16\"", "")
+    );
+    let (config, warnings) = Config::parse_with_warnings(Path::new("ms.toml"), &text).unwrap();
+    let found: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        found,
+        [
+            "warning: ms.toml:4: wireguard.listen_prot: unknown option, ignored (did you mean 'listen_port'?)",
+            "warning: ms.toml:11: site 'a' colour: unknown option, ignored",
+        ]
+    );
+    assert_eq!(config.lisp.state_file, Path::new("/srv/ms/state.db"));
+    // With an error, the warnings are still shown.
+    let found = errors(&text.replace("100.64.0.2", "100.64.0.1"));
+    assert_eq!(found.len(), 3, "{found:?}");
+}
+
+#[test]
+fn run_with_a_bad_interface_name_creates_nothing() {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("lispguard-ms-bad-name-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+    let key = dir.join("ms.key");
+    let file = dir.join("ms.toml");
+    let text = format!(
+        "control_address = \"100.64.0.1\"\n[wireguard]\ninterface = \"lispguard-mapserver\"\n\
+         private_key_file = \"{}\"\n[lisp]\ncontrol_socket = \"{}\"\nmetrics = \"127.0.0.1:19099\"\n",
+        key.display(),
+        dir.join("ms.sock").display()
+    );
+    std::fs::write(&file, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lispguard-mapserver"))
+        .args(["run".as_ref(), "-c".as_ref(), file.as_os_str()])
+        .output()
+        .unwrap();
+    let key_created = key.exists();
+    let _ = std::fs::remove_dir_all(&dir);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(":3: wireguard.interface: 'lispguard-mapserver' is 19 bytes"),
+        "{stderr}"
+    );
+    assert!(!key_created, "the key file was created");
 }

@@ -301,9 +301,12 @@ pub fn generate_private_key() -> [u8; 32] {
 
 /// A WireGuard key in its usual base64 form (as `wg genkey` prints it).
 pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
-    Key::from_base64(text.trim())
-        .map(|key| key.0)
-        .map_err(|_| format!("'{}' is not a base64 WireGuard key", text.trim()))
+    Key::from_base64(text.trim()).map(|key| key.0).map_err(|_| {
+        format!(
+            "'{}' is not a WireGuard key (32 bytes in base64)",
+            text.trim()
+        )
+    })
 }
 
 /// A WireGuard key in base64.

@@ -63,6 +63,11 @@ pub(crate) struct Lexer<'a> {
     src: &'a str,
     offset: usize,
     pos: Pos,
+    /// Where the current run of quoted strings spanning lines began: after
+    /// a missing quote every later quote pairs with the next line's, so an
+    /// unterminated quote at the end is reported here, where the pairing
+    /// went wrong, not at the last line.
+    multiline_since: Option<(Pos, char)>,
 }
 
 /// C's `isspace` in the C locale, which is what libuci splits on.
@@ -81,6 +86,7 @@ impl<'a> Lexer<'a> {
             src,
             offset: 0,
             pos: Pos { line: 1, column: 1 },
+            multiline_since: None,
         }
     }
 
@@ -193,11 +199,30 @@ impl<'a> Lexer<'a> {
         self.bump();
         loop {
             match self.bump() {
-                None => return Err(open.error(ParseErrorKind::UnterminatedQuote('\''))),
-                Some('\'') => return Ok(()),
+                None => return Err(self.unterminated(open, '\'')),
+                Some('\'') => {
+                    self.closed(open, '\'');
+                    return Ok(());
+                }
                 Some(c) => text.push(c),
             }
         }
+    }
+
+    /// A quoted string that opened at `open` has closed here.
+    fn closed(&mut self, open: Pos, quote: char) {
+        if open.line == self.pos.line {
+            self.multiline_since = None;
+        } else if self.multiline_since.is_none() {
+            self.multiline_since = Some((open, quote));
+        }
+    }
+
+    /// The input ended inside a quote opened at `open`: blame the first
+    /// quote of the run of line-spanning ones that led here.
+    fn unterminated(&self, open: Pos, quote: char) -> ParseError {
+        let (at, quote) = self.multiline_since.unwrap_or((open, quote));
+        at.error(ParseErrorKind::UnterminatedQuote(quote))
     }
 
     fn double_quoted(&mut self, text: &mut String) -> Result<(), ParseError> {
@@ -205,9 +230,10 @@ impl<'a> Lexer<'a> {
         self.bump();
         loop {
             match self.peek() {
-                None => return Err(open.error(ParseErrorKind::UnterminatedQuote('"'))),
+                None => return Err(self.unterminated(open, '"')),
                 Some('"') => {
                     self.bump();
+                    self.closed(open, '"');
                     return Ok(());
                 }
                 Some('\\') => self.backslash(text),

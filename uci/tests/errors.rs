@@ -22,9 +22,21 @@ fn unterminated_quote() {
     let src = format!("{HEAD}\toption log_level 'info\n");
     assert_eq!(at(&src), (3, 19, K::UnterminatedQuote('\'')));
     // Quotes run over newlines, so a missing one pairs up with the next
-    // line's opening quote; the one left open is that line's closing one.
+    // line's opening quote, and so on down the file; the quote to fix is
+    // where that run of line-spanning quotes began, not the last one.
     let src = format!("{HEAD}\toption log_level 'info\n\toption port '4342'\n");
-    assert_eq!(at(&src), (4, 19, K::UnterminatedQuote('\'')));
+    assert_eq!(at(&src), (3, 19, K::UnterminatedQuote('\'')));
+    let src = format!(
+        "{HEAD}\toption log_level 'info\n\toption port '4342'\n\toption tun 'lgtun0'\n\
+         config map_server\n\toption address '192.0.2.1'\n\toption port '51820'\n\
+         \toption key 'k'\n\toption control_address '100.64.0.1'\n"
+    );
+    assert_eq!(at(&src), (3, 19, K::UnterminatedQuote('\'')));
+    // A value meant to span lines, before the mistake, is not blamed.
+    let src = format!(
+        "{HEAD}\toption motd 'two\nlines'\n\toption x 'y'\n\toption log_level 'info\n\toption port '4342'\n"
+    );
+    assert_eq!(at(&src), (6, 19, K::UnterminatedQuote('\'')));
     let e = err(&format!("{HEAD}\n\n\n\n\toption key \"abc\n"));
     assert_eq!((e.line, e.column), (7, 13));
     assert_eq!(

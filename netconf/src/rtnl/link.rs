@@ -15,15 +15,11 @@ use neli::{
 use super::{attr, build_attr, Rtnl};
 use crate::error::{context, ctx, invalid};
 
-/// Rejects what the kernel would reject anyway, with a clearer message.
+/// Rejects what the kernel would reject anyway, with a clearer message
+/// (the rule configuration checks apply).
 fn check_name(name: &str) -> io::Result<()> {
-    if name.is_empty() || name.len() >= libc::IFNAMSIZ || name.contains(['/', '\0', ' ']) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("invalid interface name {name:?}"),
-        ));
-    }
-    Ok(())
+    crate::check::rules::check_interface_name(name)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
 
 /// The interface name in a link message (NUL-terminated in the kernel's
