@@ -7,7 +7,7 @@
 #
 #   bash tests/vm/run.sh            (as root; tests/run.sh calls it)
 #
-# Installs what it needs (qemu-system-x86, busybox-static, the kernel
+# Installs what it needs (qemu-system-x86, busybox, the kernel
 # package, unpacked under target/vm, not installed). Each test binary runs
 # with LISPGUARD_TEST_BACKEND=kernel; the VM prints each one's exit status
 # and this script fails if any failed or the VM did not finish.
@@ -21,7 +21,9 @@ say() { echo "tests/vm: $*" >&2; }
 
 packages=()
 command -v qemu-system-x86_64 >/dev/null || packages+=(qemu-system-x86)
-[ -x /bin/busybox ] && /bin/busybox --list | grep -qx cpio || packages+=(busybox-static)
+# Not busybox-static: its ash prefers its own applets to $PATH, which the
+# OpenWrt tests' stand-ins rely on.
+command -v busybox >/dev/null || packages+=(busybox)
 if [ ${#packages[@]} -gt 0 ]; then
   say "installing ${packages[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -44,7 +46,7 @@ if [ ! -f "$kroot/boot/vmlinuz-$kver" ]; then
   mkdir -p "$vm/deb"
   (cd "$vm/deb" && apt-get download -q "$kpkg" 2>/dev/null)
   dpkg-deb -x "$vm"/deb/*.deb "$kroot"
-  /bin/busybox depmod -b "$kroot" "$kver"
+  busybox depmod -b "$kroot" "$kver"
   rm -rf "$vm/deb"
 fi
 
@@ -68,7 +70,6 @@ runs=(
 initrd=$vm/initrd
 rm -rf "$initrd"
 mkdir -p "$initrd"/{bin,dev,proc,sys,run,tmp,etc,lib/modules/"$kver"}
-cp /bin/busybox "$initrd/bin/busybox"
 for m in wireguard veth tun; do
   grep -E "^kernel/.*/$m\.ko:" "$kroot/lib/modules/$kver/modules.dep" | tr -d ':' | tr ' ' '\n'
 done | sort -u | while read -r ko; do
@@ -88,6 +89,8 @@ copy_elf() { # copies a program and the shared libraries it loads, same paths
     cp -L "$lib" "$initrd$lib"
   done
 }
+copy_elf "$(command -v busybox)"
+cp "$initrd$(command -v busybox)" "$initrd/bin/busybox"
 for tool in "$(command -v ip)" "$(command -v ping)"; do copy_elf "$tool"; done
 copy_elf "$root_dir/target/debug/lispguard"
 copy_elf "$root_dir/target/debug/lispguard-mapserver"
@@ -117,7 +120,7 @@ EOF
   echo 'poweroff -f'
 } >"$initrd/init"
 chmod 0755 "$initrd/init"
-(cd "$initrd" && find . | /bin/busybox cpio -o -H newc >"$vm/initrd.cpio" 2>/dev/null)
+(cd "$initrd" && find . | busybox cpio -o -H newc >"$vm/initrd.cpio" 2>/dev/null)
 say "initramfs $(du -m "$vm/initrd.cpio" | cut -f1) MB; booting $kver"
 
 log=$vm/console.log
