@@ -1,17 +1,20 @@
 //! The TUN device the overlay prefixes are routed to: the kernel hands the
 //! agent every packet for a destination that has no WireGuard peer yet, and
 //! takes back the ICMP errors for destinations that have no mapping.
+//!
+//! Opening one is a single ioctl (TUNSETIFF on /dev/net/tun), so it is done
+//! here rather than through a crate that compiles a C file for it.
 
+use std::ffi::CStr;
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-
-use tun_tap::{Iface, Mode};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// A non-blocking TUN device without packet-info header: reads and writes
 /// are bare IPv4/IPv6 packets. Wrap it in `smol::Async` to await packets.
 #[derive(Debug)]
 pub struct Tun {
-    iface: Iface,
+    fd: OwnedFd,
+    name: String,
 }
 
 impl Tun {
@@ -22,20 +25,46 @@ impl Tun {
     /// The device is created down; bringing it up and routing the overlay
     /// prefixes to it is the network configuration's job.
     pub fn open(name: &str) -> io::Result<Tun> {
-        // tun-tap silently truncates long names, which would attach us to
-        // a different device: the configuration's rule, checked again.
+        // The kernel would truncate a long name and attach us to a
+        // different device: the configuration's rule, checked again.
         netconf::check::rules::check_interface_name(name)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("TUN device: {e}")))?;
-        let iface = Iface::without_packet_info(name, Mode::Tun)
-            .map_err(|e| io::Error::new(e.kind(), format!("TUN device {name}: {e}")))?;
-        set_nonblocking(iface.as_raw_fd())
-            .map_err(|e| io::Error::new(e.kind(), format!("TUN device {name}: {e}")))?;
-        Ok(Tun { iface })
+        let context = |e: io::Error| io::Error::new(e.kind(), format!("TUN device {name}: {e}"));
+        // SAFETY: open(2) of a constant NUL-terminated path.
+        let fd = unsafe {
+            libc::open(
+                c"/dev/net/tun".as_ptr(),
+                libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(context(io::Error::last_os_error()));
+        }
+        // SAFETY: fd was just opened and is owned by nothing else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        // SAFETY: ifreq is plain old data; all zeroes is a valid value.
+        let mut request: libc::ifreq = unsafe { std::mem::zeroed() };
+        // The name fits (at most 15 bytes, checked above) and leaves the
+        // terminating NUL of the zeroed array.
+        for (to, from) in request.ifr_name.iter_mut().zip(name.bytes()) {
+            *to = from as libc::c_char;
+        }
+        request.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI) as libc::c_short;
+        // SAFETY: TUNSETIFF reads and writes the ifreq we pass, which lives
+        // across the call.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TUNSETIFF, &mut request) } < 0 {
+            return Err(context(io::Error::last_os_error()));
+        }
+        // SAFETY: the kernel leaves a NUL-terminated name in ifr_name.
+        let name = unsafe { CStr::from_ptr(request.ifr_name.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        Ok(Tun { fd, name })
     }
 
     /// The device's name as the kernel has it.
     pub fn name(&self) -> &str {
-        self.iface.name()
+        &self.name
     }
 
     /// One packet; WouldBlock when none is waiting.
@@ -43,7 +72,12 @@ impl Tun {
     /// A packet longer than `buf` is truncated to it (the device MTU, 1500
     /// by default, always fits a buffer of that size).
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.iface.recv(buf)
+        // SAFETY: read(2) into a buffer we hold mutably, at most its length.
+        let n = unsafe { libc::read(self.fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(n as usize)
     }
 
     /// Hands a packet to the kernel as if it arrived on the TUN (used for
@@ -53,8 +87,12 @@ impl Tun {
     /// fails with EIO; whatever else is wrong with the packet makes it drop
     /// it silently, as a network would.
     pub fn send(&self, packet: &[u8]) -> io::Result<()> {
-        let n = self.iface.send(packet)?;
-        if n != packet.len() {
+        // SAFETY: write(2) from a buffer we hold, at most its length.
+        let n = unsafe { libc::write(self.fd.as_raw_fd(), packet.as_ptr().cast(), packet.len()) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n as usize != packet.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
                 format!("TUN write took {n} of {} bytes", packet.len()),
@@ -66,29 +104,12 @@ impl Tun {
 
 impl AsRawFd for Tun {
     fn as_raw_fd(&self) -> RawFd {
-        self.iface.as_raw_fd()
+        self.fd.as_raw_fd()
     }
 }
 
 impl AsFd for Tun {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        // SAFETY: the fd is owned by `self.iface` and stays open while the
-        // borrow of `self` lasts.
-        unsafe { BorrowedFd::borrow_raw(self.iface.as_raw_fd()) }
+        self.fd.as_fd()
     }
-}
-
-/// O_NONBLOCK on `fd` (tun-tap's own helper needs its "libc" feature and
-/// uses FIONBIO; this is the same thing through fcntl).
-fn set_nonblocking(fd: RawFd) -> io::Result<()> {
-    // SAFETY: fcntl on an fd we own; no pointers involved.
-    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-    if flags < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: as above.
-    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
 }

@@ -9,8 +9,8 @@ use ipnet::IpNet;
 use std::net::IpAddr;
 
 /// Linux's IFNAMSIZ less the terminating NUL. The kernel refuses longer
-/// names, and tun-tap silently truncates them (which would attach to
-/// another device).
+/// names for links, and a TUN opened by a longer name would be truncated
+/// (attaching to another device).
 pub const IFNAME_MAX: usize = 15;
 
 /// The longest duration an option may set, in seconds: 2^31 - 1 (68
