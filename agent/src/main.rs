@@ -16,8 +16,11 @@ const DEFAULT_SOCKET: &str = "/run/lispguard.sock";
 /// inside WireGuard) for its key and endpoint, sets the peer up, and sends
 /// the packet on; the map-server tells the other side at the same moment.
 struct Cli {
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
     #[argh(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(FromArgs)]
@@ -90,7 +93,11 @@ struct Pubkey {}
 
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
-    let result = match cli.command {
+    let command = match netconf::cli::command("lispguard", cli.version, cli.command) {
+        Ok(command) => command,
+        Err(status) => return status,
+    };
+    let result = match command {
         Command::Run(run) => run_agent(&run),
         Command::Status(s) => status::request(&s.socket, s.json).map(|text| print!("{text}")),
         Command::CheckConfig(check) => Config::load(&check.file)

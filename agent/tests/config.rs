@@ -234,3 +234,16 @@ fn check_config_prints_errors_and_warnings_and_exits_by_errors_alone() {
         "{stderr}"
     );
 }
+
+#[test]
+fn version_is_printed_and_a_missing_command_is_a_usage_error() {
+    let out = lispguard(&["--version".as_ref()]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("lispguard {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let out = lispguard(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lispguard --help"));
+}

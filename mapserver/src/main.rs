@@ -21,8 +21,11 @@ const DEFAULT_SOCKET: &str = "/run/lispguard-mapserver.sock";
 /// WireGuard keys with it over LISP inside WireGuard; it answers their
 /// Map-Requests and pushes each requester's key to the destination.
 struct Cli {
+    /// print the version and exit
+    #[argh(switch)]
+    version: bool,
     #[argh(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(FromArgs)]
@@ -107,7 +110,11 @@ struct Revoke {
 
 fn main() -> ExitCode {
     let cli: Cli = argh::from_env();
-    let result = match cli.command {
+    let command = match netconf::cli::command("lispguard-mapserver", cli.version, cli.command) {
+        Ok(command) => command,
+        Err(status) => return status,
+    };
+    let result = match command {
         Command::Run(run) => self::run(&run),
         Command::CheckConfig(check) => match Config::load_with_warnings(&check.file) {
             Ok((_, warnings)) => {

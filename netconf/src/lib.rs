@@ -6,6 +6,7 @@
 //! Everything acts in the network namespace of the calling thread.
 
 pub mod check;
+pub mod cli;
 mod error;
 pub mod rtnl;
 pub mod wireguard;
