@@ -87,9 +87,11 @@ impl Kernel {
     }
 
     pub(super) fn set(&self, name: &str, change: &Change<'_>) -> io::Result<()> {
-        self.sock
-            .request_raw(self.family, 0, &set_device(name, change)?)
-            .map(drop)
+        // Several messages only for thousands of allowed IPs; should a later
+        // one fail, the peer has the first ones: the caller's retry sets all.
+        set_device(name, change)?
+            .iter()
+            .try_for_each(|msg| self.sock.request_raw(self.family, 0, msg).map(drop))
             .map_err(|e| match e.raw_os_error() {
                 Some(libc::ENODEV) => super::gone(name),
                 Some(libc::EOPNOTSUPP) => {
@@ -121,45 +123,73 @@ fn no_module(e: io::Error) -> io::Error {
     context("this kernel has no WireGuard module", e)
 }
 
+/// How many allowed IPs go in one message: an attribute's length is 16
+/// bits, and an IPv6 one takes 40 bytes.
+const ALLOWED_IPS_PER_MESSAGE: usize = 1000;
+
 /// WG_CMD_SET_DEVICE for interface `name`: the private key and port, and
 /// at most one peer. Without WGDEVICE_F_REPLACE_PEERS, other peers stay.
-pub(super) fn set_device(name: &str, change: &Change<'_>) -> io::Result<Vec<u8>> {
+/// A peer with more allowed IPs than fit one message continues in the next
+/// ones, as wg(8) does it: same public key, no flags (so no replacing).
+pub(super) fn set_device(name: &str, change: &Change<'_>) -> io::Result<Vec<Vec<u8>>> {
     let mut msg = Writer::new(WG_CMD_SET_DEVICE, WG_GENL_VERSION);
     msg.put_str(WGDEVICE_A_IFNAME, name);
     if let Some((private_key, port)) = change.interface {
         msg.put(WGDEVICE_A_PRIVATE_KEY, private_key)
             .put_u16(WGDEVICE_A_LISTEN_PORT, port);
     }
-    if let Some(peer) = &change.peer {
-        msg.nest(WGDEVICE_A_PEERS, |msg| {
+    let peer = match &change.peer {
+        None => return Ok(vec![msg.finish()?]),
+        Some(PeerChange::Remove(key)) => {
             // Peers and allowed IPs are lists: each a nest of type 0.
-            msg.nest(0, |msg| match peer {
-                PeerChange::Remove(key) => {
+            msg.nest(WGDEVICE_A_PEERS, |msg| {
+                msg.nest(0, |msg| {
                     msg.put(WGPEER_A_PUBLIC_KEY, *key)
                         .put_u32(WGPEER_A_FLAGS, WGPEER_F_REMOVE_ME);
-                }
-                PeerChange::Set(peer) => {
-                    msg.put(WGPEER_A_PUBLIC_KEY, &peer.public_key)
-                        .put_u32(WGPEER_A_FLAGS, WGPEER_F_REPLACE_ALLOWEDIPS);
-                    if let Some(endpoint) = peer.endpoint {
-                        msg.put(WGPEER_A_ENDPOINT, &sockaddr(endpoint));
-                    }
-                    msg.put_u16(
-                        WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
-                        peer.persistent_keepalive.unwrap_or(0),
-                    );
-                    if !peer.allowed_ips.is_empty() {
-                        msg.nest(WGPEER_A_ALLOWEDIPS, |msg| {
-                            for net in &peer.allowed_ips {
-                                msg.nest(0, |msg| allowed_ip(msg, net));
-                            }
-                        });
-                    }
-                }
+                });
             });
+            return Ok(vec![msg.finish()?]);
+        }
+        Some(PeerChange::Set(peer)) => peer,
+    };
+    let mut chunks = peer.allowed_ips.chunks(ALLOWED_IPS_PER_MESSAGE);
+    msg.nest(WGDEVICE_A_PEERS, |msg| {
+        msg.nest(0, |msg| {
+            msg.put(WGPEER_A_PUBLIC_KEY, &peer.public_key)
+                .put_u32(WGPEER_A_FLAGS, WGPEER_F_REPLACE_ALLOWEDIPS);
+            if let Some(endpoint) = peer.endpoint {
+                msg.put(WGPEER_A_ENDPOINT, &sockaddr(endpoint));
+            }
+            msg.put_u16(
+                WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL,
+                peer.persistent_keepalive.unwrap_or(0),
+            );
+            if let Some(first) = chunks.next() {
+                allowed_ips(msg, first);
+            }
         });
+    });
+    let mut out = vec![msg.finish()?];
+    for chunk in chunks {
+        let mut msg = Writer::new(WG_CMD_SET_DEVICE, WG_GENL_VERSION);
+        msg.put_str(WGDEVICE_A_IFNAME, name)
+            .nest(WGDEVICE_A_PEERS, |msg| {
+                msg.nest(0, |msg| {
+                    msg.put(WGPEER_A_PUBLIC_KEY, &peer.public_key);
+                    allowed_ips(msg, chunk);
+                });
+            });
+        out.push(msg.finish()?);
     }
-    msg.finish()
+    Ok(out)
+}
+
+fn allowed_ips(msg: &mut Writer, nets: &[IpNet]) {
+    msg.nest(WGPEER_A_ALLOWEDIPS, |msg| {
+        for net in nets {
+            msg.nest(0, |msg| allowed_ip(msg, net));
+        }
+    });
 }
 
 fn allowed_ip(msg: &mut Writer, net: &IpNet) {
@@ -394,7 +424,7 @@ mod tests {
             ),
         ]
         .concat();
-        assert_eq!(msg, expected);
+        assert_eq!(msg, [expected]);
     }
 
     #[test]
@@ -417,7 +447,7 @@ mod tests {
             ), // REMOVE_ME
         ]
         .concat();
-        assert_eq!(msg, expected);
+        assert_eq!(msg, [expected]);
 
         // No endpoint: none sent (the kernel keeps the one it has); no
         // keepalive: 0 sent, which turns it off.
@@ -451,7 +481,39 @@ mod tests {
             ),
         ]
         .concat();
-        assert_eq!(msg, expected);
+        assert_eq!(msg, [expected]);
+    }
+
+    /// Thousands of allowed IPs: several messages, the first replacing,
+    /// the others adding to the same peer; together, every allowed IP once.
+    #[test]
+    fn many_allowed_ips_split() {
+        let many: Vec<IpNet> = (0..2500u32)
+            .map(|i| IpNet::new(Ipv6Addr::from(i as u128).into(), 128).unwrap())
+            .collect();
+        let peer = Peer {
+            allowed_ips: many.clone(),
+            ..peer()
+        };
+        let msgs = set_device(
+            "wg0",
+            &Change {
+                interface: None,
+                peer: Some(PeerChange::Set(&peer)),
+            },
+        )
+        .unwrap();
+        assert_eq!(msgs.len(), 3);
+        let mut peers = Vec::new();
+        for (i, msg) in msgs.iter().enumerate() {
+            assert!(msg.len() < 65536);
+            let flags = nla(3, &2u32.to_ne_bytes());
+            let has_flags = msg.windows(flags.len()).any(|w| w == flags);
+            assert_eq!(has_flags, i == 0, "only the first replaces");
+            parse_device(msg, &mut peers).unwrap();
+        }
+        assert_eq!(peers.len(), 1);
+        assert_eq!(peers[0].allowed_ips, many);
     }
 
     #[test]
