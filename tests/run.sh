@@ -37,6 +37,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests run the binaries as processes.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+# The kernel backend against a real WireGuard module, in a VM (qemu).
+bash tests/kernel-vm.sh
 
 # OpenWrt packaging: init scripts, uci-defaults, ipk.sh, feed Makefile.
 bash openwrt/tests/run.sh
