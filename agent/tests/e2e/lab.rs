@@ -14,6 +14,13 @@ pub fn keypair(file: &Path) -> String {
     netconf::format_key(&netconf::public_key(&private))
 }
 
+/// The WireGuard backend of every daemon in the lab: wireguard-go, unless
+/// `LISPGUARD_TEST_BACKEND=kernel` (tests/kernel-vm.sh, whose VM has the
+/// module).
+fn backend() -> String {
+    std::env::var("LISPGUARD_TEST_BACKEND").unwrap_or_else(|_| "userspace".into())
+}
+
 pub struct Node {
     pub name: String,
     /// The namespace of the agent.
@@ -172,9 +179,10 @@ impl Lab {
         let dir = &self.ns.dir;
         let mut text = format!(
             "control_address = \"100.64.0.1\"\n\
-             [wireguard]\ninterface = \"lg{}ms\"\nbackend = \"userspace\"\nprivate_key_file = \"{}\"\n\
+             [wireguard]\ninterface = \"lg{}ms\"\nbackend = \"{}\"\nprivate_key_file = \"{}\"\n\
              [lisp]\nmetrics = \"127.0.0.1:9090\"\ncontrol_socket = \"{}\"\n",
             self.tag,
+            backend(),
             dir.join("ms.key").display(),
             dir.join("ms.sock").display(),
         );
@@ -191,13 +199,14 @@ impl Lab {
     fn agent_config(&self, n: &Node) -> String {
         let dir = &self.ns.dir;
         format!(
-            "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"userspace\"\n\
+            "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"{backend}\"\n\
              private_key_file = \"{key}\"\ncontrol_address = \"{control}\"\n\
              overlay = [\"10.0.0.0/8\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n\
              [[map_server]]\naddress = \"172.31.1.2\"\npublic_key = \"{ms}\"\n\
              control_address = \"100.64.0.1\"\nkey = \"key {name}\"\n\
              [[eid]]\nprefix = \"{eid}\"\niid = {iid}\n",
             tag = self.tag,
+            backend = backend(),
             name = n.name,
             tun = n.tun,
             key = dir.join(format!("{}.key", n.name)).display(),
