@@ -23,7 +23,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 FILES=$HERE/lispguard/files
 MAINTAINER=${LISPGUARD_MAINTAINER:-lispguard developers}
-LICENSE="(MIT OR Apache-2.0) AND LGPL-2.1-or-later"
+LICENSE="MIT OR Apache-2.0"
 
 usage() {
   sed -n '5,6p' "$0" | sed 's/^# *//' >&2

@@ -1,6 +1,7 @@
 //! netconf: the one place where lispguard configures the host's network —
-//! the WireGuard interface (through wireguard-control) and links, addresses,
-//! routes and address events (rtnetlink, through neli). Both the agent and
+//! the WireGuard interface (generic netlink or wireguard-go's UAPI) and
+//! links, addresses, routes and address events (rtnetlink); one netlink
+//! stack, neli's. Both the agent and
 //! the map-server use it; nothing here shells out to `ip` or `wg`.
 //!
 //! Everything acts in the network namespace of the calling thread.
@@ -8,6 +9,7 @@
 pub mod check;
 pub mod cli;
 mod error;
+mod genl;
 pub mod rtnl;
 pub mod wireguard;
 
@@ -15,8 +17,8 @@ pub mod logger;
 
 pub use rtnl::{AddressEvent, AddressEvents, Rtnl, ROUTE_PROTOCOL};
 pub use wireguard::{
-    format_key, generate_private_key, load_or_create_private_key, parse_key, public_key, Backend,
-    Peer, PeerStatus, WireGuard,
+    format_key, generate_private_key, load_or_create_private_key, parse_key, public_key,
+    try_generate_private_key, Backend, Peer, PeerStatus, WireGuard,
 };
 
 /// A WireGuard public key (Curve25519), raw bytes.

@@ -1,5 +1,5 @@
 //! wireguard-go and the environment: variables that would make
-//! wireguard-control wait forever for wireguard-go, and a failing
+//! WireGuard::up wait forever for wireguard-go, and a failing
 //! implementation. One test, alone in its binary, as it changes the
 //! process's environment.
 

@@ -314,7 +314,7 @@ for pkg in lispguard lispguard-mapserver; do
   check "$pkg: control Package" has "$c" "Package: $pkg"
   check "$pkg: control Version" has "$c" "Version: 0.1.0-1"
   check "$pkg: control Architecture" has "$c" "Architecture: mipsel_24kc"
-  check "$pkg: control License" has "$c" "License: (MIT OR Apache-2.0) AND LGPL-2.1-or-later"
+  check "$pkg: control License" has "$c" "License: MIT OR Apache-2.0"
   check "$pkg: control Section" has "$c" "Section: net"
   check "$pkg: control Source" grep -q '^Source: ' "$c"
   check "$pkg: control Maintainer" grep -q '^Maintainer: .' "$c"
@@ -446,7 +446,7 @@ if command -v make >/dev/null; then
   mk -s stub-info > "$WORK/mkinfo" 2>&1
   version=$(sed -n 's/^version *= *"\(.*\)"/\1/p' "$OPENWRT/../Cargo.toml" | head -n 1)
   check "Makefile: PKG_VERSION is the workspace's ($version)" has "$WORK/mkinfo" "PKG_VERSION=$version"
-  check "Makefile: PKG_LICENSE" has "$WORK/mkinfo" "PKG_LICENSE=(MIT OR Apache-2.0) AND LGPL-2.1-or-later"
+  check "Makefile: PKG_LICENSE" has "$WORK/mkinfo" "PKG_LICENSE=MIT OR Apache-2.0"
   check "Makefile: packages lispguard lispguard-mapserver" has "$WORK/mkinfo" "PACKAGES=lispguard lispguard-mapserver"
   check "Makefile: lispguard DEPENDS" has "$WORK/mkinfo" "DEPENDS(lispguard)=@RUST +kmod-wireguard +kmod-tun"
   check "Makefile: lispguard-mapserver DEPENDS" has "$WORK/mkinfo" "DEPENDS(lispguard-mapserver)=@RUST +kmod-wireguard"

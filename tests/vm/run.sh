@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Tests with WireGuard's kernel backend, the one every OpenWrt router runs.
+# Tests with WireGuard's kernel backend, the one every OpenWrt router runs:
+# netconf's rtnetlink and kernel-WireGuard tests, and the agent's cold first
+# contact and roaming scenarios with every daemon on `backend = "kernel"`.
 # This machine's kernel has no WireGuard module, so they run in a virtual
 # machine: Debian's cloud kernel (wireguard.ko included) under qemu, with a
 # busybox initramfs that holds the test binaries at the paths cargo built
@@ -55,7 +57,7 @@ fi
 say "building the tests"
 cargo build -q --workspace --bins --locked
 tests_json=$(cargo test -q --locked --no-run --message-format=json \
-  -p netconf --test rtnl \
+  -p netconf --test rtnl --test wireguard_kernel \
   -p agent --test sites 2>/dev/null)
 executable() { # the test binary of target $1
   echo "$tests_json" | grep -F "\"name\":\"$1\"" | grep -o '"executable":"[^"]*"' |
@@ -63,6 +65,7 @@ executable() { # the test binary of target $1
 }
 runs=(
   "$(executable rtnl)"
+  "$(executable wireguard_kernel)"
   "$(executable sites) host_a_pings_host_b_with_cold_caches a_node_that_moves"
 )
 

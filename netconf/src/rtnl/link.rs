@@ -6,7 +6,7 @@ use log::debug;
 use neli::{
     consts::{
         nl::NlmF,
-        rtnl::{Iff, Ifla, RtAddrFamily, Rtm},
+        rtnl::{Iff, Ifla, IflaInfo, RtAddrFamily, Rtm},
     },
     rtnl::{Ifinfomsg, IfinfomsgBuilder},
     types::RtBuffer,
@@ -17,7 +17,7 @@ use crate::error::{context, ctx, invalid};
 
 /// Rejects what the kernel would reject anyway, with a clearer message
 /// (the rule configuration checks apply).
-fn check_name(name: &str) -> io::Result<()> {
+pub(crate) fn check_name(name: &str) -> io::Result<()> {
     crate::check::rules::check_interface_name(name)
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
 }
@@ -82,6 +82,29 @@ impl Rtnl {
                 None => format!("setting {name} up"),
             }))?;
         Ok(())
+    }
+
+    /// Creates interface `name` of link kind `kind` (IFLA_LINKINFO /
+    /// IFLA_INFO_KIND, e.g. "wireguard"); an existing one is an
+    /// AlreadyExists error. A kind the kernel does not know (its module
+    /// missing) is EOPNOTSUPP.
+    pub(crate) fn create_link(&self, name: &str, kind: &str) -> io::Result<()> {
+        check_name(name)?;
+        let info = build_attr(Ifla::Linkinfo, &[][..])?
+            .nest(&build_attr(IflaInfo::Kind, kind)?)
+            .map_err(invalid)?;
+        let mut attrs = RtBuffer::new();
+        attrs.push(build_attr(Ifla::Ifname, name)?);
+        attrs.push(info);
+        let msg = IfinfomsgBuilder::default()
+            .ifi_family(RtAddrFamily::Unspecified)
+            .rtattrs(attrs)
+            .build()
+            .map_err(invalid)?;
+        self.sock
+            .request::<_, Ifinfomsg>(Rtm::Newlink, NlmF::CREATE | NlmF::EXCL, msg)
+            .map(drop)
+            .map_err(ctx(|| format!("creating {kind} interface {name}")))
     }
 
     /// All interfaces as (index, name), to name the owners of addresses.

@@ -8,7 +8,7 @@ mod address;
 mod events;
 mod link;
 mod route;
-mod socket;
+pub(crate) mod socket;
 
 use std::io;
 
@@ -21,14 +21,16 @@ use neli::{
 pub use events::{AddressEvent, AddressEvents};
 pub use route::ROUTE_PROTOCOL;
 
-use socket::RouteSocket;
+pub(crate) use link::check_name;
+
+use socket::Socket;
 
 /// A NETLINK_ROUTE socket for configuring links, addresses and routes.
 ///
 /// Requests are synchronous and serialised by an internal lock, so one
 /// `Rtnl` can be shared between threads (of the same network namespace).
 pub struct Rtnl {
-    sock: RouteSocket,
+    sock: Socket,
 }
 
 impl Rtnl {
@@ -36,7 +38,7 @@ impl Rtnl {
     /// namespace.
     pub fn new() -> io::Result<Rtnl> {
         Ok(Rtnl {
-            sock: RouteSocket::open()
+            sock: Socket::open(neli::consts::socket::NlFamily::Route)
                 .map_err(|e| crate::error::context("opening a rtnetlink socket", e))?,
         })
     }

@@ -1,4 +1,8 @@
-//! Request/response over a NETLINK_ROUTE socket.
+//! Request/response over a netlink socket: NETLINK_ROUTE for [`Rtnl`], and
+//! NETLINK_GENERIC for the kernel's WireGuard (whose messages are built by
+//! `wireguard::kernel`, so they go through the raw `*_raw` methods).
+//!
+//! [`Rtnl`]: super::Rtnl
 //!
 //! neli builds and parses the rtnetlink structs (`Ifinfomsg`, `Ifaddrmsg`,
 //! `Rtmsg` and their attributes); the framing around them is done here, by
@@ -131,11 +135,11 @@ pub(crate) fn recv(sock: &NlSocket, buf: &mut [u8]) -> io::Result<usize> {
     }
 }
 
-/// A NETLINK_ROUTE socket used for one request at a time.
+/// A netlink socket used for one request at a time.
 ///
 /// The mutex makes `Rtnl` shareable between threads: replies are read by
 /// whoever sent the request, so two exchanges must not interleave.
-pub(crate) struct RouteSocket {
+pub(crate) struct Socket {
     inner: Mutex<Inner>,
 }
 
@@ -147,12 +151,12 @@ struct Inner {
     buf: Vec<u8>,
 }
 
-impl RouteSocket {
-    /// Opens the socket in the calling thread's network namespace.
-    pub(crate) fn open() -> io::Result<RouteSocket> {
-        let sock = NlSocket::connect(NlFamily::Route, None, Groups::empty())?;
+impl Socket {
+    /// Opens a socket of `family` in the calling thread's network namespace.
+    pub(crate) fn open(family: NlFamily) -> io::Result<Socket> {
+        let sock = NlSocket::connect(family, None, Groups::empty())?;
         let pid = sock.pid()?;
-        Ok(RouteSocket {
+        Ok(Socket {
             inner: Mutex::new(Inner {
                 sock,
                 pid,
@@ -191,22 +195,46 @@ impl RouteSocket {
         R: FromBytesWithInput<Input = usize>,
     {
         let request = encode(ty, NlmF::DUMP, payload)?;
-        let mut inner = self.lock();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut out = Vec::new();
-            let mut interrupted = false;
-            inner.exchange(request.clone(), |m| {
-                interrupted |= m.flags & NLM_F_DUMP_INTR != 0;
-                parse(m.payload).map(|r| out.push(r))
-            })?;
-            if !interrupted || attempt > DUMP_RETRIES {
-                return Ok(out);
-            }
-            debug!("rtnetlink dump {ty:?} interrupted by a change; retrying");
-        }
+        self.lock().dump(request, |m| parse(m.payload))
     }
+
+    /// Sends an already serialised payload (a generic netlink message) as
+    /// message type `ty` with NLM_F_ACK, and returns the payloads of the
+    /// replies before the ACK.
+    pub(crate) fn request_raw(
+        &self,
+        ty: u16,
+        flags: u16,
+        payload: &[u8],
+    ) -> io::Result<Vec<Vec<u8>>> {
+        let request = encode_raw(ty, flags | libc::NLM_F_ACK as u16, payload);
+        let mut out = Vec::new();
+        self.lock().exchange(request, |m| {
+            out.push(m.payload.to_vec());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// A dump with an already serialised payload: the payloads of every
+    /// part, retried like [`dump`](Socket::dump) when interrupted.
+    pub(crate) fn dump_raw(&self, ty: u16, payload: &[u8]) -> io::Result<Vec<Vec<u8>>> {
+        let request = encode_raw(ty, libc::NLM_F_DUMP as u16, payload);
+        self.lock().dump(request, |m| Ok(m.payload.to_vec()))
+    }
+}
+
+/// Serialises a request around a raw payload (host-order header, padded).
+fn encode_raw(ty: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
+    let len = NLMSG_HDRLEN + payload.len();
+    let mut buf = Vec::with_capacity((len + 3) & !3);
+    buf.extend((len as u32).to_ne_bytes());
+    buf.extend(ty.to_ne_bytes());
+    buf.extend((flags | libc::NLM_F_REQUEST as u16).to_ne_bytes());
+    buf.extend([0; 8]); // sequence number and port id: filled in / the kernel's
+    buf.extend(payload);
+    buf.resize((len + 3) & !3, 0);
+    buf
 }
 
 /// Serialises a request; its sequence number is filled in by `exchange`.
@@ -223,6 +251,29 @@ fn encode<P: Size + ToBytes>(ty: Rtm, flags: NlmF, payload: P) -> io::Result<Vec
 }
 
 impl Inner {
+    /// Runs a dump request, retrying when the kernel says the table changed
+    /// during the dump; `each` turns one part into a result.
+    fn dump<R>(
+        &mut self,
+        request: Vec<u8>,
+        mut each: impl FnMut(&Message<'_>) -> io::Result<R>,
+    ) -> io::Result<Vec<R>> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut out = Vec::new();
+            let mut interrupted = false;
+            self.exchange(request.clone(), |m| {
+                interrupted |= m.flags & NLM_F_DUMP_INTR != 0;
+                each(m).map(|r| out.push(r))
+            })?;
+            if !interrupted || attempt > DUMP_RETRIES {
+                return Ok(out);
+            }
+            debug!("netlink dump interrupted by a change; retrying");
+        }
+    }
+
     /// Sends `request` under a fresh sequence number and feeds each reply
     /// message to `on_reply` until the ACK, the error or the end of the dump.
     fn exchange(
@@ -296,6 +347,19 @@ mod tests {
     fn split_rejects_bad_lengths() {
         assert!(split(&header(12, 20, 0, 0, 0)).is_err());
         assert!(split(&header(64, 20, 0, 0, 0)).is_err());
+    }
+
+    #[test]
+    fn raw_request_encoding() {
+        let b = encode_raw(0x1d, libc::NLM_F_ACK as u16, &[3, 1, 0, 0, 9]);
+        assert_eq!(b.len(), NLMSG_HDRLEN + 8, "padded to 4");
+        assert_eq!(b[..4], 21u32.to_ne_bytes(), "nlmsg_len without padding");
+        assert_eq!(b[4..6], 0x1du16.to_ne_bytes());
+        assert_eq!(
+            b[6..8],
+            ((libc::NLM_F_REQUEST | libc::NLM_F_ACK) as u16).to_ne_bytes()
+        );
+        assert_eq!(b[16..], [3, 1, 0, 0, 9, 0, 0, 0]);
     }
 
     #[test]
