@@ -75,6 +75,9 @@ pub struct Lisp {
     pub threads: Option<usize>,
     /// Messages per second one site may send; 0 for no limit.
     pub rate_limit: u32,
+    /// Where registrations, revocations and endpoints are kept across
+    /// restarts (SQLite; its directory is created 0700 if missing).
+    pub state_file: PathBuf,
 }
 
 impl Default for Lisp {
@@ -87,6 +90,7 @@ impl Default for Lisp {
             control_socket: PathBuf::from("/run/lispguard-mapserver.sock"),
             threads: None,
             rate_limit: 1000,
+            state_file: PathBuf::from("/var/lib/lispguard/mapserver.db"),
         }
     }
 }

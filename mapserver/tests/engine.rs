@@ -403,8 +403,11 @@ fn a_site_seen_behind_a_nat_is_handed_out_at_its_observed_endpoint() {
     let mut w = World::new(&[&A, &B], NO_LIMIT);
     w.register(&A, "192.0.2.10:51820");
     w.register(&B, "192.168.1.20:51820");
-    w.server
-        .observed_endpoint(&B.public_key, Some("203.0.113.5:40001".parse().unwrap()));
+    w.server.observed_endpoint(
+        &B.public_key,
+        Some("203.0.113.5:40001".parse().unwrap()),
+        &mut Outbox::default(),
+    );
     let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
     let released = w.ack_pushes(&sent, &[&B]);
     match &reply(&released).records[0].locators[0].rloc {

@@ -73,7 +73,10 @@ fn start(net: u8, sites: &[&TestSite], lisp: &str) -> (Server, Arc<Metrics>) {
     let config = config(net, sites, lisp);
     let engine = MapServer::new(&config, metrics.clone(), Instant::now());
     let listen = SocketAddr::from(([127, net, 0, 1], 0));
-    (Server::start(engine, listen, 2, None).unwrap(), metrics)
+    (
+        Server::start(engine, listen, 2, Default::default()).unwrap(),
+        metrics,
+    )
 }
 
 /// What the map-server answers `agent`'s request for `eid`.

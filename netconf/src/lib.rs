@@ -8,6 +8,7 @@
 pub mod check;
 mod error;
 pub mod rtnl;
+pub mod udp;
 pub mod wireguard;
 
 pub mod logger;
