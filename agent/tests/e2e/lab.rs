@@ -173,10 +173,11 @@ impl Lab {
         let mut text = format!(
             "control_address = \"100.64.0.1\"\n\
              [wireguard]\ninterface = \"lg{}ms\"\nbackend = \"userspace\"\nprivate_key_file = \"{}\"\n\
-             [lisp]\nmetrics = \"127.0.0.1:9090\"\ncontrol_socket = \"{}\"\n",
+             [lisp]\nmetrics = \"127.0.0.1:9090\"\ncontrol_socket = \"{}\"\nstate_file = \"{}\"\n",
             self.tag,
             dir.join("ms.key").display(),
             dir.join("ms.sock").display(),
+            dir.join("ms.db").display(),
         );
         for n in &self.nodes {
             text.push_str(&format!(
