@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Change {
     /// A site registered or refreshed a mapping (its expiry moved).
-    Registered { site: String, mapping: Mapping },
+    Registered { site: String, mapping: Box<Mapping> },
     /// A registration is gone: withdrawn, expired, revoked, no longer
     /// allowed by the configuration.
     Withdrawn { eid: EidPrefix },

@@ -415,7 +415,7 @@ impl MapServer {
             };
             out.changes.push(Change::Registered {
                 site: self.site_name(id).to_string(),
-                mapping: mapping.clone(),
+                mapping: Box::new(mapping.clone()),
             });
             self.db.insert(mapping);
             match registered {

@@ -391,11 +391,11 @@ mod tests {
                     &[
                         Change::Registered {
                             site: "a".into(),
-                            mapping: mapping("[1000] 10.1.0.0/24", later),
+                            mapping: Box::new(mapping("[1000] 10.1.0.0/24", later)),
                         },
                         Change::Registered {
                             site: "b".into(),
-                            mapping: mapping("[1000] 10.2.0.0/24", later),
+                            mapping: Box::new(mapping("[1000] 10.2.0.0/24", later)),
                         },
                         Change::Withdrawn {
                             eid: "[1000] 10.2.0.0/24".parse().unwrap(),
