@@ -532,8 +532,16 @@ impl MapServer {
                 }
                 None => {
                     self.metrics.negative_replies.fetch_add(1, Relaxed);
-                    let negative = self.db.widest_negative(&eid);
-                    if wanted.notify {
+                    // Another instance's layout is not the requester's to
+                    // learn: it gets back what it asked.
+                    let member = self
+                        .site(id)
+                        .is_some_and(|s| s.config.eids.iter().any(|e| e.iid == eid.iid));
+                    let negative = match member {
+                        true => self.db.widest_negative(&eid),
+                        false => eid,
+                    };
+                    if wanted.notify && member {
                         let ttl = Duration::from_secs(u64::from(self.negative_ttl) * 60);
                         self.subscribe_negative(negative, id, now + ttl);
                     }

@@ -496,6 +496,15 @@ fn a_miss_is_answered_for_the_widest_free_prefix_and_healed_when_it_fills() {
 }
 
 #[test]
+fn another_instance_gets_back_only_the_prefix_it_asked() {
+    let mut w = World::new(&[&A, &C], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    let record = reply(&w.from(&C, &request(1, "[1000] 10.9.0.1/32"))).records[0].clone();
+    assert_eq!(record.eid_mask_len, 32);
+    assert_eq!(record.action, Action::DROP_NO_REASON);
+}
+
+#[test]
 fn a_negative_subscription_ends_with_its_ttl_and_needs_the_n_bit() {
     let mut w = World::new(&[&A, &B, &D], "rate_limit = 0\nnegative_ttl = 1");
     w.register(&A, "192.0.2.10:51820");
