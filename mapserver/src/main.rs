@@ -89,8 +89,9 @@ struct Lookup {
 }
 
 #[derive(FromArgs)]
-/// Revoke a site: remove its registrations, tell the sites that resolved
-/// them, refuse its Map-Registers until a reload gives it a new key.
+/// Revoke a site: remove its registrations and WireGuard peer, tell the
+/// sites that resolved them, refuse its messages (across restarts) until a
+/// reload gives it a new key.
 #[argh(subcommand, name = "revoke")]
 struct Revoke {
     /// the site's name
