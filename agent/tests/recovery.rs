@@ -65,6 +65,23 @@ fn metric(lab: &Lab, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in the metrics:\n{text}"))
 }
 
+/// How many peers the map-server's WireGuard interface has, asked over
+/// wireguard-go's UAPI socket (shared by every namespace).
+fn map_server_peers(lab: &Lab) -> usize {
+    use std::io::{BufRead, BufReader, Write};
+    let path = format!("/var/run/wireguard/lg{}ms.sock", lab.tag);
+    let mut uapi = std::os::unix::net::UnixStream::connect(&path).expect("the UAPI socket");
+    uapi.write_all(b"get=1\n\n").unwrap();
+    let mut peers = 0;
+    for line in BufReader::new(uapi).lines().map_while(Result::ok) {
+        if line.is_empty() {
+            break;
+        }
+        peers += usize::from(line.starts_with("public_key="));
+    }
+    peers
+}
+
 /// A counter of an agent's `status --json`.
 fn agent_counter(lab: &Lab, node: &str, name: &str) -> u64 {
     let status = lab.status(node);
@@ -164,6 +181,18 @@ fn a_revoked_site_is_cut_off_and_stays_revoked_across_a_restart() {
         "{}",
         lab.status("c")
     );
+    assert_eq!(map_server_peers(&lab), 2, "b's peer is gone");
+
+    // A reload leaves it out: its peer is not added back, so nothing it
+    // sends reaches the map-server.
+    let revoked = "lispguard_dropped_total{reason=\"revoked\"}";
+    let before = metric(&lab, revoked);
+    lab.map_server().signal(libc::SIGHUP);
+    lab.map_server().await_log("configuration reloaded");
+    let (answered, text) = first_ping(&b, "10.3.0.2", 2);
+    assert!(!answered, "b reached c after a reload:\n{text}");
+    assert_eq!(metric(&lab, revoked), before, "b's requests got through");
+    assert_eq!(map_server_peers(&lab), 2, "b's peer is back");
 
     // Still revoked after a restart; its Map-Registers do not get in.
     lab.stop_map_server(libc::SIGTERM);
@@ -174,6 +203,7 @@ fn a_revoked_site_is_cut_off_and_stays_revoked_across_a_restart() {
     assert!(b_line.contains("(not registered)"), "{sites}");
     let (answered, text) = first_ping(&b, "10.3.0.2", 2);
     assert!(!answered, "b reached c after the restart:\n{text}");
+    assert_eq!(map_server_peers(&lab), 2, "b's peer is back");
     // The others are served as before.
     let a = lab.get("a").host.clone();
     assert!(first_ping(&a, "10.3.0.2", 2).0, "a -> c");
