@@ -175,9 +175,10 @@ fn run(run: &Run) -> Result<(), String> {
     let (changes, batches) = mpsc::channel();
     let (flushed_tx, flushed) = mpsc::channel();
     let keeper_tunnel = tunnel.clone();
+    let give_up = Instant::now() + Duration::from_secs(config.lisp.registration_ttl);
     std::thread::Builder::new()
         .name("store".into())
-        .spawn(move || keep(store, batches, flushed_tx, keeper_tunnel, waking))
+        .spawn(move || keep(store, batches, flushed_tx, keeper_tunnel, waking, give_up))
         .map_err(|e| format!("cannot start the store's thread: {e}"))?;
     let observe = tunnel.clone();
     let observer: Observer = Arc::new(move || {
@@ -238,7 +239,8 @@ const FLUSH_WAIT: Duration = Duration::from_secs(5);
 
 /// Stores the engine's changes (each batch of what is queued in one
 /// transaction) and carries out what they mean for the tunnel: a revoked
-/// site's peer goes; a woken site's keepalive goes off once it registered.
+/// site's peer goes; a woken site's keepalive goes off once it registered,
+/// or once a registration would have expired (the site is not coming).
 /// An empty batch asks for `flushed` once all before it is stored.
 fn keep(
     mut store: Store,
@@ -246,8 +248,29 @@ fn keep(
     flushed: Sender<()>,
     tunnel: SharedTunnel,
     mut waking: HashMap<String, PublicKey>,
+    give_up: Instant,
 ) {
-    while let Ok(mut batch) = batches.recv() {
+    loop {
+        let received = match waking.is_empty() {
+            true => batches
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            false => batches.recv_timeout(give_up.saturating_duration_since(Instant::now())),
+        };
+        let mut batch = match received {
+            Ok(batch) => batch,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let tunnel = tunnel.lock().unwrap_or_else(|p| p.into_inner());
+                for (site, key) in waking.drain() {
+                    log::info!("site '{site}' has not registered since the start");
+                    if let Some(Err(e)) = tunnel.as_ref().map(|t| t.quiet(&key)) {
+                        log::warn!("WireGuard: {e}");
+                    }
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
         let mut flush = batch.is_empty();
         while let Ok(more) = batches.try_recv() {
             flush |= more.is_empty();
