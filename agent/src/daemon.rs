@@ -17,7 +17,7 @@ use smol::future::FutureExt;
 use smol::Async;
 use std::collections::HashSet;
 use std::io::{self, Read};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
@@ -42,6 +42,9 @@ struct Host {
     tun: Async<Tun>,
     injector: Injector,
     control: Async<UdpSocket>,
+    /// Index of the WireGuard interface: control messages are taken only
+    /// from it (WireGuard vouches for their source; the underlay does not).
+    tunnel_index: u32,
     /// Source address of the packets this node itself sends into the
     /// overlay: one of its EIDs, never its control address (peers accept
     /// only the EIDs they were told of).
@@ -162,8 +165,11 @@ impl Host {
                 format!("LISP socket {}:{CONTROL_PORT}: {e}", config.control_address),
             )
         })?;
+        netconf::udp::enable_ancillary(&control)?;
+        let tunnel_index = netconf::udp::ifindex(&config.interface)?;
         let host = Host {
             config: config.clone(),
+            tunnel_index,
             wg,
             rtnl,
             tun: Async::new(tun)?,
@@ -296,7 +302,7 @@ impl Host {
 
 enum Event {
     Packet(usize),
-    Control(usize, SocketAddr),
+    Control(netconf::udp::Received),
     Addresses,
     Status(UnixStream),
     Timer,
@@ -373,9 +379,9 @@ pub fn run(config: &Config) -> Result<(), String> {
             }
             .or(async {
                 host.control
-                    .recv_from(&mut message)
+                    .read_with(|s| netconf::udp::recv(s, &mut message))
                     .await
-                    .map(|(n, from)| Event::Control(n, from))
+                    .map(Event::Control)
             })
             .or(async { events.readable().await.map(|()| Event::Addresses) })
             .or(async {
@@ -397,8 +403,17 @@ pub fn run(config: &Config) -> Result<(), String> {
                     }
                     None => engine.counters.dropped_packets += 1,
                 },
-                Ok(Event::Control(len, from)) => {
-                    engine.on_control(now, from, &message[..len], &mut actions)
+                Ok(Event::Control(got))
+                    if !netconf::udp::from_tunnel(&got, Some(host.tunnel_index)) =>
+                {
+                    log::debug!(
+                        "control message from {} not through the tunnel: dropped",
+                        got.from
+                    );
+                    engine.counters.bad_messages += 1;
+                }
+                Ok(Event::Control(got)) => {
+                    engine.on_control(now, got.from, &message[..got.len], &mut actions)
                 }
                 Ok(Event::Addresses) => {
                     // Drain the events; what matters is the new set.

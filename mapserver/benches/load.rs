@@ -131,7 +131,7 @@ fn measure(eids: u32, threads: usize, window: usize, duration: Duration) -> (Run
         engine,
         SocketAddr::from(([127, NET, 0, 1], 0)),
         threads,
-        None,
+        Default::default(),
     )
     .unwrap();
     let addr = server.local_addr();

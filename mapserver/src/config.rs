@@ -59,8 +59,8 @@ pub struct Lisp {
     pub threads: Option<usize>,
     /// Messages per second one site may send; 0 for no limit.
     pub rate_limit: u32,
-    /// Where registrations and revocations are kept across restarts (its
-    /// directory is created when missing).
+    /// Where registrations, revocations and endpoints are kept across
+    /// restarts (SQLite; its directory is created 0700 if missing).
     pub state_file: PathBuf,
 }
 

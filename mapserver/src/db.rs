@@ -144,6 +144,37 @@ impl Db {
         self.expiry.first().map(|(at, _)| *at)
     }
 
+    /// The least specific prefix that contains `eid` and no mapping (RFC
+    /// 9301 section 8.1: a negative Map-Reply covers the widest prefix
+    /// known to hold no EID-Prefix), for an `eid` no mapping covers. Its
+    /// length is found by binary search: a prefix free of mappings stays
+    /// free when lengthened.
+    pub fn widest_negative(&self, eid: &EidPrefix) -> EidPrefix {
+        let tables = self.instances.get(&eid.iid);
+        let free = |len: u8| -> bool {
+            let Some(tables) = tables else { return true };
+            match eid.prefix {
+                IpNet::V4(p) => Ipv4Net::new(p.addr(), len)
+                    .map(|p| tables.v4.children(&p.trunc()).next().is_none())
+                    .unwrap_or(true),
+                IpNet::V6(p) => Ipv6Net::new(p.addr(), len)
+                    .map(|p| tables.v6.children(&p.trunc()).next().is_none())
+                    .unwrap_or(true),
+            }
+        };
+        let (mut lo, mut hi) = (0u8, eid.prefix.prefix_len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if free(mid) {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
+        }
+        let prefix = IpNet::new(eid.prefix.addr(), lo).unwrap_or(eid.prefix);
+        EidPrefix::new(eid.iid, prefix)
+    }
+
     /// The prefixes `site` has registered.
     pub fn site_prefixes(&self, site: SiteId) -> impl Iterator<Item = &EidPrefix> {
         self.by_site.get(&site).into_iter().flatten()
@@ -207,6 +238,41 @@ mod tests {
         assert_eq!(db.expire(t + Duration::from_secs(20)).len(), 1);
         assert!(db.is_empty());
         assert_eq!(db.site_prefixes(1).count(), 0);
+    }
+
+    #[test]
+    fn negative_prefix_is_the_widest_free_of_mappings() {
+        let t = Instant::now();
+        let mut db = Db::default();
+        assert_eq!(
+            db.widest_negative(&eid("[1] 10.9.9.9/32")),
+            eid("[1] 0.0.0.0/0")
+        );
+        db.insert(mapping("[1] 10.1.0.0/16", 1, t));
+        db.insert(mapping("[1] 10.2.3.0/24", 2, t));
+        db.insert(mapping("[2] 10.200.0.0/16", 3, t));
+        // 10.128.0.0/9 holds nothing of instance 1.
+        assert_eq!(
+            db.widest_negative(&eid("[1] 10.200.1.1/32")),
+            eid("[1] 10.128.0.0/9")
+        );
+        // Beside 10.2.3.0/24: 10.2.2.0/24 is free, 10.2.0.0/22 is not.
+        assert_eq!(
+            db.widest_negative(&eid("[1] 10.2.2.7/32")),
+            eid("[1] 10.2.2.0/24")
+        );
+        assert_eq!(
+            db.widest_negative(&eid("[1] 11.0.0.1/32")),
+            eid("[1] 11.0.0.0/8")
+        );
+        assert_eq!(
+            db.widest_negative(&eid("[1] 128.0.0.1/32")),
+            eid("[1] 128.0.0.0/1")
+        );
+        assert_eq!(
+            db.widest_negative(&eid("[1] 2001:db8::1/128")),
+            eid("[1] ::/0")
+        );
     }
 
     #[test]

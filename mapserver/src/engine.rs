@@ -8,6 +8,7 @@
 //! itself is taken on trust: what the map-server pushes about a site comes
 //! from that site's authenticated registration.
 
+use crate::change::Change;
 use crate::config::{Config, PublicKey, Site};
 use crate::db::{Db, Mapping, Rloc, SiteId};
 use crate::metrics::{Drop, Metrics};
@@ -53,12 +54,31 @@ struct SiteState {
     /// Token bucket for its message rate.
     tokens: f64,
     refilled: Instant,
+    /// Negative prefixes it was answered and asked to hear about (N bit),
+    /// until their TTL ends: it hears when a registration overlaps one.
+    negatives: Vec<(EidPrefix, Instant)>,
 }
 
 /// A site that resolved an EID-Prefix and may still have it cached.
 struct Subscriber {
     site: SiteId,
     until: Instant,
+}
+
+/// Negative prefixes one site may be subscribed to at a time (RFC 9437
+/// style): past it, the one that expires first gives way.
+const MAX_NEGATIVE_SUBSCRIPTIONS: usize = 64;
+
+/// State kept across a restart (see [`crate::store`]), its times on this
+/// run's clock; sites are named, their ids are this run's.
+#[derive(Clone, Debug, Default)]
+pub struct Saved {
+    /// Registering site and mapping (its `site` field is ignored).
+    pub registrations: Vec<(String, Mapping)>,
+    /// Revoked sites and the WireGuard key they had when revoked.
+    pub revoked: Vec<(String, PublicKey)>,
+    /// Sites' last observed WireGuard endpoints.
+    pub observed: Vec<(String, SocketAddr)>,
 }
 
 pub struct MapServer {
@@ -139,13 +159,21 @@ impl MapServer {
             let revoked = old
                 .as_ref()
                 .is_some_and(|s| s.revoked && s.config.public_key == site.public_key);
-            let observed = old.and_then(|s| s.observed);
+            if !revoked && old.as_ref().is_some_and(|s| s.revoked) {
+                log::info!("site '{}' has a new key: no longer revoked", site.name);
+                out.changes.push(Change::Unrevoked {
+                    site: site.name.clone(),
+                });
+            }
+            let (observed, negatives) =
+                old.map_or((None, Vec::new()), |s| (s.observed, s.negatives));
             self.sites[slot] = Some(SiteState {
                 config: site.clone(),
                 revoked,
                 observed,
                 tokens: f64::from(self.rate_limit) * 2.0,
                 refilled: now,
+                negatives,
             });
             // Registrations the new configuration no longer allows go.
             let stale: Vec<EidPrefix> = self
@@ -165,7 +193,13 @@ impl MapServer {
             if !kept && self.sites[slot].is_some() {
                 self.remove_registrations(slot as SiteId, now, out);
                 self.pushes.forget_site(slot as SiteId);
-                self.sites[slot] = None;
+                if let Some(gone) = self.sites[slot].take() {
+                    if gone.revoked {
+                        out.changes.push(Change::Unrevoked {
+                            site: gone.config.name,
+                        });
+                    }
+                }
             }
         }
         self.by_control = self
@@ -180,8 +214,8 @@ impl MapServer {
             .filter(|m| m.site.is_none())
             .map(|m| m.eid)
             .collect();
-        for eid in statics {
-            self.db.remove(&eid);
+        for eid in &statics {
+            self.db.remove(eid);
         }
         for s in &config.statics {
             let mut rlocs = heapless::Vec::new();
@@ -199,8 +233,76 @@ impl MapServer {
                 registered: now,
                 expires: None,
             });
+            if !statics.contains(&s.eid) {
+                self.notify_negative(&s.eid, None, now, out);
+            }
         }
         self.update_gauge();
+    }
+
+    /// Takes back the state of a previous run: registrations that have not
+    /// expired and that the configuration still allows (same site, same
+    /// key, allowed prefix), revocations of sites that kept their key, the
+    /// sites' last endpoints. What it drops is withdrawn in `out`.
+    /// Returns how many registrations it restored.
+    pub fn restore(&mut self, saved: Saved, now: Instant, out: &mut Outbox) -> usize {
+        for (name, key) in saved.revoked {
+            let site = self
+                .ids
+                .get(&name)
+                .copied()
+                .and_then(|id| self.site_mut(id));
+            match site {
+                Some(site) if site.config.public_key == key => site.revoked = true,
+                _ => out.changes.push(Change::Unrevoked { site: name }),
+            }
+        }
+        for (name, endpoint) in saved.observed {
+            if let Some(site) = self
+                .ids
+                .get(&name)
+                .copied()
+                .and_then(|id| self.site_mut(id))
+            {
+                site.observed = Some(endpoint);
+            }
+        }
+        let mut restored = 0;
+        for (name, mapping) in saved.registrations {
+            let id = self.ids.get(&name).copied();
+            let keep = id.and_then(|id| {
+                let site = self.site(id)?;
+                let fits = !site.revoked
+                    && allowed(&site.config, &mapping.eid)
+                    && mapping.key == site.config.public_key
+                    && mapping.expires.is_some_and(|at| at > now)
+                    && self.db.get(&mapping.eid).is_none();
+                fits.then_some(id)
+            });
+            match keep {
+                Some(id) => {
+                    self.db.insert(Mapping {
+                        site: Some(id),
+                        ..mapping
+                    });
+                    restored += 1;
+                }
+                None => out.changes.push(Change::Withdrawn { eid: mapping.eid }),
+            }
+        }
+        self.update_gauge();
+        restored
+    }
+
+    /// The WireGuard keys of revoked sites: the tunnel keeps no peer for
+    /// them.
+    pub fn revoked_keys(&self) -> Vec<PublicKey> {
+        self.sites
+            .iter()
+            .flatten()
+            .filter(|s| s.revoked)
+            .map(|s| s.config.public_key)
+            .collect()
     }
 
     fn site(&self, id: SiteId) -> Option<&SiteState> {
@@ -213,12 +315,29 @@ impl MapServer {
 
     /// What the map-server's WireGuard interface sees as the endpoint of the
     /// peer with `public_key`.
-    pub fn observed_endpoint(&mut self, public_key: &PublicKey, endpoint: Option<SocketAddr>) {
+    pub fn observed_endpoint(
+        &mut self,
+        public_key: &PublicKey,
+        endpoint: Option<SocketAddr>,
+        out: &mut Outbox,
+    ) {
         for site in self.sites.iter_mut().flatten() {
-            if &site.config.public_key == public_key {
+            if &site.config.public_key == public_key && site.observed != endpoint {
                 site.observed = endpoint;
+                if let Some(endpoint) = endpoint {
+                    out.changes.push(Change::Observed {
+                        site: site.config.name.clone(),
+                        endpoint,
+                    });
+                }
             }
         }
+    }
+
+    /// Counts and logs a datagram the socket layer refused before the
+    /// engine saw it (e.g. one that did not come through the tunnel).
+    pub fn refused(&mut self, now: Instant, reason: Drop, from: SocketAddr) {
+        self.dropped(now, reason, from, None);
     }
 
     /// Handles one datagram from `from`.
@@ -294,9 +413,16 @@ impl MapServer {
                 registered: registered.map_or(now, |(at, _)| at),
                 ..mapping
             };
+            out.changes.push(Change::Registered {
+                site: self.site_name(id).to_string(),
+                mapping: Box::new(mapping.clone()),
+            });
             self.db.insert(mapping);
             match registered {
-                None => log::info!("site '{}' registered {eid}", self.site_name(id)),
+                None => {
+                    log::info!("site '{}' registered {eid}", self.site_name(id));
+                    self.notify_negative(&eid, Some(id), now, out);
+                }
                 Some((_, true)) => {}
                 Some((_, false)) => {
                     log::info!("site '{}' changed {eid}", self.site_name(id));
@@ -366,6 +492,9 @@ impl MapServer {
         msg: &[u8],
         out: &mut Outbox,
     ) {
+        if self.site(id).is_some_and(|s| s.revoked) {
+            return self.dropped(now, Drop::Revoked, from, Some(id));
+        }
         let Ok(request) = MapRequest::parse(msg) else {
             return self.dropped(now, Drop::Malformed, from, Some(id));
         };
@@ -390,14 +519,39 @@ impl MapServer {
                     }
                     record
                 }
-                found => {
+                Some(denied) => {
                     self.metrics.negative_replies.fetch_add(1, Relaxed);
-                    let action = match found {
-                        Some(_) => Action::DROP_POLICY_DENIED,
-                        None => Action::DROP_NO_REASON,
+                    let denied = denied.eid;
+                    let address = Address::eid(denied.iid, denied.prefix.addr(), None);
+                    Record::negative(
+                        address,
+                        denied.prefix.prefix_len(),
+                        self.negative_ttl,
+                        Action::DROP_POLICY_DENIED,
+                    )
+                }
+                None => {
+                    self.metrics.negative_replies.fetch_add(1, Relaxed);
+                    // Another instance's layout is not the requester's to
+                    // learn: it gets back what it asked.
+                    let member = self
+                        .site(id)
+                        .is_some_and(|s| s.config.eids.iter().any(|e| e.iid == eid.iid));
+                    let negative = match member {
+                        true => self.db.widest_negative(&eid),
+                        false => eid,
                     };
-                    let address = Address::eid(eid.iid, eid.prefix.addr(), None);
-                    Record::negative(address, eid.prefix.prefix_len(), self.negative_ttl, action)
+                    if wanted.notify && member {
+                        let ttl = Duration::from_secs(u64::from(self.negative_ttl) * 60);
+                        self.subscribe_negative(negative, id, now + ttl);
+                    }
+                    let address = Address::eid(negative.iid, negative.prefix.addr(), None);
+                    Record::negative(
+                        address,
+                        negative.prefix.prefix_len(),
+                        self.negative_ttl,
+                        Action::DROP_NO_REASON,
+                    )
                 }
             };
             let _ = reply.records.push(record);
@@ -449,6 +603,83 @@ impl MapServer {
             (Some(names), Some(owner)) => self
                 .site(owner)
                 .is_some_and(|o| names.contains(&o.config.name)),
+        }
+    }
+
+    /// Remembers that `site` was told nothing lies in `negative` and wants
+    /// to hear otherwise; bounded per site, expired entries go first.
+    fn subscribe_negative(&mut self, negative: EidPrefix, site: SiteId, until: Instant) {
+        let Some(state) = self.site_mut(site) else {
+            return;
+        };
+        if let Some(entry) = state.negatives.iter_mut().find(|(p, _)| *p == negative) {
+            entry.1 = until;
+            return;
+        }
+        if state.negatives.len() >= MAX_NEGATIVE_SUBSCRIPTIONS {
+            let first = state
+                .negatives
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(n, _)| n);
+            if let Some(n) = first {
+                state.negatives.swap_remove(n);
+            }
+        }
+        state.negatives.push((negative, until));
+    }
+
+    /// A new mapping of `eid` appeared (a registration of `owner`, or a
+    /// static one): each site told that a prefix overlapping it held
+    /// nothing hears that its negative answer no longer holds — one
+    /// Map-Notify record per negative prefix: no locators, TTL 0,
+    /// No-Action, A bit (RFC 9437 style).
+    fn notify_negative(
+        &mut self,
+        eid: &EidPrefix,
+        owner: Option<SiteId>,
+        now: Instant,
+        out: &mut Outbox,
+    ) {
+        let overlaps = |p: &EidPrefix| p.contains(eid) || eid.contains(p);
+        let mut due: Vec<(SiteId, heapless::Vec<Record, MAX_RECORDS>)> = Vec::new();
+        for (id, site) in self.sites.iter_mut().enumerate() {
+            let Some(site) = site.as_mut() else { continue };
+            site.negatives.retain(|(_, until)| *until > now);
+            if site.revoked || Some(id as SiteId) == owner {
+                continue;
+            }
+            let mut records = heapless::Vec::new();
+            site.negatives.retain(|(p, _)| {
+                if !overlaps(p) || records.is_full() {
+                    return true;
+                }
+                let address = Address::eid(p.iid, p.prefix.addr(), None);
+                let _ = records.push(Record::negative(
+                    address,
+                    p.prefix.prefix_len(),
+                    0,
+                    Action::NO_ACTION,
+                ));
+                false
+            });
+            if !records.is_empty() {
+                due.push((id as SiteId, records));
+            }
+        }
+        for (to, records) in due {
+            log::debug!(
+                "site '{}' told {} negative answer(s) no longer hold: {eid} registered",
+                self.site_name(to),
+                records.len()
+            );
+            let key = PushKey {
+                to_site: to,
+                about_site: owner.unwrap_or(SiteId::MAX),
+                changed: Some(*eid),
+            };
+            self.push(key, records, now, out);
         }
     }
 
@@ -551,7 +782,7 @@ impl MapServer {
         now: Instant,
         out: &mut Outbox,
     ) {
-        let Some(site) = self.site(key.to_site) else {
+        let Some(site) = self.site(key.to_site).filter(|s| !s.revoked) else {
             return;
         };
         let to = SocketAddr::new(site.config.control_address, CONTROL_PORT);
@@ -633,6 +864,9 @@ impl MapServer {
     /// Removes a mapping and tells its subscribers.
     fn withdraw(&mut self, eid: &EidPrefix, now: Instant, out: &mut Outbox) {
         if let Some(removed) = self.db.remove(eid) {
+            if removed.site.is_some() {
+                out.changes.push(Change::Withdrawn { eid: *eid });
+            }
             self.notify_subscribers(eid, Some(&removed), now, out);
         }
     }
@@ -646,9 +880,10 @@ impl MapServer {
     }
 
     /// An operator's revocation: the site's registrations go, the sites
-    /// that resolved them hear so, and its Map-Registers are refused until
-    /// a reloaded configuration gives it a new key. (It lives in memory: to
-    /// keep a site out across restarts, remove it from the configuration.)
+    /// that resolved them hear so, its Map-Registers and Map-Requests are
+    /// refused and nothing is pushed to it until a reloaded configuration
+    /// gives it a new key. The revocation is kept across restarts
+    /// ([`Change::Revoked`]); the tunnel removes the site's peer.
     pub fn revoke(&mut self, name: &str, now: Instant, out: &mut Outbox) -> Result<usize, String> {
         let id = *self
             .ids
@@ -658,8 +893,19 @@ impl MapServer {
         let count = self.db.site_prefixes(id).count();
         self.remove_registrations(id, now, out);
         self.pushes.forget_site(id);
+        for subscribers in self.subscribers.values_mut() {
+            subscribers.retain(|s| s.site != id);
+        }
+        let control = self.site(id).map(|s| s.config.control_address);
+        self.held.retain(|h| Some(h.to.ip()) != control);
         if let Some(site) = self.site_mut(id) {
             site.revoked = true;
+            site.negatives.clear();
+            let change = Change::Revoked {
+                site: site.config.name.clone(),
+                key: site.config.public_key,
+            };
+            out.changes.push(change);
         }
         log::warn!("site '{name}' revoked: {count} registrations removed");
         Ok(count)
@@ -674,6 +920,7 @@ impl MapServer {
     /// when it next needs to run.
     pub fn poll(&mut self, now: Instant, out: &mut Outbox) -> Option<Instant> {
         for expired in self.db.expire(now) {
+            out.changes.push(Change::Withdrawn { eid: expired.eid });
             log::info!(
                 "{} expired: no Map-Register for {} s",
                 expired.eid,

@@ -5,6 +5,7 @@
 //! [`engine`] makes every protocol decision without I/O; [`server`] runs it
 //! over UDP sockets.
 
+pub mod change;
 pub mod config;
 pub mod control;
 pub mod db;
@@ -14,4 +15,5 @@ pub mod metrics;
 pub mod outbox;
 pub mod push;
 pub mod server;
+pub mod store;
 pub mod tunnel;

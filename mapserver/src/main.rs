@@ -1,17 +1,22 @@
 //! `lispguard-mapserver`: the command line.
 
 use argh::FromArgs;
-use mapserver::config::Config;
+use mapserver::change::Change;
+use mapserver::config::{Config, PublicKey};
 use mapserver::engine::MapServer;
 use mapserver::metrics::Metrics;
-use mapserver::server::{Observer, Server};
+use mapserver::outbox::Outbox;
+use mapserver::server::{Host, Observer, Server};
+use mapserver::store::{Clock, Store};
 use mapserver::tunnel::Tunnel;
 use mapserver::{control, http};
 use netconf::logger;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 const DEFAULT_CONFIG: &str = "/etc/lispguard/mapserver.toml";
 const DEFAULT_SOCKET: &str = "/run/lispguard-mapserver.sock";
@@ -96,8 +101,9 @@ struct Lookup {
 }
 
 #[derive(FromArgs)]
-/// Revoke a site: remove its registrations, tell the sites that resolved
-/// them, refuse its Map-Registers until a reload gives it a new key.
+/// Revoke a site: remove its registrations and WireGuard peer, tell the
+/// sites that resolved them, refuse its messages (across restarts) until a
+/// reload gives it a new key.
 #[argh(subcommand, name = "revoke")]
 struct Revoke {
     /// the site's name
@@ -143,12 +149,56 @@ fn print(result: Result<String, String>) -> Result<(), String> {
     result.map(|text| print!("{text}"))
 }
 
+/// The tunnel, taken out (None) when the map-server stops and removes it.
+type SharedTunnel = Arc<Mutex<Option<Tunnel>>>;
+
 fn run(run: &Run) -> Result<(), String> {
     logger::init_with(&run.log_level, run.syslog)?;
     let config = Config::load(&run.config).map_err(|e| e.to_string())?;
-    let tunnel = Tunnel::up(&config).map_err(|e| format!("WireGuard: {e}"))?;
-    // Taken out (None) when the map-server stops and removes it.
-    let tunnel = Arc::new(Mutex::new(Some(tunnel)));
+    let state_file = &config.lisp.state_file;
+    let mut store = Store::open(state_file).map_err(|e| format!("state file: {e}"))?;
+    let clock = Clock::now();
+    let saved = store.load(&clock).map_err(|e| format!("state file: {e}"))?;
+    let metrics = Arc::new(Metrics::default());
+    let now = Instant::now();
+    let mut engine = MapServer::new(&config, metrics.clone(), now);
+    let mut dropped = Outbox::default();
+    let restored = engine.restore(saved, now, &mut dropped);
+    store
+        .apply(&dropped.changes, &clock)
+        .map_err(|e| format!("state file: {e}"))?;
+    let tunnel =
+        Tunnel::up(&config, &engine.revoked_keys()).map_err(|e| format!("WireGuard: {e}"))?;
+    // Restored sites: their peers get an endpoint and keepalive, so that
+    // WireGuard handshakes with them now, not when they next send.
+    let mut waking = HashMap::new();
+    for site in engine.sites().into_iter().filter(|s| !s.revoked) {
+        let registered = site.mappings.iter().find_map(|m| m.rlocs.first());
+        let Some(endpoint) = site.observed.or(registered.map(|r| r.address)) else {
+            continue;
+        };
+        match tunnel.wake(&site.public_key, endpoint) {
+            Ok(()) => {
+                waking.insert(site.name, site.public_key);
+            }
+            Err(e) => log::warn!("WireGuard peer of site '{}': {e}", site.name),
+        }
+    }
+    log::info!(
+        "restored {restored} registrations from {}; handshaking with {} sites",
+        state_file.display(),
+        waking.len()
+    );
+    let ifindex = tunnel.ifindex().map_err(|e| format!("WireGuard: {e}"))?;
+    let tunnel: SharedTunnel = Arc::new(Mutex::new(Some(tunnel)));
+    let (changes, batches) = mpsc::channel();
+    let (flushed_tx, flushed) = mpsc::channel();
+    let keeper_tunnel = tunnel.clone();
+    let give_up = Instant::now() + Duration::from_secs(config.lisp.registration_ttl);
+    std::thread::Builder::new()
+        .name("store".into())
+        .spawn(move || keep(store, batches, flushed_tx, keeper_tunnel, waking, give_up))
+        .map_err(|e| format!("cannot start the store's thread: {e}"))?;
     let observe = tunnel.clone();
     let observer: Observer = Arc::new(move || {
         let tunnel = observe.lock().unwrap_or_else(|p| p.into_inner());
@@ -161,16 +211,23 @@ fn run(run: &Run) -> Result<(), String> {
             Vec::new()
         })
     });
-    let metrics = Arc::new(Metrics::default());
-    let engine = MapServer::new(&config, metrics.clone(), Instant::now());
     let threads = config
         .lisp
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let listen = config.listen();
     let server = Arc::new(
-        Server::start(engine, listen, threads, Some(observer))
-            .map_err(|e| format!("cannot listen on {listen}: {e}"))?,
+        Server::start(
+            engine,
+            listen,
+            threads,
+            Host {
+                tunnel: Some(ifindex),
+                observer: Some(observer),
+                changes: Some(changes.clone()),
+            },
+        )
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?,
     );
     http::serve(config.lisp.metrics, metrics)
         .map_err(|e| format!("cannot serve metrics on {}: {e}", config.lisp.metrics))?;
@@ -184,12 +241,84 @@ fn run(run: &Run) -> Result<(), String> {
     );
     wait_for_signals(&run.config, &server, &tunnel);
     let _ = std::fs::remove_file(socket);
+    // Everything the engine changed is stored before the process ends.
+    if changes.send(Vec::new()).is_ok() && flushed.recv_timeout(FLUSH_WAIT).is_err() {
+        log::warn!("the state file may miss the last changes");
+    }
     let tunnel = tunnel.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(Err(e)) = tunnel.map(Tunnel::down) {
         log::warn!("removing the WireGuard interface: {e}");
     }
     log::info!("stopped");
     Ok(())
+}
+
+/// Longest the map-server waits at exit for its state to be stored.
+const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
+/// Stores the engine's changes (each batch of what is queued in one
+/// transaction) and carries out what they mean for the tunnel: a revoked
+/// site's peer goes; a woken site's keepalive goes off once it registered,
+/// or once a registration would have expired (the site is not coming).
+/// An empty batch asks for `flushed` once all before it is stored.
+fn keep(
+    mut store: Store,
+    batches: Receiver<Vec<Change>>,
+    flushed: Sender<()>,
+    tunnel: SharedTunnel,
+    mut waking: HashMap<String, PublicKey>,
+    give_up: Instant,
+) {
+    loop {
+        let received = match waking.is_empty() {
+            true => batches
+                .recv()
+                .map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            false => batches.recv_timeout(give_up.saturating_duration_since(Instant::now())),
+        };
+        let mut batch = match received {
+            Ok(batch) => batch,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                let tunnel = tunnel.lock().unwrap_or_else(|p| p.into_inner());
+                for (site, key) in waking.drain() {
+                    log::info!("site '{site}' has not registered since the start");
+                    if let Some(Err(e)) = tunnel.as_ref().map(|t| t.quiet(&key)) {
+                        log::warn!("WireGuard: {e}");
+                    }
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        };
+        let mut flush = batch.is_empty();
+        while let Ok(more) = batches.try_recv() {
+            flush |= more.is_empty();
+            batch.extend(more);
+        }
+        if !batch.is_empty() {
+            if let Err(e) = store.apply(&batch, &Clock::now()) {
+                log::error!("state file: {e}");
+            }
+        }
+        let mut tunnel = tunnel.lock().unwrap_or_else(|p| p.into_inner());
+        for change in &batch {
+            let done = match (change, tunnel.as_mut()) {
+                (Change::Revoked { key, .. }, Some(tunnel)) => tunnel.revoke(key),
+                (Change::Registered { site, .. }, Some(tunnel)) => match waking.remove(site) {
+                    Some(key) => tunnel.quiet(&key),
+                    None => Ok(()),
+                },
+                _ => Ok(()),
+            };
+            if let Err(e) = done {
+                log::warn!("WireGuard: {e}");
+            }
+        }
+        drop(tunnel);
+        if flush {
+            let _ = flushed.send(());
+        }
+    }
 }
 
 /// Reloads on SIGHUP; returns on SIGTERM or SIGINT.
@@ -205,11 +334,14 @@ fn wait_for_signals(path: &Path, server: &Server, tunnel: &Mutex<Option<Tunnel>>
         }
         match Config::load(path) {
             Ok(config) => {
+                let revoked = server.with_engine(|engine, now, out| {
+                    engine.reload(&config, now, out);
+                    engine.revoked_keys()
+                });
                 let mut tunnel = tunnel.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(Err(e)) = tunnel.as_mut().map(|t| t.sync(&config)) {
+                if let Some(Err(e)) = tunnel.as_mut().map(|t| t.sync(&config, &revoked)) {
                     log::error!("WireGuard peers not updated: {e}");
                 }
-                server.with_engine(|engine, now, out| engine.reload(&config, now, out));
                 log::info!("configuration reloaded: {} sites", config.sites.len());
             }
             Err(errors) => log::error!("configuration not reloaded, it has errors:\n{errors}"),

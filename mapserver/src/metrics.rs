@@ -27,10 +27,13 @@ pub enum Drop {
     UnexpectedType,
     /// More messages from one site than its rate allows.
     RateLimited,
+    /// Not received on the map-server's WireGuard interface: its source
+    /// address is not vouched for (a forged datagram from the underlay).
+    NotFromTunnel,
 }
 
 impl Drop {
-    pub const ALL: [Drop; 9] = [
+    pub const ALL: [Drop; 10] = [
         Drop::Malformed,
         Drop::UnknownSource,
         Drop::AuthFailed,
@@ -40,6 +43,7 @@ impl Drop {
         Drop::Revoked,
         Drop::UnexpectedType,
         Drop::RateLimited,
+        Drop::NotFromTunnel,
     ];
 
     pub fn label(self) -> &'static str {
@@ -53,6 +57,7 @@ impl Drop {
             Drop::Revoked => "revoked",
             Drop::UnexpectedType => "unexpected_type",
             Drop::RateLimited => "rate_limited",
+            Drop::NotFromTunnel => "not_from_tunnel",
         }
     }
 }
@@ -71,6 +76,9 @@ pub struct Metrics {
     pub notifies_acked: AtomicU64,
     pub notifies_retransmitted: AtomicU64,
     pub notifies_failed: AtomicU64,
+    /// Datagrams the kernel dropped because a LISP socket's receive buffer
+    /// was full (SO_RXQ_OVFL, counted when the next datagram arrives).
+    pub receive_dropped: AtomicU64,
     drops: [AtomicU64; Drop::ALL.len()],
     buckets: [AtomicU64; BUCKETS_US.len() + 1],
     processing_ns: AtomicU64,
@@ -167,6 +175,13 @@ impl Metrics {
             "Pushed Map-Notifies never acknowledged.",
             "counter",
             &self.notifies_failed,
+        );
+        counter(
+            &mut out,
+            "receive_dropped_total",
+            "Datagrams the kernel dropped for a full LISP socket receive buffer.",
+            "counter",
+            &self.receive_dropped,
         );
         let _ = writeln!(
             out,

@@ -1,7 +1,9 @@
-//! Datagrams the engine wants sent. The engine decides, the socket layer
-//! sends after the engine's lock is released. Buffers are reused between
-//! calls, so handling a message allocates nothing once warm.
+//! Datagrams the engine wants sent, and the state it changed. The engine
+//! decides, the socket layer sends after the engine's lock is released.
+//! Buffers are reused between calls, so handling a message allocates
+//! nothing once warm.
 
+use crate::change::Change;
 use lisp::WriteError;
 use std::net::SocketAddr;
 
@@ -13,6 +15,8 @@ pub const MAX_DATAGRAM: usize = 4096;
 pub struct Outbox {
     datagrams: Vec<(SocketAddr, Box<[u8]>, usize)>,
     len: usize,
+    /// What changed in the state kept across restarts, in order.
+    pub changes: Vec<Change>,
 }
 
 impl Outbox {
@@ -63,6 +67,7 @@ impl Outbox {
         self.len == 0
     }
 
+    /// Forgets the datagrams (the changes are taken separately).
     pub fn clear(&mut self) {
         self.len = 0;
     }

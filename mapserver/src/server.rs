@@ -1,17 +1,27 @@
 //! Runs the engine over UDP: one SO_REUSEPORT socket and thread per core
 //! (the kernel spreads senders across them), all sharing one engine, and a
 //! timer thread for retransmissions and expiry. The engine's lock is held
-//! only while deciding; datagrams go out after it is released.
+//! only while deciding; datagrams go out after it is released, and state
+//! changes go, in order, to whoever keeps them ([`Host::changes`]).
+//!
+//! Where the map-server has its WireGuard interface, a datagram is taken
+//! only if it arrived on it: WireGuard vouches for the inner source
+//! address, the underlay does not.
 
+use crate::change::Change;
 use crate::config::PublicKey;
 use crate::engine::MapServer;
+use crate::metrics::Drop as DropReason;
 use crate::outbox::{Outbox, MAX_DATAGRAM};
+use netconf::udp;
 use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt;
 use smol::Async;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -19,6 +29,38 @@ use std::time::{Duration, Instant};
 /// Reads where each WireGuard peer's packets come from (the map-server's
 /// own interface), for NAT traversal.
 pub type Observer = Arc<dyn Fn() -> Vec<(PublicKey, Option<SocketAddr>)> + Send + Sync>;
+
+/// Receive buffer of each LISP socket: room for a burst of some thousands
+/// of requests (the kernel default, ~200 KB, lost 8-11 % of a burst).
+const RECEIVE_BUFFER: usize = 4 << 20;
+
+/// What ties a server to its host; nothing in loopback tests and
+/// benchmarks.
+#[derive(Clone, Default)]
+pub struct Host {
+    /// Index of the WireGuard interface control messages must arrive on.
+    pub tunnel: Option<u32>,
+    /// Asked before each Map-Register.
+    pub observer: Option<Observer>,
+    /// Receives the engine's state changes, in the order they were made.
+    pub changes: Option<mpsc::Sender<Vec<Change>>>,
+}
+
+impl Host {
+    /// Hands the changes in `out` on; called with the engine locked, so
+    /// that they arrive in the order the engine made them.
+    fn hand_on(&self, out: &mut Outbox) {
+        if out.changes.is_empty() {
+            return;
+        }
+        let changes = std::mem::take(&mut out.changes);
+        if let Some(to) = &self.changes {
+            if to.send(changes).is_err() {
+                log::error!("state changes lost: the store is gone");
+            }
+        }
+    }
+}
 
 /// The longest the timer thread sleeps with nothing due (expiry is checked
 /// at least this often even if a deadline was missed).
@@ -32,16 +74,22 @@ pub struct Server {
     /// Wakes the timer thread when a push started.
     wake: Sender<()>,
     local_addr: SocketAddr,
+    host: Host,
     stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
 }
 
-/// A UDP socket on `addr` that other sockets may share (SO_REUSEPORT).
+/// A UDP socket on `addr` that other sockets may share (SO_REUSEPORT),
+/// with a receive buffer for bursts and the ancillary data [`udp::recv`]
+/// reads.
 fn shared_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     socket.set_reuse_port(true)?;
     socket.bind(&addr.into())?;
-    Ok(socket.into())
+    let socket: UdpSocket = socket.into();
+    udp::size_receive_buffer(&socket, RECEIVE_BUFFER)?;
+    udp::enable_ancillary(&socket)?;
+    Ok(socket)
 }
 
 /// Locks the engine; a thread that panicked holding it leaves it usable,
@@ -54,12 +102,12 @@ pub fn lock(engine: &Mutex<MapServer>) -> MutexGuard<'_, MapServer> {
 
 impl Server {
     /// Binds `threads` sockets to `listen` (port 0 picks one) and starts
-    /// serving. `observer`, if any, is asked before each Map-Register.
+    /// serving.
     pub fn start(
         engine: MapServer,
         listen: SocketAddr,
         threads: usize,
-        observer: Option<Observer>,
+        host: Host,
     ) -> io::Result<Server> {
         let first = shared_socket(listen)?;
         let local_addr = first.local_addr()?;
@@ -75,22 +123,24 @@ impl Server {
         let mut handles = Vec::new();
         for (n, socket) in sockets.into_iter().enumerate() {
             let (engine, stopped, wake) = (engine.clone(), stopped.clone(), wake.clone());
-            let observer = observer.clone();
+            let host = host.clone();
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("lisp-rx-{n}"))
                     .spawn(move || {
-                        let receiving = receive(engine, socket, wake, observer);
+                        let receiving = receive(engine, socket, wake, host);
                         smol::block_on(receiving.or(wait(stopped)))
                     })?,
             );
         }
         let engine_for_timer = engine.clone();
+        let host_for_timer = host.clone();
         handles.push(
             std::thread::Builder::new()
                 .name("lisp-timer".into())
                 .spawn(move || {
-                    smol::block_on(timers(engine_for_timer, timer_socket, woken).or(wait(stopped)))
+                    let timing = timers(engine_for_timer, timer_socket, woken, host_for_timer);
+                    smol::block_on(timing.or(wait(stopped)))
                 })?,
         );
         Ok(Server {
@@ -98,6 +148,7 @@ impl Server {
             socket,
             wake,
             local_addr,
+            host,
             stop: Some(stop),
             threads: handles,
         })
@@ -114,6 +165,7 @@ impl Server {
         let (result, timers_changed) = {
             let mut engine = lock(&self.engine);
             let result = f(&mut engine, Instant::now(), &mut out);
+            self.host.hand_on(&mut out);
             (result, engine.take_timers_changed())
         };
         if timers_changed {
@@ -152,12 +204,7 @@ async fn send_all(socket: &Async<UdpSocket>, out: &mut Outbox) {
     out.clear();
 }
 
-async fn receive(
-    engine: Arc<Mutex<MapServer>>,
-    socket: UdpSocket,
-    wake: Sender<()>,
-    observer: Option<Observer>,
-) {
+async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, wake: Sender<()>, host: Host) {
     let socket = match Async::new(socket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
@@ -165,17 +212,29 @@ async fn receive(
     let metrics = lock(&engine).metrics().clone();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = Outbox::default();
+    let mut overflows = udp::Overflows::default();
     loop {
-        let (len, from) = match socket.recv_from(&mut buf).await {
+        let received = match socket.read_with(|s| udp::recv(s, &mut buf)).await {
             Ok(received) => received,
             Err(e) => {
                 log::warn!("receiving: {e}");
                 continue;
             }
         };
+        let dropped = overflows.update(&received);
+        if dropped > 0 {
+            metrics
+                .receive_dropped
+                .fetch_add(u64::from(dropped), Relaxed);
+        }
+        let (len, from) = (received.len, received.from);
+        if !udp::from_tunnel(&received, host.tunnel) {
+            lock(&engine).refused(Instant::now(), DropReason::NotFromTunnel, from);
+            continue;
+        }
         // Registrations are rare: the NAT view is refreshed before each, so
         // that the map-server hands out what it sees from then on.
-        let seen = match &observer {
+        let seen = match &host.observer {
             Some(observe) if len > 0 && buf[0] >> 4 == lisp::message_type::MAP_REGISTER => {
                 observe()
             }
@@ -185,9 +244,10 @@ async fn receive(
         let timers_changed = {
             let mut engine = lock(&engine);
             for (key, endpoint) in &seen {
-                engine.observed_endpoint(key, *endpoint);
+                engine.observed_endpoint(key, *endpoint, &mut out);
             }
             engine.handle(started, from, &buf[..len], &mut out);
+            host.hand_on(&mut out);
             engine.take_timers_changed()
         };
         metrics.processed(started.elapsed());
@@ -198,7 +258,7 @@ async fn receive(
     }
 }
 
-async fn timers(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, woken: Receiver<()>) {
+async fn timers(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, woken: Receiver<()>, host: Host) {
     let socket = match Async::new(socket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
@@ -206,7 +266,12 @@ async fn timers(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, woken: Receive
     let mut out = Outbox::default();
     loop {
         let now = Instant::now();
-        let next = lock(&engine).poll(now, &mut out);
+        let next = {
+            let mut engine = lock(&engine);
+            let next = engine.poll(now, &mut out);
+            host.hand_on(&mut out);
+            next
+        };
         send_all(&socket, &mut out).await;
         let until = next.map_or(now + IDLE_TICK, |at| at.min(now + IDLE_TICK));
         let sleep = async {

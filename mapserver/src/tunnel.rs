@@ -6,15 +6,21 @@
 use crate::config::{Config, PublicKey};
 use ipnet::IpNet;
 use netconf::{Peer, Rtnl, WireGuard};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+
+/// Keepalive interval set on a restored site's peer until the site
+/// registers: turning it on makes WireGuard send a handshake at once.
+const WAKE_KEEPALIVE: u16 = 25;
 
 pub struct Tunnel {
     wg: WireGuard,
     rtnl: Rtnl,
     /// Control addresses routed through the interface now.
     routed: HashSet<IpAddr>,
+    /// Each configured (not revoked) site's key and control address.
+    peers: HashMap<PublicKey, IpAddr>,
 }
 
 /// A host prefix: /32 or /128.
@@ -23,8 +29,9 @@ fn host(ip: IpAddr) -> IpNet {
 }
 
 impl Tunnel {
-    /// Brings the interface up as `config` says, keeping the peers it has.
-    pub fn up(config: &Config) -> io::Result<Tunnel> {
+    /// Brings the interface up as `config` says, keeping the peers it has
+    /// (none for the `revoked` keys).
+    pub fn up(config: &Config, revoked: &[PublicKey]) -> io::Result<Tunnel> {
         let wg_config = &config.wireguard;
         // Before the key file is created (a Config may not come from a
         // checked file).
@@ -50,25 +57,32 @@ impl Tunnel {
             wg,
             rtnl,
             routed: HashSet::new(),
+            peers: HashMap::new(),
         };
-        tunnel.sync(config)?;
+        tunnel.sync(config, revoked)?;
         Ok(tunnel)
     }
 
     /// Makes the peers and routes those of `config`'s sites: adds the new,
-    /// updates the changed, removes the gone.
-    pub fn sync(&mut self, config: &Config) -> io::Result<()> {
-        let wanted: HashSet<PublicKey> = config.sites.iter().map(|s| s.public_key).collect();
+    /// updates the changed, removes the gone and the `revoked` (nothing a
+    /// revoked site sends reaches the map-server).
+    pub fn sync(&mut self, config: &Config, revoked: &[PublicKey]) -> io::Result<()> {
+        self.peers = config
+            .sites
+            .iter()
+            .filter(|s| !revoked.contains(&s.public_key))
+            .map(|s| (s.public_key, s.control_address))
+            .collect();
         for peer in self.wg.peers()? {
-            if !wanted.contains(&peer.public_key) {
+            if !self.peers.contains_key(&peer.public_key) {
                 self.wg.remove_peer(&peer.public_key)?;
             }
         }
-        for site in &config.sites {
+        for (key, control) in &self.peers {
             self.wg.set_peer(&Peer {
-                public_key: site.public_key,
+                public_key: *key,
                 endpoint: None,
-                allowed_ips: vec![host(site.control_address)],
+                allowed_ips: vec![host(*control)],
                 persistent_keepalive: None,
             })?;
         }
@@ -81,6 +95,46 @@ impl Tunnel {
         }
         self.routed = addresses;
         Ok(())
+    }
+
+    /// Points a site's peer at `endpoint` with keepalive on: WireGuard
+    /// handshakes with it at once, so that after a restart the site's
+    /// next message, and the first answer to it, get through.
+    pub fn wake(&self, key: &PublicKey, endpoint: SocketAddr) -> io::Result<()> {
+        let Some(control) = self.peers.get(key) else {
+            return Ok(());
+        };
+        self.wg.set_peer(&Peer {
+            public_key: *key,
+            endpoint: Some(endpoint),
+            allowed_ips: vec![host(*control)],
+            persistent_keepalive: Some(WAKE_KEEPALIVE),
+        })
+    }
+
+    /// Turns a woken peer's keepalive off again: the site keeps its own
+    /// towards the map-server.
+    pub fn quiet(&self, key: &PublicKey) -> io::Result<()> {
+        let Some(control) = self.peers.get(key) else {
+            return Ok(());
+        };
+        self.wg.set_peer(&Peer {
+            public_key: *key,
+            endpoint: None,
+            allowed_ips: vec![host(*control)],
+            persistent_keepalive: None,
+        })
+    }
+
+    /// Removes a revoked site's peer.
+    pub fn revoke(&mut self, key: &PublicKey) -> io::Result<()> {
+        self.peers.remove(key);
+        self.wg.remove_peer(key)
+    }
+
+    /// Index of the interface: control messages must arrive on it.
+    pub fn ifindex(&self) -> io::Result<u32> {
+        netconf::udp::ifindex(self.wg.name())
     }
 
     /// Where each peer's packets come from now.

@@ -4,8 +4,10 @@
 mod common;
 
 use common::{config, request, TestSite, A, B, C, D};
-use lisp::{auth, Action, Address, MapNotify, MapReply, Message};
-use mapserver::engine::MapServer;
+use lisp::{auth, Action, Address, EidPrefix, MapNotify, MapReply, Message};
+use mapserver::change::Change;
+use mapserver::db::Mapping;
+use mapserver::engine::{MapServer, Saved};
 use mapserver::metrics::{Drop, Metrics};
 use mapserver::outbox::Outbox;
 use std::net::SocketAddr;
@@ -410,8 +412,11 @@ fn a_site_seen_behind_a_nat_is_handed_out_at_its_observed_endpoint() {
     let mut w = World::new(&[&A, &B], NO_LIMIT);
     w.register(&A, "192.0.2.10:51820");
     w.register(&B, "192.168.1.20:51820");
-    w.server
-        .observed_endpoint(&B.public_key, Some("203.0.113.5:40001".parse().unwrap()));
+    w.server.observed_endpoint(
+        &B.public_key,
+        Some("203.0.113.5:40001".parse().unwrap()),
+        &mut Outbox::default(),
+    );
     let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
     let released = w.ack_pushes(&sent, &[&B]);
     match &reply(&released).records[0].locators[0].rloc {
@@ -451,4 +456,215 @@ fn reload_keeps_registrations_and_withdraws_removed_sites() {
     let sent = w.drain();
     assert_revocation(&A, &sent, B.public_key);
     assert_eq!(w.metrics.registrations.load(Relaxed), 1);
+}
+
+/// The one record of the Map-Notify pushed to `site` among `sent`.
+fn pushed_record(site: &TestSite, sent: &[(SocketAddr, Vec<u8>)]) -> lisp::Record {
+    let n = notify(site, &pushed_to(site, sent));
+    assert_eq!(n.body.records.len(), 1);
+    n.body.records[0].clone()
+}
+
+#[test]
+fn a_miss_is_answered_for_the_widest_free_prefix_and_healed_when_it_fills() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    // Only a's 10.1.0.0/24 is registered: 10.2.0.0/15 holds nothing.
+    let sent = w.from(&A, &request(9, "[1000] 10.2.0.9/32"));
+    let record = &reply(&sent).records[0];
+    assert_eq!(record.action, Action::DROP_NO_REASON);
+    assert_eq!(record.eid_mask_len, 15);
+    assert_eq!(record.eid.instance_id(), 1000);
+    assert_eq!(
+        EidPrefix::from_address(&record.eid, record.eid_mask_len),
+        Some("[1000] 10.2.0.0/15".parse().unwrap())
+    );
+    // b registers inside it: a hears its negative answer no longer holds.
+    let msg = B.register(1, "[1000] 10.2.0.0/24", "192.0.2.11:51820".parse().unwrap());
+    let sent = w.from(&B, &msg);
+    assert_eq!(sent.len(), 2, "b's Map-Notify and the push to a");
+    let heal = pushed_record(&A, &sent);
+    assert!(heal.locators.is_empty());
+    assert_eq!(heal.ttl, 0);
+    assert_eq!(heal.action, Action::NO_ACTION);
+    assert!(heal.authoritative);
+    assert_eq!(heal.eid.wireguard_key(), None);
+    assert_eq!(
+        EidPrefix::from_address(&heal.eid, heal.eid_mask_len),
+        Some("[1000] 10.2.0.0/15".parse().unwrap())
+    );
+    // Retransmitted until acknowledged, like any push.
+    let again = w.wait(Duration::from_millis(20));
+    assert_eq!(again.len(), 1);
+    w.from(&A, &A.ack(&pushed_to(&A, &sent)));
+    assert!(w.wait(Duration::from_secs(5)).is_empty());
+    // Said once: a refresh or another registration tells no one again.
+    assert_eq!(w.from(&B, &msg).len(), 1);
+}
+
+#[test]
+fn another_instance_gets_back_only_the_prefix_it_asked() {
+    let mut w = World::new(&[&A, &C], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    let record = reply(&w.from(&C, &request(1, "[1000] 10.9.0.1/32"))).records[0].clone();
+    assert_eq!(record.eid_mask_len, 32);
+    assert_eq!(record.action, Action::DROP_NO_REASON);
+}
+
+#[test]
+fn a_negative_subscription_ends_with_its_ttl_and_needs_the_n_bit() {
+    let mut w = World::new(&[&A, &B, &D], "rate_limit = 0\nnegative_ttl = 1");
+    w.register(&A, "192.0.2.10:51820");
+    // d asks without the N bit: answered, not subscribed.
+    let mut plain = lisp::MapRequest::parse(&request(1, "[1000] 10.2.0.9/32")).unwrap();
+    plain.records[0].notify = false;
+    let mut buf = [0u8; 1500];
+    let len = plain.write(&mut buf).unwrap();
+    assert_eq!(w.from(&D, &buf[..len]).len(), 1);
+    // a asks with it, then a minute passes.
+    w.from(&A, &request(2, "[1000] 10.2.0.9/32"));
+    w.now += Duration::from_secs(60);
+    let msg = B.register(1, "[1000] 10.2.0.0/24", "192.0.2.11:51820".parse().unwrap());
+    assert_eq!(w.from(&B, &msg).len(), 1, "only b's own Map-Notify");
+}
+
+#[test]
+fn a_static_mapping_heals_negative_answers_too() {
+    let key = netconf::format_key(&[0x55; 32]);
+    let with_static = format!(
+        "rate_limit = 0\n[[static]]\neid = \"[1000] 10.9.1.0/24\"\npublic_key = \"{key}\"\nrloc = \"192.0.2.99:51820\"\n"
+    );
+    let mut w = World::new(&[&A], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    let record = reply(&w.from(&A, &request(3, "[1000] 10.9.1.1/32"))).records[0].clone();
+    assert_eq!(record.eid_mask_len, 13, "10.8.0.0/13");
+    w.server
+        .reload(&config(NET, &[&A], &with_static), w.now, &mut w.out);
+    let sent = w.drain();
+    let heal = pushed_record(&A, &sent);
+    assert_eq!(heal.eid_mask_len, 13);
+    assert!(heal.locators.is_empty());
+}
+
+#[test]
+fn a_revoked_site_gets_no_answers_and_no_pushes() {
+    let mut w = World::new(&[&A, &B, &D], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.register(&D, "192.0.2.13:51820");
+    // b asked about a miss and would hear when it fills.
+    w.from(&B, &request(1, "[1000] 10.9.0.1/32"));
+    w.out.changes.clear();
+    assert_eq!(w.server.revoke("b", w.now, &mut w.out), Ok(1));
+    assert_eq!(
+        w.out.changes,
+        vec![
+            Change::Withdrawn {
+                eid: "[1000] 10.2.0.0/24".parse().unwrap()
+            },
+            Change::Revoked {
+                site: "b".into(),
+                key: B.public_key
+            }
+        ]
+    );
+    w.out.changes.clear();
+    w.drain();
+    // Its Map-Requests are dropped: nothing about a, nothing pushed to a.
+    assert!(w.from(&B, &request(2, "[1000] 10.1.0.9/32")).is_empty());
+    assert_eq!(w.metrics.drops(Drop::Revoked), 1);
+    // Nothing is pushed to it either (the negative it asked about fills).
+    let e = TestSite {
+        name: "e",
+        control: "127.0.0.6",
+        eids: &["[1000] 10.9.0.0/16"],
+        public_key: [0xee; 32],
+        ..D
+    };
+    w.server
+        .reload(&config(NET, &[&A, &B, &D, &e], NO_LIMIT), w.now, &mut w.out);
+    w.drain();
+    let msg = e.register(1, "[1000] 10.9.0.0/24", "192.0.2.14:51820".parse().unwrap());
+    let sent = w.from(&e, &msg);
+    assert!(sent.iter().all(|(to, _)| to.ip() != B.control_address(NET)));
+    assert_eq!(w.server.revoked_keys(), vec![B.public_key]);
+}
+
+#[test]
+fn restore_takes_back_what_the_configuration_still_allows() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.server.revoke("b", w.now, &mut w.out).unwrap();
+    let kept: Vec<Change> = std::mem::take(&mut w.out.changes);
+    let registered = kept
+        .iter()
+        .filter(|c| matches!(c, Change::Registered { .. }))
+        .count();
+    assert_eq!(registered, 2, "both registrations were reported");
+    // What a store would hold now: a's registration, b's revocation, and a
+    // stale registration of b's (expired) and one with an old key.
+    let a = w
+        .server
+        .sites()
+        .into_iter()
+        .find(|s| s.name == "a")
+        .unwrap();
+    let mut mapping = a.mappings[0].clone();
+    let old_key = Mapping {
+        eid: "[1000] 10.1.1.0/24".parse().unwrap(),
+        key: [0x01; 32],
+        ..mapping.clone()
+    };
+    let expired = Mapping {
+        eid: "[1000] 10.1.2.0/24".parse().unwrap(),
+        expires: Some(w.now),
+        ..mapping.clone()
+    };
+    mapping.site = None;
+    let saved = Saved {
+        registrations: vec![
+            ("a".into(), mapping),
+            ("a".into(), old_key),
+            ("a".into(), expired),
+            ("gone".into(), a.mappings[0].clone()),
+        ],
+        revoked: vec![("b".into(), B.public_key)],
+        observed: vec![("a".into(), "203.0.113.7:4000".parse().unwrap())],
+    };
+    let metrics = Arc::new(Metrics::default());
+    let mut restarted = MapServer::new(&config(NET, &[&A, &B], NO_LIMIT), metrics, w.now);
+    let mut out = Outbox::default();
+    assert_eq!(restarted.restore(saved.clone(), w.now, &mut out), 1);
+    assert_eq!(
+        out.changes.len(),
+        3,
+        "three rows dropped: {:?}",
+        out.changes
+    );
+    let sites = restarted.sites();
+    assert_eq!(sites[0].mappings.len(), 1);
+    assert_eq!(sites[0].observed, Some("203.0.113.7:4000".parse().unwrap()));
+    assert!(sites[1].revoked);
+    // b's Map-Registers are still refused.
+    let from = SocketAddr::new(B.control_address(NET), 4342);
+    let msg = B.register(1, "[1000] 10.2.0.0/24", "192.0.2.11:51820".parse().unwrap());
+    restarted.handle(w.now, from, &msg, &mut out);
+    assert_eq!(restarted.metrics().drops(Drop::Revoked), 1);
+    // A new key for b lifts the revocation (and the store hears so).
+    let b2 = TestSite {
+        public_key: [0xb2; 32],
+        ..B
+    };
+    let mut out = Outbox::default();
+    let mut again = MapServer::new(
+        &config(NET, &[&A, &b2], NO_LIMIT),
+        Arc::new(Metrics::default()),
+        w.now,
+    );
+    again.restore(saved, w.now, &mut out);
+    assert!(!again.sites()[1].revoked);
+    assert!(out
+        .changes
+        .contains(&Change::Unrevoked { site: "b".into() }));
 }

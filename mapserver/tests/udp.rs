@@ -73,7 +73,10 @@ fn start(net: u8, sites: &[&TestSite], lisp: &str) -> (Server, Arc<Metrics>) {
     let config = config(net, sites, lisp);
     let engine = MapServer::new(&config, metrics.clone(), Instant::now());
     let listen = SocketAddr::from(([127, net, 0, 1], 0));
-    (Server::start(engine, listen, 2, None).unwrap(), metrics)
+    (
+        Server::start(engine, listen, 2, Default::default()).unwrap(),
+        metrics,
+    )
 }
 
 /// What the map-server answers `agent`'s request for `eid`.
@@ -198,4 +201,39 @@ fn subscriber_hears_of_a_change_and_of_expiry() {
     let record = &gone.body.records[0];
     assert!(record.locators.is_empty());
     assert!(matches!(&record.eid, Address::SecurityKey(k) if k.revoked));
+}
+
+#[test]
+fn datagrams_a_full_receive_buffer_drops_are_counted() {
+    let net = 7;
+    let metrics = Arc::new(Metrics::default());
+    let engine = MapServer::new(
+        &config(net, &[&A], "rate_limit = 0"),
+        metrics.clone(),
+        Instant::now(),
+    );
+    let listen = SocketAddr::from(([127, net, 0, 1], 0));
+    let server = Server::start(engine, listen, 1, Default::default()).unwrap();
+    let a = Agent::new(A, net, server.local_addr());
+    // The engine is busy (locked) while a burst arrives: the receive
+    // thread cannot drain the socket, whose buffer overflows.
+    const BURST: usize = 40_000;
+    let msg = request(1, "[1000] 10.1.0.1/32");
+    server.with_engine(|_, _, _| {
+        for _ in 0..BURST {
+            a.send(&msg);
+        }
+    });
+    // The count rides on the next datagram queued after the drops.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while metrics.receive_dropped.load(Relaxed) == 0 && Instant::now() < deadline {
+        a.send(&msg);
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let dropped = metrics.receive_dropped.load(Relaxed);
+    assert!(dropped > 0, "no drop counted");
+    assert!(dropped < BURST as u64);
+    assert!(metrics
+        .render()
+        .contains(&format!("lispguard_receive_dropped_total {dropped}")));
 }

@@ -11,6 +11,7 @@ pub mod cli;
 mod error;
 mod genl;
 pub mod rtnl;
+pub mod udp;
 pub mod wireguard;
 
 pub mod logger;

@@ -173,11 +173,12 @@ impl Lab {
         let mut text = format!(
             "control_address = \"100.64.0.1\"\n\
              [wireguard]\ninterface = \"lg{}ms\"\nbackend = \"{}\"\nprivate_key_file = \"{}\"\n\
-             [lisp]\nmetrics = \"127.0.0.1:9090\"\ncontrol_socket = \"{}\"\n",
+             [lisp]\nmetrics = \"127.0.0.1:9090\"\ncontrol_socket = \"{}\"\nstate_file = \"{}\"\n",
             self.tag,
             super::backend(),
             dir.join("ms.key").display(),
             dir.join("ms.sock").display(),
+            dir.join("ms.db").display(),
         );
         for n in &self.nodes {
             text.push_str(&format!(
@@ -214,20 +215,7 @@ impl Lab {
 
     /// Starts the map-server and every agent; returns when all registered.
     pub fn start(&mut self) {
-        let config = self.ns.file("ms.toml", &self.ms_config());
-        let ms = Process::start(
-            "map-server",
-            &self.ms,
-            &binary("lispguard-mapserver"),
-            &[
-                "run",
-                "--log-level",
-                "debug",
-                "-c",
-                &config.to_string_lossy(),
-            ],
-            "map-server on",
-        );
+        let ms = self.start_ms();
         self.processes.push(ms);
         self.start_agents();
     }
@@ -303,6 +291,63 @@ impl Lab {
             ],
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn start_ms(&self) -> Process {
+        let config = self.ns.file("ms.toml", &self.ms_config());
+        Process::start(
+            "map-server",
+            &self.ms,
+            &binary("lispguard-mapserver"),
+            &[
+                "run",
+                "--log-level",
+                "debug",
+                "-c",
+                &config.to_string_lossy(),
+            ],
+            "map-server on",
+        )
+    }
+
+    /// The map-server's process.
+    pub fn map_server(&self) -> &Process {
+        self.processes
+            .iter()
+            .find(|p| p.name == "map-server")
+            .expect("a running map-server")
+    }
+
+    /// Stops the map-server with `signal` (SIGTERM: as `systemctl stop`
+    /// does; SIGKILL: a crash) and waits until it is gone.
+    pub fn stop_map_server(&mut self, signal: i32) {
+        let at = self
+            .processes
+            .iter()
+            .position(|p| p.name == "map-server")
+            .expect("a running map-server");
+        let ms = self.processes.remove(at);
+        ms.signal(signal);
+        drop(ms); // waits for it
+    }
+
+    /// Starts the map-server again, with the same configuration and state
+    /// file; returns when it logs that it listens.
+    pub fn restart_map_server(&mut self) {
+        let ms = self.start_ms();
+        self.processes.insert(0, ms);
+    }
+
+    /// The map-server's Prometheus metrics.
+    pub fn ms_metrics(&self) -> String {
+        super::in_namespace(&self.ms, || {
+            use std::io::{Read, Write};
+            let mut http = std::net::TcpStream::connect("127.0.0.1:9090").expect("metrics");
+            http.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
+            let mut text = String::new();
+            http.read_to_string(&mut text).unwrap();
+            text
+        })
     }
 
     /// A map-server command (`sites`, `revoke NAME`, ...).

@@ -266,3 +266,20 @@ pub fn binary(name: &str) -> String {
 /// Whether processes' log lines are echoed to stderr (tests: yes, where
 /// libtest captures them; the demo prints its own account).
 pub static ECHO_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Runs `f` on a thread of its own inside namespace `ns` (setns): sockets
+/// it opens live there. The calling thread stays where it is.
+pub fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::os::fd::AsRawFd;
+    let path = format!("/var/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let file = std::fs::File::open(&path).expect("the namespace");
+        // SAFETY: setns on an open namespace descriptor; it changes only
+        // this thread's network namespace.
+        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+        f()
+    })
+    .join()
+    .expect("the thread in the namespace")
+}

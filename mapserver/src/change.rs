@@ -1,0 +1,23 @@
+//! What the engine changed in the state worth keeping across a restart.
+//! The engine only reports it (it does no I/O); the server hands it, in the
+//! order it happened, to whoever keeps the state ([`crate::store`]).
+
+use crate::config::PublicKey;
+use crate::db::Mapping;
+use lisp::EidPrefix;
+use std::net::SocketAddr;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A site registered or refreshed a mapping (its expiry moved).
+    Registered { site: String, mapping: Box<Mapping> },
+    /// A registration is gone: withdrawn, expired, revoked, no longer
+    /// allowed by the configuration.
+    Withdrawn { eid: EidPrefix },
+    /// An operator revoked the site while it had this WireGuard key.
+    Revoked { site: String, key: PublicKey },
+    /// A revocation no longer holds: the site has a new key or is gone.
+    Unrevoked { site: String },
+    /// Where the site's WireGuard packets come from now.
+    Observed { site: String, endpoint: SocketAddr },
+}

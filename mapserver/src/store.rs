@@ -1,0 +1,453 @@
+//! The map-server's state on disk, so that a restart (an upgrade, a crash)
+//! is invisible to the sites: registrations with their expiry, revocations,
+//! the sites' last observed WireGuard endpoints. One SQLite file; the
+//! enrolment work keeps its nodes and tokens in the same file, each entity
+//! a table with its few functions here.
+//!
+//! Durability: WAL journal with `synchronous=NORMAL`. A crash of the
+//! process (kill -9, a panic) never loses or corrupts a committed
+//! transaction; a power loss or kernel crash may lose the transactions of
+//! the last moments before it (never the file's consistency). What is lost
+//! then is soft state the sites send again within a register interval.
+//!
+//! Times are wall-clock unix seconds on disk (the monotonic clock restarts
+//! with the host); [`Clock`] converts to and from this run's `Instant`s.
+
+use crate::change::Change;
+use crate::config::PublicKey;
+use crate::db::{Mapping, Rloc};
+use crate::engine::Saved;
+use lisp::EidPrefix;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// The schema this code writes; older files are migrated on open.
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE registration (
+    iid INTEGER NOT NULL,
+    prefix TEXT NOT NULL,          -- canonical, e.g. 10.1.0.0/16
+    site TEXT NOT NULL,
+    key BLOB NOT NULL,             -- WireGuard public key, 32 bytes
+    rlocs TEXT NOT NULL,           -- 'priority weight address:port' lines
+    ttl INTEGER NOT NULL,          -- record TTL, minutes
+    registered INTEGER NOT NULL,   -- first registered, unix seconds
+    expires INTEGER NOT NULL,      -- unix seconds
+    PRIMARY KEY (iid, prefix)
+);
+CREATE TABLE revocation (
+    site TEXT PRIMARY KEY,
+    key BLOB NOT NULL              -- the WireGuard key it had when revoked
+);
+CREATE TABLE endpoint (
+    site TEXT PRIMARY KEY,
+    address TEXT NOT NULL          -- last observed WireGuard endpoint
+);
+";
+
+/// A store error, with what the map-server was doing.
+#[derive(Debug)]
+pub struct Error(String);
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+fn context<T>(what: &str, result: rusqlite::Result<T>) -> Result<T, Error> {
+    result.map_err(|e| Error(format!("{what}: {e}")))
+}
+
+/// This run's monotonic clock against the wall clock, taken at one moment.
+#[derive(Clone, Copy, Debug)]
+pub struct Clock {
+    wall: Duration,
+    at: Instant,
+}
+
+impl Clock {
+    pub fn now() -> Clock {
+        Clock {
+            wall: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+            at: Instant::now(),
+        }
+    }
+
+    /// Unix seconds of an instant of this run.
+    pub fn unix(&self, instant: Instant) -> i64 {
+        let wall = self.wall.as_secs() as i64;
+        if instant >= self.at {
+            wall + instant.duration_since(self.at).as_secs() as i64
+        } else {
+            wall - self.at.duration_since(instant).as_secs() as i64
+        }
+    }
+
+    /// The instant of this run at unix second `unix`; times before this
+    /// run's clock began map to its start of the known range (now).
+    pub fn instant(&self, unix: i64) -> Instant {
+        let delta = unix - self.wall.as_secs() as i64;
+        if delta >= 0 {
+            self.at + Duration::from_secs(delta as u64)
+        } else {
+            self.at
+                .checked_sub(Duration::from_secs(delta.unsigned_abs()))
+                .unwrap_or(self.at)
+        }
+    }
+}
+
+pub struct Store {
+    db: Connection,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`; creates its directory, 0700,
+    /// if missing (the file names every site's key and endpoint).
+    pub fn open(path: &Path) -> Result<Store, Error> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                use std::os::unix::fs::DirBuilderExt;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| Error(format!("creating {}: {e}", dir.display())))?;
+            }
+        }
+        let what = format!("opening {}", path.display());
+        let db = context(&what, Connection::open(path))?;
+        context(&what, db.pragma_update(None, "journal_mode", "WAL"))?;
+        context(&what, db.pragma_update(None, "synchronous", "NORMAL"))?;
+        context(&what, db.busy_timeout(Duration::from_secs(5)))?;
+        let mut store = Store { db };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    fn migrate(&mut self) -> Result<(), Error> {
+        let version: i64 = context(
+            "reading the schema version",
+            self.db
+                .pragma_query_value(None, "user_version", |r| r.get(0)),
+        )?;
+        if version > SCHEMA_VERSION {
+            return Err(Error(format!(
+                "the state file has schema version {version}, newer than this map-server's \
+                 {SCHEMA_VERSION}: written by a newer release"
+            )));
+        }
+        if version < 1 {
+            let tx = context("creating the schema", self.db.transaction())?;
+            context("creating the schema", tx.execute_batch(SCHEMA_V1))?;
+            context(
+                "creating the schema",
+                tx.pragma_update(None, "user_version", SCHEMA_VERSION),
+            )?;
+            context("creating the schema", tx.commit())?;
+        }
+        Ok(())
+    }
+
+    /// Everything kept, for [`crate::engine::MapServer::restore`]; rows
+    /// that no longer parse are skipped (and logged).
+    pub fn load(&self, clock: &Clock) -> Result<Saved, Error> {
+        Ok(Saved {
+            registrations: self.registrations(clock)?,
+            revoked: self.revocations()?,
+            observed: self.endpoints()?,
+        })
+    }
+
+    /// Writes `changes` in one transaction, in order.
+    pub fn apply(&mut self, changes: &[Change], clock: &Clock) -> Result<(), Error> {
+        let what = "saving the state";
+        let tx = context(what, self.db.transaction())?;
+        for change in changes {
+            context(what, apply_one(&tx, change, clock))?;
+        }
+        context(what, tx.commit())
+    }
+
+    fn registrations(&self, clock: &Clock) -> Result<Vec<(String, Mapping)>, Error> {
+        let what = "reading registrations";
+        let mut statement = context(
+            what,
+            self.db.prepare(
+                "SELECT iid, prefix, site, key, rlocs, ttl, registered, expires FROM registration",
+            ),
+        )?;
+        let rows = context(
+            what,
+            statement.query_map([], |r| {
+                Ok((
+                    r.get::<_, u32>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, u32>(5)?,
+                    r.get::<_, i64>(6)?,
+                    r.get::<_, i64>(7)?,
+                ))
+            }),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (iid, prefix, site, key, rlocs, ttl, registered, expires) = context(what, row)?;
+            let parsed = prefix
+                .parse()
+                .ok()
+                .map(|p| EidPrefix::new(iid, p))
+                .zip(PublicKey::try_from(key.as_slice()).ok())
+                .zip(parse_rlocs(&rlocs));
+            let Some(((eid, key), rlocs)) = parsed else {
+                log::warn!(
+                    "state file: registration [{iid}] {prefix} of '{site}' unreadable, dropped"
+                );
+                continue;
+            };
+            out.push((
+                site,
+                Mapping {
+                    site: None,
+                    eid,
+                    key,
+                    rlocs,
+                    ttl,
+                    registered: clock.instant(registered),
+                    expires: Some(clock.instant(expires)),
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    fn revocations(&self) -> Result<Vec<(String, PublicKey)>, Error> {
+        let what = "reading revocations";
+        let mut statement = context(what, self.db.prepare("SELECT site, key FROM revocation"))?;
+        let rows = context(
+            what,
+            statement.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            }),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (site, key) = context(what, row)?;
+            match PublicKey::try_from(key.as_slice()) {
+                Ok(key) => out.push((site, key)),
+                Err(_) => log::warn!("state file: revocation of '{site}' unreadable, dropped"),
+            }
+        }
+        Ok(out)
+    }
+
+    fn endpoints(&self) -> Result<Vec<(String, SocketAddr)>, Error> {
+        let what = "reading endpoints";
+        let mut statement = context(what, self.db.prepare("SELECT site, address FROM endpoint"))?;
+        let rows = context(
+            what,
+            statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (site, address) = context(what, row)?;
+            if let Ok(address) = address.parse() {
+                out.push((site, address));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The revoked key of `site`, if it is revoked (tests, tools).
+    pub fn revocation(&self, site: &str) -> Result<Option<PublicKey>, Error> {
+        let key: Option<Vec<u8>> = context(
+            "reading a revocation",
+            self.db
+                .query_row("SELECT key FROM revocation WHERE site = ?1", [site], |r| {
+                    r.get(0)
+                })
+                .optional(),
+        )?;
+        Ok(key.and_then(|k| PublicKey::try_from(k.as_slice()).ok()))
+    }
+}
+
+fn apply_one(
+    tx: &rusqlite::Transaction<'_>,
+    change: &Change,
+    clock: &Clock,
+) -> rusqlite::Result<()> {
+    match change {
+        Change::Registered { site, mapping } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO registration
+                 (iid, prefix, site, key, rlocs, ttl, registered, expires)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    mapping.eid.iid,
+                    mapping.eid.prefix.to_string(),
+                    site,
+                    mapping.key.as_slice(),
+                    format_rlocs(&mapping.rlocs),
+                    mapping.ttl,
+                    clock.unix(mapping.registered),
+                    // A mapping without expiry is static: never stored, but
+                    // a row must still expire.
+                    mapping.expires.map_or(0, |at| clock.unix(at)),
+                ],
+            )?;
+        }
+        Change::Withdrawn { eid } => {
+            tx.execute(
+                "DELETE FROM registration WHERE iid = ?1 AND prefix = ?2",
+                params![eid.iid, eid.prefix.to_string()],
+            )?;
+        }
+        Change::Revoked { site, key } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO revocation (site, key) VALUES (?1, ?2)",
+                params![site, key.as_slice()],
+            )?;
+        }
+        Change::Unrevoked { site } => {
+            tx.execute("DELETE FROM revocation WHERE site = ?1", [site])?;
+        }
+        Change::Observed { site, endpoint } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO endpoint (site, address) VALUES (?1, ?2)",
+                params![site, endpoint.to_string()],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn format_rlocs(rlocs: &[Rloc]) -> String {
+    rlocs
+        .iter()
+        .map(|r| format!("{} {} {}", r.priority, r.weight, r.address))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn parse_rlocs(text: &str) -> Option<heapless::Vec<Rloc, { lisp::MAX_LOCATORS }>> {
+    let mut rlocs = heapless::Vec::new();
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        let mut fields = line.split(' ');
+        let rloc = Rloc {
+            priority: fields.next()?.parse().ok()?,
+            weight: fields.next()?.parse().ok()?,
+            address: fields.next()?.parse().ok()?,
+        };
+        rlocs.push(rloc).ok()?;
+    }
+    Some(rlocs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(eid: &str, expires: Instant) -> Mapping {
+        let mut rlocs = heapless::Vec::new();
+        rlocs
+            .push(Rloc {
+                address: "172.31.2.2:51820".parse().unwrap(),
+                priority: 1,
+                weight: 100,
+            })
+            .unwrap();
+        Mapping {
+            site: Some(3),
+            eid: eid.parse().unwrap(),
+            key: [7; 32],
+            rlocs,
+            ttl: 15,
+            registered: expires - Duration::from_secs(100),
+            expires: Some(expires),
+        }
+    }
+
+    #[test]
+    fn state_survives_reopening_and_changes_apply_in_order() {
+        let dir = std::env::temp_dir().join(format!("lgstore-{}", std::process::id()));
+        let path = dir.join("sub/ms.db");
+        let clock = Clock::now();
+        let later = clock.at + Duration::from_secs(180);
+        {
+            let mut store = Store::open(&path).unwrap();
+            store
+                .apply(
+                    &[
+                        Change::Registered {
+                            site: "a".into(),
+                            mapping: Box::new(mapping("[1000] 10.1.0.0/24", later)),
+                        },
+                        Change::Registered {
+                            site: "b".into(),
+                            mapping: Box::new(mapping("[1000] 10.2.0.0/24", later)),
+                        },
+                        Change::Withdrawn {
+                            eid: "[1000] 10.2.0.0/24".parse().unwrap(),
+                        },
+                        Change::Revoked {
+                            site: "b".into(),
+                            key: [9; 32],
+                        },
+                        Change::Observed {
+                            site: "a".into(),
+                            endpoint: "203.0.113.1:4000".parse().unwrap(),
+                        },
+                    ],
+                    &clock,
+                )
+                .unwrap();
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let store = Store::open(&path).unwrap();
+        let saved = store.load(&Clock::now()).unwrap();
+        assert_eq!(saved.registrations.len(), 1);
+        let (site, m) = &saved.registrations[0];
+        assert_eq!(site, "a");
+        assert_eq!(m.eid, "[1000] 10.1.0.0/24".parse().unwrap());
+        assert_eq!(m.rlocs, mapping("[1000] 10.1.0.0/24", later).rlocs);
+        let expires = m.expires.unwrap();
+        assert!(expires.duration_since(clock.at) <= Duration::from_secs(181));
+        assert!(expires.duration_since(clock.at) >= Duration::from_secs(179));
+        assert_eq!(saved.revoked, vec![("b".to_string(), [9; 32])]);
+        assert_eq!(store.revocation("b").unwrap(), Some([9; 32]));
+        assert_eq!(
+            saved.observed,
+            vec![("a".to_string(), "203.0.113.1:4000".parse().unwrap())]
+        );
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = std::env::temp_dir().join(format!("lgstore-new-{}", std::process::id()));
+        let path = dir.join("ms.db");
+        drop(Store::open(&path).unwrap());
+        let db = Connection::open(&path).unwrap();
+        db.pragma_update(None, "user_version", 99).unwrap();
+        drop(db);
+        assert!(Store::open(&path).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
