@@ -269,15 +269,7 @@ pub(super) fn parse_device(payload: &[u8], peers: &mut Vec<PeerStatus>) -> io::R
 
 fn parse_peer(raw: &[u8]) -> io::Result<PeerStatus> {
     let mut public_key = None;
-    let mut peer = PeerStatus {
-        public_key: [0; 32],
-        endpoint: None,
-        allowed_ips: Vec::new(),
-        last_handshake: None,
-        rx_bytes: 0,
-        tx_bytes: 0,
-        persistent_keepalive: None,
-    };
+    let mut peer = PeerStatus::default();
     for attr in Attrs(raw) {
         let (ty, value) = attr?;
         match ty {

@@ -69,7 +69,7 @@ pub struct Peer {
 }
 
 /// A peer as the interface reports it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct PeerStatus {
     pub public_key: PublicKey,
     pub endpoint: Option<SocketAddr>,

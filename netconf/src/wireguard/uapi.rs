@@ -194,12 +194,7 @@ pub(super) fn parse_get(lines: &[String]) -> io::Result<Vec<PeerStatus>> {
             handshake = (0, 0);
             peers.push(PeerStatus {
                 public_key: from_hex(value).ok_or_else(|| bad(line))?,
-                endpoint: None,
-                allowed_ips: Vec::new(),
-                last_handshake: None,
-                rx_bytes: 0,
-                tx_bytes: 0,
-                persistent_keepalive: None,
+                ..PeerStatus::default()
             });
             continue;
         }
