@@ -255,3 +255,16 @@ fn a_restarted_agent_keeps_the_live_peers_it_left() {
         "no new resolution: {status}"
     );
 }
+
+#[test]
+fn a_labs_keys_live_in_a_private_directory_that_goes_with_the_lab() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut lab = Lab::new("s0");
+    lab.node("a", 1000, "10.1.0.0/24");
+    let dir = lab.ns.dir.clone();
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "{}", dir.display());
+    assert!(dir.join("a.key").exists());
+    drop(lab);
+    assert!(!dir.exists(), "{} is left behind", dir.display());
+}
