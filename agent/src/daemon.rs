@@ -168,8 +168,12 @@ impl Host {
     /// rest still done.
     fn carry_out(&mut self, actions: Vec<Action>) {
         for action in actions {
-            if let Err(e) = self.carry_out_one(action) {
-                log::warn!("{e}");
+            // Per packet: at debug (a flood must not flood the log too).
+            let per_packet = matches!(action, Action::Forward(_) | Action::Refuse { .. });
+            match self.carry_out_one(action) {
+                Err(e) if per_packet => log::debug!("{e}"),
+                Err(e) => log::warn!("{e}"),
+                Ok(()) => {}
             }
         }
     }
