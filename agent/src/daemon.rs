@@ -50,6 +50,9 @@ struct Host {
     source: Option<IpAddr>,
     /// The map-servers as WireGuard peers, as configured.
     map_servers: Vec<Peer>,
+    /// ICMP errors may come from this node's own address (see
+    /// [`icmp_from_own_address`]).
+    icmp_own_source: bool,
     routes: HashSet<IpNet>,
 }
 
@@ -69,6 +72,29 @@ fn overlay_source(config: &Config, rtnl: &Rtnl) -> io::Result<Option<IpAddr>> {
         .into_iter()
         .map(|(_, _, a)| a.addr())
         .find(|a| eids.iter().any(|p| p.contains(a))))
+}
+
+/// Lets the kernel take ICMP errors from this node's own address written
+/// into the TUN: a packet arriving with a local source is dropped as a
+/// martian unless the interface accepts local sources (IPv4; this only
+/// concerns the TUN, which only the agent writes). Under strict reverse
+/// path filtering (rp_filter 1) it is dropped all the same: then the
+/// errors come from the unreachable destination, as before.
+fn icmp_from_own_address(tun: &str) -> bool {
+    let conf = |interface: &str, key: &str| format!("/proc/sys/net/ipv4/conf/{interface}/{key}");
+    if let Err(e) = std::fs::write(conf(tun, "accept_local"), "1") {
+        log::warn!("{tun}: accept_local: {e}; ICMP errors come from the destination's address");
+        return false;
+    }
+    let strict = ["all", tun]
+        .iter()
+        .any(|i| std::fs::read_to_string(conf(i, "rp_filter")).is_ok_and(|v| v.trim() == "1"));
+    if strict {
+        log::warn!(
+            "strict reverse path filtering (rp_filter 1): ICMP errors come from the destination's address"
+        );
+    }
+    !strict
 }
 
 /// This node's underlay addresses: what it registers as RLOCs.
@@ -136,6 +162,7 @@ impl Host {
         }
         let tun = Tun::open(&config.tun)?;
         rtnl.set_up(&config.tun, Some(TUN_MTU))?;
+        let icmp_own_source = icmp_from_own_address(&config.tun);
         for prefix in &config.overlay {
             rtnl.add_route_from(
                 *prefix,
@@ -159,6 +186,7 @@ impl Host {
             control: Async::new(control)?,
             source,
             map_servers,
+            icmp_own_source,
             routes: HashSet::new(),
         };
         Ok((host, private_key))
@@ -255,6 +283,9 @@ impl Host {
     /// no address of that family.
     fn icmp_source(&self, destination: IpAddr) -> IpAddr {
         let family = |a: &IpAddr| a.is_ipv4() == destination.is_ipv4();
+        if !self.icmp_own_source && destination.is_ipv4() {
+            return destination;
+        }
         self.source
             .filter(family)
             .or(Some(self.config.control_address).filter(family))

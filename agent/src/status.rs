@@ -13,8 +13,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 /// Status clients served at once; more wait in the listener's backlog.
 pub const CLIENTS_MAX: usize = 8;
-/// A client that has not sent its request by then is dropped.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(1);
+/// A client that has not sent its request by then is dropped (it holds
+/// up nobody meanwhile, only one of the [`CLIENTS_MAX`] places).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The longest request (`status json`): a client sending more is answered
 /// from what it sent.
 const REQUEST_MAX: usize = 256;
