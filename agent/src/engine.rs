@@ -25,6 +25,9 @@ const REQUEST_RETRY: [Duration; 4] = [
     Duration::from_millis(400),
     Duration::from_millis(800),
 ];
+/// A Map-Request unanswered this long is forgotten (its nonce no longer
+/// accepted).
+const REQUEST_FORGOTTEN: Duration = Duration::from_secs(10);
 /// How long "no answer" is remembered, so that a dead map-server is not
 /// asked again for every packet.
 const NO_ANSWER_TTL: Duration = Duration::from_secs(5);
@@ -162,6 +165,8 @@ struct Registering {
     retry: Duration,
     /// It left a message unanswered and has not answered since.
     lost: bool,
+    /// When it last sent us a valid message.
+    heard: Option<Instant>,
     rehandshaken: Option<Instant>,
 }
 
@@ -170,6 +175,7 @@ struct Registering {
 struct Asked {
     prefix: IpNet,
     map_server: Option<usize>,
+    sent: Instant,
 }
 
 /// What `lispguard status` shows of the engine.
@@ -246,6 +252,7 @@ impl Agent {
                 next: now,
                 retry: REGISTER_RETRY,
                 lost: false,
+                heard: None,
                 rehandshaken: None,
             })
             .collect();
@@ -446,13 +453,25 @@ impl Agent {
             return;
         }
         log::debug!("miss: {prefix} has no peer; Map-Request sent, packet queued");
-        self.send_request(nonce, prefix, out);
+        self.send_request(now, nonce, prefix, out);
     }
 
     /// Sends the Map-Request `nonce` for `prefix` to the next map-server.
-    fn send_request(&mut self, nonce: u64, prefix: IpNet, out: &mut Vec<Action>) {
+    fn send_request(&mut self, now: Instant, nonce: u64, prefix: IpNet, out: &mut Vec<Action>) {
+        if self.requests.len() >= self.settings.cache_capacity {
+            // Refreshes a dead map-server never answered: forgotten (a
+            // pending destination's request is sent again every few
+            // hundred ms, so it stays).
+            self.requests
+                .retain(|_, a| now.saturating_duration_since(a.sent) < REQUEST_FORGOTTEN);
+        }
         let map_server = self.pick_map_server();
-        self.requests.insert(nonce, Asked { prefix, map_server });
+        let asked = Asked {
+            prefix,
+            map_server,
+            sent: now,
+        };
+        self.requests.insert(nonce, asked);
         let Some(ms) = map_server.map(|i| self.settings.map_servers[i].control) else {
             return;
         };
@@ -514,6 +533,7 @@ impl Agent {
     /// forgotten, the Map-Register is sent again with retries from 1 s.
     fn answered(&mut self, now: Instant, ms: usize) {
         let r = &mut self.registering[ms];
+        r.heard = Some(now);
         if !std::mem::replace(&mut r.lost, false) {
             return;
         }
@@ -580,6 +600,7 @@ impl Agent {
         let Some(Asked {
             prefix: asked,
             map_server,
+            ..
         }) = self.requests.remove(&reply.nonce)
         else {
             return false;
@@ -865,7 +886,7 @@ impl Agent {
             return;
         }
         let nonce = fastrand::u64(..);
-        self.send_request(nonce, prefix, out);
+        self.send_request(now, nonce, prefix, out);
     }
 
     /// Retries, registrations and expiry that are due; returns when it next
@@ -901,8 +922,18 @@ impl Agent {
     }
 
     fn retry(&mut self, now: Instant, prefix: IpNet, nonce: u64, sent: u32, out: &mut Vec<Action>) {
-        if let Some(ms) = self.requests.get(&nonce).and_then(|a| a.map_server) {
-            self.unanswered(now, ms, out);
+        // Unanswered, and nothing else heard from that map-server since it
+        // was sent (a request it dropped under load is no sign of a dead
+        // session).
+        if let Some(Asked {
+            map_server: Some(ms),
+            sent,
+            ..
+        }) = self.requests.get(&nonce).copied()
+        {
+            if self.registering[ms].heard.is_none_or(|at| at <= sent) {
+                self.unanswered(now, ms, out);
+            }
         }
         let Some(wait) = REQUEST_RETRY.get(sent as usize) else {
             log::debug!("no Map-Reply for {prefix} after {sent} Map-Requests");
@@ -925,7 +956,7 @@ impl Agent {
             return;
         }
         self.cache.reschedule(&prefix, now + *wait, true);
-        self.send_request(nonce, prefix, out);
+        self.send_request(now, nonce, prefix, out);
     }
 
     fn register_due(&mut self, now: Instant, out: &mut Vec<Action>) {

@@ -684,6 +684,16 @@ fn an_unanswered_map_request_rehandshakes_the_map_server_at_once() {
     let actions = w.wait(Duration::from_millis(100));
     assert_eq!(requests(&actions).len(), 1, "retried");
     assert_eq!(rehandshakes(&actions), 1);
+    // One request lost while the map-server answers others: no new
+    // handshake (a request dropped under load says nothing of the session).
+    w.wait(Duration::from_secs(3));
+    let lost = requests(&w.packet("10.3.0.1", 2));
+    let answered = requests(&w.packet("10.3.0.2", 3));
+    w.now += Duration::from_millis(10);
+    w.receive(&reply(answered[0].nonce, negative("10.3.0.2", 32, 1)));
+    let actions = w.wait(Duration::from_millis(90));
+    assert_eq!(requests(&actions).len(), 1, "{} retried", lost[0].nonce);
+    assert_eq!(rehandshakes(&actions), 0);
 }
 
 #[test]
