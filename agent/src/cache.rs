@@ -65,6 +65,9 @@ pub struct MapCache {
     negatives: Deadlines,
     /// Pending entries per inner source.
     pending_by_source: HashMap<IpAddr, usize>,
+    /// The pending entries: few (bounded per source and by the Map-Request
+    /// budget), so finding those within a prefix walks these, not the cache.
+    pending: BTreeSet<IpNet>,
 }
 
 /// The cache holds `capacity` entries and is full.
@@ -82,6 +85,7 @@ impl MapCache {
             deadlines: BTreeSet::new(),
             negatives: BTreeSet::new(),
             pending_by_source: HashMap::new(),
+            pending: BTreeSet::new(),
         }
     }
 
@@ -154,6 +158,7 @@ impl MapCache {
             State::Pending { queue, source, .. } => {
                 self.queued += queue.len();
                 *self.pending_by_source.entry(*source).or_default() += 1;
+                self.pending.insert(prefix);
             }
             State::Negative { expires, .. } => {
                 self.negatives.insert((*expires, prefix));
@@ -172,6 +177,9 @@ impl MapCache {
         match old {
             State::Pending { queue, source, .. } => {
                 self.queued -= queue.len();
+                if !matches!(self.get(&prefix), Some(State::Pending { .. })) {
+                    self.pending.remove(&prefix);
+                }
                 if let Some(n) = self.pending_by_source.get_mut(source) {
                     *n -= 1;
                     if *n == 0 {
@@ -257,21 +265,10 @@ impl MapCache {
     /// Pending entries for destinations within `prefix`: the ones a reply
     /// for `prefix` answers too.
     pub fn pending_within(&self, prefix: &IpNet) -> Vec<IpNet> {
-        let within: Vec<(IpNet, bool)> = match prefix {
-            IpNet::V4(p) => self
-                .v4
-                .children(p)
-                .map(|(p, s)| (IpNet::V4(p), matches!(s, State::Pending { .. })))
-                .collect(),
-            IpNet::V6(p) => self
-                .v6
-                .children(p)
-                .map(|(p, s)| (IpNet::V6(p), matches!(s, State::Pending { .. })))
-                .collect(),
-        };
-        within
-            .into_iter()
-            .filter_map(|(p, pending)| pending.then_some(p))
+        self.pending
+            .iter()
+            .filter(|p| prefix.contains(*p))
+            .copied()
             .collect()
     }
 
@@ -280,13 +277,17 @@ impl MapCache {
     fn consistent(&self) -> bool {
         let mut deadlines = Deadlines::new();
         let mut negatives = Deadlines::new();
+        let mut pending = BTreeSet::new();
         for (p, s) in self.iter() {
             deadlines.insert((s.deadline(), p));
+            if let State::Pending { .. } = s {
+                pending.insert(p);
+            }
             if let State::Negative { expires, .. } = s {
                 negatives.insert((*expires, p));
             }
         }
-        deadlines == self.deadlines && negatives == self.negatives
+        deadlines == self.deadlines && negatives == self.negatives && pending == self.pending
     }
 }
 

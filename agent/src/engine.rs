@@ -541,7 +541,9 @@ impl Agent {
             "the map-server at {} answers again",
             self.settings.map_servers[ms].control
         );
-        if r.nonce.is_some() {
+        if r.nonce.take().is_some() {
+            // Sent again at once, as a fresh start: not counted as one
+            // more unanswered.
             r.next = now;
         }
         r.retry = REGISTER_RETRY;
@@ -632,7 +634,6 @@ impl Agent {
         let Ok(notify) = MapNotify::parse(msg) else {
             return false;
         };
-        self.answered(now, ms);
         let registering = &mut self.registering[ms];
         if registering.nonce == Some(notify.body.nonce) {
             // The map-server took our Map-Register.
@@ -643,8 +644,10 @@ impl Agent {
             registering.acked = Some(now);
             registering.retry = REGISTER_RETRY;
             registering.next = now + self.settings.register_interval;
+            self.answered(now, ms);
             return true;
         }
+        self.answered(now, ms);
         // A push: the other side of a tunnel being set up, or a change to
         // a mapping we resolved.
         self.counters.pushes += 1;

@@ -790,3 +790,22 @@ fn a_peer_that_never_answers_is_resolved_again_less_and_less_often() {
     }
     assert_eq!(next, Some(20));
 }
+
+#[test]
+fn replies_while_registration_goes_unanswered_do_not_resend_the_map_register_each_time() {
+    let mut w = World::with_cache(256);
+    w.wait(Duration::ZERO); // the first Map-Register, never answered
+    w.wait(Duration::from_secs(1)); // its retry: the map-server is lost
+    let mut registers = 0;
+    for n in 0..100u32 {
+        let to = format!("10.9.0.{}", n + 1);
+        let from = format!("10.1.0.{}", n + 10);
+        let actions = w.packet_from(&from, &to, 0);
+        let nonce = requests(&actions)[0].nonce;
+        w.receive(&reply(nonce, negative(&to, 32, 1)));
+        registers += usize::from(registered(&w.wait(Duration::from_millis(5))).is_some());
+    }
+    // 0.5 s: the one resent when the map-server answered again, then none
+    // until its retry 1 s later.
+    assert_eq!(registers, 1);
+}
