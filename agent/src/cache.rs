@@ -7,6 +7,7 @@
 use crate::engine::PublicKey;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use prefix_trie::PrefixMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::time::Instant;
 
@@ -22,6 +23,9 @@ pub enum State {
         /// Map-Requests sent so far.
         sent: u32,
         retry_at: Instant,
+        /// The inner source whose packet started it: each source may have
+        /// only so many destinations pending (a scan stays its own).
+        source: IpAddr,
         queue: Vec<Vec<u8>>,
     },
     /// A WireGuard peer with `key` carries the prefix until `expires`.
@@ -30,8 +34,25 @@ pub enum State {
     Negative {
         action: lisp::Action,
         expires: Instant,
+        /// The map-server did not answer (rather than answered "none"):
+        /// forgotten as soon as it answers again.
+        no_answer: bool,
     },
 }
+
+impl State {
+    /// When the entry next needs the engine: a retry or its expiry.
+    pub fn deadline(&self) -> Instant {
+        match self {
+            State::Pending { retry_at, .. } => *retry_at,
+            State::Resolved { expires, .. } | State::Negative { expires, .. } => *expires,
+        }
+    }
+}
+
+/// The entries by the time they are due, so that finding what is due and
+/// the next deadline costs O(log n), not a walk of the cache.
+type Deadlines = BTreeSet<(Instant, IpNet)>;
 
 pub struct MapCache {
     v4: PrefixMap<Ipv4Net, State>,
@@ -39,6 +60,14 @@ pub struct MapCache {
     len: usize,
     capacity: usize,
     queued: usize,
+    deadlines: Deadlines,
+    /// Negative entries by expiry: the first one is evicted when full.
+    negatives: Deadlines,
+    /// Pending entries per inner source.
+    pending_by_source: HashMap<IpAddr, usize>,
+    /// The pending entries: few (bounded per source and by the Map-Request
+    /// budget), so finding those within a prefix walks these, not the cache.
+    pending: BTreeSet<IpNet>,
 }
 
 /// The cache holds `capacity` entries and is full.
@@ -53,6 +82,10 @@ impl MapCache {
             len: 0,
             capacity,
             queued: 0,
+            deadlines: BTreeSet::new(),
+            negatives: BTreeSet::new(),
+            pending_by_source: HashMap::new(),
+            pending: BTreeSet::new(),
         }
     }
 
@@ -67,6 +100,11 @@ impl MapCache {
     /// Packets held in all pending entries.
     pub fn queued(&self) -> usize {
         self.queued
+    }
+
+    /// Destinations pending for packets from `source`.
+    pub fn pending_from(&self, source: IpAddr) -> usize {
+        self.pending_by_source.get(&source).copied().unwrap_or(0)
     }
 
     /// The most specific entry covering `destination`.
@@ -84,30 +122,20 @@ impl MapCache {
         }
     }
 
-    /// Inserts or replaces; makes room by evicting a negative entry when
-    /// full, never a pending or resolved one.
+    /// Inserts or replaces; makes room by evicting the negative entry that
+    /// expires first when full, never a pending or resolved one.
     pub fn insert(&mut self, prefix: IpNet, state: State) -> Result<(), Full> {
         if self.get(&prefix).is_none() && self.len >= self.capacity {
-            let victim = self
-                .iter()
-                .filter_map(|(p, s)| match s {
-                    State::Negative { expires, .. } => Some((*expires, p)),
-                    _ => None,
-                })
-                .min()
-                .map(|(_, p)| p)
-                .ok_or(Full)?;
+            let (_, victim) = *self.negatives.first().ok_or(Full)?;
             self.remove(&victim);
         }
-        if let State::Pending { queue, .. } = &state {
-            self.queued += queue.len();
-        }
+        self.remember(prefix, &state);
         let old = match prefix {
             IpNet::V4(p) => self.v4.insert(p, state),
             IpNet::V6(p) => self.v6.insert(p, state),
         };
         match old {
-            Some(old) => self.forget(&old),
+            Some(old) => self.forget(prefix, &old),
             None => self.len += 1,
         }
         Ok(())
@@ -119,13 +147,53 @@ impl MapCache {
             IpNet::V6(p) => self.v6.remove(p),
         }?;
         self.len -= 1;
-        self.forget(&old);
+        self.forget(*prefix, &old);
         Some(old)
     }
 
-    fn forget(&mut self, old: &State) {
-        if let State::Pending { queue, .. } = old {
-            self.queued -= queue.len();
+    /// Accounts for an entry coming in: indexes and counts.
+    fn remember(&mut self, prefix: IpNet, state: &State) {
+        self.deadlines.insert((state.deadline(), prefix));
+        match state {
+            State::Pending { queue, source, .. } => {
+                self.queued += queue.len();
+                *self.pending_by_source.entry(*source).or_default() += 1;
+                self.pending.insert(prefix);
+            }
+            State::Negative { expires, .. } => {
+                self.negatives.insert((*expires, prefix));
+            }
+            State::Resolved { .. } => {}
+        }
+    }
+
+    /// Accounts for an entry going (removed, or replaced by a new state
+    /// already remembered).
+    fn forget(&mut self, prefix: IpNet, old: &State) {
+        let now_due = self.get(&prefix).map(State::deadline);
+        if now_due != Some(old.deadline()) {
+            self.deadlines.remove(&(old.deadline(), prefix));
+        }
+        match old {
+            State::Pending { queue, source, .. } => {
+                self.queued -= queue.len();
+                if !matches!(self.get(&prefix), Some(State::Pending { .. })) {
+                    self.pending.remove(&prefix);
+                }
+                if let Some(n) = self.pending_by_source.get_mut(source) {
+                    *n -= 1;
+                    if *n == 0 {
+                        self.pending_by_source.remove(source);
+                    }
+                }
+            }
+            State::Negative { expires, .. } => {
+                let still = matches!(self.get(&prefix), Some(State::Negative { expires: e, .. }) if e == expires);
+                if !still {
+                    self.negatives.remove(&(*expires, prefix));
+                }
+            }
+            State::Resolved { .. } => {}
         }
     }
 
@@ -149,23 +217,42 @@ impl MapCache {
         }
     }
 
-    /// Counts one more Map-Request for a pending entry and sets when the
-    /// next is due; false when `prefix` is not pending.
-    pub fn reschedule(&mut self, prefix: &IpNet, retry_at: Instant) -> bool {
+    /// Sets when a pending entry's next Map-Request is due, counting one
+    /// more sent when `sent`; false when `prefix` is not pending.
+    pub fn reschedule(&mut self, prefix: &IpNet, retry_at: Instant, sent: bool) -> bool {
         let state = match prefix {
             IpNet::V4(p) => self.v4.get_mut(p),
             IpNet::V6(p) => self.v6.get_mut(p),
         };
-        match state {
-            Some(State::Pending {
-                sent, retry_at: at, ..
-            }) => {
-                *sent += 1;
-                *at = retry_at;
-                true
-            }
-            _ => false,
+        let Some(State::Pending {
+            sent: count,
+            retry_at: at,
+            ..
+        }) = state
+        else {
+            return false;
+        };
+        if sent {
+            *count += 1;
         }
+        let old = std::mem::replace(at, retry_at);
+        self.deadlines.remove(&(old, *prefix));
+        self.deadlines.insert((retry_at, *prefix));
+        true
+    }
+
+    /// The entries due at `now`, earliest first.
+    pub fn due(&self, now: Instant) -> Vec<IpNet> {
+        self.deadlines
+            .iter()
+            .take_while(|(at, _)| *at <= now)
+            .map(|(_, p)| *p)
+            .collect()
+    }
+
+    /// When the next entry is due.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        self.deadlines.first().map(|(at, _)| *at)
     }
 
     /// Every entry, in no particular order.
@@ -178,10 +265,29 @@ impl MapCache {
     /// Pending entries for destinations within `prefix`: the ones a reply
     /// for `prefix` answers too.
     pub fn pending_within(&self, prefix: &IpNet) -> Vec<IpNet> {
-        self.iter()
-            .filter(|(p, s)| matches!(s, State::Pending { .. }) && prefix.contains(p))
-            .map(|(p, _)| p)
+        self.pending
+            .iter()
+            .filter(|p| prefix.contains(*p))
+            .copied()
             .collect()
+    }
+
+    /// Checks the indexes against the entries (tests).
+    #[cfg(test)]
+    fn consistent(&self) -> bool {
+        let mut deadlines = Deadlines::new();
+        let mut negatives = Deadlines::new();
+        let mut pending = BTreeSet::new();
+        for (p, s) in self.iter() {
+            deadlines.insert((s.deadline(), p));
+            if let State::Pending { .. } = s {
+                pending.insert(p);
+            }
+            if let State::Negative { expires, .. } = s {
+                negatives.insert((*expires, p));
+            }
+        }
+        deadlines == self.deadlines && negatives == self.negatives && pending == self.pending
     }
 }
 
@@ -195,6 +301,7 @@ mod tests {
             nonce: 1,
             sent: 1,
             retry_at: Instant::now(),
+            source: "10.1.0.2".parse().unwrap(),
             queue: vec![vec![0u8; 20]; packets],
         }
     }
@@ -213,6 +320,7 @@ mod tests {
                 State::Negative {
                     action: lisp::Action::DROP_NO_REASON,
                     expires: t,
+                    no_answer: false,
                 },
             )
             .unwrap();
@@ -261,6 +369,7 @@ mod tests {
         let negative = |s| State::Negative {
             action: lisp::Action::DROP_NO_REASON,
             expires: t + Duration::from_secs(s),
+            no_answer: false,
         };
         cache.insert(net("10.0.0.1/32"), negative(5)).unwrap();
         cache.insert(net("10.0.0.2/32"), negative(9)).unwrap();
@@ -272,5 +381,65 @@ mod tests {
         cache.insert(net("10.0.0.4/32"), pending(1)).unwrap();
         assert_eq!(cache.insert(net("10.0.0.5/32"), pending(1)), Err(Full));
         assert_eq!(cache.len(), 2);
+        assert!(cache.consistent());
+    }
+
+    #[test]
+    fn the_deadline_index_follows_every_change() {
+        let t = Instant::now();
+        let at = |s| t + Duration::from_secs(s);
+        let mut cache = MapCache::new(8);
+        let negative = |s| State::Negative {
+            action: lisp::Action::DROP_NO_REASON,
+            expires: at(s),
+            no_answer: false,
+        };
+        let (one, two, three) = (net("10.0.0.1/32"), net("10.0.0.2/32"), net("10.0.0.3/32"));
+        cache.insert(one, negative(9)).unwrap();
+        cache.insert(two, pending(0)).unwrap();
+        cache.reschedule(&two, at(5), true);
+        cache
+            .insert(
+                three,
+                State::Resolved {
+                    key: [3; 32],
+                    expires: at(7),
+                },
+            )
+            .unwrap();
+        assert!(cache.consistent());
+        assert_eq!(cache.next_deadline(), Some(at(5)));
+        assert_eq!(cache.due(at(7)), vec![two, three]);
+        // Replaced by a state due at the same time: still indexed once.
+        cache.insert(one, negative(9)).unwrap();
+        cache.insert(two, negative(5)).unwrap();
+        assert!(cache.consistent());
+        assert_eq!(cache.pending_from("10.1.0.2".parse().unwrap()), 0);
+        cache.remove(&two);
+        cache.remove(&three);
+        assert!(cache.consistent());
+        assert_eq!(cache.due(at(8)), Vec::<IpNet>::new());
+        assert_eq!(cache.next_deadline(), Some(at(9)));
+    }
+
+    #[test]
+    fn pending_entries_are_counted_per_source() {
+        let mut cache = MapCache::new(8);
+        let source = "10.1.0.2".parse().unwrap();
+        cache.insert(net("10.0.0.1/32"), pending(0)).unwrap();
+        cache.insert(net("10.0.0.2/32"), pending(0)).unwrap();
+        assert_eq!(cache.pending_from(source), 2);
+        cache.insert(net("10.0.0.2/32"), pending(0)).unwrap();
+        assert_eq!(
+            cache.pending_from(source),
+            2,
+            "a replaced entry counts once"
+        );
+        cache.remove(&net("10.0.0.1/32"));
+        assert_eq!(cache.pending_from(source), 1);
+        assert_eq!(
+            cache.pending_within(&net("10.0.0.0/24")),
+            vec![net("10.0.0.2/32")]
+        );
     }
 }

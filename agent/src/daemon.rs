@@ -5,7 +5,9 @@
 //! signals — and carries out what it decides.
 
 use crate::config::Config;
-use crate::engine::{Action, Agent, MapServerSettings, PeerStats, PeerSummary, Refusal, Settings};
+use crate::engine::{
+    Action, Agent, Counters, MapServerSettings, PeerStats, PeerSummary, Refusal, Settings,
+};
 use crate::inject::Injector;
 use crate::packet::{self, Unreachable};
 use crate::status;
@@ -18,7 +20,7 @@ use smol::Async;
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
-use std::os::unix::net::UnixStream;
+use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
 /// How often the WireGuard counters are read (idle and dead peers).
@@ -51,6 +53,9 @@ struct Host {
     source: Option<IpAddr>,
     /// The map-servers as WireGuard peers, as configured.
     map_servers: Vec<Peer>,
+    /// ICMP errors may come from this node's own address (see
+    /// [`icmp_from_own_address`]).
+    icmp_own_source: bool,
     routes: HashSet<IpNet>,
 }
 
@@ -70,6 +75,29 @@ fn overlay_source(config: &Config, rtnl: &Rtnl) -> io::Result<Option<IpAddr>> {
         .into_iter()
         .map(|(_, _, a)| a.addr())
         .find(|a| eids.iter().any(|p| p.contains(a))))
+}
+
+/// Lets the kernel take ICMP errors from this node's own address written
+/// into the TUN: a packet arriving with a local source is dropped as a
+/// martian unless the interface accepts local sources (IPv4; this only
+/// concerns the TUN, which only the agent writes). Under strict reverse
+/// path filtering (rp_filter 1) it is dropped all the same: then the
+/// errors come from the unreachable destination, as before.
+fn icmp_from_own_address(tun: &str) -> bool {
+    let conf = |interface: &str, key: &str| format!("/proc/sys/net/ipv4/conf/{interface}/{key}");
+    if let Err(e) = std::fs::write(conf(tun, "accept_local"), "1") {
+        log::warn!("{tun}: accept_local: {e}; ICMP errors come from the destination's address");
+        return false;
+    }
+    let strict = ["all", tun]
+        .iter()
+        .any(|i| std::fs::read_to_string(conf(i, "rp_filter")).is_ok_and(|v| v.trim() == "1"));
+    if strict {
+        log::warn!(
+            "strict reverse path filtering (rp_filter 1): ICMP errors come from the destination's address"
+        );
+    }
+    !strict
 }
 
 /// This node's underlay addresses: what it registers as RLOCs.
@@ -94,37 +122,8 @@ fn rlocs(config: &Config, rtnl: &Rtnl) -> io::Result<Vec<IpAddr>> {
         .collect())
 }
 
-/// The map-servers as WireGuard peers: keys parsed, host names resolved.
-fn map_server_peers(config: &Config) -> io::Result<Vec<Peer>> {
-    let mut peers = Vec::new();
-    for ms in &config.map_servers {
-        let key = netconf::parse_key(&ms.public_key)
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        let endpoint = (ms.address.as_str(), ms.port)
-            .to_socket_addrs()
-            .map_err(|e| io::Error::new(e.kind(), format!("map-server {}: {e}", ms.address)))?
-            .next()
-            .ok_or_else(|| io::Error::other(format!("map-server {}: no address", ms.address)))?;
-        peers.push(Peer {
-            public_key: key,
-            endpoint: Some(endpoint),
-            allowed_ips: vec![host_prefix(ms.control_address)],
-            persistent_keepalive: Some(KEEPALIVE),
-        });
-    }
-    Ok(peers)
-}
-
 impl Host {
     fn up(config: &Config) -> io::Result<(Host, [u8; 32])> {
-        // What can still fail without touching the system comes first, so
-        // that a failure leaves no key file and no interface behind. The
-        // names are checked again for a Config not read from a file.
-        for name in [&config.interface, &config.tun] {
-            netconf::check::rules::check_interface_name(name)
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-        }
-        let map_servers = map_server_peers(config)?;
         let private_key = netconf::load_or_create_private_key(&config.private_key_file)?;
         let wg = WireGuard::up(
             &config.interface,
@@ -143,14 +142,30 @@ impl Host {
             rtnl.add_address(&config.interface, host_prefix(eid))?;
         }
         rtnl.set_up(&config.interface, None)?;
-        for peer in &map_servers {
-            wg.set_peer(peer)?;
-            for prefix in &peer.allowed_ips {
-                rtnl.add_route(*prefix, &config.interface)?;
-            }
+        let mut map_servers = Vec::new();
+        for ms in &config.map_servers {
+            let key = netconf::parse_key(&ms.public_key)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+            let endpoint = (ms.address.as_str(), ms.port)
+                .to_socket_addrs()
+                .map_err(|e| io::Error::new(e.kind(), format!("map-server {}: {e}", ms.address)))?
+                .next()
+                .ok_or_else(|| {
+                    io::Error::other(format!("map-server {}: no address", ms.address))
+                })?;
+            let peer = Peer {
+                public_key: key,
+                endpoint: Some(endpoint),
+                allowed_ips: vec![host_prefix(ms.control_address)],
+                persistent_keepalive: Some(KEEPALIVE),
+            };
+            wg.set_peer(&peer)?;
+            rtnl.add_route(host_prefix(ms.control_address), &config.interface)?;
+            map_servers.push(peer);
         }
         let tun = Tun::open(&config.tun)?;
         rtnl.set_up(&config.tun, Some(TUN_MTU))?;
+        let icmp_own_source = icmp_from_own_address(&config.tun);
         for prefix in &config.overlay {
             rtnl.add_route_from(
                 *prefix,
@@ -169,14 +184,15 @@ impl Host {
         let tunnel_index = netconf::udp::ifindex(&config.interface)?;
         let host = Host {
             config: config.clone(),
-            tunnel_index,
             wg,
             rtnl,
             tun: Async::new(tun)?,
             injector,
             control: Async::new(control)?,
+            tunnel_index,
             source,
             map_servers,
+            icmp_own_source,
             routes: HashSet::new(),
         };
         Ok((host, private_key))
@@ -186,8 +202,12 @@ impl Host {
     /// rest still done.
     fn carry_out(&mut self, actions: Vec<Action>) {
         for action in actions {
-            if let Err(e) = self.carry_out_one(action) {
-                log::warn!("{e}");
+            // Per packet: at debug (a flood must not flood the log too).
+            let per_packet = matches!(action, Action::Forward(_) | Action::Refuse { .. });
+            match self.carry_out_one(action) {
+                Err(e) if per_packet => log::debug!("{e}"),
+                Err(e) => log::warn!("{e}"),
+                Ok(()) => {}
             }
         }
     }
@@ -218,6 +238,18 @@ impl Host {
                 log::info!("peer {} removed", crate::status::fingerprint(&public_key));
                 self.wg.remove_peer(&public_key)
             }
+            Action::Rehandshake { map_server } => {
+                let Some(peer) = self
+                    .map_servers
+                    .iter()
+                    .find(|p| p.allowed_ips.contains(&host_prefix(map_server)))
+                else {
+                    return Ok(());
+                };
+                log::debug!("map-server {map_server}: new WireGuard handshake");
+                self.wg.remove_peer(&peer.public_key)?;
+                self.wg.set_peer(peer)
+            }
             Action::AddRoute(prefix) => {
                 let source = self
                     .source
@@ -241,12 +273,29 @@ impl Host {
                     Refusal::Denied => Unreachable::AdminProhibited,
                 };
                 let mut icmp = [0u8; 1280];
-                match packet::icmp_unreachable(&packet, original.destination, why, &mut icmp) {
+                let from = self.icmp_source(original.destination);
+                match packet::icmp_unreachable(&packet, from, why, &mut icmp) {
                     Some(len) => self.tun.get_ref().send(&icmp[..len]),
                     None => Ok(()),
                 }
             }
         }
+    }
+
+    /// The source of an ICMP error about `destination`: this node's own
+    /// address (RFC 1812 4.3.2.4) — an xTR's address on the LAN facing
+    /// the host, a mobile node's EID — of the same family; the control
+    /// address else; the unreachable destination only when this node has
+    /// no address of that family.
+    fn icmp_source(&self, destination: IpAddr) -> IpAddr {
+        let family = |a: &IpAddr| a.is_ipv4() == destination.is_ipv4();
+        if !self.icmp_own_source && destination.is_ipv4() {
+            return destination;
+        }
+        self.source
+            .filter(family)
+            .or(Some(self.config.control_address).filter(family))
+            .unwrap_or(destination)
     }
 
     fn stats(&self) -> Vec<PeerStats> {
@@ -300,13 +349,216 @@ impl Host {
     }
 }
 
-enum Event {
-    Packet(usize),
-    Control(netconf::udp::Received),
+/// Control messages read per turn of the event loop, before any TUN
+/// packet; and TUN packets handled per turn, so that a flood on the TUN
+/// never keeps a control message waiting for long.
+const CONTROL_BATCH: usize = 64;
+const TUN_BATCH: usize = 32;
+/// How often the log sums up misses, refusals and drops (when any).
+const SUMMARY_EVERY: Duration = Duration::from_secs(10);
+
+/// What woke the event loop (control messages and TUN packets are read
+/// every turn, whatever woke it).
+enum Wake {
+    Traffic,
     Addresses,
     Status(UnixStream),
+    Client(usize),
     Timer,
     Stop,
+}
+
+/// The event loop's state: the engine, the host it drives and the
+/// sources it waits on.
+struct Agentd<'a> {
+    config: &'a Config,
+    host: Host,
+    engine: Agent,
+    events: Async<AddressEvents>,
+    status_listener: Async<UnixListener>,
+    clients: Vec<status::Client>,
+    stop: Async<UnixStream>,
+    packet: Vec<u8>,
+    message: Vec<u8>,
+    next_stats: Instant,
+    next_summary: Instant,
+    summarised: Counters,
+}
+
+impl Agentd<'_> {
+    /// Runs until SIGTERM or SIGINT.
+    async fn run(&mut self) {
+        loop {
+            let mut actions = Vec::new();
+            let deadline = self.engine.poll(Instant::now(), &mut actions);
+            self.host.carry_out(actions);
+            let wake = self.wait(deadline.min(self.next_stats)).await;
+            self.control_messages();
+            self.tun_packets();
+            match wake {
+                Ok(Wake::Traffic) => {}
+                Ok(Wake::Addresses) => self.addresses(),
+                Ok(Wake::Status(stream)) => self.status_client(stream),
+                Ok(Wake::Client(i)) => self.status_request(i),
+                Ok(Wake::Timer) => {}
+                Ok(Wake::Stop) => return,
+                Err(e) => log::warn!("{e}"),
+            }
+            self.clock();
+        }
+    }
+
+    /// Waits for the next source to be ready, the control socket first.
+    async fn wait(&self, deadline: Instant) -> io::Result<Wake> {
+        let control = async { self.host.control.readable().await.map(|()| Wake::Traffic) };
+        let tun = async { self.host.tun.readable().await.map(|()| Wake::Traffic) };
+        let clients = std::future::poll_fn(|cx| {
+            for (i, c) in self.clients.iter().enumerate() {
+                if c.stream.poll_readable(cx).is_ready() {
+                    return std::task::Poll::Ready(Ok(Wake::Client(i)));
+                }
+            }
+            std::task::Poll::Pending
+        });
+        let accept = async {
+            if self.clients.len() >= status::CLIENTS_MAX {
+                return std::future::pending().await;
+            }
+            let (client, _) = self.status_listener.accept().await?;
+            client.into_inner().map(Wake::Status)
+        };
+        let deadline = self
+            .clients
+            .iter()
+            .map(|c| c.deadline)
+            .fold(deadline.min(self.next_summary), Instant::min);
+        control
+            .or(tun)
+            .or(async { self.events.readable().await.map(|()| Wake::Addresses) })
+            .or(clients)
+            .or(accept)
+            .or(async { self.stop.readable().await.map(|()| Wake::Stop) })
+            .or(async {
+                smol::Timer::at(deadline).await;
+                Ok(Wake::Timer)
+            })
+            .await
+    }
+
+    /// Control messages waiting on the LISP socket, up to a batch.
+    fn control_messages(&mut self) {
+        for _ in 0..CONTROL_BATCH {
+            let got = match netconf::udp::recv(self.host.control.get_ref(), &mut self.message) {
+                Ok(received) => received,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => return log::debug!("LISP socket: {e}"),
+            };
+            if !netconf::udp::from_tunnel(&got, Some(self.host.tunnel_index)) {
+                self.engine.on_forged_control(got.from);
+                continue;
+            }
+            let mut actions = Vec::new();
+            let message = &self.message[..got.len];
+            self.engine
+                .on_control(Instant::now(), got.from, message, &mut actions);
+            self.host.carry_out(actions);
+        }
+    }
+
+    /// Packets waiting on the TUN, up to a batch.
+    fn tun_packets(&mut self) {
+        for _ in 0..TUN_BATCH {
+            let len = match self.host.tun.get_ref().recv(&mut self.packet) {
+                Ok(len) => len,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => return log::debug!("TUN: {e}"),
+            };
+            let packet = &self.packet[..len];
+            let Some(a) = packet::addresses(packet) else {
+                self.engine.counters.dropped_packets += 1;
+                continue;
+            };
+            let mut actions = Vec::new();
+            let now = Instant::now();
+            self.engine
+                .on_packet(now, a.source, a.destination, packet.to_vec(), &mut actions);
+            self.host.carry_out(actions);
+        }
+    }
+
+    /// This node's addresses changed: what matters is the new set.
+    fn addresses(&mut self) {
+        if let Err(e) = self.events.get_ref().read() {
+            log::debug!("address events: {e}");
+        }
+        let now = Instant::now();
+        match rlocs(self.config, &self.host.rtnl) {
+            Ok(rlocs) => {
+                if self.engine.set_rlocs(now, rlocs) {
+                    self.host.reset_endpoints(&self.engine.status(now).peers);
+                }
+            }
+            Err(e) => log::warn!("reading addresses: {e}"),
+        }
+    }
+
+    fn status_client(&mut self, stream: UnixStream) {
+        match status::Client::new(stream, Instant::now()) {
+            Ok(client) => self.clients.push(client),
+            Err(e) => log::debug!("status client: {e}"),
+        }
+    }
+
+    /// Status client `i` sent something: answered once its request is in.
+    fn status_request(&mut self, i: usize) {
+        match self.clients[i].read() {
+            Ok(None) => {}
+            Ok(Some(request)) => {
+                let client = self.clients.swap_remove(i);
+                client.answer(&request, &self.engine.status(Instant::now()), &self.host.wg);
+            }
+            Err(e) => {
+                log::debug!("status client: {e}");
+                self.clients.swap_remove(i);
+            }
+        }
+    }
+
+    /// What is due by the clock: peer counters, the log's summary, status
+    /// clients that said nothing in time.
+    fn clock(&mut self) {
+        let now = Instant::now();
+        if now >= self.next_stats {
+            self.next_stats = now + STATS_EVERY;
+            let mut actions = Vec::new();
+            self.engine
+                .on_peer_stats(now, &self.host.stats(), &mut actions);
+            self.host.carry_out(actions);
+        }
+        if now >= self.next_summary {
+            self.next_summary = now + SUMMARY_EVERY;
+            self.summary();
+        }
+        self.clients.retain(|c| c.deadline > now);
+    }
+
+    /// One log line for what happened since the last one, when anything
+    /// did: per-packet events are only counted (and logged at debug).
+    fn summary(&mut self) {
+        let (c, last) = (self.engine.counters, self.summarised);
+        let misses = c.misses - last.misses;
+        let refused = c.refused_packets - last.refused_packets;
+        let throttled = c.throttled - last.throttled;
+        let negative = c.negative_replies - last.negative_replies;
+        let dropped = c.dropped_packets - last.dropped_packets;
+        if misses + refused + negative + dropped > 0 {
+            log::info!(
+                "last {}s: {misses} misses, {refused} packets refused ({throttled} over the Map-Request limits), {negative} negative Map-Replies, {dropped} packets dropped",
+                SUMMARY_EVERY.as_secs()
+            );
+        }
+        self.summarised = c;
+    }
 }
 
 /// Runs the agent until SIGTERM or SIGINT.
@@ -321,27 +573,8 @@ pub fn run(config: &Config) -> Result<(), String> {
         config.overlay,
         config.tun
     );
-    let settings = Settings {
-        iid: config.iid(),
-        eids: config.eids.iter().map(|e| e.eid_prefix()).collect(),
-        control: config.control_address,
-        overlay: config.overlay.clone(),
-        public_key,
-        listen_port: config.listen_port,
-        register_interval: Duration::from_secs(config.register_interval),
-        record_ttl: config.record_ttl,
-        map_servers: config
-            .map_servers
-            .iter()
-            .map(|m| MapServerSettings {
-                control: m.control_address,
-                key: m.key.as_bytes().to_vec(),
-            })
-            .collect(),
-        cache_capacity: CACHE_CAPACITY,
-    };
     let now = Instant::now();
-    let mut engine = Agent::new(settings, now);
+    let mut engine = Agent::new(settings(config, public_key), now);
     // Peers a previous run left: adopted, not disturbed.
     for peer in host.wg.peers().map_err(|e| e.to_string())? {
         if let (false, Some(endpoint)) = (host.is_map_server(&peer.public_key), peer.endpoint) {
@@ -362,90 +595,49 @@ pub fn run(config: &Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     }
     let stop = Async::new(stop_reader).map_err(|e| e.to_string())?;
-
-    smol::block_on(async {
-        let mut packet = vec![0u8; 65536];
-        let mut message = vec![0u8; 65536];
-        let mut next_stats = Instant::now() + STATS_EVERY;
-        loop {
-            let mut actions = Vec::new();
-            let deadline = engine.poll(Instant::now(), &mut actions).min(next_stats);
-            host.carry_out(actions);
-            let event = async {
-                host.tun
-                    .read_with(|t| t.recv(&mut packet))
-                    .await
-                    .map(Event::Packet)
-            }
-            .or(async {
-                host.control
-                    .read_with(|s| netconf::udp::recv(s, &mut message))
-                    .await
-                    .map(Event::Control)
-            })
-            .or(async { events.readable().await.map(|()| Event::Addresses) })
-            .or(async {
-                let (client, _) = status_listener.accept().await?;
-                client.into_inner().map(Event::Status)
-            })
-            .or(async { stop.readable().await.map(|()| Event::Stop) })
-            .or(async {
-                smol::Timer::at(deadline).await;
-                Ok(Event::Timer)
-            })
-            .await;
-            let now = Instant::now();
-            let mut actions = Vec::new();
-            match event {
-                Ok(Event::Packet(len)) => match packet::addresses(&packet[..len]) {
-                    Some(a) => {
-                        engine.on_packet(now, a.destination, packet[..len].to_vec(), &mut actions)
-                    }
-                    None => engine.counters.dropped_packets += 1,
-                },
-                Ok(Event::Control(got))
-                    if !netconf::udp::from_tunnel(&got, Some(host.tunnel_index)) =>
-                {
-                    log::debug!(
-                        "control message from {} not through the tunnel: dropped",
-                        got.from
-                    );
-                    engine.counters.bad_messages += 1;
-                }
-                Ok(Event::Control(got)) => {
-                    engine.on_control(now, got.from, &message[..got.len], &mut actions)
-                }
-                Ok(Event::Addresses) => {
-                    // Drain the events; what matters is the new set.
-                    if let Err(e) = events.get_ref().read() {
-                        log::debug!("address events: {e}");
-                    }
-                    match rlocs(config, &host.rtnl) {
-                        Ok(rlocs) => {
-                            if engine.set_rlocs(now, rlocs) {
-                                host.reset_endpoints(&engine.status(now).peers);
-                            }
-                        }
-                        Err(e) => log::warn!("reading addresses: {e}"),
-                    }
-                }
-                Ok(Event::Status(stream)) => status::answer(stream, &engine.status(now), &host.wg),
-                Ok(Event::Timer) => {
-                    if now >= next_stats {
-                        next_stats = now + STATS_EVERY;
-                        engine.on_peer_stats(now, &host.stats(), &mut actions);
-                    }
-                }
-                Ok(Event::Stop) => break,
-                Err(e) => log::warn!("{e}"),
-            }
-            host.carry_out(actions);
-        }
-    });
+    let mut agentd = Agentd {
+        config,
+        host,
+        engine,
+        events,
+        status_listener,
+        clients: Vec::new(),
+        stop,
+        packet: vec![0u8; 65536],
+        message: vec![0u8; 65536],
+        next_stats: now + STATS_EVERY,
+        next_summary: now + SUMMARY_EVERY,
+        summarised: Counters::default(),
+    };
+    smol::block_on(agentd.run());
+    agentd.summary();
     let _ = std::fs::remove_file(&config.status_socket);
     let mut drain = [0u8; 16];
-    let _ = stop.get_ref().read(&mut drain);
-    host.down();
+    let _ = agentd.stop.get_ref().read(&mut drain);
+    agentd.host.down();
     log::info!("stopped");
     Ok(())
+}
+
+/// The engine's settings from the configuration.
+fn settings(config: &Config, public_key: [u8; 32]) -> Settings {
+    Settings {
+        iid: config.iid(),
+        eids: config.eids.iter().map(|e| e.eid_prefix()).collect(),
+        control: config.control_address,
+        overlay: config.overlay.clone(),
+        public_key,
+        listen_port: config.listen_port,
+        register_interval: Duration::from_secs(config.register_interval),
+        record_ttl: config.record_ttl,
+        map_servers: config
+            .map_servers
+            .iter()
+            .map(|m| MapServerSettings {
+                control: m.control_address,
+                key: m.key.as_bytes().to_vec(),
+            })
+            .collect(),
+        cache_capacity: CACHE_CAPACITY,
+    }
 }

@@ -3,6 +3,7 @@
 //! when time passes. The I/O layer feeds it and carries out the
 //! [`Action`]s: control datagrams, WireGuard peers, routes, packets.
 
+use crate::budget::Budget;
 use crate::cache::{MapCache, State};
 use ipnet::IpNet;
 use lisp::{
@@ -24,6 +25,9 @@ const REQUEST_RETRY: [Duration; 4] = [
     Duration::from_millis(400),
     Duration::from_millis(800),
 ];
+/// A Map-Request unanswered this long is forgotten (its nonce no longer
+/// accepted).
+const REQUEST_FORGOTTEN: Duration = Duration::from_secs(10);
 /// How long "no answer" is remembered, so that a dead map-server is not
 /// asked again for every packet.
 const NO_ANSWER_TTL: Duration = Duration::from_secs(5);
@@ -34,8 +38,17 @@ const REGISTER_RETRY: Duration = Duration::from_secs(1);
 /// long others may cache it (changes reach them through the map-server).
 pub const RECORD_TTL: u32 = 15;
 /// A peer that sent but heard nothing back for this long is re-resolved
-/// (both ends may have moved: the "double jump").
+/// (both ends may have moved: the "double jump"); while it stays silent,
+/// the wait doubles up to [`DEAD_MAX`].
 const DEAD_AFTER: Duration = Duration::from_secs(20);
+const DEAD_MAX: Duration = Duration::from_secs(600);
+/// Destinations one inner source may have pending at once; its next new
+/// destination is refused with ICMP at once.
+pub const PENDING_PER_SOURCE: usize = 16;
+/// A map-server that leaves a Map-Register or Map-Request unanswered has
+/// its WireGuard session started afresh, at most this often; while it
+/// stays silent, the Map-Register is sent again this often too.
+const REHANDSHAKE_EVERY: Duration = Duration::from_secs(2);
 /// A peer whose mapping expired is kept (and re-resolved) if it carried
 /// traffic this recently; removed with its route otherwise.
 const IDLE_AFTER: Duration = Duration::from_secs(30);
@@ -71,6 +84,13 @@ pub enum Action {
     },
     RemovePeer {
         public_key: PublicKey,
+    },
+    /// The map-server at this control address left a message unanswered:
+    /// start its WireGuard session afresh (remove the peer and set it
+    /// again, which makes WireGuard send a handshake at once) rather than
+    /// wait out WireGuard's own timers.
+    Rehandshake {
+        map_server: IpAddr,
     },
     /// A route for the prefix through the WireGuard interface.
     AddRoute(IpNet),
@@ -133,6 +153,8 @@ struct Peer {
     heard: Instant,
     /// When it was last re-resolved as dead.
     probed: Option<Instant>,
+    /// How long after `probed` it is re-resolved again if still silent.
+    probe_wait: Duration,
 }
 
 struct Registering {
@@ -141,6 +163,19 @@ struct Registering {
     acked: Option<Instant>,
     next: Instant,
     retry: Duration,
+    /// It left a message unanswered and has not answered since.
+    lost: bool,
+    /// When it last sent us a valid message.
+    heard: Option<Instant>,
+    rehandshaken: Option<Instant>,
+}
+
+/// A Map-Request out: what it resolves, and which map-server has it.
+#[derive(Clone, Copy)]
+struct Asked {
+    prefix: IpNet,
+    map_server: Option<usize>,
+    sent: Instant,
 }
 
 /// What `lispguard status` shows of the engine.
@@ -181,6 +216,11 @@ pub struct Counters {
     pub map_replies: u64,
     pub negative_replies: u64,
     pub pushes: u64,
+    /// Packets for destinations without a cache entry.
+    pub misses: u64,
+    /// New destinations refused by the fairness limits (pending per
+    /// source, Map-Request budget).
+    pub throttled: u64,
     pub dropped_packets: u64,
     /// Not for the overlay (e.g. IPv6 router solicitations on the TUN).
     pub ignored_packets: u64,
@@ -193,9 +233,10 @@ pub struct Agent {
     rlocs: Vec<IpAddr>,
     cache: MapCache,
     peers: HashMap<PublicKey, Peer>,
-    /// Map-Requests out: nonce → the prefix they resolve.
-    requests: HashMap<u64, IpNet>,
+    /// Map-Requests out, by nonce.
+    requests: HashMap<u64, Asked>,
     registering: Vec<Registering>,
+    budget: Budget,
     next_map_server: usize,
     pub counters: Counters,
 }
@@ -210,6 +251,9 @@ impl Agent {
                 acked: None,
                 next: now,
                 retry: REGISTER_RETRY,
+                lost: false,
+                heard: None,
+                rehandshaken: None,
             })
             .collect();
         Agent {
@@ -219,6 +263,7 @@ impl Agent {
             peers: HashMap::new(),
             requests: HashMap::new(),
             registering,
+            budget: Budget::new(now),
             next_map_server: 0,
             counters: Counters::default(),
         }
@@ -255,6 +300,7 @@ impl Agent {
                 active: now,
                 heard: now,
                 probed: None,
+                probe_wait: DEAD_AFTER,
             },
         );
     }
@@ -326,10 +372,12 @@ impl Agent {
         true
     }
 
-    /// A packet for `destination` reached the TUN: no peer carries it yet.
+    /// A packet from `source` for `destination` reached the TUN: no peer
+    /// carries it yet.
     pub fn on_packet(
         &mut self,
         now: Instant,
+        source: IpAddr,
         destination: IpAddr,
         packet: Vec<u8>,
         out: &mut Vec<Action>,
@@ -344,7 +392,12 @@ impl Agent {
             return;
         }
         match self.cache.lookup(destination) {
-            Some((_, State::Negative { action, expires })) if *expires > now => {
+            Some((
+                _,
+                State::Negative {
+                    action, expires, ..
+                },
+            )) if *expires > now => {
                 let why = refusal(*action);
                 self.refuse(packet, why, out);
             }
@@ -356,34 +409,70 @@ impl Agent {
             // Resolved but still routed here: the route is being set up,
             // or the peer is refreshing. Send it on.
             Some((_, State::Resolved { .. })) => out.push(Action::Forward(packet)),
-            _ => self.resolve(now, IpNet::from(destination), vec![packet], out),
+            _ => {
+                self.counters.misses += 1;
+                self.resolve(now, source, IpNet::from(destination), packet, out)
+            }
         }
     }
 
-    /// Starts resolving `prefix` with `queue` waiting on it.
-    fn resolve(&mut self, now: Instant, prefix: IpNet, queue: Vec<Vec<u8>>, out: &mut Vec<Action>) {
+    /// Starts resolving `prefix` with `packet` waiting on it, unless its
+    /// source has too many destinations pending or no Map-Request left in
+    /// its allowance: then the packet is refused at once, so that a
+    /// scanning host is refused before anyone else.
+    fn resolve(
+        &mut self,
+        now: Instant,
+        source: IpAddr,
+        prefix: IpNet,
+        packet: Vec<u8>,
+        out: &mut Vec<Action>,
+    ) {
+        if self.cache.pending_from(source) >= PENDING_PER_SOURCE
+            || !self.budget.new_destination(now, source)
+        {
+            log::debug!("{source} -> {prefix}: over the Map-Request limits, refused");
+            self.counters.throttled += 1;
+            self.refuse(packet, Refusal::NoMapping, out);
+            return;
+        }
         let nonce = fastrand::u64(..);
         let state = State::Pending {
             nonce,
             sent: 1,
             retry_at: now + REQUEST_RETRY[0],
-            queue,
+            source,
+            queue: vec![packet],
         };
         if let Err(full) = self.cache.insert(prefix, state) {
-            log::warn!(
+            log::debug!(
                 "map-cache full ({} entries): dropping a packet for {prefix} ({full:?})",
                 self.cache.len()
             );
             self.counters.dropped_packets += 1;
             return;
         }
-        self.requests.insert(nonce, prefix);
-        log::info!("miss: {prefix} has no peer; Map-Request sent, packet queued");
-        self.send_request(nonce, prefix, out);
+        log::debug!("miss: {prefix} has no peer; Map-Request sent, packet queued");
+        self.send_request(now, nonce, prefix, out);
     }
 
-    fn send_request(&mut self, nonce: u64, prefix: IpNet, out: &mut Vec<Action>) {
-        let Some(ms) = self.pick_map_server() else {
+    /// Sends the Map-Request `nonce` for `prefix` to the next map-server.
+    fn send_request(&mut self, now: Instant, nonce: u64, prefix: IpNet, out: &mut Vec<Action>) {
+        if self.requests.len() >= self.settings.cache_capacity {
+            // Refreshes a dead map-server never answered: forgotten (a
+            // pending destination's request is sent again every few
+            // hundred ms, so it stays).
+            self.requests
+                .retain(|_, a| now.saturating_duration_since(a.sent) < REQUEST_FORGOTTEN);
+        }
+        let map_server = self.pick_map_server();
+        let asked = Asked {
+            prefix,
+            map_server,
+            sent: now,
+        };
+        self.requests.insert(nonce, asked);
+        let Some(ms) = map_server.map(|i| self.settings.map_servers[i].control) else {
             return;
         };
         let mut request = MapRequest::new(nonce, Address::Ip(self.settings.control));
@@ -405,11 +494,84 @@ impl Agent {
 
     /// Map-servers take turns: a Map-Request that got no answer goes to the
     /// next one.
-    fn pick_map_server(&mut self) -> Option<IpAddr> {
-        let servers = &self.settings.map_servers;
-        let ms = servers.get(self.next_map_server % servers.len().max(1))?;
+    fn pick_map_server(&mut self) -> Option<usize> {
+        let count = self.settings.map_servers.len();
+        if count == 0 {
+            return None;
+        }
+        let ms = self.next_map_server % count;
         self.next_map_server = self.next_map_server.wrapping_add(1);
-        Some(ms.control)
+        Some(ms)
+    }
+
+    /// Map-server `ms` left a message unanswered: start its WireGuard
+    /// session afresh, unless that was done lately.
+    fn unanswered(&mut self, now: Instant, ms: usize, out: &mut Vec<Action>) {
+        let Some(r) = self.registering.get_mut(ms) else {
+            return;
+        };
+        if !r.lost {
+            log::info!(
+                "the map-server at {} did not answer: handshaking again",
+                self.settings.map_servers[ms].control
+            );
+        }
+        r.lost = true;
+        if r.rehandshaken
+            .is_some_and(|at| now.saturating_duration_since(at) < REHANDSHAKE_EVERY)
+        {
+            return;
+        }
+        r.rehandshaken = Some(now);
+        out.push(Action::Rehandshake {
+            map_server: self.settings.map_servers[ms].control,
+        });
+    }
+
+    /// Map-server `ms` answered: after a loss, what it could not answer is
+    /// asked again at once — the "no answer" negative entries are
+    /// forgotten, the Map-Register is sent again with retries from 1 s.
+    fn answered(&mut self, now: Instant, ms: usize) {
+        let r = &mut self.registering[ms];
+        r.heard = Some(now);
+        if !std::mem::replace(&mut r.lost, false) {
+            return;
+        }
+        log::info!(
+            "the map-server at {} answers again",
+            self.settings.map_servers[ms].control
+        );
+        if r.nonce.take().is_some() {
+            // Sent again at once, as a fresh start: not counted as one
+            // more unanswered.
+            r.next = now;
+        }
+        r.retry = REGISTER_RETRY;
+        let no_answer: Vec<IpNet> = self
+            .cache
+            .iter()
+            .filter(|(_, s)| {
+                matches!(
+                    s,
+                    State::Negative {
+                        no_answer: true,
+                        ..
+                    }
+                )
+            })
+            .map(|(p, _)| p)
+            .collect();
+        for prefix in no_answer {
+            self.cache.remove(&prefix);
+        }
+    }
+
+    /// A control message that did not arrive through the WireGuard
+    /// interface (forged from the underlay with a map-server's address):
+    /// counted, never read.
+    pub fn on_forged_control(&mut self, from: SocketAddr) {
+        log::debug!("control message from {from} not through the tunnel: dropped");
+        self.counters.bad_messages += 1;
     }
 
     /// A control message from `from`.
@@ -445,11 +607,19 @@ impl Agent {
         };
         // Only answers to our own requests: a nonce we did not send is not
         // trusted.
-        let Some(asked) = self.requests.remove(&reply.nonce) else {
+        let Some(Asked {
+            prefix: asked,
+            map_server,
+            ..
+        }) = self.requests.remove(&reply.nonce)
+        else {
             return false;
         };
+        if let Some(ms) = map_server {
+            self.answered(now, ms);
+        }
         self.counters.map_replies += 1;
-        log::info!("Map-Reply for {asked}");
+        log::debug!("Map-Reply for {asked}");
         for record in &reply.records {
             self.apply(now, record, Some(asked), out);
         }
@@ -482,8 +652,10 @@ impl Agent {
             registering.acked = Some(now);
             registering.retry = REGISTER_RETRY;
             registering.next = now + self.settings.register_interval;
+            self.answered(now, ms);
             return true;
         }
+        self.answered(now, ms);
         // A push: the other side of a tunnel being set up, or a change to
         // a mapping we resolved.
         self.counters.pushes += 1;
@@ -538,15 +710,30 @@ impl Agent {
                 };
                 self.install(now, found, asked.is_none(), out)
             }
-            _ if asked.is_none() => self.withdraw(prefix, out),
+            // Pushed without a key: a negative answer healed (the prefix
+            // now holds a registration; the next packet resolves it), or
+            // a mapping revoked.
+            _ if asked.is_none() => {
+                if let Some(State::Negative { .. }) = self.cache.get(&prefix) {
+                    log::info!("{prefix} is no longer unmapped");
+                    self.cache.remove(&prefix);
+                } else {
+                    self.withdraw(prefix, out);
+                }
+            }
             _ => {
                 self.counters.negative_replies += 1;
                 let action = record.action;
                 let expires = now + ttl.max(Duration::from_secs(1));
+                // A negative answer may cover more than was asked: every
+                // destination pending within it is answered too.
                 let waiting = self.take_pending(asked.into_iter().chain([prefix]));
-                let _ = self
-                    .cache
-                    .insert(prefix, State::Negative { action, expires });
+                let negative = State::Negative {
+                    action,
+                    expires,
+                    no_answer: false,
+                };
+                let _ = self.cache.insert(prefix, negative);
                 for packet in waiting {
                     self.refuse(packet, refusal(action), out);
                 }
@@ -601,6 +788,7 @@ impl Agent {
             active: now,
             heard: now,
             probed: None,
+            probe_wait: DEAD_AFTER,
         });
         let new_route = peer.prefixes.insert(prefix);
         let changed = new_route || peer.endpoint != endpoint;
@@ -622,7 +810,7 @@ impl Agent {
             log::warn!("map-cache full: {prefix} is routed but not cached");
         }
         if !waiting.is_empty() {
-            log::info!("{prefix}: sending the {} queued packets", waiting.len());
+            log::debug!("{prefix}: sending the {} queued packets", waiting.len());
         }
         out.extend(waiting.into_iter().map(Action::Forward));
     }
@@ -672,6 +860,7 @@ impl Agent {
             }
             if heard {
                 peer.heard = now;
+                peer.probe_wait = DEAD_AFTER;
             }
             peer.rx = s.rx_bytes;
             peer.tx = s.tx_bytes;
@@ -683,41 +872,42 @@ impl Agent {
             let silent = now.saturating_duration_since(peer.heard) >= DEAD_AFTER;
             let probed_lately = peer
                 .probed
-                .is_some_and(|at| now.saturating_duration_since(at) < DEAD_AFTER);
+                .is_some_and(|at| now.saturating_duration_since(at) < peer.probe_wait);
             if sent && silent && !probed_lately {
+                if peer.probed.is_some_and(|at| at > peer.heard) {
+                    // Probed before and still silent: wait longer next time.
+                    peer.probe_wait = (peer.probe_wait * 2).min(DEAD_MAX);
+                }
                 peer.probed = Some(now);
                 dead.extend(peer.prefixes.iter().copied());
             }
         }
         for prefix in dead {
             log::info!("no answer from the peer of {prefix} while sending: resolving it again");
-            self.refresh(prefix, out);
+            self.refresh(now, prefix, out);
         }
     }
 
     /// Asks again for a resolved prefix; the answer updates it in place.
-    fn refresh(&mut self, prefix: IpNet, out: &mut Vec<Action>) {
+    /// Skipped when the site's Map-Request budget is spent: it comes due
+    /// again.
+    fn refresh(&mut self, now: Instant, prefix: IpNet, out: &mut Vec<Action>) {
+        if !self.budget.site(now) {
+            self.counters.throttled += 1;
+            return;
+        }
         let nonce = fastrand::u64(..);
-        self.requests.insert(nonce, prefix);
-        self.send_request(nonce, prefix, out);
+        self.send_request(now, nonce, prefix, out);
     }
 
     /// Retries, registrations and expiry that are due; returns when it next
     /// needs to run.
     pub fn poll(&mut self, now: Instant, out: &mut Vec<Action>) -> Instant {
         self.register_due(now, out);
-        let due: Vec<(IpNet, State)> = self
-            .cache
-            .iter()
-            .filter(|(_, s)| match s {
-                State::Pending { retry_at, .. } => *retry_at <= now,
-                State::Resolved { expires, .. } | State::Negative { expires, .. } => {
-                    *expires <= now
-                }
-            })
-            .map(|(p, s)| (p, s.clone()))
-            .collect();
-        for (prefix, state) in due {
+        for prefix in self.cache.due(now) {
+            let Some(state) = self.cache.get(&prefix).cloned() else {
+                continue;
+            };
             match state {
                 State::Pending { nonce, sent, .. } => self.retry(now, prefix, nonce, sent, out),
                 State::Negative { .. } => {
@@ -734,7 +924,7 @@ impl Agent {
                     } else {
                         let expires = now + REFRESH_GRACE;
                         let _ = self.cache.insert(prefix, State::Resolved { key, expires });
-                        self.refresh(prefix, out);
+                        self.refresh(now, prefix, out);
                     }
                 }
             }
@@ -743,24 +933,41 @@ impl Agent {
     }
 
     fn retry(&mut self, now: Instant, prefix: IpNet, nonce: u64, sent: u32, out: &mut Vec<Action>) {
+        // Unanswered, and nothing else heard from that map-server since it
+        // was sent (a request it dropped under load is no sign of a dead
+        // session).
+        if let Some(Asked {
+            map_server: Some(ms),
+            sent,
+            ..
+        }) = self.requests.get(&nonce).copied()
+        {
+            if self.registering[ms].heard.is_none_or(|at| at <= sent) {
+                self.unanswered(now, ms, out);
+            }
+        }
         let Some(wait) = REQUEST_RETRY.get(sent as usize) else {
-            log::warn!("no Map-Reply for {prefix} after {sent} Map-Requests");
+            log::debug!("no Map-Reply for {prefix} after {sent} Map-Requests");
             let waiting = self.take_pending([prefix]);
-            let action = lisp::Action::DROP_NO_REASON;
-            let _ = self.cache.insert(
-                prefix,
-                State::Negative {
-                    action,
-                    expires: now + NO_ANSWER_TTL,
-                },
-            );
+            let negative = State::Negative {
+                action: lisp::Action::DROP_NO_REASON,
+                expires: now + NO_ANSWER_TTL,
+                no_answer: true,
+            };
+            let _ = self.cache.insert(prefix, negative);
             for packet in waiting {
                 self.refuse(packet, Refusal::NoMapping, out);
             }
             return;
         };
-        self.cache.reschedule(&prefix, now + *wait);
-        self.send_request(nonce, prefix, out);
+        if !self.budget.site(now) {
+            // No Map-Request left this instant: the retry waits its turn.
+            let turn = self.budget.site_wait(now).max(Duration::from_millis(1));
+            self.cache.reschedule(&prefix, now + turn, false);
+            return;
+        }
+        self.cache.reschedule(&prefix, now + *wait, true);
+        self.send_request(now, nonce, prefix, out);
     }
 
     fn register_due(&mut self, now: Instant, out: &mut Vec<Action>) {
@@ -772,16 +979,16 @@ impl Agent {
             let Some(message) = self.map_register(nonce, ms) else {
                 continue;
             };
+            if self.registering[ms].nonce.is_some() {
+                // Unanswered by its retry: the session may be dead.
+                self.unanswered(now, ms, out);
+            }
             let interval = self.settings.register_interval;
             let r = &mut self.registering[ms];
-            if r.nonce.is_some() {
-                log::warn!(
-                    "no Map-Notify from the map-server at {}; sending the Map-Register again",
-                    self.settings.map_servers[ms].control
-                );
-            }
             r.nonce = Some(nonce);
-            r.next = now + r.retry.min(interval);
+            // While lost, it is sent again with each new handshake.
+            let cap = if r.lost { REHANDSHAKE_EVERY } else { interval };
+            r.next = now + r.retry.min(cap);
             r.retry = (r.retry * 2).min(interval);
             out.push(Action::Control {
                 to: SocketAddr::new(self.settings.map_servers[ms].control, CONTROL_PORT),
@@ -834,12 +1041,10 @@ impl Agent {
     }
 
     fn next_deadline(&self, now: Instant) -> Instant {
-        let cache = self.cache.iter().map(|(_, s)| match s {
-            State::Pending { retry_at, .. } => *retry_at,
-            State::Resolved { expires, .. } | State::Negative { expires, .. } => *expires,
-        });
         let registers = self.registering.iter().map(|r| r.next);
-        cache
+        self.cache
+            .next_deadline()
+            .into_iter()
             .chain(registers)
             .min()
             .unwrap_or(now + self.settings.register_interval)

@@ -1,6 +1,7 @@
 //! The lispguard agent: resolves overlay destinations on demand over LISP
 //! and configures WireGuard peers for them.
 
+pub mod budget;
 pub mod cache;
 pub mod config;
 pub mod daemon;

@@ -6,10 +6,22 @@ use crate::engine::{PublicKey, Status};
 use netconf::{PeerStatus, WireGuard};
 use smol::Async;
 use std::fmt::Write as _;
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Status clients served at once; more wait in the listener's backlog.
+pub const CLIENTS_MAX: usize = 8;
+/// A client that has not sent its request by then is dropped (it holds
+/// up nobody meanwhile, only one of the [`CLIENTS_MAX`] places).
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest request (`status json`): a client sending more is answered
+/// from what it sent.
+const REQUEST_MAX: usize = 256;
+/// How long writing an answer may take: the answer is small, so only a
+/// client that does not read (its buffer full) ever waits this.
+const WRITE_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// The first characters of a key in base64: enough to tell keys apart.
 pub fn fingerprint(key: &PublicKey) -> String {
@@ -29,22 +41,65 @@ pub fn listen(path: &Path) -> io::Result<Async<UnixListener>> {
     Async::new(listener)
 }
 
-/// Answers one client: `status` or `status json`.
-pub fn answer(stream: UnixStream, status: &Status, wg: &WireGuard) {
-    let result = (|| -> io::Result<()> {
-        stream.set_nonblocking(false)?;
-        stream.set_read_timeout(Some(Duration::from_secs(1)))?;
-        let mut request = String::new();
-        BufReader::new((&stream).take(256)).read_line(&mut request)?;
+/// A connected client whose request is read as it arrives, so that a
+/// client that sends nothing never holds up the agent.
+pub struct Client {
+    pub stream: Async<UnixStream>,
+    request: Vec<u8>,
+    /// When it is dropped if its request is not complete.
+    pub deadline: Instant,
+}
+
+impl Client {
+    pub fn new(stream: UnixStream, now: Instant) -> io::Result<Client> {
+        Ok(Client {
+            stream: Async::new(stream)?,
+            request: Vec::new(),
+            deadline: now + CLIENT_TIMEOUT,
+        })
+    }
+
+    /// Reads what has arrived, without blocking; the request once it is
+    /// complete (a line, the end of the stream or [`REQUEST_MAX`] bytes).
+    pub fn read(&mut self) -> io::Result<Option<String>> {
+        let mut buf = [0u8; REQUEST_MAX];
+        loop {
+            let room = REQUEST_MAX - self.request.len();
+            match self.stream.get_ref().read(&mut buf[..room]) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.request.extend_from_slice(&buf[..n]);
+                    if self.request.contains(&b'\n') || self.request.len() >= REQUEST_MAX {
+                        break;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        let line = self
+            .request
+            .split(|b| *b == b'\n')
+            .next()
+            .unwrap_or_default();
+        Ok(Some(String::from_utf8_lossy(line).into_owned()))
+    }
+
+    /// Answers `status` or `status json`.
+    pub fn answer(self, request: &str, status: &Status, wg: &WireGuard) {
         let peers = wg.peers().unwrap_or_default();
         let text = match request.trim() {
             "status json" => json(status, &peers),
             _ => table(status, &peers),
         };
-        (&stream).write_all(text.as_bytes())
-    })();
-    if let Err(e) = result {
-        log::debug!("status client: {e}");
+        let result = self.stream.into_inner().and_then(|stream| {
+            stream.set_nonblocking(false)?;
+            stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
+            (&stream).write_all(text.as_bytes())
+        });
+        if let Err(e) = result {
+            log::debug!("status client: {e}");
+        }
     }
 }
 
@@ -135,8 +190,8 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
     );
     let _ = writeln!(
         out,
-        "counters: {} Map-Requests, {} Map-Replies ({} negative), {} pushes, {} packets dropped, {} refused (ICMP), {} ignored (not overlay), {} bad messages",
-        c.map_requests, c.map_replies, c.negative_replies, c.pushes, c.dropped_packets, c.refused_packets, c.ignored_packets, c.bad_messages
+        "counters: {} misses, {} Map-Requests, {} Map-Replies ({} negative), {} pushes, {} packets dropped, {} refused (ICMP; {} over the limits), {} ignored (not overlay), {} bad messages",
+        c.misses, c.map_requests, c.map_replies, c.negative_replies, c.pushes, c.dropped_packets, c.refused_packets, c.throttled, c.ignored_packets, c.bad_messages
     );
     out
 }
@@ -185,7 +240,7 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         .collect();
     let c = &status.counters;
     format!(
-        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"ignored_packets\":{},\"bad_messages\":{}}}}}\n",
+        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"misses\":{},\"throttled\":{},\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"ignored_packets\":{},\"bad_messages\":{}}}}}\n",
         map_servers.join(","),
         rlocs.join(","),
         peer_list.join(","),
@@ -193,6 +248,8 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         status.pending,
         status.negative,
         status.queued_packets,
+        c.misses,
+        c.throttled,
         c.map_requests,
         c.map_replies,
         c.negative_replies,

@@ -32,6 +32,10 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::with_cache(16)
+    }
+
+    fn with_cache(cache_capacity: usize) -> World {
         let now = Instant::now();
         let settings = Settings {
             iid: 1000,
@@ -46,7 +50,7 @@ impl World {
                 control: ip("100.64.0.1"),
                 key: MS_KEY.to_vec(),
             }],
-            cache_capacity: 16,
+            cache_capacity,
         };
         World {
             agent: Agent::new(settings, now),
@@ -54,9 +58,15 @@ impl World {
         }
     }
 
+    /// A packet from host 10.1.0.2 behind this site.
     fn packet(&mut self, to: &str, tag: u8) -> Vec<Action> {
+        self.packet_from("10.1.0.2", to, tag)
+    }
+
+    fn packet_from(&mut self, from: &str, to: &str, tag: u8) -> Vec<Action> {
         let mut out = Vec::new();
-        self.agent.on_packet(self.now, ip(to), vec![tag], &mut out);
+        self.agent
+            .on_packet(self.now, ip(from), ip(to), vec![tag], &mut out);
         out
     }
 
@@ -467,10 +477,335 @@ fn queues_and_cache_stay_within_bounds() {
         w.packet("10.2.0.9", n);
     }
     assert_eq!(w.agent.counters.dropped_packets, 12 - 8);
-    // A scan: more destinations than the cache holds.
+    // Many hosts, more destinations than the cache holds.
     for n in 0..40u32 {
-        w.packet(&format!("10.3.{}.{}", n / 200, n % 200 + 1), 0);
+        w.packet_from(
+            &format!("10.1.0.{}", n + 10),
+            &format!("10.3.0.{}", n + 1),
+            0,
+        );
     }
     assert_eq!(w.agent.counters.map_requests, 16, "one per cache slot");
     assert_eq!(w.agent.counters.dropped_packets, 4 + 40 - 15);
+}
+
+/// Map-Requests among the actions, and ICMP refusals.
+fn asked_and_refused(actions: &[Action]) -> (usize, usize) {
+    let refused = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Refuse { .. }))
+        .count();
+    (requests(actions).len(), refused)
+}
+
+fn negative(eid: &str, len: u8, ttl: u32) -> Record {
+    Record::negative(
+        Address::eid(1000, ip(eid), None),
+        len,
+        ttl,
+        Act::DROP_NO_REASON,
+    )
+}
+
+#[test]
+fn a_scanning_host_is_refused_at_once_past_its_pending_bound_and_others_still_resolve() {
+    let mut w = World::with_cache(256);
+    let mut asked = 0;
+    let mut refused = 0;
+    for n in 0..20 {
+        let (a, r) = asked_and_refused(&w.packet(&format!("10.9.0.{}", n + 1), 0));
+        asked += a;
+        refused += r;
+    }
+    assert_eq!(
+        (asked, refused),
+        (
+            agent::engine::PENDING_PER_SOURCE,
+            20 - agent::engine::PENDING_PER_SOURCE
+        ),
+        "pending destinations of one source are bounded; the rest refused without a Map-Request"
+    );
+    assert_eq!(
+        asked_and_refused(&w.packet_from("10.1.0.3", "10.2.0.9", 1)),
+        (1, 0),
+        "another host resolves"
+    );
+}
+
+#[test]
+fn a_host_over_its_map_request_rate_is_refused_before_the_site_runs_out() {
+    let mut w = World::with_cache(256);
+    let mut asked = 0;
+    for n in 0..200u32 {
+        // Each destination answered at once: the pending bound never bites.
+        let actions = w.packet(&format!("10.9.{}.{}", n / 250, n % 250 + 1), 0);
+        for r in requests(&actions) {
+            asked += 1;
+            w.receive(&reply(
+                r.nonce,
+                negative(&format!("10.9.{}.{}", n / 250, n % 250 + 1), 32, 1),
+            ));
+        }
+    }
+    assert_eq!(asked, agent::budget::SOURCE_BURST as usize);
+    assert!(w.agent.counters.throttled > 0);
+    // Another host of the site still gets its Map-Requests out.
+    for n in 0..10 {
+        let actions = w.packet_from("10.1.0.3", &format!("10.2.0.{}", n + 1), 0);
+        assert_eq!(asked_and_refused(&actions), (1, 0), "contact {n}");
+    }
+    // The scanner's allowance comes back with time.
+    w.now += Duration::from_secs(1);
+    assert_eq!(asked_and_refused(&w.packet("10.9.9.9", 0)), (1, 0));
+}
+
+#[test]
+fn the_site_budget_holds_retries_back_until_it_refills() {
+    let mut w = World::with_cache(256);
+    // Fifty hosts, one destination each: the site's burst.
+    for n in 0..50u32 {
+        let actions = w.packet_from(
+            &format!("10.1.0.{}", n + 10),
+            &format!("10.9.0.{}", n + 1),
+            0,
+        );
+        assert_eq!(requests(&actions).len(), 1, "host {n}");
+    }
+    let over = w.packet_from("10.1.0.200", "10.9.1.1", 9);
+    assert_eq!(
+        asked_and_refused(&over),
+        (0, 1),
+        "the site's budget is spent"
+    );
+    // Retries are due at 100 ms: 20 tokens came back by then (200/s), so
+    // 20 retries go out now and the rest wait for theirs, none lost.
+    let actions = w.wait(Duration::from_millis(100));
+    let retried = requests(&actions).len();
+    assert!((19..=21).contains(&retried), "{retried} retries");
+    let mut total = retried;
+    for _ in 0..300 {
+        total += requests(&w.wait(Duration::from_millis(1))).len();
+    }
+    assert!(total >= 50, "every pending destination retried: {total}");
+}
+
+#[test]
+fn a_wide_negative_answer_takes_the_pending_destinations_within_it_and_is_evictable() {
+    let mut w = World::new();
+    let nonce = requests(&w.packet("10.7.0.1", 1))[0].nonce;
+    requests(&w.packet("10.7.3.4", 2));
+    let actions = w.receive(&reply(nonce, negative("10.4.0.0", 14, 1)));
+    assert_eq!(
+        asked_and_refused(&actions),
+        (0, 2),
+        "both answered by 10.4.0.0/14"
+    );
+    assert_eq!(asked_and_refused(&w.packet("10.6.200.1", 3)), (0, 1));
+    assert_eq!(w.agent.status(w.now).negative, 1);
+    // A full cache makes room by evicting it.
+    for n in 0..16u32 {
+        w.packet_from(
+            &format!("10.1.0.{}", n + 10),
+            &format!("10.9.0.{}", n + 1),
+            0,
+        );
+    }
+    let status = w.agent.status(w.now);
+    assert_eq!((status.negative, status.pending), (0, 16));
+}
+
+#[test]
+fn a_pushed_record_without_key_heals_a_negative_entry() {
+    let mut w = World::new();
+    let nonce = requests(&w.packet("10.7.0.1", 1))[0].nonce;
+    w.receive(&reply(nonce, negative("10.4.0.0", 14, 1)));
+    // The map-server: 10.4.0.0/14 now holds a registration.
+    let mut healed = negative("10.4.0.0", 14, 0);
+    healed.action = Act::NO_ACTION;
+    healed.authoritative = true;
+    let actions = w.receive(&push(vec![healed], MS_KEY));
+    assert!(
+        actions.iter().all(|a| matches!(a, Action::Control { .. })),
+        "only the ack: {actions:?}"
+    );
+    assert_eq!(w.agent.status(w.now).negative, 0);
+    assert_eq!(
+        asked_and_refused(&w.packet("10.7.0.1", 2)),
+        (1, 0),
+        "resolved normally"
+    );
+    // A push for a prefix held positively still withdraws it.
+    let nonce = requests(&w.packet("10.2.0.9", 3))[0].nonce;
+    w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
+    let mut revoked = negative("10.2.0.0", 24, 0);
+    revoked.action = Act::NO_ACTION;
+    assert!(w
+        .receive(&push(vec![revoked], MS_KEY))
+        .contains(&Action::RemovePeer { public_key: B_KEY }));
+}
+
+fn rehandshakes(actions: &[Action]) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::Rehandshake { map_server } if *map_server == ms().ip()))
+        .count()
+}
+
+#[test]
+fn an_unanswered_map_register_rehandshakes_the_map_server_at_most_every_few_seconds() {
+    let mut w = World::new();
+    assert_eq!(
+        rehandshakes(&w.wait(Duration::ZERO)),
+        0,
+        "the first Map-Register"
+    );
+    let mut at = Vec::new();
+    for ms in 1..=10_000 {
+        if rehandshakes(&w.wait(Duration::from_millis(1))) > 0 {
+            at.push(ms);
+        }
+    }
+    assert_eq!(at.first(), Some(&1000), "by the first retry");
+    assert!(at.windows(2).all(|p| p[1] - p[0] >= 2000), "{at:?}");
+    assert!(at.len() >= 4, "and again while it stays silent: {at:?}");
+}
+
+#[test]
+fn an_unanswered_map_request_rehandshakes_the_map_server_at_once() {
+    let mut w = World::new();
+    let (_, register) = registered(&w.wait(Duration::ZERO)).unwrap();
+    w.receive(&written(|b| {
+        MapNotify {
+            body: register.body.clone(),
+        }
+        .write(b, MS_KEY)
+    }));
+    requests(&w.packet("10.2.0.9", 1));
+    let actions = w.wait(Duration::from_millis(100));
+    assert_eq!(requests(&actions).len(), 1, "retried");
+    assert_eq!(rehandshakes(&actions), 1);
+    // One request lost while the map-server answers others: no new
+    // handshake (a request dropped under load says nothing of the session).
+    w.wait(Duration::from_secs(3));
+    let lost = requests(&w.packet("10.3.0.1", 2));
+    let answered = requests(&w.packet("10.3.0.2", 3));
+    w.now += Duration::from_millis(10);
+    w.receive(&reply(answered[0].nonce, negative("10.3.0.2", 32, 1)));
+    let actions = w.wait(Duration::from_millis(90));
+    assert_eq!(requests(&actions).len(), 1, "{} retried", lost[0].nonce);
+    assert_eq!(rehandshakes(&actions), 0);
+}
+
+#[test]
+fn a_map_server_that_answers_again_heals_no_answer_entries_and_registration() {
+    let mut w = World::new();
+    w.wait(Duration::ZERO); // the first Map-Register, unanswered
+    requests(&w.packet("10.2.0.9", 1));
+    for _ in 0..2000 {
+        w.wait(Duration::from_millis(1));
+    }
+    // Gave up on 10.2.0.9 ("no answer"), and the map-server is lost.
+    assert_eq!(asked_and_refused(&w.packet("10.2.0.9", 2)), (0, 1));
+    // Map-Registers are resent with each new handshake, every 2 s at most.
+    let mut last = None;
+    for _ in 0..5000 {
+        if let Some(r) = registered(&w.wait(Duration::from_millis(1))) {
+            last = Some(r);
+        }
+    }
+    let (_, register) = last.expect("probing");
+    // It answers: registered, and the destination is asked for at once.
+    w.receive(&written(|b| {
+        MapNotify {
+            body: register.body.clone(),
+        }
+        .write(b, MS_KEY)
+    }));
+    assert!(w.agent.status(w.now).map_servers[0].registered.is_some());
+    let asked = requests(&w.packet("10.2.0.9", 3));
+    assert_eq!(asked.len(), 1, "asked for at once");
+    w.receive(&reply(asked[0].nonce, record_b("192.0.2.11:51820")));
+    // A Map-Reply heals too: lost again, then answered by a reply.
+    w.now += Duration::from_secs(60);
+    let actions = w.wait(Duration::ZERO);
+    assert!(registered(&actions).is_some(), "the periodic Map-Register");
+    let nonce = requests(&w.packet("10.3.0.77", 4))[0].nonce;
+    let actions = w.wait(Duration::from_millis(1000));
+    assert!(rehandshakes(&actions) > 0, "lost again: {actions:?}");
+    w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
+    // Registration is retried at once, then from 1 s.
+    let (_, first) = registered(&w.wait(Duration::ZERO)).expect("re-registers at once");
+    assert!(registered(&w.wait(Duration::from_millis(999))).is_none());
+    let (_, second) = registered(&w.wait(Duration::from_millis(1))).expect("1 s later");
+    assert_ne!(first.body.nonce, second.body.nonce);
+}
+
+#[test]
+fn a_peer_that_never_answers_is_resolved_again_less_and_less_often() {
+    let mut w = World::new();
+    w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
+    let mut tx = 0;
+    let mut asked_at = Vec::new();
+    for second in (5..=1500).step_by(5) {
+        w.now += Duration::from_secs(5);
+        tx += 100;
+        let mut out = Vec::new();
+        let stats = [PeerStats {
+            public_key: B_KEY,
+            rx_bytes: 0,
+            tx_bytes: tx,
+        }];
+        w.agent.on_peer_stats(w.now, &stats, &mut out);
+        if !requests(&out).is_empty() {
+            asked_at.push(second);
+        }
+    }
+    assert_eq!(asked_at[..5], [20, 40, 80, 160, 320], "{asked_at:?}");
+    let gaps: Vec<u64> = asked_at.windows(2).map(|p| p[1] - p[0]).collect();
+    assert!(gaps.iter().all(|g| *g <= 600), "capped at 10 min: {gaps:?}");
+    assert_eq!(gaps.last(), Some(&600));
+    // Heard: back to 20 s.
+    let mut out = Vec::new();
+    w.now += Duration::from_secs(5);
+    let heard = [PeerStats {
+        public_key: B_KEY,
+        rx_bytes: 1,
+        tx_bytes: tx + 1,
+    }];
+    w.agent.on_peer_stats(w.now, &heard, &mut out);
+    let mut next = None;
+    for second in (5..=60).step_by(5) {
+        w.now += Duration::from_secs(5);
+        tx += 100;
+        let stats = [PeerStats {
+            public_key: B_KEY,
+            rx_bytes: 1,
+            tx_bytes: tx + 1,
+        }];
+        out.clear();
+        w.agent.on_peer_stats(w.now, &stats, &mut out);
+        if next.is_none() && !requests(&out).is_empty() {
+            next = Some(second);
+        }
+    }
+    assert_eq!(next, Some(20));
+}
+
+#[test]
+fn replies_while_registration_goes_unanswered_do_not_resend_the_map_register_each_time() {
+    let mut w = World::with_cache(256);
+    w.wait(Duration::ZERO); // the first Map-Register, never answered
+    w.wait(Duration::from_secs(1)); // its retry: the map-server is lost
+    let mut registers = 0;
+    for n in 0..100u32 {
+        let to = format!("10.9.0.{}", n + 1);
+        let from = format!("10.1.0.{}", n + 10);
+        let actions = w.packet_from(&from, &to, 0);
+        let nonce = requests(&actions)[0].nonce;
+        w.receive(&reply(nonce, negative(&to, 32, 1)));
+        registers += usize::from(registered(&w.wait(Duration::from_millis(5))).is_some());
+    }
+    // 0.5 s: the one resent when the map-server answered again, then none
+    // until its retry 1 s later.
+    assert_eq!(registers, 1);
 }

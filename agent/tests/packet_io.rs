@@ -25,6 +25,10 @@ const LOCAL4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
 const REMOTE4: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 7);
 const LOCAL6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 1);
 const REMOTE6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 7);
+/// The agent's own address, that its ICMP errors come from (RFC 1812
+/// 4.3.2.4): never the unreachable destination's.
+const AGENT4: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+const AGENT6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0xfe);
 
 // ---------------------------------------------------------------- helpers
 
@@ -242,7 +246,11 @@ fn tshark_accepts_our_icmp_errors() {
     let mut expected = Vec::new();
     for original in &originals {
         let v4 = original[0] >> 4 == 4;
-        let from = if v4 { r4 } else { r6 };
+        let from = if v4 {
+            IpAddr::V4(AGENT4)
+        } else {
+            IpAddr::V6(AGENT6)
+        };
         for why in [Unreachable::Host, Unreachable::AdminProhibited] {
             let e = icmp_error(original, from, why);
             assert!(
@@ -296,6 +304,7 @@ fn tshark_accepts_our_icmp_errors() {
         .args(["-e", "ip.checksum.status", "-e", "udp.checksum.status"])
         .args(["-e", "tcp.checksum.status", "-e", "_ws.malformed"])
         .args(["-e", "_ws.expert.severity", "-e", "_ws.expert.message"])
+        .args(["-e", "ip.src", "-e", "ipv6.src"])
         .output()
         .expect("tshark must be installed (apt-get install tshark)");
     assert!(
@@ -318,7 +327,7 @@ fn tshark_accepts_our_icmp_errors() {
             .split('|')
             .map(|field| field.split(',').filter(|v| !v.is_empty()).collect())
             .collect();
-        assert_eq!(f.len(), 12, "{line}");
+        assert_eq!(f.len(), 14, "{line}");
         // The first occurrence is ours; later ones are in the quote.
         let (t, c, status) = if ty == 3 {
             (&f[0], &f[1], &f[2])
@@ -340,6 +349,16 @@ fn tshark_accepts_our_icmp_errors() {
             assert_eq!(*transport, want, "quoted UDP/TCP checksum: {line}");
         }
         assert!(f[9].is_empty(), "malformed: {line}");
+        let (source, agent) = if ty == 3 {
+            (&f[12], AGENT4.to_string())
+        } else {
+            (&f[13], AGENT6.to_string())
+        };
+        assert_eq!(
+            source.first(),
+            Some(&agent.as_str()),
+            "from the agent's address: {line}"
+        );
         for severity in &f[10] {
             let severity: u32 = severity.parse().unwrap();
             assert!(severity <= PI_CHAT, "expert info above chat: {line}");
@@ -446,7 +465,7 @@ fn kernel_error(sock: &UdpSocket) -> KernelError {
 /// Sends UDP from `local` to `remote` (routed to a Tun), checks the Tun
 /// hands over exactly that datagram, answers it with an ICMP error written
 /// into the Tun, and checks the kernel delivers that error to the sender.
-fn tun_round_trip(local: IpAddr, remote: IpAddr) {
+fn tun_round_trip(local: IpAddr, remote: IpAddr, agent: IpAddr) {
     netns();
     let tun = Tun::open(&format!("lgtt{}", process::id())).expect("open Tun");
     let v6 = local.is_ipv6();
@@ -506,7 +525,7 @@ fn tun_round_trip(local: IpAddr, remote: IpAddr) {
         assert_eq!(u16::from_be_bytes([udp[2], udp[3]]), 9);
         assert_eq!(&udp[8..], payload.as_bytes());
 
-        tun.send(&icmp_error(&packet, remote, why))
+        tun.send(&icmp_error(&packet, agent, why))
             .expect("write into Tun");
         assert_eq!(
             kernel_error(&sock),
@@ -515,7 +534,7 @@ fn tun_round_trip(local: IpAddr, remote: IpAddr) {
                 origin,
                 icmp_type,
                 icmp_code,
-                offender: remote,
+                offender: agent,
             }
         );
     }
@@ -523,12 +542,12 @@ fn tun_round_trip(local: IpAddr, remote: IpAddr) {
 
 #[test]
 fn tun_hands_over_routed_ipv4_and_takes_back_icmp_errors() {
-    tun_round_trip(LOCAL4.into(), REMOTE4.into());
+    tun_round_trip(LOCAL4.into(), REMOTE4.into(), AGENT4.into());
 }
 
 #[test]
 fn tun_hands_over_routed_ipv6_and_takes_back_icmpv6_errors() {
-    tun_round_trip(LOCAL6.into(), REMOTE6.into());
+    tun_round_trip(LOCAL6.into(), REMOTE6.into(), AGENT6.into());
 }
 
 #[test]

@@ -82,6 +82,33 @@ fn a_destination_outside_every_registration_gets_icmp_unreachable() {
     let (received, text) = ping(&a.host, "10.99.0.1", 1);
     assert_eq!(received, 0);
     assert!(text.contains("Destination Host Unreachable"), "{text}");
+    // From the xTR's own address on the host's LAN (RFC 1812 4.3.2.4),
+    // not from the unreachable destination.
+    assert!(text.contains("From 10.1.0.1 "), "{text}");
+}
+
+#[test]
+fn a_status_client_that_sends_nothing_does_not_hold_up_the_agent() {
+    let mut lab = Lab::new("s9");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.start();
+    let a = lab.get("a");
+    let socket = lab.ns.dir.join("a.sock");
+    let silent = std::os::unix::net::UnixStream::connect(&socket).expect("connects");
+    // A first contact is answered, and another client gets its status,
+    // while the silent client is still connected (before, the agent
+    // waited 1 s for its request, then dropped it).
+    let (received, text) = ping(&a.host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "{text}");
+    let status = lab.status("a");
+    assert!(status.contains("\"10.2.0.0/24\""), "{status}");
+    let mut probe = [0u8; 1];
+    silent.set_nonblocking(true).unwrap();
+    assert!(
+        matches!(std::io::Read::read(&mut &silent, &mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the silent client is still connected, unanswered"
+    );
 }
 
 #[test]

@@ -22,6 +22,9 @@ pub struct Node {
     pub host: String,
     pub iid: u32,
     pub eid: String,
+    /// More EID-Prefixes of an xTR, each with the xTR's own address .1 in
+    /// it (on an interface of its own): destinations that answer a ping.
+    pub more_eids: Vec<String>,
     pub control: String,
     /// Its underlay address.
     pub rloc: String,
@@ -145,6 +148,7 @@ impl Lab {
             host,
             iid,
             eid: eid.into(),
+            more_eids: Vec::new(),
             control: format!("100.64.0.{n}"),
             rloc,
             tun: format!("lg{}{name}t", self.tag),
@@ -159,6 +163,66 @@ impl Lab {
         if let Some(n) = self.nodes.iter_mut().find(|n| n.name == name) {
             n.record_ttl = minutes;
         }
+    }
+
+    /// Gives xTR `name` more EID-Prefixes (before start), `count` /24s
+    /// after its LAN's: 10.N.1.0/24 ... Its address .1 in each answers.
+    pub fn add_prefixes(&mut self, name: &str, count: u8) -> Vec<String> {
+        let n = self.nodes.iter_mut().find(|n| n.name == name).unwrap();
+        let base = n.eid.trim_end_matches(".0.0/24").to_string();
+        let mut added = Vec::new();
+        for k in 1..=count {
+            let dummy = format!("eid{k}");
+            // A veth pair with no peer namespace: no dummy module needed.
+            let other = format!("{dummy}p");
+            super::ip(&[
+                "-n", &n.ns, "link", "add", &dummy, "type", "veth", "peer", "name", &other,
+            ]);
+            super::ip(&["-n", &n.ns, "link", "set", &other, "up"]);
+            let address = format!("{base}.{k}.1");
+            super::ip(&[
+                "-n",
+                &n.ns,
+                "addr",
+                "add",
+                &format!("{address}/24"),
+                "dev",
+                &dummy,
+            ]);
+            super::ip(&["-n", &n.ns, "link", "set", &dummy, "up"]);
+            n.more_eids.push(format!("{base}.{k}.0/24"));
+            added.push(address);
+        }
+        added
+    }
+
+    /// Another host on xTR `name`'s LAN, at .`last`: its own namespace
+    /// and link to the xTR (which answers for .1 on it too).
+    pub fn add_host(&mut self, name: &str, last: u8) -> String {
+        let n = self.get(name);
+        let base = n.eid.trim_end_matches(".0/24").to_string();
+        let node_ns = n.ns.clone();
+        let host = self.ns.add(&format!("{}-{name}h{last}", self.tag));
+        let lan = format!("lan{last}");
+        link(
+            &node_ns,
+            &lan,
+            &format!("{base}.1/32"),
+            &host,
+            "eth0",
+            &format!("{base}.{last}/24"),
+        );
+        super::ip(&[
+            "-n",
+            &node_ns,
+            "route",
+            "add",
+            &format!("{base}.{last}/32"),
+            "dev",
+            &lan,
+        ]);
+        route(&host, "default", &format!("{base}.1"));
+        host
     }
 
     pub fn get(&self, name: &str) -> &Node {
@@ -181,10 +245,19 @@ impl Lab {
             dir.join("ms.db").display(),
         );
         for n in &self.nodes {
+            let eids: Vec<String> = [&n.eid]
+                .into_iter()
+                .chain(&n.more_eids)
+                .map(|e| format!("\"[{}] {e}\"", n.iid))
+                .collect();
             text.push_str(&format!(
                 "[[site]]\nname = \"{}\"\nkey = \"key {}\"\npublic_key = \"{}\"\n\
-                 control_address = \"{}\"\neids = [\"[{}] {}\"]\n",
-                n.name, n.name, n.public_key, n.control, n.iid, n.eid
+                 control_address = \"{}\"\neids = [{}]\n",
+                n.name,
+                n.name,
+                n.public_key,
+                n.control,
+                eids.join(", ")
             ));
         }
         text
@@ -192,6 +265,11 @@ impl Lab {
 
     fn agent_config(&self, n: &Node) -> String {
         let dir = &self.ns.dir;
+        let more: String = n
+            .more_eids
+            .iter()
+            .map(|e| format!("[[eid]]\nprefix = \"{e}\"\niid = {}\n", n.iid))
+            .collect();
         format!(
             "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"{backend}\"\n\
              private_key_file = \"{key}\"\ncontrol_address = \"{control}\"\n\
@@ -210,7 +288,7 @@ impl Lab {
             eid = n.eid,
             iid = n.iid,
             ttl = n.record_ttl,
-        )
+        ) + &more
     }
 
     /// Starts the map-server and every agent; returns when all registered.

@@ -267,19 +267,81 @@ pub fn binary(name: &str) -> String {
 /// libtest captures them; the demo prints its own account).
 pub static ECHO_LOGS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
 
-/// Runs `f` on a thread of its own inside namespace `ns` (setns): sockets
-/// it opens live there. The calling thread stays where it is.
+/// Runs `f` on a thread of its own inside namespace `ns` and waits for it:
+/// sockets it opens live there. The calling thread stays where it is.
 pub fn in_namespace<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
-    use std::os::fd::AsRawFd;
+    spawn_in(ns, f).join().expect("the thread in the namespace")
+}
+
+/// Runs `f` on a thread of its own moved into namespace `ns` (setns
+/// changes only the calling thread's namespace).
+pub fn spawn_in<T: Send + 'static>(
+    ns: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
     let path = format!("/var/run/netns/{ns}");
     std::thread::spawn(move || {
         let file = std::fs::File::open(&path).expect("the namespace");
-        // SAFETY: setns on an open namespace descriptor; it changes only
-        // this thread's network namespace.
-        let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+        // SAFETY: setns on an open namespace file; affects this thread only.
+        let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&file), libc::CLONE_NEWNET) };
         assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
         f()
     })
-    .join()
-    .expect("the thread in the namespace")
+}
+
+/// A scan from namespace `ns`: one UDP datagram to each of `count`
+/// overlay addresses from 10.200.0.1 on (none registered), `rate` per
+/// second. `started` gets a message after the first second's worth.
+pub fn scan(
+    ns: &str,
+    count: u32,
+    rate: u32,
+    started: std::sync::mpsc::Sender<()>,
+) -> std::thread::JoinHandle<u32> {
+    spawn_in(ns, move || {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let begin = std::time::Instant::now();
+        let first = u32::from(std::net::Ipv4Addr::new(10, 200, 0, 1));
+        let mut sent = 0;
+        for n in 0..count {
+            let due = begin + Duration::from_secs_f64(f64::from(n) / f64::from(rate));
+            if let Some(wait) = due.checked_duration_since(std::time::Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            let to = std::net::Ipv4Addr::from(first + n);
+            // Refused ones come back as ICMP errors on later sends: ignored.
+            if socket.send_to(b"scan", (to, 9)).is_ok() {
+                sent += 1;
+            }
+            if n == rate {
+                let _ = started.send(());
+            }
+        }
+        sent
+    })
+}
+
+/// The round-trip time `ping` printed for its first reply, in ms.
+pub fn rtt_ms(ping_output: &str) -> Option<f64> {
+    let at = ping_output.find("time=")? + 5;
+    let rest = &ping_output[at..];
+    rest[..rest.find(' ')?].parse().ok()
+}
+
+/// CPU seconds (user + system) a process has used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (in parentheses): utime is the 14th
+    // field of the line, stime the 15th.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    (ticks(11) + ticks(12)) / hz
 }
