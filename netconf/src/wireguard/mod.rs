@@ -196,17 +196,21 @@ impl WireGuard {
     }
 
     /// Deletes the interface. Userspace: removing the UAPI socket makes
-    /// wireguard-go exit (it watches the socket with inotify), and the link
-    /// is deleted here too so that it is gone when this returns, not when
-    /// wireguard-go gets round to exiting.
+    /// wireguard-go exit (it watches the socket with inotify), the link is
+    /// deleted here too, and this returns once wireguard-go has exited, so
+    /// that a daemon restarting at once finds nothing of the old one.
     pub fn delete(self) -> io::Result<()> {
         let what = || format!("deleting WireGuard interface {}", self.name);
-        if self.kernel.is_none() {
-            uapi::delete(&self.name).map_err(ctx(what))?;
-        }
+        let wireguard_go = match self.kernel {
+            None => uapi::delete(&self.name).map_err(ctx(what))?,
+            Some(_) => None,
+        };
         Rtnl::new()
             .and_then(|rtnl| rtnl.delete_link(&self.name))
             .map_err(ctx(what))?;
+        if let Some(pid) = wireguard_go {
+            uapi::wait_for_exit(pid, uapi::EXIT_WAIT);
+        }
         debug!("WireGuard interface {} deleted", self.name);
         Ok(())
     }

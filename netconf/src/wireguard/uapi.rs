@@ -9,6 +9,7 @@ use std::{
     fmt::Write as _,
     io::{self, BufRead, BufReader, Read, Write},
     net::SocketAddr,
+    os::fd::{AsRawFd, FromRawFd},
     os::unix::net::UnixStream,
     path::PathBuf,
     process::{Command, Stdio},
@@ -30,6 +31,9 @@ const SOCKET_DIR: &str = "/var/run/wireguard";
 /// How long wireguard-go may take to answer; a hung one fails the call
 /// rather than the daemon.
 const TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long a deletion waits for wireguard-go to exit.
+pub(super) const EXIT_WAIT: Duration = Duration::from_secs(2);
 
 /// The most we read of one answer: 1 MiB holds some thousands of peers.
 const MAX_ANSWER: u64 = 1 << 20;
@@ -130,11 +134,57 @@ pub(super) fn peers(name: &str) -> io::Result<Vec<PeerStatus>> {
     parse_get(&exchange(name, "get=1\n\n")?)
 }
 
-/// Removing the socket makes wireguard-go exit (it watches it).
-pub(super) fn delete(name: &str) -> io::Result<()> {
+/// Removing the socket makes wireguard-go exit (it watches it); returns
+/// the process that served it, for [`wait_for_exit`].
+pub(super) fn delete(name: &str) -> io::Result<Option<libc::pid_t>> {
+    let pid = server_pid(name);
     match std::fs::remove_file(socket_path(name)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+        _ => Ok(pid),
+    }
+}
+
+/// The process answering on `name`'s UAPI socket (SO_PEERCRED).
+fn server_pid(name: &str) -> Option<libc::pid_t> {
+    let sock = UnixStream::connect(socket_path(name)).ok()?;
+    // SAFETY: ucred is plain old data; all zeroes is a valid value.
+    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which
+    // lives across the call.
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && cred.pid > 0).then_some(cred.pid)
+}
+
+/// Waits (at most `limit`) until process `pid` has exited. A wireguard-go
+/// still shutting down removes its socket path when it goes, which would
+/// be the socket of a wireguard-go started for the same name meanwhile
+/// (a daemon restarting): so a deletion returns only once it is gone.
+pub(super) fn wait_for_exit(pid: libc::pid_t, limit: Duration) {
+    // SAFETY: pidfd_open takes a pid and flags; it returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) } as libc::c_int;
+    if fd < 0 {
+        return; // already gone (or a kernel without pidfds: nothing to wait on)
+    }
+    // SAFETY: fd was just opened and is owned by nothing else.
+    let fd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) };
+    let mut poll = libc::pollfd {
+        fd: fd.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // A pidfd is readable once the process exited.
+    // SAFETY: poll on one pollfd that lives across the call.
+    if unsafe { libc::poll(&mut poll, 1, limit.as_millis() as libc::c_int) } == 0 {
+        log::warn!("wireguard-go (pid {pid}) has not exited after {limit:?}");
     }
 }
 
