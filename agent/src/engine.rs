@@ -11,11 +11,10 @@ use lisp::{
     MapRegister, MapReply, MapRequest, Record, Registration, RequestRecord, CONTROL_PORT,
     MAX_LOCATORS, MAX_RECORDS,
 };
+use netconf::PublicKey;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
-
-pub type PublicKey = [u8; 32];
 
 /// Waits before resending a Map-Request; after the last, the destination
 /// is unreachable.

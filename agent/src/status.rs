@@ -2,7 +2,8 @@
 //! with what it knows — map-servers, peers with their EIDs, endpoints,
 //! keys, TTLs, handshakes and bytes — as a table or as JSON.
 
-use crate::engine::{PublicKey, Status};
+use crate::engine::Status;
+use netconf::PublicKey;
 use netconf::{PeerStatus, WireGuard};
 use smol::Async;
 use std::fmt::Write as _;

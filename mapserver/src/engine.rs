@@ -9,7 +9,7 @@
 //! from that site's authenticated registration.
 
 use crate::change::Change;
-use crate::config::{Config, PublicKey, Site};
+use crate::config::{Config, Site};
 use crate::db::{Db, Mapping, Rloc, SiteId};
 use crate::metrics::{Drop, Metrics};
 use crate::outbox::Outbox;
@@ -19,6 +19,7 @@ use lisp::{
     auth, message_type, Action, Address, Algorithm, EidPrefix, Locator, MapNotify, MapRegister,
     MapReply, MapRequest, Record, Registration, CONTROL_PORT, MAX_RECORDS,
 };
+use netconf::PublicKey;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
