@@ -151,7 +151,7 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
             (Some(age), true) => format!("registered {} ago, re-registering", ago(age)),
             (None, _) => "not registered (no Map-Notify yet)".into(),
         };
-        let _ = writeln!(out, "  {:<20} {state}", ms.control);
+        let _ = writeln!(out, "  {:<20} {state}", ms.control_address);
     }
     let rlocs: Vec<String> = status.rlocs.iter().map(|r| r.to_string()).collect();
     let _ = writeln!(
@@ -210,7 +210,7 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         .map(|ms| {
             format!(
                 "{{\"control_address\":{},\"registered_seconds_ago\":{},\"waiting_for_map_notify\":{}}}",
-                string(&ms.control.to_string()),
+                string(&ms.control_address.to_string()),
                 ms.registered.map_or("null".into(), |a| a.as_secs().to_string()),
                 ms.waiting
             )

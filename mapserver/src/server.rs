@@ -10,7 +10,7 @@
 
 use crate::change::Change;
 use crate::engine::MapServer;
-use crate::metrics::Drop as DropReason;
+use crate::metrics::DropReason;
 use crate::outbox::{Outbox, MAX_DATAGRAM};
 use netconf::udp;
 use netconf::PublicKey;
