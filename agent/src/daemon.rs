@@ -225,7 +225,7 @@ impl Host {
             } => {
                 log::info!(
                     "peer {} at {endpoint} for {allowed_ips:?}",
-                    crate::status::fingerprint(&public_key)
+                    netconf::key_fingerprint(&public_key)
                 );
                 self.wg.set_peer(&Peer {
                     public_key,
@@ -235,7 +235,7 @@ impl Host {
                 })
             }
             Effect::RemovePeer { public_key } => {
-                log::info!("peer {} removed", crate::status::fingerprint(&public_key));
+                log::info!("peer {} removed", netconf::key_fingerprint(&public_key));
                 self.wg.remove_peer(&public_key)
             }
             Effect::Rehandshake { map_server } => {

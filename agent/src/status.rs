@@ -3,8 +3,7 @@
 //! keys, TTLs, handshakes and bytes — as a table or as JSON.
 
 use crate::engine::Status;
-use netconf::PublicKey;
-use netconf::{PeerStatus, WireGuard};
+use netconf::{key_fingerprint, PeerStatus, WireGuard};
 use smol::Async;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -23,11 +22,6 @@ const REQUEST_MAX: usize = 256;
 /// How long writing an answer may take: the answer is small, so only a
 /// client that does not read (its buffer full) ever waits this.
 const WRITE_TIMEOUT: Duration = Duration::from_millis(200);
-
-/// The first characters of a key in base64: enough to tell keys apart.
-pub fn fingerprint(key: &PublicKey) -> String {
-    netconf::format_key(key)[..10].to_string()
-}
 
 /// Listens on `path`, replacing a socket a previous run left behind.
 pub fn listen(path: &Path) -> io::Result<Async<UnixListener>> {
@@ -174,7 +168,7 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
         let _ = writeln!(
             out,
             "  {:<11} {:<24} {:<22} {:>5} {:>10} {:>10} {:>10}",
-            fingerprint(&p.public_key),
+            key_fingerprint(&p.public_key),
             p.endpoint.to_string(),
             prefixes.join(","),
             p.expires_in.map_or("-".into(), ago),

@@ -7,10 +7,10 @@
 //! < [1000] 10.2.0.0/24 of site 'b' ...
 //! ```
 
-use crate::config::format_key;
 use crate::engine::SiteStatus;
 use crate::server::Server;
 use lisp::{Address, EidPrefix};
+use netconf::key_fingerprint;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -81,11 +81,6 @@ fn age(since: Instant, now: Instant) -> String {
     }
 }
 
-/// The first characters of a key in base64: enough to tell keys apart.
-pub fn fingerprint(key: &[u8; 32]) -> String {
-    format_key(key)[..10].to_string()
-}
-
 fn sites_table(sites: &[SiteStatus], now: Instant) -> String {
     let mut out = format!(
         "{:<16} {:<16} {:<11} {:<22} {:<24} {:<22} {}\n",
@@ -102,7 +97,7 @@ fn sites_table(sites: &[SiteStatus], now: Instant) -> String {
             "{:<16} {:<16} {:<11} {:<22}",
             name,
             s.control_address,
-            fingerprint(&s.public_key),
+            key_fingerprint(&s.public_key),
             seen
         );
         if s.mappings.is_empty() {
@@ -133,7 +128,7 @@ fn describe(asked: &EidPrefix, owner: Option<String>, record: &lisp::Record) -> 
     let key = record
         .eid
         .wireguard_key()
-        .map_or("-".into(), |k| fingerprint(&k));
+        .map_or("-".into(), |k| key_fingerprint(&k));
     let mut out = format!(
         "{asked} -> {found} of {owner}, key {key}, TTL {} min\n",
         record.ttl

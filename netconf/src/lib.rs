@@ -18,8 +18,8 @@ pub mod logger;
 
 pub use rtnl::{AddressEvent, AddressEvents, Rtnl, ROUTE_PROTOCOL};
 pub use wireguard::{
-    format_key, generate_private_key, load_or_create_private_key, parse_key, public_key,
-    try_generate_private_key, Backend, Peer, PeerStatus, WireGuard,
+    format_key, generate_private_key, key_fingerprint, load_or_create_private_key, parse_key,
+    public_key, try_generate_private_key, Backend, Peer, PeerStatus, WireGuard,
 };
 
 /// A WireGuard public key (Curve25519), raw bytes.
