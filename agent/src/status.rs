@@ -3,7 +3,7 @@
 //! keys, TTLs, handshakes and bytes — as a table or as JSON.
 
 use crate::engine::Status;
-use netconf::{key_fingerprint, PeerStatus, WireGuard};
+use netconf::{control, key_fingerprint, PeerStatus, WireGuard};
 use smol::Async;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -22,6 +22,8 @@ const REQUEST_MAX: usize = 256;
 /// How long writing an answer may take: the answer is small, so only a
 /// client that does not read (its buffer full) ever waits this.
 const WRITE_TIMEOUT: Duration = Duration::from_millis(200);
+/// How long `lispguard status` waits on the agent before giving up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Listens on `path`, replacing a socket a previous run left behind.
 pub fn listen(path: &Path) -> io::Result<Async<UnixListener>> {
@@ -100,22 +102,14 @@ impl Client {
 
 /// The client side: the running agent's answer.
 pub fn request(path: &Path, json: bool) -> Result<String, String> {
-    let mut stream = UnixStream::connect(path).map_err(|e| {
-        format!(
+    let request = if json { "status json" } else { "status" };
+    netconf::control::request(path, request, REQUEST_TIMEOUT).map_err(|e| match e {
+        control::Error::Unreachable(e) => format!(
             "cannot reach the agent at {}: {e} (is it running?)",
             path.display()
-        )
-    })?;
-    let request = if json { "status json\n" } else { "status\n" };
-    stream
-        .write_all(request.as_bytes())
-        .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
-        .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    stream
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    Ok(text)
+        ),
+        control::Error::Exchange(e) => e.to_string(),
+    })
 }
 
 fn ago(duration: Duration) -> String {

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 1024;
+/// How long a command waits on the map-server before giving up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves the control socket at `path` until the process ends (one client
 /// at a time: these are an operator's commands).
@@ -153,20 +155,13 @@ fn describe(asked: &EidPrefix, owner: Option<String>, record: &lisp::Record) -> 
 
 /// The CLI side: sends `request`, returns the text or the server's error.
 pub fn request(path: &Path, request: &str) -> Result<String, String> {
-    let mut stream = UnixStream::connect(path).map_err(|e| {
-        format!(
+    let reply = netconf::control::request(path, request, REQUEST_TIMEOUT).map_err(|e| match e {
+        netconf::control::Error::Unreachable(e) => format!(
             "cannot reach the map-server at {}: {e} (is it running? see --socket)",
             path.display()
-        )
+        ),
+        netconf::control::Error::Exchange(e) => e.to_string(),
     })?;
-    stream
-        .write_all(format!("{request}\n").as_bytes())
-        .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
-        .map_err(|e| e.to_string())?;
-    let mut reply = String::new();
-    stream
-        .read_to_string(&mut reply)
-        .map_err(|e| e.to_string())?;
     match reply.split_once('\n') {
         Some(("OK", text)) => Ok(text.to_string()),
         Some((status, _)) => Err(status.strip_prefix("ERR ").unwrap_or(status).to_string()),

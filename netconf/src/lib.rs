@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod control;
 mod error;
 mod genl;
 pub mod rtnl;
