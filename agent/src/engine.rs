@@ -1010,15 +1010,12 @@ impl Agent {
         }
         let mut records: heapless::Vec<Record, MAX_RECORDS> = heapless::Vec::new();
         for eid in &self.settings.eids {
-            let record = Record {
-                ttl: self.settings.record_ttl,
-                eid_mask_len: eid.prefix.prefix_len(),
-                action: Action::NO_ACTION,
-                authoritative: true,
-                map_version: 0,
-                eid: Address::eid(eid.iid, eid.prefix.addr(), Some(&self.settings.public_key)),
-                locators: locators.clone(),
-            };
+            let record = Record::mapping(
+                eid,
+                &self.settings.public_key,
+                self.settings.record_ttl,
+                locators.clone(),
+            );
             if records.push(record).is_err() {
                 log::warn!("more than {MAX_RECORDS} EIDs: the rest are not registered");
                 break;

@@ -725,15 +725,7 @@ impl MapServer {
                 }
             }
         }
-        Record {
-            ttl: m.ttl,
-            eid_mask_len: m.eid.prefix.prefix_len(),
-            action: Action::NO_ACTION,
-            authoritative: true,
-            map_version: 0,
-            eid: Address::eid(m.eid.iid, m.eid.prefix.addr(), Some(&m.key)),
-            locators,
-        }
+        Record::mapping(&m.eid, &m.key, m.ttl, locators)
     }
 
     /// Pushes `about`'s mappings in instance `iid` to site `to`, unless such
@@ -824,7 +816,7 @@ impl MapServer {
         subscribers.retain(|s| s.until > now);
         let (owner, record) = match (self.db.get(eid), removed) {
             (Some(m), _) => (m.site, self.record_of(m)),
-            (None, Some(gone)) => (gone.site, revocation(gone)),
+            (None, Some(gone)) => (gone.site, Record::revocation(&gone.eid, &gone.key)),
             (None, None) => return,
         };
         let about = owner.unwrap_or(SiteId::MAX);
@@ -1028,15 +1020,4 @@ fn allowed(site: &Site, eid: &EidPrefix) -> bool {
     site.eids
         .iter()
         .any(|a| a == eid || (site.accept_more_specifics && a.contains(eid)))
-}
-
-/// The record that tells a subscriber a mapping is gone: no locators, TTL
-/// 0, and its key with the R (revoked) bit set.
-fn revocation(gone: &Mapping) -> Record {
-    let eid = gone.eid;
-    let mut address = Address::eid(eid.iid, eid.prefix.addr(), Some(&gone.key));
-    if let Address::SecurityKey(key) = &mut address {
-        key.revoked = true;
-    }
-    Record::negative(address, eid.prefix.prefix_len(), 0, Action::NO_ACTION)
 }
