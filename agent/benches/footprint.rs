@@ -32,14 +32,14 @@ fn engine_with_peers(peers: u32) -> u64 {
     let settings = Settings {
         iid: 1000,
         eids: vec!["[1000] 10.1.0.0/24".parse().unwrap()],
-        control: "100.64.0.2".parse().unwrap(),
+        control_address: "100.64.0.2".parse().unwrap(),
         overlay: vec!["10.0.0.0/8".parse().unwrap()],
         public_key: [1; 32],
         listen_port: 51820,
         register_interval: Duration::from_secs(60),
         record_ttl: 15,
         map_servers: vec![MapServerSettings {
-            control: "100.64.0.1".parse().unwrap(),
+            control_address: "100.64.0.1".parse().unwrap(),
             key: b"k".to_vec(),
         }],
         cache_capacity: 4096,

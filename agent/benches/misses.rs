@@ -3,8 +3,8 @@
 //! 4000 entries cached. With the deadline index it should not grow with
 //! the cache. `cargo bench -p agent --bench misses` (no network).
 
-use agent::engine::{Action, Agent, MapServerSettings, Settings};
-use lisp::{Action as Act, Address, MapReply, Message, Record};
+use agent::engine::{Agent, Effect, MapServerSettings, Settings};
+use lisp::{Action, Address, MapReply, Message, Record};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -14,14 +14,14 @@ fn agent(now: Instant) -> Agent {
     let settings = Settings {
         iid: 1000,
         eids: vec!["[1000] 10.1.0.0/24".parse().unwrap()],
-        control: "100.64.0.2".parse().unwrap(),
+        control_address: "100.64.0.2".parse().unwrap(),
         overlay: vec!["10.0.0.0/8".parse().unwrap()],
         public_key: [0xaa; 32],
         listen_port: 51820,
         register_interval: Duration::from_secs(60),
         record_ttl: 15,
         map_servers: vec![MapServerSettings {
-            control: "100.64.0.1".parse().unwrap(),
+            control_address: "100.64.0.1".parse().unwrap(),
             key: b"key".to_vec(),
         }],
         cache_capacity: CAPACITY,
@@ -40,7 +40,7 @@ fn miss(agent: &mut Agent, now: Instant, n: u32) -> Duration {
     agent.on_packet(now, source, destination, vec![0; 60], &mut out);
     agent.poll(now, &mut out);
     let nonce = out.iter().find_map(|a| match a {
-        Action::Control { message, .. } => match Message::parse(message) {
+        Effect::Control { message, .. } => match Message::parse(message) {
             Ok(Message::MapRequest(r)) => Some(r.nonce),
             _ => None,
         },
@@ -55,7 +55,7 @@ fn miss(agent: &mut Agent, now: Instant, n: u32) -> Duration {
         let eid = Address::eid(1000, destination, None);
         let _ = reply
             .records
-            .push(Record::negative(eid, 32, 60, Act::DROP_NO_REASON));
+            .push(Record::negative(eid, 32, 60, Action::DROP_NO_REASON));
         let mut buf = vec![0; 512];
         let len = reply.write(&mut buf).unwrap_or(0);
         out.clear();

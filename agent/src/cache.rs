@@ -4,8 +4,8 @@
 //! maps it; packets are answered with ICMP). Bounded in entries and in the
 //! packets it holds, so a scan of thousands of EIDs cannot grow it.
 
-use crate::engine::PublicKey;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+use netconf::PublicKey;
 use prefix_trie::PrefixMap;
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;

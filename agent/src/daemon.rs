@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::engine::{
-    Action, Agent, Counters, MapServerSettings, PeerStats, PeerSummary, Refusal, Settings,
+    Agent, Counters, Effect, MapServerSettings, PeerStats, PeerSummary, Refusal, Settings,
 };
 use crate::inject::Injector;
 use crate::packet::{self, Unreachable};
@@ -200,10 +200,10 @@ impl Host {
 
     /// Carries out the engine's decisions; a failure is logged, and the
     /// rest still done.
-    fn carry_out(&mut self, actions: Vec<Action>) {
+    fn carry_out(&mut self, actions: Vec<Effect>) {
         for action in actions {
             // Per packet: at debug (a flood must not flood the log too).
-            let per_packet = matches!(action, Action::Forward(_) | Action::Refuse { .. });
+            let per_packet = matches!(action, Effect::Forward(_) | Effect::Refuse { .. });
             match self.carry_out_one(action) {
                 Err(e) if per_packet => log::debug!("{e}"),
                 Err(e) => log::warn!("{e}"),
@@ -212,12 +212,12 @@ impl Host {
         }
     }
 
-    fn carry_out_one(&mut self, action: Action) -> io::Result<()> {
+    fn carry_out_one(&mut self, action: Effect) -> io::Result<()> {
         match action {
-            Action::Control { to, message } => {
+            Effect::Control { to, message } => {
                 self.control.get_ref().send_to(&message, to).map(drop)
             }
-            Action::SetPeer {
+            Effect::SetPeer {
                 public_key,
                 endpoint,
                 allowed_ips,
@@ -225,7 +225,7 @@ impl Host {
             } => {
                 log::info!(
                     "peer {} at {endpoint} for {allowed_ips:?}",
-                    crate::status::fingerprint(&public_key)
+                    netconf::key_fingerprint(&public_key)
                 );
                 self.wg.set_peer(&Peer {
                     public_key,
@@ -234,11 +234,11 @@ impl Host {
                     persistent_keepalive: keepalive.then_some(KEEPALIVE),
                 })
             }
-            Action::RemovePeer { public_key } => {
-                log::info!("peer {} removed", crate::status::fingerprint(&public_key));
+            Effect::RemovePeer { public_key } => {
+                log::info!("peer {} removed", netconf::key_fingerprint(&public_key));
                 self.wg.remove_peer(&public_key)
             }
-            Action::Rehandshake { map_server } => {
+            Effect::Rehandshake { map_server } => {
                 let Some(peer) = self
                     .map_servers
                     .iter()
@@ -250,7 +250,7 @@ impl Host {
                 self.wg.remove_peer(&peer.public_key)?;
                 self.wg.set_peer(peer)
             }
-            Action::AddRoute(prefix) => {
+            Effect::AddRoute(prefix) => {
                 let source = self
                     .source
                     .filter(|s| s.is_ipv4() == prefix.addr().is_ipv4());
@@ -259,12 +259,12 @@ impl Host {
                 self.routes.insert(prefix);
                 Ok(())
             }
-            Action::RemoveRoute(prefix) => {
+            Effect::RemoveRoute(prefix) => {
                 self.routes.remove(&prefix);
                 self.rtnl.remove_route(prefix, &self.config.interface)
             }
-            Action::Forward(packet) => self.injector.send(&packet),
-            Action::Refuse { packet, why } => {
+            Effect::Forward(packet) => self.injector.send(&packet),
+            Effect::Refuse { packet, why } => {
                 let Some(original) = packet::addresses(&packet) else {
                     return Ok(());
                 };
@@ -624,7 +624,7 @@ fn settings(config: &Config, public_key: [u8; 32]) -> Settings {
     Settings {
         iid: config.iid(),
         eids: config.eids.iter().map(|e| e.eid_prefix()).collect(),
-        control: config.control_address,
+        control_address: config.control_address,
         overlay: config.overlay.clone(),
         public_key,
         listen_port: config.listen_port,
@@ -634,7 +634,7 @@ fn settings(config: &Config, public_key: [u8; 32]) -> Settings {
             .map_servers
             .iter()
             .map(|m| MapServerSettings {
-                control: m.control_address,
+                control_address: m.control_address,
                 key: m.key.as_bytes().to_vec(),
             })
             .collect(),

@@ -1,21 +1,20 @@
 //! The agent's decisions, without I/O: what to do with a packet for an
 //! unresolved destination, with a control message from a map-server, and
 //! when time passes. The I/O layer feeds it and carries out the
-//! [`Action`]s: control datagrams, WireGuard peers, routes, packets.
+//! [`Effect`]s: control datagrams, WireGuard peers, routes, packets.
 
 use crate::budget::Budget;
 use crate::cache::{MapCache, State};
 use ipnet::IpNet;
 use lisp::{
-    auth, message_type, Action as Act, Address, Algorithm, EidPrefix, Locator, MapNotify,
-    MapRegister, MapReply, MapRequest, Record, Registration, RequestRecord, CONTROL_PORT,
-    MAX_LOCATORS, MAX_RECORDS,
+    auth, message_type, Action, Address, Algorithm, EidPrefix, Locator, MapNotify, MapRegister,
+    MapReply, MapRequest, Record, Registration, RequestRecord, CONTROL_PORT, MAX_LOCATORS,
+    MAX_RECORDS,
 };
+use netconf::PublicKey;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
-
-pub type PublicKey = [u8; 32];
 
 /// Waits before resending a Map-Request; after the last, the destination
 /// is unreachable.
@@ -66,7 +65,7 @@ pub enum Refusal {
 
 /// What the I/O layer is to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Action {
+pub enum Effect {
     /// A control message to a map-server's control address.
     Control {
         to: SocketAddr,
@@ -108,7 +107,7 @@ pub enum Action {
 /// A map-server as the agent talks to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapServerSettings {
-    pub control: IpAddr,
+    pub control_address: IpAddr,
     pub key: Vec<u8>,
 }
 
@@ -118,7 +117,7 @@ pub struct Settings {
     pub iid: u32,
     /// This node's EID-Prefixes.
     pub eids: Vec<EidPrefix>,
-    pub control: IpAddr,
+    pub control_address: IpAddr,
     /// Destinations resolved on demand; anything else reaching the TUN
     /// (the kernel's own IPv6 chatter, say) is ignored.
     pub overlay: Vec<IpNet>,
@@ -143,7 +142,7 @@ pub struct PeerStats {
 struct Peer {
     endpoint: SocketAddr,
     prefixes: BTreeSet<IpNet>,
-    /// Keepalives on until it answers (see [`Action::SetPeer`]).
+    /// Keepalives on until it answers (see [`Effect::SetPeer`]).
     reaching_out: bool,
     rx: u64,
     tx: u64,
@@ -193,7 +192,7 @@ pub struct Status {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MapServerStatus {
-    pub control: IpAddr,
+    pub control_address: IpAddr,
     /// How long ago it acknowledged our last Map-Register.
     pub registered: Option<Duration>,
     /// A Map-Register is waiting for its Map-Notify.
@@ -313,7 +312,7 @@ impl Agent {
                 .iter()
                 .zip(&self.registering)
                 .map(|(ms, r)| MapServerStatus {
-                    control: ms.control,
+                    control_address: ms.control_address,
                     registered: r.acked.map(|at| now.saturating_duration_since(at)),
                     waiting: r.nonce.is_some(),
                 })
@@ -380,7 +379,7 @@ impl Agent {
         source: IpAddr,
         destination: IpAddr,
         packet: Vec<u8>,
-        out: &mut Vec<Action>,
+        out: &mut Vec<Effect>,
     ) {
         if !self
             .settings
@@ -408,7 +407,7 @@ impl Agent {
             }
             // Resolved but still routed here: the route is being set up,
             // or the peer is refreshing. Send it on.
-            Some((_, State::Resolved { .. })) => out.push(Action::Forward(packet)),
+            Some((_, State::Resolved { .. })) => out.push(Effect::Forward(packet)),
             _ => {
                 self.counters.misses += 1;
                 self.resolve(now, source, IpNet::from(destination), packet, out)
@@ -426,7 +425,7 @@ impl Agent {
         source: IpAddr,
         prefix: IpNet,
         packet: Vec<u8>,
-        out: &mut Vec<Action>,
+        out: &mut Vec<Effect>,
     ) {
         if self.cache.pending_from(source) >= PENDING_PER_SOURCE
             || !self.budget.new_destination(now, source)
@@ -457,7 +456,7 @@ impl Agent {
     }
 
     /// Sends the Map-Request `nonce` for `prefix` to the next map-server.
-    fn send_request(&mut self, now: Instant, nonce: u64, prefix: IpNet, out: &mut Vec<Action>) {
+    fn send_request(&mut self, now: Instant, nonce: u64, prefix: IpNet, out: &mut Vec<Effect>) {
         if self.requests.len() >= self.settings.cache_capacity {
             // Refreshes a dead map-server never answered: forgotten (a
             // pending destination's request is sent again every few
@@ -472,10 +471,10 @@ impl Agent {
             sent: now,
         };
         self.requests.insert(nonce, asked);
-        let Some(ms) = map_server.map(|i| self.settings.map_servers[i].control) else {
+        let Some(ms) = map_server.map(|i| self.settings.map_servers[i].control_address) else {
             return;
         };
-        let mut request = MapRequest::new(nonce, Address::Ip(self.settings.control));
+        let mut request = MapRequest::new(nonce, Address::Ip(self.settings.control_address));
         let _ = request.records.push(RequestRecord {
             notify: true,
             eid_mask_len: prefix.prefix_len(),
@@ -485,7 +484,7 @@ impl Agent {
         if let Ok(len) = request.write(&mut buf) {
             buf.truncate(len);
             self.counters.map_requests += 1;
-            out.push(Action::Control {
+            out.push(Effect::Control {
                 to: SocketAddr::new(ms, CONTROL_PORT),
                 message: buf,
             });
@@ -506,14 +505,14 @@ impl Agent {
 
     /// Map-server `ms` left a message unanswered: start its WireGuard
     /// session afresh, unless that was done lately.
-    fn unanswered(&mut self, now: Instant, ms: usize, out: &mut Vec<Action>) {
+    fn unanswered(&mut self, now: Instant, ms: usize, out: &mut Vec<Effect>) {
         let Some(r) = self.registering.get_mut(ms) else {
             return;
         };
         if !r.lost {
             log::info!(
                 "the map-server at {} did not answer: handshaking again",
-                self.settings.map_servers[ms].control
+                self.settings.map_servers[ms].control_address
             );
         }
         r.lost = true;
@@ -523,8 +522,8 @@ impl Agent {
             return;
         }
         r.rehandshaken = Some(now);
-        out.push(Action::Rehandshake {
-            map_server: self.settings.map_servers[ms].control,
+        out.push(Effect::Rehandshake {
+            map_server: self.settings.map_servers[ms].control_address,
         });
     }
 
@@ -539,7 +538,7 @@ impl Agent {
         }
         log::info!(
             "the map-server at {} answers again",
-            self.settings.map_servers[ms].control
+            self.settings.map_servers[ms].control_address
         );
         if r.nonce.take().is_some() {
             // Sent again at once, as a fresh start: not counted as one
@@ -580,13 +579,13 @@ impl Agent {
         now: Instant,
         from: SocketAddr,
         msg: &[u8],
-        out: &mut Vec<Action>,
+        out: &mut Vec<Effect>,
     ) {
         let Some(ms) = self
             .settings
             .map_servers
             .iter()
-            .position(|m| m.control == from.ip())
+            .position(|m| m.control_address == from.ip())
         else {
             self.counters.bad_messages += 1;
             return;
@@ -601,7 +600,7 @@ impl Agent {
         }
     }
 
-    fn on_reply(&mut self, now: Instant, msg: &[u8], out: &mut Vec<Action>) -> bool {
+    fn on_reply(&mut self, now: Instant, msg: &[u8], out: &mut Vec<Effect>) -> bool {
         let Ok(reply) = MapReply::parse(msg) else {
             return false;
         };
@@ -634,7 +633,7 @@ impl Agent {
         ms: usize,
         from: SocketAddr,
         msg: &[u8],
-        out: &mut Vec<Action>,
+        out: &mut Vec<Effect>,
     ) -> bool {
         if auth::verify(msg, &self.settings.map_servers[ms].key).is_err() {
             return false;
@@ -670,7 +669,7 @@ impl Agent {
         let mut buf = vec![0; 4096];
         if let Ok(len) = notify.write_ack(&mut buf, key) {
             buf.truncate(len);
-            out.push(Action::Control {
+            out.push(Effect::Control {
                 to: from,
                 message: buf,
             });
@@ -686,7 +685,7 @@ impl Agent {
         now: Instant,
         record: &Record,
         asked: Option<IpNet>,
-        out: &mut Vec<Action>,
+        out: &mut Vec<Effect>,
     ) {
         let Some(eid) = EidPrefix::from_address(&record.eid, record.eid_mask_len) else {
             return;
@@ -764,7 +763,7 @@ impl Agent {
         packets
     }
 
-    fn install(&mut self, now: Instant, found: Found, pushed: bool, out: &mut Vec<Action>) {
+    fn install(&mut self, now: Instant, found: Found, pushed: bool, out: &mut Vec<Effect>) {
         let Found {
             prefix,
             key,
@@ -799,7 +798,7 @@ impl Agent {
             out.push(set_peer(key, peer));
         }
         if new_route {
-            out.push(Action::AddRoute(prefix));
+            out.push(Effect::AddRoute(prefix));
         }
         let expires = now + ttl.max(Duration::from_secs(60));
         if self
@@ -812,42 +811,42 @@ impl Agent {
         if !waiting.is_empty() {
             log::debug!("{prefix}: sending the {} queued packets", waiting.len());
         }
-        out.extend(waiting.into_iter().map(Action::Forward));
+        out.extend(waiting.into_iter().map(Effect::Forward));
     }
 
     /// Removes `prefix` from peer `key`; the peer goes with its last prefix.
-    fn detach(&mut self, key: PublicKey, prefix: &IpNet, out: &mut Vec<Action>) {
+    fn detach(&mut self, key: PublicKey, prefix: &IpNet, out: &mut Vec<Effect>) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
         if !peer.prefixes.remove(prefix) {
             return;
         }
-        out.push(Action::RemoveRoute(*prefix));
+        out.push(Effect::RemoveRoute(*prefix));
         if peer.prefixes.is_empty() {
             self.peers.remove(&key);
-            out.push(Action::RemovePeer { public_key: key });
+            out.push(Effect::RemovePeer { public_key: key });
         } else {
             out.push(set_peer(key, peer));
         }
     }
 
     /// Forgets a mapping: its cache entry, route and (if last) peer.
-    fn withdraw(&mut self, prefix: IpNet, out: &mut Vec<Action>) {
+    fn withdraw(&mut self, prefix: IpNet, out: &mut Vec<Effect>) {
         if let Some(State::Resolved { key, .. }) = self.cache.remove(&prefix) {
             log::info!("{prefix} withdrawn");
             self.detach(key, &prefix, out);
         }
     }
 
-    fn refuse(&mut self, packet: Vec<u8>, why: Refusal, out: &mut Vec<Action>) {
+    fn refuse(&mut self, packet: Vec<u8>, why: Refusal, out: &mut Vec<Effect>) {
         self.counters.refused_packets += 1;
-        out.push(Action::Refuse { packet, why });
+        out.push(Effect::Refuse { packet, why });
     }
 
     /// What the WireGuard interface counts for each peer: tells idle peers
     /// from active ones, and dead ones (sending, hearing nothing).
-    pub fn on_peer_stats(&mut self, now: Instant, stats: &[PeerStats], out: &mut Vec<Action>) {
+    pub fn on_peer_stats(&mut self, now: Instant, stats: &[PeerStats], out: &mut Vec<Effect>) {
         let mut dead = Vec::new();
         for s in stats {
             let Some(peer) = self.peers.get_mut(&s.public_key) else {
@@ -891,7 +890,7 @@ impl Agent {
     /// Asks again for a resolved prefix; the answer updates it in place.
     /// Skipped when the site's Map-Request budget is spent: it comes due
     /// again.
-    fn refresh(&mut self, now: Instant, prefix: IpNet, out: &mut Vec<Action>) {
+    fn refresh(&mut self, now: Instant, prefix: IpNet, out: &mut Vec<Effect>) {
         if !self.budget.site(now) {
             self.counters.throttled += 1;
             return;
@@ -902,7 +901,7 @@ impl Agent {
 
     /// Retries, registrations and expiry that are due; returns when it next
     /// needs to run.
-    pub fn poll(&mut self, now: Instant, out: &mut Vec<Action>) -> Instant {
+    pub fn poll(&mut self, now: Instant, out: &mut Vec<Effect>) -> Instant {
         self.register_due(now, out);
         for prefix in self.cache.due(now) {
             let Some(state) = self.cache.get(&prefix).cloned() else {
@@ -932,7 +931,7 @@ impl Agent {
         self.next_deadline(now)
     }
 
-    fn retry(&mut self, now: Instant, prefix: IpNet, nonce: u64, sent: u32, out: &mut Vec<Action>) {
+    fn retry(&mut self, now: Instant, prefix: IpNet, nonce: u64, sent: u32, out: &mut Vec<Effect>) {
         // Unanswered, and nothing else heard from that map-server since it
         // was sent (a request it dropped under load is no sign of a dead
         // session).
@@ -970,7 +969,7 @@ impl Agent {
         self.send_request(now, nonce, prefix, out);
     }
 
-    fn register_due(&mut self, now: Instant, out: &mut Vec<Action>) {
+    fn register_due(&mut self, now: Instant, out: &mut Vec<Effect>) {
         for ms in 0..self.registering.len() {
             if self.registering[ms].next > now {
                 continue;
@@ -990,8 +989,8 @@ impl Agent {
             let cap = if r.lost { REHANDSHAKE_EVERY } else { interval };
             r.next = now + r.retry.min(cap);
             r.retry = (r.retry * 2).min(interval);
-            out.push(Action::Control {
-                to: SocketAddr::new(self.settings.map_servers[ms].control, CONTROL_PORT),
+            out.push(Effect::Control {
+                to: SocketAddr::new(self.settings.map_servers[ms].control_address, CONTROL_PORT),
                 message,
             });
         }
@@ -1011,15 +1010,12 @@ impl Agent {
         }
         let mut records: heapless::Vec<Record, MAX_RECORDS> = heapless::Vec::new();
         for eid in &self.settings.eids {
-            let record = Record {
-                ttl: self.settings.record_ttl,
-                eid_mask_len: eid.prefix.prefix_len(),
-                action: Act::NO_ACTION,
-                authoritative: true,
-                map_version: 0,
-                eid: Address::eid(eid.iid, eid.prefix.addr(), Some(&self.settings.public_key)),
-                locators: locators.clone(),
-            };
+            let record = Record::mapping(
+                eid,
+                &self.settings.public_key,
+                self.settings.record_ttl,
+                locators.clone(),
+            );
             if records.push(record).is_err() {
                 log::warn!("more than {MAX_RECORDS} EIDs: the rest are not registered");
                 break;
@@ -1059,8 +1055,8 @@ struct Found {
     ttl: Duration,
 }
 
-fn set_peer(public_key: PublicKey, peer: &Peer) -> Action {
-    Action::SetPeer {
+fn set_peer(public_key: PublicKey, peer: &Peer) -> Effect {
+    Effect::SetPeer {
         public_key,
         endpoint: peer.endpoint,
         allowed_ips: peer.prefixes.iter().copied().collect(),
@@ -1068,8 +1064,8 @@ fn set_peer(public_key: PublicKey, peer: &Peer) -> Action {
     }
 }
 
-fn refusal(action: Act) -> Refusal {
-    if action == Act::DROP_POLICY_DENIED {
+fn refusal(action: Action) -> Refusal {
+    if action == Action::DROP_POLICY_DENIED {
         Refusal::Denied
     } else {
         Refusal::NoMapping

@@ -5,6 +5,10 @@
 //! Everything here works on borrowed buffers: no allocation, and no panic on
 //! any input, because the input is whatever a local host chose to send.
 
+use lisp::ip::{
+    checksum, pseudo_header_sum, Packet, IPV4_HEADER_LEN, IPV6_HEADER_LEN, PROTOCOL_ICMP,
+    PROTOCOL_ICMPV6,
+};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Source and destination of an IP packet.
@@ -33,17 +37,12 @@ pub const ICMPV4_ERROR_MAX: usize = 576;
 /// error exceeding the minimum IPv6 MTU, 1280 bytes.
 pub const ICMPV6_ERROR_MAX: usize = 1280;
 
-const IPV4_HEADER: usize = 20;
-const IPV6_HEADER: usize = 40;
 /// Type, code, checksum and the 4-byte unused field of an ICMP error.
 const ICMP_ERROR_HEADER: usize = 8;
 /// RFC 1812 4.3.2.5 / Linux: ICMP errors go out with precedence
 /// "internetwork control" (DSCP CS6).
 const TOS_INTERNETWORK_CONTROL: u8 = 0xc0;
 const HOP_LIMIT: u8 = 64;
-
-const PROTO_ICMP: u8 = 1;
-const PROTO_ICMPV6: u8 = 58;
 
 const ICMP_DEST_UNREACH: u8 = 3;
 const ICMP_HOST_UNREACH: u8 = 1;
@@ -53,84 +52,19 @@ const ICMPV6_ADM_PROHIBITED: u8 = 1;
 const ICMPV6_ADDR_UNREACH: u8 = 3;
 const ICMPV6_REDIRECT: u8 = 137;
 
-/// An IP packet after checking its header lengths against the buffer;
-/// `bytes` stops at the length the header declares (link padding dropped).
-enum Ip<'a> {
-    V4 {
-        bytes: &'a [u8],
-        header_len: usize,
-        source: Ipv4Addr,
-        destination: Ipv4Addr,
-    },
-    V6 {
-        bytes: &'a [u8],
-        source: Ipv6Addr,
-        destination: Ipv6Addr,
-    },
-}
-
 fn u16_at(buf: &[u8], at: usize) -> Option<u16> {
     let b = buf.get(at..at.checked_add(2)?)?;
     Some(u16::from_be_bytes([b[0], b[1]]))
-}
-
-fn array_at<const N: usize>(buf: &[u8], at: usize) -> Option<[u8; N]> {
-    buf.get(at..at.checked_add(N)?)?.try_into().ok()
-}
-
-fn parse(packet: &[u8]) -> Option<Ip<'_>> {
-    match packet.first()? >> 4 {
-        4 => {
-            let header_len = usize::from(packet[0] & 0x0f) * 4;
-            let total_len = usize::from(u16_at(packet, 2)?);
-            if header_len < IPV4_HEADER || total_len < header_len || total_len > packet.len() {
-                return None;
-            }
-            Some(Ip::V4 {
-                bytes: &packet[..total_len],
-                header_len,
-                source: Ipv4Addr::from(array_at::<4>(packet, 12)?),
-                destination: Ipv4Addr::from(array_at::<4>(packet, 16)?),
-            })
-        }
-        6 => {
-            // A payload length of 0 may be a jumbogram (RFC 2675); we then
-            // know only that the fixed header is there, which is all we read.
-            let total_len = IPV6_HEADER + usize::from(u16_at(packet, 4)?);
-            if total_len > packet.len() {
-                return None;
-            }
-            Some(Ip::V6 {
-                bytes: &packet[..total_len],
-                source: Ipv6Addr::from(array_at::<16>(packet, 8)?),
-                destination: Ipv6Addr::from(array_at::<16>(packet, 24)?),
-            })
-        }
-        _ => None,
-    }
 }
 
 /// Source and destination of an IPv4 or IPv6 packet; None when it is too
 /// short or not IP (checks version nibble, header length fields against the
 /// buffer).
 pub fn addresses(packet: &[u8]) -> Option<Addresses> {
-    Some(match parse(packet)? {
-        Ip::V4 {
-            source,
-            destination,
-            ..
-        } => Addresses {
-            source: source.into(),
-            destination: destination.into(),
-        },
-        Ip::V6 {
-            source,
-            destination,
-            ..
-        } => Addresses {
-            source: source.into(),
-            destination: destination.into(),
-        },
+    let packet = Packet::parse(packet).ok()?;
+    Some(Addresses {
+        source: packet.source(),
+        destination: packet.destination(),
     })
 }
 
@@ -155,9 +89,9 @@ pub fn icmp_unreachable(
     why: Unreachable,
     out: &mut [u8],
 ) -> Option<usize> {
-    match (parse(original)?, from) {
+    match (Packet::parse(original).ok()?, from) {
         (
-            Ip::V4 {
+            Packet::V4 {
                 bytes,
                 header_len,
                 source,
@@ -166,7 +100,7 @@ pub fn icmp_unreachable(
             IpAddr::V4(from),
         ) => icmpv4_unreachable(bytes, header_len, source, destination, from, why, out),
         (
-            Ip::V6 {
+            Packet::V6 {
                 bytes,
                 source,
                 destination,
@@ -201,7 +135,7 @@ fn icmpv4_unreachable(
     if u16_at(original, 6)? & 0x1fff != 0 {
         return None;
     }
-    if original.get(9) == Some(&PROTO_ICMP) {
+    if original.get(9) == Some(&PROTOCOL_ICMP) {
         // An ICMP packet too short to show its type is treated as an error.
         let icmp_type = *original.get(header_len)?;
         // Destination unreachable, source quench, redirect, time exceeded,
@@ -216,10 +150,10 @@ fn icmpv4_unreachable(
     };
     let quoted = original
         .len()
-        .min(ICMPV4_ERROR_MAX - IPV4_HEADER - ICMP_ERROR_HEADER);
-    let total = IPV4_HEADER + ICMP_ERROR_HEADER + quoted;
+        .min(ICMPV4_ERROR_MAX - IPV4_HEADER_LEN - ICMP_ERROR_HEADER);
+    let total = IPV4_HEADER_LEN + ICMP_ERROR_HEADER + quoted;
     let out = out.get_mut(..total)?;
-    let (ip, icmp) = out.split_at_mut(IPV4_HEADER);
+    let (ip, icmp) = out.split_at_mut(IPV4_HEADER_LEN);
 
     ip[0] = 0x45;
     ip[1] = TOS_INTERNETWORK_CONTROL;
@@ -229,7 +163,7 @@ fn icmpv4_unreachable(
     ip[4..6].copy_from_slice(&[0, 0]);
     ip[6..8].copy_from_slice(&[0x40, 0]);
     ip[8] = HOP_LIMIT;
-    ip[9] = PROTO_ICMP;
+    ip[9] = PROTOCOL_ICMP;
     ip[10..12].copy_from_slice(&[0, 0]);
     ip[12..16].copy_from_slice(&from.octets());
     ip[16..20].copy_from_slice(&source.octets());
@@ -261,7 +195,7 @@ fn upper_layer(packet: &[u8]) -> Upper {
         Some(&n) => n,
         None => return Upper::Unknown,
     };
-    let mut at = IPV6_HEADER;
+    let mut at = IPV6_HEADER_LEN;
     loop {
         let (Some(&following), Some(&len)) = (packet.get(at), packet.get(at + 1)) else {
             return match next {
@@ -310,7 +244,7 @@ fn icmpv6_unreachable(
     }
     match upper_layer(original) {
         Upper::LaterFragment | Upper::Unknown => return None,
-        Upper::Found(PROTO_ICMPV6, at) => {
+        Upper::Found(PROTOCOL_ICMPV6, at) => {
             // RFC 4443 2.4 (e): no error for an error (types 0-127) or a
             // Redirect; a truncated ICMPv6 header counts as an error.
             let icmp_type = *original.get(at)?;
@@ -326,15 +260,15 @@ fn icmpv6_unreachable(
     };
     let quoted = original
         .len()
-        .min(ICMPV6_ERROR_MAX - IPV6_HEADER - ICMP_ERROR_HEADER);
+        .min(ICMPV6_ERROR_MAX - IPV6_HEADER_LEN - ICMP_ERROR_HEADER);
     let payload = ICMP_ERROR_HEADER + quoted;
-    let total = IPV6_HEADER + payload;
+    let total = IPV6_HEADER_LEN + payload;
     let out = out.get_mut(..total)?;
-    let (ip, icmp) = out.split_at_mut(IPV6_HEADER);
+    let (ip, icmp) = out.split_at_mut(IPV6_HEADER_LEN);
 
     ip[0..4].copy_from_slice(&[0x60, 0, 0, 0]);
     ip[4..6].copy_from_slice(&(payload as u16).to_be_bytes());
-    ip[6] = PROTO_ICMPV6;
+    ip[6] = PROTOCOL_ICMPV6;
     ip[7] = HOP_LIMIT;
     ip[8..24].copy_from_slice(&from.octets());
     ip[24..40].copy_from_slice(&source.octets());
@@ -343,38 +277,11 @@ fn icmpv6_unreachable(
     icmp[1] = code;
     icmp[2..8].copy_from_slice(&[0; 6]);
     icmp[8..].copy_from_slice(&original[..quoted]);
-    // RFC 8200 8.1 pseudo-header: source, destination, upper-layer length
-    // (32 bits), three zero bytes and the next header.
-    let mut sum = sum16(0, &from.octets());
-    sum = sum16(sum, &source.octets());
-    sum = sum16(sum, &(payload as u32).to_be_bytes());
-    sum = sum16(sum, &[0, 0, 0, PROTO_ICMPV6]);
+    // ICMPv6's checksum covers the RFC 8200 8.1 pseudo-header.
+    let sum = pseudo_header_sum(from.into(), source.into(), PROTOCOL_ICMPV6, payload as u32);
     let icmp_checksum = checksum(sum, icmp);
     icmp[2..4].copy_from_slice(&icmp_checksum.to_be_bytes());
     Some(total)
-}
-
-/// Adds `data` as big-endian 16-bit words (a last odd byte padded with
-/// zero) to a one's-complement running sum; only the last slice of a
-/// checksum may have odd length.
-fn sum16(mut sum: u64, data: &[u8]) -> u64 {
-    let mut words = data.chunks_exact(2);
-    for w in &mut words {
-        sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [last] = words.remainder() {
-        sum += u64::from(*last) << 8;
-    }
-    sum
-}
-
-/// The Internet checksum (RFC 1071) of `data` on top of `sum`.
-fn checksum(sum: u64, data: &[u8]) -> u16 {
-    let mut sum = sum16(sum, data);
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 #[cfg(test)]

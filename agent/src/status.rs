@@ -2,8 +2,8 @@
 //! with what it knows — map-servers, peers with their EIDs, endpoints,
 //! keys, TTLs, handshakes and bytes — as a table or as JSON.
 
-use crate::engine::{PublicKey, Status};
-use netconf::{PeerStatus, WireGuard};
+use crate::engine::Status;
+use netconf::{control, key_fingerprint, PeerStatus, WireGuard};
 use smol::Async;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -22,11 +22,8 @@ const REQUEST_MAX: usize = 256;
 /// How long writing an answer may take: the answer is small, so only a
 /// client that does not read (its buffer full) ever waits this.
 const WRITE_TIMEOUT: Duration = Duration::from_millis(200);
-
-/// The first characters of a key in base64: enough to tell keys apart.
-pub fn fingerprint(key: &PublicKey) -> String {
-    netconf::format_key(key)[..10].to_string()
-}
+/// How long `lispguard status` waits on the agent before giving up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Listens on `path`, replacing a socket a previous run left behind.
 pub fn listen(path: &Path) -> io::Result<Async<UnixListener>> {
@@ -105,22 +102,14 @@ impl Client {
 
 /// The client side: the running agent's answer.
 pub fn request(path: &Path, json: bool) -> Result<String, String> {
-    let mut stream = UnixStream::connect(path).map_err(|e| {
-        format!(
+    let request = if json { "status json" } else { "status" };
+    netconf::control::request(path, request, REQUEST_TIMEOUT).map_err(|e| match e {
+        control::Error::Unreachable(e) => format!(
             "cannot reach the agent at {}: {e} (is it running?)",
             path.display()
-        )
-    })?;
-    let request = if json { "status json\n" } else { "status\n" };
-    stream
-        .write_all(request.as_bytes())
-        .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
-        .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    stream
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    Ok(text)
+        ),
+        control::Error::Exchange(e) => e.to_string(),
+    })
 }
 
 fn ago(duration: Duration) -> String {
@@ -150,7 +139,7 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
             (Some(age), true) => format!("registered {} ago, re-registering", ago(age)),
             (None, _) => "not registered (no Map-Notify yet)".into(),
         };
-        let _ = writeln!(out, "  {:<20} {state}", ms.control);
+        let _ = writeln!(out, "  {:<20} {state}", ms.control_address);
     }
     let rlocs: Vec<String> = status.rlocs.iter().map(|r| r.to_string()).collect();
     let _ = writeln!(
@@ -173,7 +162,7 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
         let _ = writeln!(
             out,
             "  {:<11} {:<24} {:<22} {:>5} {:>10} {:>10} {:>10}",
-            fingerprint(&p.public_key),
+            key_fingerprint(&p.public_key),
             p.endpoint.to_string(),
             prefixes.join(","),
             p.expires_in.map_or("-".into(), ago),
@@ -209,7 +198,7 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         .map(|ms| {
             format!(
                 "{{\"control_address\":{},\"registered_seconds_ago\":{},\"waiting_for_map_notify\":{}}}",
-                string(&ms.control.to_string()),
+                string(&ms.control_address.to_string()),
                 ms.registered.map_or("null".into(), |a| a.as_secs().to_string()),
                 ms.waiting
             )

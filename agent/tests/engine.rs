@@ -1,10 +1,10 @@
 //! The agent's decisions, driven without a network and with a made-up
 //! clock; the map-server's side is played with the codec.
 
-use agent::engine::{Action, Agent, MapServerSettings, PeerStats, Refusal, Settings};
+use agent::engine::{Agent, Effect, MapServerSettings, PeerStats, Refusal, Settings};
 use ipnet::IpNet;
 use lisp::{
-    auth, Action as Act, Address, Algorithm, Locator, MapNotify, MapRegister, MapReply, MapRequest,
+    auth, Action, Address, Algorithm, Locator, MapNotify, MapRegister, MapReply, MapRequest,
     Message, Record, Registration,
 };
 use std::net::{IpAddr, SocketAddr};
@@ -40,14 +40,14 @@ impl World {
         let settings = Settings {
             iid: 1000,
             eids: vec!["[1000] 10.1.0.0/24".parse().unwrap()],
-            control: ip("100.64.0.2"),
+            control_address: ip("100.64.0.2"),
             overlay: vec![net("10.0.0.0/8")],
             public_key: [0xaa; 32],
             listen_port: 51820,
             register_interval: Duration::from_secs(60),
             record_ttl: 15,
             map_servers: vec![MapServerSettings {
-                control: ip("100.64.0.1"),
+                control_address: ip("100.64.0.1"),
                 key: MS_KEY.to_vec(),
             }],
             cache_capacity,
@@ -59,24 +59,24 @@ impl World {
     }
 
     /// A packet from host 10.1.0.2 behind this site.
-    fn packet(&mut self, to: &str, tag: u8) -> Vec<Action> {
+    fn packet(&mut self, to: &str, tag: u8) -> Vec<Effect> {
         self.packet_from("10.1.0.2", to, tag)
     }
 
-    fn packet_from(&mut self, from: &str, to: &str, tag: u8) -> Vec<Action> {
+    fn packet_from(&mut self, from: &str, to: &str, tag: u8) -> Vec<Effect> {
         let mut out = Vec::new();
         self.agent
             .on_packet(self.now, ip(from), ip(to), vec![tag], &mut out);
         out
     }
 
-    fn receive(&mut self, msg: &[u8]) -> Vec<Action> {
+    fn receive(&mut self, msg: &[u8]) -> Vec<Effect> {
         let mut out = Vec::new();
         self.agent.on_control(self.now, ms(), msg, &mut out);
         out
     }
 
-    fn wait(&mut self, d: Duration) -> Vec<Action> {
+    fn wait(&mut self, d: Duration) -> Vec<Effect> {
         self.now += d;
         let mut out = Vec::new();
         self.agent.poll(self.now, &mut out);
@@ -85,11 +85,11 @@ impl World {
 }
 
 /// The Map-Requests among `actions`, parsed.
-fn requests(actions: &[Action]) -> Vec<MapRequest> {
+fn requests(actions: &[Effect]) -> Vec<MapRequest> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Action::Control { to, message } if *to == ms() => match Message::parse(message) {
+            Effect::Control { to, message } if *to == ms() => match Message::parse(message) {
                 Ok(Message::MapRequest(r)) => Some(r),
                 _ => None,
             },
@@ -111,7 +111,7 @@ fn record_b(endpoint: &str) -> Record {
         Address::eid(1000, ip("10.2.0.0"), Some(&B_KEY)),
         24,
         15,
-        Act::NO_ACTION,
+        Action::NO_ACTION,
     );
     record
         .locators
@@ -164,15 +164,15 @@ fn cold_miss_queues_packets_asks_once_then_installs_and_sends_them() {
     assert_eq!(
         actions,
         vec![
-            Action::SetPeer {
+            Effect::SetPeer {
                 public_key: B_KEY,
                 endpoint: "192.0.2.11:51820".parse().unwrap(),
                 allowed_ips: vec![net("10.2.0.0/24")],
                 keepalive: false,
             },
-            Action::AddRoute(net("10.2.0.0/24")),
-            Action::Forward(vec![1]),
-            Action::Forward(vec![2]),
+            Effect::AddRoute(net("10.2.0.0/24")),
+            Effect::Forward(vec![1]),
+            Effect::Forward(vec![2]),
         ]
     );
 }
@@ -185,7 +185,7 @@ fn a_reply_answers_every_pending_destination_it_covers() {
     let actions = w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
     let forwarded: Vec<_> = actions
         .iter()
-        .filter(|a| matches!(a, Action::Forward(_)))
+        .filter(|a| matches!(a, Effect::Forward(_)))
         .collect();
     assert_eq!(forwarded.len(), 2);
 }
@@ -198,18 +198,18 @@ fn negative_reply_refuses_the_queue_and_later_packets_until_it_expires() {
         Address::eid(1000, ip("10.7.0.1"), None),
         32,
         1,
-        Act::DROP_NO_REASON,
+        Action::DROP_NO_REASON,
     );
     assert_eq!(
         w.receive(&reply(nonce, negative)),
-        vec![Action::Refuse {
+        vec![Effect::Refuse {
             packet: vec![1],
             why: Refusal::NoMapping
         }]
     );
     assert_eq!(
         w.packet("10.7.0.1", 2),
-        vec![Action::Refuse {
+        vec![Effect::Refuse {
             packet: vec![2],
             why: Refusal::NoMapping
         }]
@@ -226,11 +226,11 @@ fn negative_reply_refuses_the_queue_and_later_packets_until_it_expires() {
         Address::eid(1000, ip("10.8.0.1"), None),
         32,
         1,
-        Act::DROP_POLICY_DENIED,
+        Action::DROP_POLICY_DENIED,
     );
     assert_eq!(
         w.receive(&reply(nonce, denied)),
-        vec![Action::Refuse {
+        vec![Effect::Refuse {
             packet: vec![4],
             why: Refusal::Denied
         }]
@@ -252,13 +252,13 @@ fn unanswered_request_is_retried_with_backoff_then_refused() {
         refused.extend(
             actions
                 .into_iter()
-                .filter(|a| matches!(a, Action::Refuse { .. })),
+                .filter(|a| matches!(a, Effect::Refuse { .. })),
         );
     }
     assert_eq!(sent_at, [100, 300, 700]);
     assert_eq!(
         refused,
-        vec![Action::Refuse {
+        vec![Effect::Refuse {
             packet: vec![1],
             why: Refusal::NoMapping
         }]
@@ -286,7 +286,7 @@ fn a_pushed_mapping_installs_the_peer_and_is_acknowledged() {
     let actions = w.receive(&push(vec![record_b("192.0.2.11:40000")], MS_KEY));
     assert_eq!(
         actions[0],
-        Action::SetPeer {
+        Effect::SetPeer {
             public_key: B_KEY,
             endpoint: "192.0.2.11:40000".parse().unwrap(),
             allowed_ips: vec![net("10.2.0.0/24")],
@@ -294,8 +294,8 @@ fn a_pushed_mapping_installs_the_peer_and_is_acknowledged() {
             keepalive: true,
         }
     );
-    assert_eq!(actions[1], Action::AddRoute(net("10.2.0.0/24")));
-    let Action::Control { to, message } = &actions[2] else {
+    assert_eq!(actions[1], Effect::AddRoute(net("10.2.0.0/24")));
+    let Effect::Control { to, message } = &actions[2] else {
         panic!("no ack: {actions:?}")
     };
     assert_eq!(*to, ms());
@@ -324,7 +324,7 @@ fn a_pushed_peer_is_reached_out_to_until_it_answers() {
     w.agent.on_peer_stats(w.now, &stats(92), &mut out);
     assert_eq!(
         out,
-        vec![Action::SetPeer {
+        vec![Effect::SetPeer {
             public_key: B_KEY,
             endpoint: "192.0.2.11:51820".parse().unwrap(),
             allowed_ips: vec![net("10.2.0.0/24")],
@@ -343,8 +343,8 @@ fn a_revocation_removes_route_and_peer() {
         k.revoked = true;
     }
     let actions = w.receive(&push(vec![revoked], MS_KEY));
-    assert_eq!(actions[0], Action::RemoveRoute(net("10.2.0.0/24")));
-    assert_eq!(actions[1], Action::RemovePeer { public_key: B_KEY });
+    assert_eq!(actions[0], Effect::RemoveRoute(net("10.2.0.0/24")));
+    assert_eq!(actions[1], Effect::RemovePeer { public_key: B_KEY });
 }
 
 #[test]
@@ -354,15 +354,15 @@ fn a_mapping_for_our_own_eids_is_never_installed() {
     own.eid = Address::eid(1000, ip("10.1.0.0"), Some(&[0x66; 32]));
     let actions = w.receive(&push(vec![own], MS_KEY));
     assert!(
-        !actions.iter().any(|a| matches!(a, Action::SetPeer { .. })),
+        !actions.iter().any(|a| matches!(a, Effect::SetPeer { .. })),
         "{actions:?}"
     );
 }
 
 /// The Map-Register among `actions`, checked and parsed.
-fn registered(actions: &[Action]) -> Option<(Vec<u8>, MapRegister)> {
+fn registered(actions: &[Effect]) -> Option<(Vec<u8>, MapRegister)> {
     actions.iter().find_map(|a| match a {
-        Action::Control { message, .. } if message[0] >> 4 == 3 => {
+        Effect::Control { message, .. } if message[0] >> 4 == 3 => {
             auth::verify(message, MS_KEY).unwrap();
             Some((message.clone(), MapRegister::parse(message).unwrap()))
         }
@@ -426,14 +426,14 @@ fn expiry_removes_an_idle_peer_and_refreshes_an_active_one() {
     assert_eq!(requests(&actions).len(), 1, "refreshed: {actions:?}");
     assert!(!actions
         .iter()
-        .any(|a| matches!(a, Action::RemovePeer { .. })));
+        .any(|a| matches!(a, Effect::RemovePeer { .. })));
     // Then idle: removed when the grace runs out.
     let actions = w.wait(Duration::from_secs(60));
     assert!(
-        actions.contains(&Action::RemoveRoute(net("10.2.0.0/24"))),
+        actions.contains(&Effect::RemoveRoute(net("10.2.0.0/24"))),
         "{actions:?}"
     );
-    assert!(actions.contains(&Action::RemovePeer { public_key: B_KEY }));
+    assert!(actions.contains(&Effect::RemovePeer { public_key: B_KEY }));
 }
 
 #[test]
@@ -490,10 +490,10 @@ fn queues_and_cache_stay_within_bounds() {
 }
 
 /// Map-Requests among the actions, and ICMP refusals.
-fn asked_and_refused(actions: &[Action]) -> (usize, usize) {
+fn asked_and_refused(actions: &[Effect]) -> (usize, usize) {
     let refused = actions
         .iter()
-        .filter(|a| matches!(a, Action::Refuse { .. }))
+        .filter(|a| matches!(a, Effect::Refuse { .. }))
         .count();
     (requests(actions).len(), refused)
 }
@@ -503,7 +503,7 @@ fn negative(eid: &str, len: u8, ttl: u32) -> Record {
         Address::eid(1000, ip(eid), None),
         len,
         ttl,
-        Act::DROP_NO_REASON,
+        Action::DROP_NO_REASON,
     )
 }
 
@@ -621,11 +621,11 @@ fn a_pushed_record_without_key_heals_a_negative_entry() {
     w.receive(&reply(nonce, negative("10.4.0.0", 14, 1)));
     // The map-server: 10.4.0.0/14 now holds a registration.
     let mut healed = negative("10.4.0.0", 14, 0);
-    healed.action = Act::NO_ACTION;
+    healed.action = Action::NO_ACTION;
     healed.authoritative = true;
     let actions = w.receive(&push(vec![healed], MS_KEY));
     assert!(
-        actions.iter().all(|a| matches!(a, Action::Control { .. })),
+        actions.iter().all(|a| matches!(a, Effect::Control { .. })),
         "only the ack: {actions:?}"
     );
     assert_eq!(w.agent.status(w.now).negative, 0);
@@ -638,16 +638,16 @@ fn a_pushed_record_without_key_heals_a_negative_entry() {
     let nonce = requests(&w.packet("10.2.0.9", 3))[0].nonce;
     w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
     let mut revoked = negative("10.2.0.0", 24, 0);
-    revoked.action = Act::NO_ACTION;
+    revoked.action = Action::NO_ACTION;
     assert!(w
         .receive(&push(vec![revoked], MS_KEY))
-        .contains(&Action::RemovePeer { public_key: B_KEY }));
+        .contains(&Effect::RemovePeer { public_key: B_KEY }));
 }
 
-fn rehandshakes(actions: &[Action]) -> usize {
+fn rehandshakes(actions: &[Effect]) -> usize {
     actions
         .iter()
-        .filter(|a| matches!(a, Action::Rehandshake { map_server } if *map_server == ms().ip()))
+        .filter(|a| matches!(a, Effect::Rehandshake { map_server } if *map_server == ms().ip()))
         .count()
 }
 

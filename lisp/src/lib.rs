@@ -24,6 +24,7 @@ pub mod auth;
 mod ecm;
 mod eid;
 mod error;
+pub mod ip;
 mod map_reply;
 mod map_request;
 mod record;

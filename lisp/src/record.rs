@@ -2,6 +2,7 @@
 //! (RFC 9301 §5.4): an EID-Prefix and the locators (RLOCs) it maps to.
 
 use crate::address::{self, max_mask_len, Address};
+use crate::eid::EidPrefix;
 use crate::error::{ParseErrorKind, WriteError};
 use crate::wire::{bounded, fail, fits, flag, u16_, u32_, u8_, Emit, Res, Writer};
 
@@ -96,6 +97,36 @@ impl Record {
             eid,
             locators: heapless::Vec::new(),
         }
+    }
+
+    /// A mapping as lispguard registers and hands it out: the EID-prefix in
+    /// a Security Key LCAF carrying the node's WireGuard key, at its
+    /// locators; authoritative, No-Action.
+    pub fn mapping(
+        eid: &EidPrefix,
+        wireguard_key: &[u8; 32],
+        ttl: u32,
+        locators: heapless::Vec<Locator, MAX_LOCATORS>,
+    ) -> Record {
+        Record {
+            ttl,
+            eid_mask_len: eid.prefix.prefix_len(),
+            action: Action::NO_ACTION,
+            authoritative: true,
+            map_version: 0,
+            eid: Address::eid(eid.iid, eid.prefix.addr(), Some(wireguard_key)),
+            locators,
+        }
+    }
+
+    /// The record that withdraws a mapping: no locators, TTL 0, and its key
+    /// with the R (revoked) bit set.
+    pub fn revocation(eid: &EidPrefix, wireguard_key: &[u8; 32]) -> Record {
+        let mut record = Record::mapping(eid, wireguard_key, 0, heapless::Vec::new());
+        if let Address::SecurityKey(key) = &mut record.eid {
+            key.revoked = true;
+        }
+        record
     }
 }
 
@@ -208,5 +239,34 @@ impl Emit for Locator {
         }
         w.u16(flags)?;
         self.rloc.emit(w)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapping_carries_its_key_and_a_revocation_revokes_it() {
+        let eid: EidPrefix = "[7] 10.1.0.0/24".parse().unwrap();
+        let rloc = Locator::reachable(Address::Ip("192.0.2.1".parse().unwrap()));
+        let mapping = Record::mapping(
+            &eid,
+            &[9; 32],
+            60,
+            heapless::Vec::from_slice(&[rloc]).unwrap(),
+        );
+        assert_eq!(mapping.eid.wireguard_key(), Some([9; 32]));
+        assert_eq!(
+            EidPrefix::from_address(&mapping.eid, mapping.eid_mask_len),
+            Some(eid)
+        );
+        assert_eq!((mapping.ttl, mapping.locators.len()), (60, 1));
+        assert_eq!(mapping.action, Action::NO_ACTION);
+
+        let revocation = Record::revocation(&eid, &[9; 32]);
+        assert!(matches!(&revocation.eid, Address::SecurityKey(k) if k.revoked));
+        assert_eq!(revocation.eid.wireguard_key(), Some([9; 32]));
+        assert_eq!((revocation.ttl, revocation.locators.len()), (0, 0));
     }
 }

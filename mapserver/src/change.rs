@@ -2,9 +2,9 @@
 //! The engine only reports it (it does no I/O); the server hands it, in the
 //! order it happened, to whoever keeps the state ([`crate::store`]).
 
-use crate::config::PublicKey;
 use crate::db::Mapping;
 use lisp::EidPrefix;
+use netconf::PublicKey;
 use std::net::SocketAddr;
 
 #[derive(Clone, Debug, PartialEq, Eq)]

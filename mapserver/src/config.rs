@@ -27,6 +27,7 @@
 use lisp::EidPrefix;
 use netconf::check::options::{boolean, integer, nonempty};
 use netconf::check::{rules, Document, Report, Section, Value};
+use netconf::PublicKey;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
@@ -88,9 +89,6 @@ fn default_wireguard_port() -> u16 {
 fn default_static_ttl() -> u32 {
     60
 }
-
-/// A WireGuard public key.
-pub type PublicKey = [u8; 32];
 
 /// The checked configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -7,10 +7,10 @@
 //! < [1000] 10.2.0.0/24 of site 'b' ...
 //! ```
 
-use crate::config::format_key;
 use crate::engine::SiteStatus;
 use crate::server::Server;
 use lisp::{Address, EidPrefix};
+use netconf::key_fingerprint;
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 1024;
+/// How long a command waits on the map-server before giving up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves the control socket at `path` until the process ends (one client
 /// at a time: these are an operator's commands).
@@ -81,11 +83,6 @@ fn age(since: Instant, now: Instant) -> String {
     }
 }
 
-/// The first characters of a key in base64: enough to tell keys apart.
-pub fn fingerprint(key: &[u8; 32]) -> String {
-    format_key(key)[..10].to_string()
-}
-
 fn sites_table(sites: &[SiteStatus], now: Instant) -> String {
     let mut out = format!(
         "{:<16} {:<16} {:<11} {:<22} {:<24} {:<22} {}\n",
@@ -102,7 +99,7 @@ fn sites_table(sites: &[SiteStatus], now: Instant) -> String {
             "{:<16} {:<16} {:<11} {:<22}",
             name,
             s.control_address,
-            fingerprint(&s.public_key),
+            key_fingerprint(&s.public_key),
             seen
         );
         if s.mappings.is_empty() {
@@ -133,7 +130,7 @@ fn describe(asked: &EidPrefix, owner: Option<String>, record: &lisp::Record) -> 
     let key = record
         .eid
         .wireguard_key()
-        .map_or("-".into(), |k| fingerprint(&k));
+        .map_or("-".into(), |k| key_fingerprint(&k));
     let mut out = format!(
         "{asked} -> {found} of {owner}, key {key}, TTL {} min\n",
         record.ttl
@@ -158,20 +155,13 @@ fn describe(asked: &EidPrefix, owner: Option<String>, record: &lisp::Record) -> 
 
 /// The CLI side: sends `request`, returns the text or the server's error.
 pub fn request(path: &Path, request: &str) -> Result<String, String> {
-    let mut stream = UnixStream::connect(path).map_err(|e| {
-        format!(
+    let reply = netconf::control::request(path, request, REQUEST_TIMEOUT).map_err(|e| match e {
+        netconf::control::Error::Unreachable(e) => format!(
             "cannot reach the map-server at {}: {e} (is it running? see --socket)",
             path.display()
-        )
+        ),
+        netconf::control::Error::Exchange(e) => e.to_string(),
     })?;
-    stream
-        .write_all(format!("{request}\n").as_bytes())
-        .and_then(|()| stream.shutdown(std::net::Shutdown::Write))
-        .map_err(|e| e.to_string())?;
-    let mut reply = String::new();
-    stream
-        .read_to_string(&mut reply)
-        .map_err(|e| e.to_string())?;
     match reply.split_once('\n') {
         Some(("OK", text)) => Ok(text.to_string()),
         Some((status, _)) => Err(status.strip_prefix("ERR ").unwrap_or(status).to_string()),

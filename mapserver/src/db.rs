@@ -3,9 +3,9 @@
 //! index, and an index of each site's prefixes. Lookup cost depends on the
 //! prefix length, not on the number of mappings.
 
-use crate::config::PublicKey;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use lisp::{EidPrefix, MAX_LOCATORS};
+use netconf::PublicKey;
 use prefix_trie::PrefixMap;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;

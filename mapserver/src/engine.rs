@@ -9,9 +9,9 @@
 //! from that site's authenticated registration.
 
 use crate::change::Change;
-use crate::config::{Config, PublicKey, Site};
+use crate::config::{Config, Site};
 use crate::db::{Db, Mapping, Rloc, SiteId};
-use crate::metrics::{Drop, Metrics};
+use crate::metrics::{DropReason, Metrics};
 use crate::outbox::Outbox;
 use crate::push::{PushKey, Pushes};
 use lisp::address::NatTraversal;
@@ -19,6 +19,7 @@ use lisp::{
     auth, message_type, Action, Address, Algorithm, EidPrefix, Locator, MapNotify, MapRegister,
     MapReply, MapRequest, Record, Registration, CONTROL_PORT, MAX_RECORDS,
 };
+use netconf::PublicKey;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
@@ -94,7 +95,7 @@ pub struct MapServer {
     /// Messages per second a site may send; 0: no limit.
     rate_limit: u32,
     metrics: Arc<Metrics>,
-    drop_log: [(Option<Instant>, u64); Drop::ALL.len()],
+    drop_log: [(Option<Instant>, u64); DropReason::ALL.len()],
     /// A push started since the socket layer last asked: poll() is due
     /// sooner than it planned.
     timers_changed: bool,
@@ -125,7 +126,7 @@ impl MapServer {
             negative_ttl: 1,
             rate_limit: 0,
             metrics,
-            drop_log: [(None, 0); Drop::ALL.len()],
+            drop_log: [(None, 0); DropReason::ALL.len()],
             timers_changed: false,
             held: Vec::new(),
         };
@@ -336,25 +337,25 @@ impl MapServer {
 
     /// Counts and logs a datagram the socket layer refused before the
     /// engine saw it (e.g. one that did not come through the tunnel).
-    pub fn refused(&mut self, now: Instant, reason: Drop, from: SocketAddr) {
+    pub fn refused(&mut self, now: Instant, reason: DropReason, from: SocketAddr) {
         self.dropped(now, reason, from, None);
     }
 
     /// Handles one datagram from `from`.
     pub fn handle(&mut self, now: Instant, from: SocketAddr, msg: &[u8], out: &mut Outbox) {
         let Some(&site) = self.by_control.get(&from.ip()) else {
-            self.dropped(now, Drop::UnknownSource, from, None);
+            self.dropped(now, DropReason::UnknownSource, from, None);
             return;
         };
         if !self.take_token(site, now) {
-            self.dropped(now, Drop::RateLimited, from, Some(site));
+            self.dropped(now, DropReason::RateLimited, from, Some(site));
             return;
         }
         match msg.first().map(|b| b >> 4) {
             Some(message_type::MAP_REGISTER) => self.on_register(now, site, from, msg, out),
             Some(message_type::MAP_REQUEST) => self.on_request(now, site, from, msg, out),
             Some(message_type::MAP_NOTIFY_ACK) => self.on_notify_ack(now, site, from, msg, out),
-            _ => self.dropped(now, Drop::UnexpectedType, from, Some(site)),
+            _ => self.dropped(now, DropReason::UnexpectedType, from, Some(site)),
         }
     }
 
@@ -386,13 +387,13 @@ impl MapServer {
     ) {
         let Some(site) = self.site(id) else { return };
         if site.revoked {
-            return self.dropped(now, Drop::Revoked, from, Some(id));
+            return self.dropped(now, DropReason::Revoked, from, Some(id));
         }
         if auth::verify(msg, &site.config.key).is_err() {
-            return self.dropped(now, Drop::AuthFailed, from, Some(id));
+            return self.dropped(now, DropReason::AuthFailed, from, Some(id));
         }
         let Ok(register) = MapRegister::parse(msg) else {
-            return self.dropped(now, Drop::Malformed, from, Some(id));
+            return self.dropped(now, DropReason::Malformed, from, Some(id));
         };
         // Check every record before storing any: all or nothing.
         let mut mappings: heapless::Vec<Mapping, MAX_RECORDS> = heapless::Vec::new();
@@ -450,18 +451,23 @@ impl MapServer {
     }
 
     /// The mapping a site's record asks for, or why it may not have it.
-    fn mapping_from(&self, id: SiteId, record: &Record, now: Instant) -> Result<Mapping, Drop> {
-        let site = &self.site(id).ok_or(Drop::UnknownSource)?.config;
-        let eid =
-            EidPrefix::from_address(&record.eid, record.eid_mask_len).ok_or(Drop::Malformed)?;
+    fn mapping_from(
+        &self,
+        id: SiteId,
+        record: &Record,
+        now: Instant,
+    ) -> Result<Mapping, DropReason> {
+        let site = &self.site(id).ok_or(DropReason::UnknownSource)?.config;
+        let eid = EidPrefix::from_address(&record.eid, record.eid_mask_len)
+            .ok_or(DropReason::Malformed)?;
         if !allowed(site, &eid) {
-            return Err(Drop::OutsidePrefix);
+            return Err(DropReason::OutsidePrefix);
         }
         if record.eid.wireguard_key() != Some(site.public_key) {
-            return Err(Drop::KeyMismatch);
+            return Err(DropReason::KeyMismatch);
         }
         if self.db.get(&eid).is_some_and(|m| m.site != Some(id)) {
-            return Err(Drop::OwnedByOther);
+            return Err(DropReason::OwnedByOther);
         }
         let mut rlocs = heapless::Vec::new();
         for locator in &record.locators {
@@ -493,10 +499,10 @@ impl MapServer {
         out: &mut Outbox,
     ) {
         if self.site(id).is_some_and(|s| s.revoked) {
-            return self.dropped(now, Drop::Revoked, from, Some(id));
+            return self.dropped(now, DropReason::Revoked, from, Some(id));
         }
         let Ok(request) = MapRequest::parse(msg) else {
-            return self.dropped(now, Drop::Malformed, from, Some(id));
+            return self.dropped(now, DropReason::Malformed, from, Some(id));
         };
         self.metrics.map_requests.fetch_add(1, Relaxed);
         let mut reply = MapReply {
@@ -719,15 +725,7 @@ impl MapServer {
                 }
             }
         }
-        Record {
-            ttl: m.ttl,
-            eid_mask_len: m.eid.prefix.prefix_len(),
-            action: Action::NO_ACTION,
-            authoritative: true,
-            map_version: 0,
-            eid: Address::eid(m.eid.iid, m.eid.prefix.addr(), Some(&m.key)),
-            locators,
-        }
+        Record::mapping(&m.eid, &m.key, m.ttl, locators)
     }
 
     /// Pushes `about`'s mappings in instance `iid` to site `to`, unless such
@@ -818,7 +816,7 @@ impl MapServer {
         subscribers.retain(|s| s.until > now);
         let (owner, record) = match (self.db.get(eid), removed) {
             (Some(m), _) => (m.site, self.record_of(m)),
-            (None, Some(gone)) => (gone.site, revocation(gone)),
+            (None, Some(gone)) => (gone.site, Record::revocation(&gone.eid, &gone.key)),
             (None, None) => return,
         };
         let about = owner.unwrap_or(SiteId::MAX);
@@ -847,10 +845,10 @@ impl MapServer {
     ) {
         let Some(site) = self.site(id) else { return };
         if auth::verify(msg, &site.config.key).is_err() {
-            return self.dropped(now, Drop::AuthFailed, from, Some(id));
+            return self.dropped(now, DropReason::AuthFailed, from, Some(id));
         }
         let Ok(ack) = MapNotify::parse_ack(msg) else {
-            return self.dropped(now, Drop::Malformed, from, Some(id));
+            return self.dropped(now, DropReason::Malformed, from, Some(id));
         };
         if let Some(key) = self.pushes.acked(id, ack.body.nonce) {
             self.metrics.notifies_acked.fetch_add(1, Relaxed);
@@ -988,7 +986,13 @@ impl MapServer {
 
     /// Counts a drop, and logs it — at most once per reason every
     /// [`DROP_LOG_EVERY`], with how many were not logged.
-    fn dropped(&mut self, now: Instant, reason: Drop, from: SocketAddr, site: Option<SiteId>) {
+    fn dropped(
+        &mut self,
+        now: Instant,
+        reason: DropReason,
+        from: SocketAddr,
+        site: Option<SiteId>,
+    ) {
         self.metrics.dropped(reason);
         let (last, suppressed) = &mut self.drop_log[reason as usize];
         if last.is_some_and(|at| now.saturating_duration_since(at) < DROP_LOG_EVERY) {
@@ -1016,15 +1020,4 @@ fn allowed(site: &Site, eid: &EidPrefix) -> bool {
     site.eids
         .iter()
         .any(|a| a == eid || (site.accept_more_specifics && a.contains(eid)))
-}
-
-/// The record that tells a subscriber a mapping is gone: no locators, TTL
-/// 0, and its key with the R (revoked) bit set.
-fn revocation(gone: &Mapping) -> Record {
-    let eid = gone.eid;
-    let mut address = Address::eid(eid.iid, eid.prefix.addr(), Some(&gone.key));
-    if let Address::SecurityKey(key) = &mut address {
-        key.revoked = true;
-    }
-    Record::negative(address, eid.prefix.prefix_len(), 0, Action::NO_ACTION)
 }

@@ -2,7 +2,7 @@
 
 use argh::FromArgs;
 use mapserver::change::Change;
-use mapserver::config::{Config, PublicKey};
+use mapserver::config::Config;
 use mapserver::engine::MapServer;
 use mapserver::metrics::Metrics;
 use mapserver::outbox::Outbox;
@@ -11,6 +11,7 @@ use mapserver::store::{Clock, Store};
 use mapserver::tunnel::Tunnel;
 use mapserver::{control, http};
 use netconf::logger;
+use netconf::PublicKey;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

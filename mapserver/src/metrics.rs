@@ -8,7 +8,7 @@ use std::time::Duration;
 
 /// Why a message was dropped: each has its own counter.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Drop {
+pub enum DropReason {
     /// Not a LISP message we can parse.
     Malformed,
     /// From an address that is no site's control address.
@@ -32,32 +32,32 @@ pub enum Drop {
     NotFromTunnel,
 }
 
-impl Drop {
-    pub const ALL: [Drop; 10] = [
-        Drop::Malformed,
-        Drop::UnknownSource,
-        Drop::AuthFailed,
-        Drop::OutsidePrefix,
-        Drop::KeyMismatch,
-        Drop::OwnedByOther,
-        Drop::Revoked,
-        Drop::UnexpectedType,
-        Drop::RateLimited,
-        Drop::NotFromTunnel,
+impl DropReason {
+    pub const ALL: [DropReason; 10] = [
+        DropReason::Malformed,
+        DropReason::UnknownSource,
+        DropReason::AuthFailed,
+        DropReason::OutsidePrefix,
+        DropReason::KeyMismatch,
+        DropReason::OwnedByOther,
+        DropReason::Revoked,
+        DropReason::UnexpectedType,
+        DropReason::RateLimited,
+        DropReason::NotFromTunnel,
     ];
 
     pub fn label(self) -> &'static str {
         match self {
-            Drop::Malformed => "malformed",
-            Drop::UnknownSource => "unknown_source",
-            Drop::AuthFailed => "auth_failed",
-            Drop::OutsidePrefix => "outside_prefix",
-            Drop::KeyMismatch => "key_mismatch",
-            Drop::OwnedByOther => "owned_by_other_site",
-            Drop::Revoked => "revoked",
-            Drop::UnexpectedType => "unexpected_type",
-            Drop::RateLimited => "rate_limited",
-            Drop::NotFromTunnel => "not_from_tunnel",
+            DropReason::Malformed => "malformed",
+            DropReason::UnknownSource => "unknown_source",
+            DropReason::AuthFailed => "auth_failed",
+            DropReason::OutsidePrefix => "outside_prefix",
+            DropReason::KeyMismatch => "key_mismatch",
+            DropReason::OwnedByOther => "owned_by_other_site",
+            DropReason::Revoked => "revoked",
+            DropReason::UnexpectedType => "unexpected_type",
+            DropReason::RateLimited => "rate_limited",
+            DropReason::NotFromTunnel => "not_from_tunnel",
         }
     }
 }
@@ -79,17 +79,17 @@ pub struct Metrics {
     /// Datagrams the kernel dropped because a LISP socket's receive buffer
     /// was full (SO_RXQ_OVFL, counted when the next datagram arrives).
     pub receive_dropped: AtomicU64,
-    drops: [AtomicU64; Drop::ALL.len()],
+    drops: [AtomicU64; DropReason::ALL.len()],
     buckets: [AtomicU64; BUCKETS_US.len() + 1],
     processing_ns: AtomicU64,
 }
 
 impl Metrics {
-    pub fn dropped(&self, reason: Drop) {
+    pub fn dropped(&self, reason: DropReason) {
         self.drops[reason as usize].fetch_add(1, Relaxed);
     }
 
-    pub fn drops(&self, reason: Drop) -> u64 {
+    pub fn drops(&self, reason: DropReason) -> u64 {
         self.drops[reason as usize].load(Relaxed)
     }
 
@@ -188,7 +188,7 @@ impl Metrics {
             "# HELP lispguard_dropped_total Messages dropped, by reason."
         );
         let _ = writeln!(out, "# TYPE lispguard_dropped_total counter");
-        for reason in Drop::ALL {
+        for reason in DropReason::ALL {
             let _ = writeln!(
                 out,
                 "lispguard_dropped_total{{reason=\"{}\"}} {}",

@@ -9,11 +9,11 @@
 //! address, the underlay does not.
 
 use crate::change::Change;
-use crate::config::PublicKey;
 use crate::engine::MapServer;
-use crate::metrics::Drop as DropReason;
+use crate::metrics::DropReason;
 use crate::outbox::{Outbox, MAX_DATAGRAM};
 use netconf::udp;
+use netconf::PublicKey;
 use smol::channel::{Receiver, Sender};
 use smol::future::FutureExt;
 use smol::Async;

@@ -14,10 +14,10 @@
 //! with the host); [`Clock`] converts to and from this run's `Instant`s.
 
 use crate::change::Change;
-use crate::config::PublicKey;
 use crate::db::{Mapping, Rloc};
 use crate::engine::Saved;
 use lisp::EidPrefix;
+use netconf::PublicKey;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::net::SocketAddr;
 use std::path::Path;

@@ -3,8 +3,9 @@
 //! address, and the map-server's own control address on the interface.
 //! It also reads where each peer's packets come from, for NAT traversal.
 
-use crate::config::{Config, PublicKey};
+use crate::config::Config;
 use ipnet::IpNet;
+use netconf::PublicKey;
 use netconf::{Peer, Rtnl, WireGuard};
 use std::collections::{HashMap, HashSet};
 use std::io;

@@ -8,7 +8,7 @@ use lisp::{auth, Action, Address, EidPrefix, MapNotify, MapReply, Message};
 use mapserver::change::Change;
 use mapserver::db::Mapping;
 use mapserver::engine::{MapServer, Saved};
-use mapserver::metrics::{Drop, Metrics};
+use mapserver::metrics::{DropReason, Metrics};
 use mapserver::outbox::Outbox;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -144,19 +144,22 @@ fn map_register_with_m_bit_is_answered_by_a_signed_map_notify() {
 fn bad_registrations_are_dropped_by_reason_and_store_nothing() {
     let mut w = World::new(&[&A, &B], NO_LIMIT);
     let rloc: SocketAddr = "192.0.2.10:51820".parse().unwrap();
-    let cases: [(Vec<u8>, Drop); 4] = [
+    let cases: [(Vec<u8>, DropReason); 4] = [
         (
             A.register_with(1, "[1000] 10.1.0.0/24", rloc, b"wrong key", A.public_key),
-            Drop::AuthFailed,
+            DropReason::AuthFailed,
         ),
         (
             A.register(2, "[1000] 10.2.0.0/24", rloc),
-            Drop::OutsidePrefix,
+            DropReason::OutsidePrefix,
         ),
-        (A.register(3, "[2] 10.1.0.0/24", rloc), Drop::OutsidePrefix),
+        (
+            A.register(3, "[2] 10.1.0.0/24", rloc),
+            DropReason::OutsidePrefix,
+        ),
         (
             A.register_with(4, "[1000] 10.1.0.0/24", rloc, A.key, B.public_key),
-            Drop::KeyMismatch,
+            DropReason::KeyMismatch,
         ),
     ];
     for (msg, reason) in cases {
@@ -164,20 +167,20 @@ fn bad_registrations_are_dropped_by_reason_and_store_nothing() {
         assert!(w.from(&A, &msg).is_empty(), "{reason:?}: no answer");
         assert_eq!(w.metrics.drops(reason), before + 1, "{reason:?} counted");
     }
-    assert_eq!(w.metrics.drops(Drop::AuthFailed), 1);
-    assert_eq!(w.metrics.drops(Drop::OutsidePrefix), 2);
-    assert_eq!(w.metrics.drops(Drop::KeyMismatch), 1);
+    assert_eq!(w.metrics.drops(DropReason::AuthFailed), 1);
+    assert_eq!(w.metrics.drops(DropReason::OutsidePrefix), 2);
+    assert_eq!(w.metrics.drops(DropReason::KeyMismatch), 1);
     assert_eq!(w.metrics.registrations.load(Relaxed), 0);
     // Garbage and strangers.
     assert!(w.from(&A, &[0x30, 1, 2]).is_empty());
     let stranger = TestSite {
-        control: "127.0.0.99",
+        control_address: "127.0.0.99",
         ..A
     };
     assert!(w
         .from(&stranger, &A.register(5, "[1000] 10.1.0.0/24", rloc))
         .is_empty());
-    assert_eq!(w.metrics.drops(Drop::UnknownSource), 1);
+    assert_eq!(w.metrics.drops(DropReason::UnknownSource), 1);
 }
 
 #[test]
@@ -186,7 +189,7 @@ fn a_site_cannot_take_over_another_sites_prefix() {
     // check-config refuses it in a file, the engine holds anyway).
     let e = TestSite {
         name: "e",
-        control: "127.0.0.6",
+        control_address: "127.0.0.6",
         eids: &["[1000] 10.5.0.0/16"],
         public_key: [0xee; 32],
         ..B
@@ -197,7 +200,7 @@ fn a_site_cannot_take_over_another_sites_prefix() {
     w.register(&B, "192.0.2.11:51820");
     let msg = e.register(1, "[1000] 10.2.0.0/24", "192.0.2.66:51820".parse().unwrap());
     assert!(w.from(&e, &msg).is_empty());
-    assert_eq!(w.metrics.drops(Drop::OwnedByOther), 1);
+    assert_eq!(w.metrics.drops(DropReason::OwnedByOther), 1);
     let (owner, _) = w
         .server
         .lookup(&"[1000] 10.2.0.9/32".parse().unwrap())
@@ -400,7 +403,7 @@ fn revoking_a_site_removes_it_from_subscribers_and_refuses_it() {
     assert_revocation(&A, &sent, B.public_key);
     let msg = B.register(3, "[1000] 10.2.0.0/24", "192.0.2.11:51820".parse().unwrap());
     assert!(w.from(&B, &msg).is_empty());
-    assert_eq!(w.metrics.drops(Drop::Revoked), 1);
+    assert_eq!(w.metrics.drops(DropReason::Revoked), 1);
     assert_eq!(
         w.server.revoke("nobody", w.now, &mut w.out),
         Err("no site is named 'nobody'".into())
@@ -436,7 +439,7 @@ fn rate_limit_drops_a_flooding_site() {
         .map(|n| w.from(&A, &request(n, "[1000] 10.1.0.1/32")).len())
         .sum::<usize>();
     assert_eq!(replies, 10, "the burst: twice the rate");
-    assert_eq!(w.metrics.drops(Drop::RateLimited), 90);
+    assert_eq!(w.metrics.drops(DropReason::RateLimited), 90);
     w.now += Duration::from_secs(1);
     assert_eq!(w.from(&A, &request(1, "[1000] 10.1.0.1/32")).len(), 1);
 }
@@ -572,11 +575,11 @@ fn a_revoked_site_gets_no_answers_and_no_pushes() {
     w.drain();
     // Its Map-Requests are dropped: nothing about a, nothing pushed to a.
     assert!(w.from(&B, &request(2, "[1000] 10.1.0.9/32")).is_empty());
-    assert_eq!(w.metrics.drops(Drop::Revoked), 1);
+    assert_eq!(w.metrics.drops(DropReason::Revoked), 1);
     // Nothing is pushed to it either (the negative it asked about fills).
     let e = TestSite {
         name: "e",
-        control: "127.0.0.6",
+        control_address: "127.0.0.6",
         eids: &["[1000] 10.9.0.0/16"],
         public_key: [0xee; 32],
         ..D
@@ -650,7 +653,7 @@ fn restore_takes_back_what_the_configuration_still_allows() {
     let from = SocketAddr::new(B.control_address(NET), 4342);
     let msg = B.register(1, "[1000] 10.2.0.0/24", "192.0.2.11:51820".parse().unwrap());
     restarted.handle(w.now, from, &msg, &mut out);
-    assert_eq!(restarted.metrics().drops(Drop::Revoked), 1);
+    assert_eq!(restarted.metrics().drops(DropReason::Revoked), 1);
     // A new key for b lifts the revocation (and the store hears so).
     let b2 = TestSite {
         public_key: [0xb2; 32],

@@ -7,7 +7,7 @@ mod common;
 use common::{config, request, TestSite, A, B, C};
 use lisp::{auth, Action, Address, MapNotify, Message};
 use mapserver::engine::MapServer;
-use mapserver::metrics::Drop;
+use mapserver::metrics::DropReason;
 use mapserver::metrics::Metrics;
 use mapserver::server::Server;
 use std::net::{SocketAddr, UdpSocket};
@@ -143,8 +143,8 @@ fn bad_registrations_get_no_answer_and_are_counted() {
     // answer to this request comes after both were handled.
     let reply = resolve(&a, 3, "[1000] 10.2.0.9/32");
     assert_eq!(reply.records[0].action, Action::DROP_NO_REASON);
-    assert_eq!(metrics.drops(Drop::AuthFailed), 1);
-    assert_eq!(metrics.drops(Drop::OutsidePrefix), 1);
+    assert_eq!(metrics.drops(DropReason::AuthFailed), 1);
+    assert_eq!(metrics.drops(DropReason::OutsidePrefix), 1);
     assert_eq!(metrics.registrations.load(Relaxed), 0);
 }
 

@@ -198,7 +198,7 @@ fn client_registers_and_resolves_through_wireguard() {
         name: "robot",
         key: b"robot secret",
         public_key: client_public,
-        control: "100.64.0.2",
+        control_address: "100.64.0.2",
         eids: &["[1000] 10.1.0.7/32"],
     };
     let register = robot.register(

@@ -8,6 +8,7 @@
 
 pub mod check;
 pub mod cli;
+pub mod control;
 mod error;
 mod genl;
 pub mod rtnl;
@@ -18,8 +19,8 @@ pub mod logger;
 
 pub use rtnl::{AddressEvent, AddressEvents, Rtnl, ROUTE_PROTOCOL};
 pub use wireguard::{
-    format_key, generate_private_key, load_or_create_private_key, parse_key, public_key,
-    try_generate_private_key, Backend, Peer, PeerStatus, WireGuard,
+    format_key, generate_private_key, key_fingerprint, load_or_create_private_key, parse_key,
+    public_key, try_generate_private_key, Backend, Peer, PeerStatus, WireGuard,
 };
 
 /// A WireGuard public key (Curve25519), raw bytes.

@@ -25,7 +25,7 @@ pub struct Node {
     /// More EID-Prefixes of an xTR, each with the xTR's own address .1 in
     /// it (on an interface of its own): destinations that answer a ping.
     pub more_eids: Vec<String>,
-    pub control: String,
+    pub control_address: String,
     /// Its underlay address.
     pub rloc: String,
     pub tun: String,
@@ -149,7 +149,7 @@ impl Lab {
             iid,
             eid: eid.into(),
             more_eids: Vec::new(),
-            control: format!("100.64.0.{n}"),
+            control_address: format!("100.64.0.{n}"),
             rloc,
             tun: format!("lg{}{name}t", self.tag),
             record_ttl: 15,
@@ -256,7 +256,7 @@ impl Lab {
                 n.name,
                 n.name,
                 n.public_key,
-                n.control,
+                n.control_address,
                 eids.join(", ")
             ));
         }
@@ -272,7 +272,7 @@ impl Lab {
             .collect();
         format!(
             "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"{backend}\"\n\
-             private_key_file = \"{key}\"\ncontrol_address = \"{control}\"\n\
+             private_key_file = \"{key}\"\ncontrol_address = \"{control_address}\"\n\
              overlay = [\"10.0.0.0/8\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n\
              [[map_server]]\naddress = \"172.31.1.2\"\npublic_key = \"{ms}\"\n\
              control_address = \"100.64.0.1\"\nkey = \"key {name}\"\n\
@@ -282,7 +282,7 @@ impl Lab {
             tun = n.tun,
             backend = super::backend(),
             key = dir.join(format!("{}.key", n.name)).display(),
-            control = n.control,
+            control_address = n.control_address,
             socket = dir.join(format!("{}.sock", n.name)).display(),
             ms = self.ms_public,
             eid = n.eid,

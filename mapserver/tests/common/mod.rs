@@ -16,7 +16,7 @@ pub struct TestSite {
     pub name: &'static str,
     pub key: &'static [u8],
     pub public_key: [u8; 32],
-    pub control: &'static str,
+    pub control_address: &'static str,
     pub eids: &'static [&'static str],
 }
 
@@ -24,14 +24,14 @@ pub const A: TestSite = TestSite {
     name: "a",
     key: b"key of a",
     public_key: [0xaa; 32],
-    control: "127.0.0.2",
+    control_address: "127.0.0.2",
     eids: &["[1000] 10.1.0.0/16"],
 };
 pub const B: TestSite = TestSite {
     name: "b",
     key: b"key of b",
     public_key: [0xbb; 32],
-    control: "127.0.0.3",
+    control_address: "127.0.0.3",
     eids: &["[1000] 10.2.0.0/16"],
 };
 /// In another instance.
@@ -39,7 +39,7 @@ pub const C: TestSite = TestSite {
     name: "c",
     key: b"key of c",
     public_key: [0xcc; 32],
-    control: "127.0.0.4",
+    control_address: "127.0.0.4",
     eids: &["[2] 10.3.0.0/16"],
 };
 /// May resolve site a only.
@@ -47,7 +47,7 @@ pub const D: TestSite = TestSite {
     name: "d",
     key: b"key of d",
     public_key: [0xdd; 32],
-    control: "127.0.0.5",
+    control_address: "127.0.0.5",
     eids: &["[1000] 10.4.0.0/16"],
 };
 
@@ -72,7 +72,13 @@ impl TestSite {
     }
 
     pub fn control_address(&self, net: u8) -> std::net::IpAddr {
-        let last: u8 = self.control.rsplit('.').next().unwrap().parse().unwrap();
+        let last: u8 = self
+            .control_address
+            .rsplit('.')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
         std::net::IpAddr::from([127, net, 0, last])
     }
 

@@ -58,6 +58,14 @@ pub fn format_key(key: &[u8; 32]) -> String {
     out
 }
 
+/// The first characters of a key in base64: enough to tell keys apart in
+/// a status table or a log line.
+pub fn key_fingerprint(key: &[u8; 32]) -> String {
+    let mut text = format_key(key);
+    text.truncate(10);
+    text
+}
+
 /// A WireGuard key in its usual base64 form (as `wg genkey` prints it).
 pub fn parse_key(text: &str) -> Result<[u8; 32], String> {
     let text = text.trim();
@@ -137,6 +145,13 @@ mod tests {
         ] {
             assert!(parse_key(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn fingerprint_is_the_start_of_the_base64_key() {
+        let alice =
+            from_hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a").unwrap();
+        assert_eq!(key_fingerprint(&alice), "hSDwCYkwp1");
     }
 
     #[test]

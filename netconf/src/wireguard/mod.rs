@@ -24,7 +24,10 @@ use std::{fmt, io, net::SocketAddr, time::SystemTime};
 use ipnet::IpNet;
 use log::debug;
 
-pub use key::{format_key, generate_private_key, parse_key, public_key, try_generate_private_key};
+pub use key::{
+    format_key, generate_private_key, key_fingerprint, parse_key, public_key,
+    try_generate_private_key,
+};
 
 use crate::{error::ctx, PublicKey, Rtnl};
 
