@@ -157,8 +157,10 @@ struct Peer {
 }
 
 struct Registering {
-    /// The nonce of the Map-Register awaiting its Map-Notify.
+    /// The nonce of the Map-Register awaiting its Map-Notify, and when it
+    /// was sent.
     nonce: Option<u64>,
+    sent: Instant,
     acked: Option<Instant>,
     next: Instant,
     retry: Duration,
@@ -247,6 +249,7 @@ impl Agent {
             .iter()
             .map(|_| Registering {
                 nonce: None,
+                sent: now,
                 acked: None,
                 next: now,
                 retry: REGISTER_RETRY,
@@ -978,13 +981,16 @@ impl Agent {
             let Some(message) = self.map_register(nonce, ms) else {
                 continue;
             };
-            if self.registering[ms].nonce.is_some() {
-                // Unanswered by its retry: the session may be dead.
+            let r = &self.registering[ms];
+            // Unanswered by its retry: the session may be dead. (One sent
+            // again sooner, as new RLOCs are, was only superseded.)
+            if r.nonce.is_some() && now.saturating_duration_since(r.sent) >= REGISTER_RETRY {
                 self.unanswered(now, ms, out);
             }
             let interval = self.settings.register_interval;
             let r = &mut self.registering[ms];
             r.nonce = Some(nonce);
+            r.sent = now;
             // While lost, it is sent again with each new handshake.
             let cap = if r.lost { REHANDSHAKE_EVERY } else { interval };
             r.next = now + r.retry.min(cap);

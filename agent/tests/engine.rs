@@ -671,6 +671,24 @@ fn an_unanswered_map_register_rehandshakes_the_map_server_at_most_every_few_seco
 }
 
 #[test]
+fn new_rlocs_right_after_a_map_register_are_registered_without_a_new_handshake() {
+    // The node moves in two steps (address gone, new address): each step
+    // registers at once; the Map-Register it replaces had no time to be
+    // answered, which says nothing of the session (WireGuard roams by itself).
+    let mut w = World::new();
+    w.wait(Duration::ZERO);
+    w.agent.set_rlocs(w.now, vec![]);
+    let first = w.wait(Duration::from_millis(4));
+    w.agent.set_rlocs(w.now, vec![ip("192.0.2.10")]);
+    let second = w.wait(Duration::from_millis(4));
+    assert!(
+        registered(&second).is_some(),
+        "the new RLOCs are registered"
+    );
+    assert_eq!(rehandshakes(&first) + rehandshakes(&second), 0);
+}
+
+#[test]
 fn an_unanswered_map_request_rehandshakes_the_map_server_at_once() {
     let mut w = World::new();
     let (_, register) = registered(&w.wait(Duration::ZERO)).unwrap();

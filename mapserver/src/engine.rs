@@ -433,6 +433,9 @@ impl MapServer {
         }
         self.metrics.map_registers.fetch_add(1, Relaxed);
         self.update_gauge();
+        if self.pushes.resume(id, now, out) {
+            self.timers_changed = true;
+        }
         if register.want_map_notify {
             let notify = MapNotify {
                 body: Registration {

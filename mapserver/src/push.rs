@@ -22,6 +22,9 @@ pub const RETRY_AFTER: [Duration; 7] = [
     Duration::from_millis(1280),
 ];
 
+/// How long a push out of retries waits for its site to register again.
+pub const PARKED_FOR: Duration = Duration::from_secs(600);
+
 /// One push in flight: to a site, about another site's mappings (all of
 /// them in an instance, or one that changed). A newer push with the same
 /// key replaces the older.
@@ -33,6 +36,10 @@ pub struct PushKey {
 }
 
 struct Pending {
+    /// Out of retries: the site is unreachable now (it may be moving).
+    /// Kept, unsent, until it registers again (then sent anew) or until
+    /// `next`.
+    parked: bool,
     nonce: u64,
     to: SocketAddr,
     bytes: Vec<u8>,
@@ -46,8 +53,10 @@ pub struct Pushes {
 }
 
 impl Pushes {
+    /// Whether such a push is on its way (a parked one is not: a new push
+    /// replaces it).
     pub fn is_pending(&self, key: PushKey) -> bool {
-        self.pending.contains_key(&key)
+        self.pending.get(&key).is_some_and(|p| !p.parked)
     }
 
     /// Remembers a Map-Notify just sent, until acknowledged.
@@ -55,6 +64,7 @@ impl Pushes {
         self.pending.insert(
             key,
             Pending {
+                parked: false,
                 nonce,
                 to,
                 bytes: bytes.to_vec(),
@@ -74,6 +84,27 @@ impl Pushes {
         self.pending.remove(&key).map(|_| key)
     }
 
+    /// `site` registered: it is reachable again (a site that moves while
+    /// a push is on its way cannot ack it until its new endpoint is
+    /// known), so what was parked for it goes out anew. Returns whether
+    /// anything did.
+    pub fn resume(&mut self, site: u32, now: Instant, out: &mut Outbox) -> bool {
+        let mut resumed = false;
+        for p in self
+            .pending
+            .iter_mut()
+            .filter(|(k, p)| k.to_site == site && p.parked)
+            .map(|(_, p)| p)
+        {
+            out.push_bytes(p.to, &p.bytes);
+            p.parked = false;
+            p.retries = 0;
+            p.next = now + RETRY_AFTER[0];
+            resumed = true;
+        }
+        resumed
+    }
+
     /// Forgets every push to or about `site`.
     pub fn forget_site(&mut self, site: u32) {
         self.pending
@@ -87,16 +118,21 @@ impl Pushes {
             if p.next > now {
                 return true;
             }
+            if p.parked {
+                return false; // the site never came back
+            }
             p.retries += 1;
             if p.retries > RETRY_AFTER.len() {
                 metrics.notifies_failed.fetch_add(1, Relaxed);
                 log::warn!(
-                    "site #{}: no Map-Notify-Ack after {} sends to {}; giving up",
+                    "site #{}: no Map-Notify-Ack after {} sends to {}; sent again when it registers",
                     key.to_site,
                     p.retries,
                     p.to
                 );
-                return false;
+                p.parked = true;
+                p.next = now + PARKED_FOR;
+                return true;
             }
             out.push_bytes(p.to, &p.bytes);
             metrics.notifies_retransmitted.fetch_add(1, Relaxed);

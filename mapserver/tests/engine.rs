@@ -280,6 +280,33 @@ fn push_to_a_silent_site_backs_off_then_gives_up() {
 }
 
 #[test]
+fn a_push_out_of_retries_goes_again_when_its_site_registers_again() {
+    // B moves while a push to it is on its way: it cannot ack until the
+    // map-server knows where it went, which its next Map-Register says.
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    let push = pushed_to(&B, &w.from(&A, &request(5, "[1000] 10.2.0.9/32")));
+    for _ in 0..10 {
+        w.wait(Duration::from_secs(1));
+    }
+    assert_eq!(w.metrics.notifies_failed.load(Relaxed), 1);
+    assert!(w.wait(Duration::from_secs(60)).is_empty(), "parked: silent");
+    let moved = B.register(2, &first_eid(&B), "192.0.2.99:51820".parse().unwrap());
+    let sent = w.from(&B, &moved);
+    assert!(
+        sent.contains(&(B.control_socket(NET), push.clone())),
+        "the push goes again after B registered"
+    );
+    w.from(&B, &B.ack(&push));
+    let later = w.wait(Duration::from_secs(5));
+    assert!(
+        later.iter().all(|(to, _)| *to != B.control_socket(NET)),
+        "acked: nothing more to B"
+    );
+}
+
+#[test]
 fn miss_gets_a_short_negative_reply() {
     let mut w = World::new(&[&A], "rate_limit = 0\nnegative_ttl = 2");
     w.register(&A, "192.0.2.10:51820");
