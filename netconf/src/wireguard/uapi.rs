@@ -48,6 +48,13 @@ pub(super) fn alive(name: &str) -> bool {
     UnixStream::connect(socket_path(name)).is_ok()
 }
 
+/// The userspace WireGuard to run, as wg-quick chooses it.
+fn implementation() -> String {
+    env::var("WG_USERSPACE_IMPLEMENTATION")
+        .or_else(|_| env::var("WG_QUICK_USERSPACE_IMPLEMENTATION"))
+        .unwrap_or_else(|_| "wireguard-go".to_string())
+}
+
 /// Starts wireguard-go for interface `name` and waits for it to daemonise;
 /// by then its TUN device and UAPI socket exist. The implementation can be
 /// chosen as with wg-quick. `LOG_LEVEL` (a common variable name) and
@@ -56,9 +63,7 @@ pub(super) fn alive(name: &str) -> bool {
 /// daemonises), and we would wait forever. Its error output is kept for
 /// the message.
 pub(super) fn start(name: &str) -> io::Result<()> {
-    let program = env::var("WG_USERSPACE_IMPLEMENTATION")
-        .or_else(|_| env::var("WG_QUICK_USERSPACE_IMPLEMENTATION"))
-        .unwrap_or_else(|_| "wireguard-go".to_string());
+    let program = implementation();
     let output = Command::new(&program)
         .arg(name)
         .env_remove("LOG_LEVEL")
@@ -144,24 +149,22 @@ pub(super) fn delete(name: &str) -> io::Result<Option<libc::pid_t>> {
     }
 }
 
-/// The process answering on `name`'s UAPI socket (SO_PEERCRED).
+/// The wireguard-go serving `name`: the process whose arguments are
+/// `PROGRAM NAME`. (Not the UAPI socket's peer credentials: those name the
+/// parent that created the socket and exited when it daemonised.)
 fn server_pid(name: &str) -> Option<libc::pid_t> {
-    let sock = UnixStream::connect(socket_path(name)).ok()?;
-    // SAFETY: ucred is plain old data; all zeroes is a valid value.
-    let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which
-    // lives across the call.
-    let rc = unsafe {
-        libc::getsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_PEERCRED,
-            (&mut cred as *mut libc::ucred).cast(),
-            &mut len,
-        )
-    };
-    (rc == 0 && cred.pid > 0).then_some(cred.pid)
+    let program = implementation();
+    let program = program.rsplit('/').next().unwrap_or(&program).as_bytes();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: libc::pid_t = entry.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let mut args = cmdline.split(|&b| b == 0);
+            let ours = args.next()?.ends_with(program) && args.next()? == name.as_bytes();
+            ours.then_some(pid)
+        })
 }
 
 /// Waits (at most `limit`) until process `pid` has exited. A wireguard-go
