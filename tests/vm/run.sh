@@ -109,7 +109,8 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mount -t tmpfs run /run
-mount -t tmpfs tmp /tmp
+# /tmp stays the initramfs's own (writable): a checkout under /tmp has its
+# binaries there.
 mkdir -p /var && ln -s /run /var/run
 for m in wireguard veth tun; do modprobe $m || echo "VM: modprobe $m failed"; done
 ip link set lo up
