@@ -15,33 +15,15 @@ use e2e::lab::Lab;
 use e2e::{cpu_seconds, ping, rtt_ms, scan};
 use std::sync::atomic::Ordering;
 
-/// A counter from `lispguard status --json`.
-fn counter(status: &str, name: &str) -> u64 {
-    let key = format!("\"{name}\":");
-    status
-        .find(&key)
-        .map(|at| &status[at + key.len()..])
-        .and_then(|rest| rest.split([',', '}']).next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(0)
-}
-
 fn main() {
     e2e::ECHO_LOGS.store(false, Ordering::Relaxed);
-    let mut lab = Lab::new("bsc");
-    lab.node("a", 1000, "10.1.0.0/24");
-    let mut destinations = Vec::new();
-    for (name, n) in [("b", 2), ("c", 3), ("d", 4), ("e", 5)] {
-        lab.node(name, 1000, &format!("10.{n}.0.0/24"));
-        destinations.extend(lab.add_prefixes(name, 5));
-    }
-    let scanner = lab.add_host("a", 3);
+    let (mut lab, destinations, scanner) = Lab::for_a_scan("bsc");
     lab.start();
     let host = lab.get("a").host.clone();
     let agent = lab.agent("a");
     let _ = agent.log.try_iter().count();
     let pid = agent.pid();
-    let requests_before = counter(&lab.status("a"), "map_requests");
+    let requests_before = lab.status_counter("a", "map_requests");
     let cpu_before = cpu_seconds(pid);
     let begin = std::time::Instant::now();
 
@@ -60,7 +42,7 @@ fn main() {
     let sent = scanning.join().unwrap_or(0);
     let scan_time = begin.elapsed().as_secs_f64();
     let cpu = cpu_seconds(pid) - cpu_before;
-    let requests = counter(&lab.status("a"), "map_requests") - requests_before;
+    let requests = lab.status_counter("a", "map_requests") - requests_before;
     let log_lines = lab.agent("a").log.try_iter().count();
 
     times.sort_by(f64::total_cmp);

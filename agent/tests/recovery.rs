@@ -82,18 +82,6 @@ fn map_server_peers(lab: &Lab) -> usize {
     peers
 }
 
-/// A counter of an agent's `status --json`.
-fn agent_counter(lab: &Lab, node: &str, name: &str) -> u64 {
-    let status = lab.status(node);
-    let key = format!("\"{name}\":");
-    let at = status.find(&key).unwrap_or_else(|| panic!("{status}")) + key.len();
-    status[at..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{status}"))
-}
-
 /// The first contact from `from`'s host to `to`'s host right after the
 /// map-server said it listens: answered within 2 s. Returns how long the
 /// answer took from the map-server's start.
@@ -307,7 +295,7 @@ fn forged_control_messages_from_the_underlay_are_dropped_by_both_daemons() {
         "via",
         "172.31.1.2",
     ]);
-    let pushed = agent_counter(&lab, "b", "pushes");
+    let pushed = lab.status_counter("b", "pushes");
     forge(
         &router,
         "100.64.0.2:4342",
@@ -323,7 +311,7 @@ fn forged_control_messages_from_the_underlay_are_dropped_by_both_daemons() {
         3000
     );
     // One push to b: a's real request, none for the forged ones.
-    assert_eq!(agent_counter(&lab, "b", "pushes"), pushed + 1);
+    assert_eq!(lab.status_counter("b", "pushes"), pushed + 1);
 
     // At an agent: a Map-Notify as the map-server would push it, signed
     // with b's key even, forged from the router towards b's control
@@ -363,14 +351,14 @@ fn forged_control_messages_from_the_underlay_are_dropped_by_both_daemons() {
     let mut buf = vec![0; 1500];
     let len = notify.write(&mut buf, b"key b").unwrap();
     buf.truncate(len);
-    let before = agent_counter(&lab, "b", "bad_messages");
+    let before = lab.status_counter("b", "bad_messages");
     forge(&router, "100.64.0.1:4342", "100.64.0.3:4342", buf, 20);
     // The status answer comes after the datagrams in b's event loop.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while agent_counter(&lab, "b", "bad_messages") < before + 20 && Instant::now() < deadline {
+    while lab.status_counter("b", "bad_messages") < before + 20 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(agent_counter(&lab, "b", "bad_messages"), before + 20);
+    assert_eq!(lab.status_counter("b", "bad_messages"), before + 20);
     assert!(
         !lab.status("b").contains("10.66.0.0/24"),
         "{}",

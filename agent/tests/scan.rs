@@ -11,18 +11,11 @@ use e2e::{ping, scan};
 
 #[test]
 fn first_contacts_from_another_host_succeed_during_a_scan() {
-    let mut lab = Lab::new("sc");
-    lab.node("a", 1000, "10.1.0.0/24");
-    let mut destinations = Vec::new();
-    for (name, n) in [("b", 2), ("c", 3), ("d", 4), ("e", 5)] {
-        lab.node(name, 1000, &format!("10.{n}.0.0/24"));
-        destinations.extend(lab.add_prefixes(name, 5));
-    }
-    let scanner = lab.add_host("a", 3);
+    let (mut lab, destinations, scanner) = Lab::for_a_scan("sc");
     lab.start();
     let host = lab.get("a").host.clone();
     let _ = lab.agent("a").log.try_iter().count();
-    let requests_before = map_requests(&lab.status("a"));
+    let requests_before = lab.status_counter("a", "map_requests");
     let begin = std::time::Instant::now();
 
     let (started, under_way) = std::sync::mpsc::channel();
@@ -49,7 +42,7 @@ fn first_contacts_from_another_host_succeed_during_a_scan() {
     assert!(sent > 9_000, "the scan sent {sent}");
     // The site stays under the map-server's per-site limit (1000
     // messages/s): the scan does not use up everyone's allowance.
-    let requests = map_requests(&lab.status("a")) - requests_before;
+    let requests = lab.status_counter("a", "map_requests") - requests_before;
     assert!(
         (requests as f64) < 1000.0 * seconds,
         "{requests} Map-Requests in {seconds:.1} s"
@@ -57,15 +50,4 @@ fn first_contacts_from_another_host_succeed_during_a_scan() {
     // The log sums up; it has no line per scanned packet.
     let lines = lab.agent("a").log.try_iter().count();
     assert!(lines < 1000, "{lines} log lines for {sent} scanned packets");
-}
-
-/// The Map-Requests counter of `lispguard status --json`.
-fn map_requests(status: &str) -> u64 {
-    let key = "\"map_requests\":";
-    let at = status.find(key).expect("status answers") + key.len();
-    status[at..]
-        .split([',', '}'])
-        .next()
-        .and_then(|n| n.parse().ok())
-        .expect("a count")
 }

@@ -158,6 +158,21 @@ impl Lab {
         self.nodes.last().unwrap()
     }
 
+    /// The scan scenario's lab: site A (with a second host at .3, the
+    /// scanner, returned) and four sites of five EID-Prefixes each, whose
+    /// hosts A has never contacted (returned); not started.
+    pub fn for_a_scan(tag: &str) -> (Lab, Vec<String>, String) {
+        let mut lab = Lab::new(tag);
+        lab.node("a", 1000, "10.1.0.0/24");
+        let mut destinations = Vec::new();
+        for (name, n) in [("b", 2), ("c", 3), ("d", 4), ("e", 5)] {
+            lab.node(name, 1000, &format!("10.{n}.0.0/24"));
+            destinations.extend(lab.add_prefixes(name, 5));
+        }
+        let scanner = lab.add_host("a", 3);
+        (lab, destinations, scanner)
+    }
+
     /// Sets how long others may cache `name`'s mapping (before start).
     pub fn set_record_ttl(&mut self, name: &str, minutes: u32) {
         if let Some(n) = self.nodes.iter_mut().find(|n| n.name == name) {
@@ -352,6 +367,18 @@ impl Lab {
             .iter()
             .find(|p| p.name == format!("agent {name}"))
             .expect("a started agent")
+    }
+
+    /// A counter of a node's `lispguard status --json`.
+    pub fn status_counter(&self, node: &str, counter: &str) -> u64 {
+        let status = self.status(node);
+        let key = format!("\"{counter}\":");
+        let at = status.find(&key).unwrap_or_else(|| panic!("{status}")) + key.len();
+        status[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{status}"))
     }
 
     /// `lispguard status --json` of a node.
