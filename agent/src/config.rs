@@ -220,12 +220,7 @@ fn read_agent(report: &mut Report, agent: &Section, label: &str) -> Own {
         .get("tun", rules::interface_name)
         .unwrap_or_else(default_tun);
     if tun == interface {
-        let line = o.line("tun");
-        o.error(
-            line,
-            "tun",
-            &format!("'{tun}' is also the WireGuard interface"),
-        );
+        o.error_on("tun", &format!("'{tun}' is also the WireGuard interface"));
     }
     let backend = o.get("backend", rules::backend).unwrap_or_default();
     let listen_port = o
@@ -244,12 +239,7 @@ fn read_agent(report: &mut Report, agent: &Section, label: &str) -> Own {
     };
     let overlay = match overlay {
         Some(list) if list.is_empty() => {
-            let line = o.line("overlay");
-            o.error(
-                line,
-                "overlay",
-                "no overlay prefixes: nothing would be resolved",
-            );
+            o.error_on("overlay", "no overlay prefixes: nothing would be resolved");
             None
         }
         overlay => overlay,
@@ -300,9 +290,7 @@ fn private_key_file(o: &mut netconf::check::Options<'_>) -> PathBuf {
     });
     let file = o.get("private_key_file", nonempty);
     if o.is_set("private_key") && o.is_set("private_key_file") {
-        let line = o.line("private_key");
-        o.error(
-            line,
+        o.error_on(
             "private_key",
             "set private_key 'generate' or private_key_file, not both",
         );
@@ -334,12 +322,7 @@ fn read_map_servers(
             rules::ip_address,
         );
         if control_address.is_some() && control_address == own_address {
-            let line = o.line("control_address");
-            o.error(
-                line,
-                "control_address",
-                "also this node's own control_address",
-            );
+            o.error_on("control_address", "also this node's own control_address");
         }
         let key = o.required("key", "this site's Map-Register key", nonempty);
         o.finish();
@@ -382,8 +365,7 @@ fn read_eids(report: &mut Report, doc: &Document) -> Option<Vec<Eid>> {
             if iid != first {
                 let message =
                     format!("all EIDs of a node are in one instance: {iid} here, {first} before");
-                let line = o.line("iid");
-                o.error(line, "iid", &message);
+                o.error_on("iid", &message);
             }
         }
         first_iid = first_iid.or(iid);

@@ -348,9 +348,7 @@ fn read_site(report: &mut Report, section: &Section, own: Option<IpAddr>) -> Sit
         rules::ip_address,
     );
     if control_address.is_some() && control_address == own {
-        let line = o.line("control_address");
-        o.error(
-            line,
+        o.error_on(
             "control_address",
             "also the map-server's own control_address",
         );
@@ -362,8 +360,7 @@ fn read_site(report: &mut Report, section: &Section, own: Option<IpAddr>) -> Sit
         })
         .and_then(|()| o.list("eids", eid_prefix));
     if eids.as_ref().is_some_and(Vec::is_empty) {
-        let line = o.line("eids");
-        o.error(line, "eids", "a site needs at least one EID prefix");
+        o.error_on("eids", "a site needs at least one EID prefix");
     }
     let accept_more_specifics = o.get("accept_more_specifics", boolean).unwrap_or(false);
     let may_resolve = o.is_set("may_resolve").then(|| {

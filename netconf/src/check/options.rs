@@ -105,6 +105,13 @@ impl<'a> Options<'a> {
         self.report.error(line, &option, message);
     }
 
+    /// An error about option `name`, at its line (or the section's when
+    /// it is not set).
+    pub fn error_on(&mut self, name: &str, message: &str) {
+        let line = self.line(name);
+        self.error(line, name, message);
+    }
+
     /// The line of option `name`, or else of the section header.
     pub fn line(&self, name: &str) -> usize {
         self.section
