@@ -5,7 +5,9 @@
 #[path = "../tests/e2e/mod.rs"]
 mod e2e;
 
-use agent::engine::{Agent, MapServerSettings, Settings};
+mod common;
+
+use agent::engine::Agent;
 use e2e::lab::Lab;
 use lisp::{Action, Address, Algorithm, Locator, MapNotify, Record, Registration};
 use std::net::{IpAddr, SocketAddr};
@@ -29,21 +31,7 @@ fn switches(pid: &str) -> u64 {
 /// the memory they take.
 fn engine_with_peers(peers: u32) -> u64 {
     let now = Instant::now();
-    let settings = Settings {
-        iid: 1000,
-        eids: vec!["[1000] 10.1.0.0/24".parse().unwrap()],
-        control_address: "100.64.0.2".parse().unwrap(),
-        overlay: vec!["10.0.0.0/8".parse().unwrap()],
-        public_key: [1; 32],
-        listen_port: 51820,
-        register_interval: Duration::from_secs(60),
-        record_ttl: 15,
-        map_servers: vec![MapServerSettings {
-            control_address: "100.64.0.1".parse().unwrap(),
-            key: b"k".to_vec(),
-        }],
-        cache_capacity: 4096,
-    };
+    let settings = common::site_a(4096);
     let before = proc_status("self", "VmRSS:");
     let mut agent = Agent::new(settings, now);
     let mut out = Vec::new();
@@ -72,7 +60,7 @@ fn engine_with_peers(peers: u32) -> u64 {
             },
         };
         let mut buf = [0u8; 512];
-        let len = notify.write(&mut buf, b"k").unwrap();
+        let len = notify.write(&mut buf, b"key").unwrap();
         out.clear();
         agent.on_control(
             now,

@@ -3,7 +3,9 @@
 //! 4000 entries cached. With the deadline index it should not grow with
 //! the cache. `cargo bench -p agent --bench misses` (no network).
 
-use agent::engine::{Agent, Effect, MapServerSettings, Settings};
+mod common;
+
+use agent::engine::{Agent, Effect};
 use lisp::{Action, Address, MapReply, Message, Record};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -11,21 +13,7 @@ use std::time::{Duration, Instant};
 const CAPACITY: usize = 4096;
 
 fn agent(now: Instant) -> Agent {
-    let settings = Settings {
-        iid: 1000,
-        eids: vec!["[1000] 10.1.0.0/24".parse().unwrap()],
-        control_address: "100.64.0.2".parse().unwrap(),
-        overlay: vec!["10.0.0.0/8".parse().unwrap()],
-        public_key: [0xaa; 32],
-        listen_port: 51820,
-        register_interval: Duration::from_secs(60),
-        record_ttl: 15,
-        map_servers: vec![MapServerSettings {
-            control_address: "100.64.0.1".parse().unwrap(),
-            key: b"key".to_vec(),
-        }],
-        cache_capacity: CAPACITY,
-    };
+    let settings = common::site_a(CAPACITY);
     Agent::new(settings, now)
 }
 

@@ -30,6 +30,13 @@ fn the_openwrt_sample_reads_as_meant() {
     );
 }
 
+/// Everything the check found in a file it refuses.
+fn findings(text: &str) -> Vec<netconf::check::ConfigError> {
+    Config::parse_uci(Path::new("lispguard"), text)
+        .unwrap_err()
+        .0
+}
+
 fn uci(body: &str) -> String {
     format!(
         "config agent 'main'\n\toption control_address '100.64.0.2'\n\tlist overlay '10.0.0.0/8'\n{body}\
@@ -43,9 +50,7 @@ fn uci(body: &str) -> String {
 fn errors_name_the_line_and_the_section_option() {
     let text = uci("\toption listen_port 'abc'\n\toption private_key 'AAAA'\n")
         + "config eid\n\toption prefix 'ten'\n";
-    let errors = Config::parse_uci(Path::new("lispguard"), &text)
-        .unwrap_err()
-        .0;
+    let errors = findings(&text);
     let found: Vec<(usize, &str)> = errors.iter().map(|e| (e.line, e.option.as_str())).collect();
     assert_eq!(
         found,
@@ -75,9 +80,7 @@ fn missing_and_inconsistent_settings_are_errors_too() {
         [(0, "map_server"), (0, "eid"), (1, "agent.control_address")]
     );
     let text = uci("") + "config eid\n\toption prefix '10.2.0.0/24'\n\toption iid '7'\n";
-    let errors = Config::parse_uci(Path::new("lispguard"), &text)
-        .unwrap_err()
-        .0;
+    let errors = findings(&text);
     assert_eq!(
         (errors[0].line, errors[0].option.as_str()),
         (14, "eid[1].iid")
@@ -111,9 +114,7 @@ fn unknown_options_and_sections_are_warnings() {
 #[test]
 fn warnings_are_shown_next_to_errors() {
     let text = uci("\toption colour 'blue'\n\toption listen_port '0'\n");
-    let found = Config::parse_uci(Path::new("lispguard"), &text)
-        .unwrap_err()
-        .0;
+    let found = findings(&text);
     let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
     assert_eq!(
         lines,
@@ -127,9 +128,7 @@ fn warnings_are_shown_next_to_errors() {
 #[test]
 fn a_broken_map_server_is_not_reported_as_a_missing_one() {
     let text = uci("").replace("\toption key 'k'\n", "\toption key ''\n");
-    let found = Config::parse_uci(Path::new("lispguard"), &text)
-        .unwrap_err()
-        .0;
+    let found = findings(&text);
     let places: Vec<(usize, &str, &str)> = found
         .iter()
         .map(|e| (e.line, e.option.as_str(), e.message.as_str()))
@@ -142,9 +141,7 @@ fn values_say_what_is_wrong_with_them() {
     let text = uci("\tlist overlay '10.9.0.0/33'\n\toption interface 'lispguard-overlay0'\n")
         .replace("option address '192.0.2.1'", "option address ''")
         .replace("option prefix '10.1.0.0/24'", "option prefix '::/0'");
-    let found = Config::parse_uci(Path::new("lispguard"), &text)
-        .unwrap_err()
-        .0;
+    let found = findings(&text);
     let lines: Vec<String> = found.iter().map(ToString::to_string).collect();
     assert_eq!(
         lines,
