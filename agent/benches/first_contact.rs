@@ -1,0 +1,377 @@
+//! First contact, lispguard beside Nebula: the same lab shape for both —
+//! an underlay router, the map-server or the lighthouse on its own link,
+//! two nodes on links of their own — with trials interleaved in one run.
+//! Each trial restarts the nodes (cold: no peer, no cache, no tunnel),
+//! waits until they are ready (registered with the map-server; handshaken
+//! with the lighthouse), and times the first `ping -c1` between them. The
+//! map-server and the lighthouse stay warm.
+//!
+//! `tests/bench/first-contact.sh [TRIALS]` (root; installs Nebula), or
+//! `cargo bench -p agent --bench first_contact [-- TRIALS]`.
+//! `-- --timeline` prints instead where the time of one lispguard first
+//! contact goes, from packet captures on every link (one clock: the
+//! namespaces share the kernel's).
+
+#[path = "../tests/e2e/mod.rs"]
+mod e2e;
+
+use e2e::lab::Lab;
+use e2e::{link, route, Process};
+use std::process::{Command, Stdio};
+
+/// The overlay prefix of the Nebula lab and its lighthouse's address.
+const NEBULA_NET: &str = "192.168.100";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let trials: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(25);
+    let mut lab = Lab::new("fc");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.node("m", 1000, "10.9.0.1/32");
+    lab.node("n", 1000, "10.9.0.2/32");
+    lab.start();
+    if args.iter().any(|a| a == "--timeline") {
+        timeline(&mut lab);
+        return;
+    }
+    let mut nebula = Nebula::new(&mut lab);
+    let systems = [
+        "lispguard, site to site",
+        "lispguard, mobile to mobile",
+        "Nebula, node to node",
+    ];
+    let mut results: Vec<Trials> = systems.iter().map(|_| Trials::default()).collect();
+    let site_host = lab.get("a").host.clone();
+    let mobile = lab.get("m").ns.clone();
+    for trial in 0..trials {
+        lab.restart_agents();
+        // Both lispguard pairs are cold after one restart; alternate which
+        // goes first.
+        let pairs = [(0, &site_host, "10.2.0.2"), (1, &mobile, "10.9.0.2")];
+        for k in 0..2 {
+            let (system, from, to) = pairs[(k + trial) % 2];
+            results[system].add(e2e::ping(from, to, 1));
+        }
+        nebula.restart_nodes();
+        results[2].add(e2e::ping(&nebula.nodes[0].0, &format!("{NEBULA_NET}.3"), 1));
+    }
+    let nebula_p50 = results[2].at(0.5);
+    let nebula_p99 = results[2].at(0.99);
+    println!("first ping between cold nodes, {trials} interleaved trials each (ms):");
+    println!(
+        "  {:<28} {:>6} {:>6} {:>6} {:>6}  {:>5}  {:>13}",
+        "", "p50", "p90", "p99", "max", "lost", "p50/p99 ratio"
+    );
+    for (name, r) in systems.iter().zip(&results) {
+        println!(
+            "  {:<28} {:>6.2} {:>6.2} {:>6.2} {:>6.2}  {:>2}/{:<2}  {:>5.2} / {:.2}",
+            name,
+            r.at(0.5),
+            r.at(0.9),
+            r.at(0.99),
+            r.at(1.0),
+            r.lost,
+            trials,
+            r.at(0.5) / nebula_p50,
+            r.at(0.99) / nebula_p99,
+        );
+    }
+    println!("  (ratio: to Nebula's, same run; goal p50 <= 0.8, p99 <= 1.0)");
+    println!("  Nebula: {}", nebula_version());
+}
+
+/// First-ping round trips of one system.
+#[derive(Default)]
+struct Trials {
+    times: Vec<f64>,
+    lost: usize,
+}
+
+impl Trials {
+    fn add(&mut self, (received, text): (u32, String)) {
+        match (received, e2e::rtt_ms(&text)) {
+            (1, Some(ms)) => {
+                self.times.push(ms);
+                self.times.sort_by(f64::total_cmp);
+            }
+            _ => self.lost += 1,
+        }
+    }
+
+    /// The `p` quantile (nearest rank).
+    fn at(&self, p: f64) -> f64 {
+        let last = self.times.len().max(1) - 1;
+        self.times
+            .get((last as f64 * p).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    }
+}
+
+/// A lighthouse and two nodes in namespaces of the lab, on links of
+/// their own to its router (172.30.N.0/24), certificates from
+/// `nebula-cert`.
+struct Nebula {
+    /// (namespace, config file) of the two nodes.
+    nodes: Vec<(String, String)>,
+    /// First the lighthouse, then the running nodes.
+    processes: Vec<Process>,
+}
+
+impl Nebula {
+    fn new(lab: &mut Lab) -> Nebula {
+        let dir = lab.ns.dir.clone();
+        let cert = |args: &[&str]| {
+            let out = Command::new("nebula-cert")
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .expect(
+                    "nebula-cert (Debian package nebula: tests/bench/first-contact.sh installs it)",
+                );
+            assert!(out.status.success(), "nebula-cert {args:?}: {out:?}");
+        };
+        cert(&["ca", "-name", "lab", "-duration", "1h"]);
+        let mut namespaces = Vec::new();
+        let mut configs = Vec::new();
+        for (k, name) in ["lighthouse", "n1", "n2"].into_iter().enumerate() {
+            let n = k + 1;
+            let ns = lab.ns.add(&format!("{}-neb{name}", lab.tag));
+            link(
+                &lab.router,
+                &format!("r-neb{n}"),
+                &format!("172.30.{n}.1/24"),
+                &ns,
+                "u0",
+                &format!("172.30.{n}.2/24"),
+            );
+            route(&ns, "default", &format!("172.30.{n}.1"));
+            cert(&[
+                "sign",
+                "-name",
+                name,
+                "-ip",
+                &format!("{NEBULA_NET}.{n}/24"),
+                "-out-crt",
+                &format!("{name}.crt"),
+                "-out-key",
+                &format!("{name}.key"),
+            ]);
+            let config = lab
+                .ns
+                .file(&format!("{name}.yml"), &nebula_config(&dir, name, n == 1));
+            namespaces.push(ns);
+            configs.push(config.to_string_lossy().into_owned());
+        }
+        let lighthouse = start_nebula("lighthouse", &namespaces[0], &configs[0]);
+        let nodes = namespaces.into_iter().zip(configs).skip(1).collect();
+        let mut nebula = Nebula {
+            nodes,
+            processes: vec![lighthouse],
+        };
+        nebula.restart_nodes();
+        nebula
+    }
+
+    /// Stops the nodes (if running) and starts them again; returns when
+    /// both have handshaken with the lighthouse.
+    fn restart_nodes(&mut self) {
+        self.processes.truncate(1);
+        for (k, (ns, config)) in self.nodes.iter().enumerate() {
+            let node = start_nebula(&format!("nebula n{}", k + 1), ns, config);
+            self.processes.push(node);
+        }
+        for node in &self.processes[1..] {
+            node.await_log(&format!("vpnIp={NEBULA_NET}.1"));
+        }
+    }
+}
+
+/// A Nebula process; its log (on stdout) is turned to stderr, where
+/// [`Process`] reads it. Ready once its TUN device is up.
+fn start_nebula(name: &str, ns: &str, config: &str) -> Process {
+    Process::start(
+        name,
+        ns,
+        "sh",
+        &["-c", &format!("exec nebula -config {config} 1>&2")],
+        "Nebula interface is active",
+    )
+}
+
+fn nebula_config(dir: &std::path::Path, name: &str, lighthouse: bool) -> String {
+    let lighthouses = if lighthouse {
+        String::new()
+    } else {
+        format!("  hosts: [\"{NEBULA_NET}.1\"]\n")
+    };
+    format!(
+        "pki:\n  ca: {dir}/ca.crt\n  cert: {dir}/{name}.crt\n  key: {dir}/{name}.key\n\
+         static_host_map:\n  \"{NEBULA_NET}.1\": [\"172.30.1.2:4242\"]\n\
+         lighthouse:\n  am_lighthouse: {lighthouse}\n  interval: 60\n{lighthouses}\
+         listen:\n  host: 0.0.0.0\n  port: 4242\n\
+         punchy:\n  punch: true\n\
+         tun:\n  dev: neb{name}\n  mtu: 1300\n\
+         logging:\n  level: info\n  format: text\n\
+         firewall:\n  outbound:\n    - port: any\n      proto: any\n      host: any\n\
+         \x20 inbound:\n    - port: any\n      proto: any\n      host: any\n",
+        dir = dir.display(),
+    )
+}
+
+fn nebula_version() -> String {
+    Command::new("nebula")
+        .arg("-version")
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// Where the time of one cold site-to-site first contact goes: every
+/// packet on the underlay (at the router) and on host A's LAN, with its
+/// offset from the ping's echo request, in microseconds.
+fn timeline(lab: &mut Lab) {
+    lab.restart_agents();
+    let dir = lab.ns.dir.clone();
+    let router_ifs: Vec<String> = ["ms", "a", "b"].iter().map(|n| format!("r-{n}")).collect();
+    let captures = [
+        (lab.get("a").host.clone(), vec!["eth0".to_string()]),
+        (lab.router.clone(), router_ifs),
+    ];
+    let mut dumpcaps = Vec::new();
+    let mut files = Vec::new();
+    for (k, (ns, ifs)) in captures.iter().enumerate() {
+        let file = dir.join(format!("timeline{k}.pcapng"));
+        let mut args = vec!["netns", "exec", ns, "dumpcap", "-w"];
+        let path = file.to_string_lossy().into_owned();
+        args.push(&path);
+        for i in ifs {
+            args.extend(["-i", i]);
+        }
+        let child = Command::new("ip")
+            .args(&args)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("dumpcap (Debian package tshark)");
+        dumpcaps.push(child);
+        files.push(path);
+    }
+    // dumpcap says "File: ..." on stderr once it captures, then counts
+    // the packets written ("Packets: N", lines ended by \r).
+    let (tx, counts) = std::sync::mpsc::channel();
+    for (k, child) in dumpcaps.iter_mut().enumerate() {
+        let stderr = child.stderr.take().expect("piped");
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            use std::io::{BufRead, BufReader};
+            for line in BufReader::new(stderr).split(b'\r').map_while(Result::ok) {
+                let line = String::from_utf8_lossy(&line);
+                let count = if line.contains("File:") {
+                    Some(0)
+                } else {
+                    line.trim()
+                        .strip_prefix("Packets: ")
+                        .and_then(|n| n.parse().ok())
+                };
+                if count.is_some_and(|n| tx.send((k, n)).is_err()) {
+                    break;
+                }
+            }
+        });
+    }
+    let mut seen = [None::<u32>; 2];
+    let mut await_counts = |at_least: [u32; 2]| {
+        while !seen
+            .iter()
+            .zip(at_least)
+            .all(|(n, min)| n.is_some_and(|n| n >= min))
+        {
+            let (k, n) = counts
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .expect("dumpcap's packet counts");
+            seen[k] = Some(n);
+        }
+    };
+    await_counts([0, 0]);
+    let (received, text) = e2e::ping(&lab.get("a").host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "{text}");
+    // Until the captures hold the echo request and reply on host A's LAN
+    // and at least what crossed the underlay meanwhile (request, push,
+    // ack, reply, two handshake messages, the ping both ways).
+    await_counts([2, 8]);
+    for child in &mut dumpcaps {
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let _ = child.wait();
+    }
+    let names = [
+        ("172.31.1.2", "ms"),
+        ("172.31.2.2", "a"),
+        ("172.31.3.2", "b"),
+        ("10.1.0.2", "host a"),
+        ("10.2.0.2", "host b"),
+    ];
+    let name = |ip: &str| {
+        names
+            .iter()
+            .find(|(a, _)| *a == ip)
+            .map_or(ip.to_string(), |(_, n)| n.to_string())
+    };
+    let mut events: Vec<(f64, String)> = Vec::new();
+    for (k, file) in files.iter().enumerate() {
+        let out = Command::new("tshark")
+            .args([
+                "-r",
+                file,
+                "-d",
+                "udp.port==51820,wg",
+                "-d",
+                "udp.port==51821,wg",
+            ])
+            .args(["-T", "fields", "-E", "separator=|"])
+            .args(["-e", "frame.time_epoch", "-e", "frame.interface_name"])
+            .args(["-e", "ip.src", "-e", "ip.dst", "-e", "wg.type"])
+            .args(["-e", "frame.len", "-e", "icmp.type"])
+            .output()
+            .expect("tshark");
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let f: Vec<&str> = line.split('|').collect();
+            let [time, interface, src, dst, wg, len, icmp] = f[..] else {
+                continue;
+            };
+            let Ok(time) = time.parse::<f64>() else {
+                continue;
+            };
+            // The router sees every packet twice, in and out: keep it as
+            // it arrives, on the link of its source. Not IPv4: not ours.
+            if src.is_empty() || k == 1 && interface != format!("r-{}", name(src)) {
+                continue;
+            }
+            let what = match (wg, icmp) {
+                (_, "8") => "ICMP echo request".to_string(),
+                (_, "0") => "ICMP echo reply".to_string(),
+                ("1", _) => "WireGuard handshake initiation".into(),
+                ("2", _) => "WireGuard handshake response".into(),
+                ("3", _) => "WireGuard cookie reply".into(),
+                ("4", _) => format!("WireGuard data, {len} B"),
+                _ => format!("{len} B"),
+            };
+            events.push((time, format!("{:>7} -> {:<7} {what}", name(src), name(dst))));
+        }
+    }
+    events.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let Some(start) = events
+        .iter()
+        .find(|(_, e)| e.contains("echo request"))
+        .map(|e| e.0)
+    else {
+        panic!("no echo request captured");
+    };
+    println!("one cold site-to-site first contact (µs from the echo request at host A):");
+    for (time, event) in events.iter().filter(|(t, _)| *t >= start) {
+        println!("  {:>8.0}  {event}", (time - start) * 1e6);
+    }
+    println!("  (underlay packets as they reach the router; WireGuard data between a site and the map-server is LISP control traffic)");
+}
