@@ -5,7 +5,7 @@
 //! comes fast.
 
 use crate::metrics::Metrics;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, OutboxExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -86,23 +86,19 @@ impl Pushes {
 
     /// `site` registered: it is reachable again (a site that moves while
     /// a push is on its way cannot ack it until its new endpoint is
-    /// known), so what was parked for it goes out anew. Returns whether
-    /// anything did.
-    pub fn resume(&mut self, site: u32, now: Instant, out: &mut Outbox) -> bool {
-        let mut resumed = false;
+    /// known), so what was parked for it goes out anew.
+    pub fn resume(&mut self, site: u32, now: Instant, out: &mut Outbox) {
         for p in self
             .pending
             .iter_mut()
             .filter(|(k, p)| k.to_site == site && p.parked)
             .map(|(_, p)| p)
         {
-            out.push_bytes(p.to, &p.bytes);
+            out.send_copy(p.to, &p.bytes);
             p.parked = false;
             p.retries = 0;
             p.next = now + RETRY_AFTER[0];
-            resumed = true;
         }
-        resumed
     }
 
     /// Forgets every push to or about `site`.
@@ -111,9 +107,8 @@ impl Pushes {
             .retain(|k, _| k.to_site != site && k.about_site != site);
     }
 
-    /// Sends what is due again, gives up on what ran out of retries;
-    /// returns when it next needs to run.
-    pub fn poll(&mut self, now: Instant, out: &mut Outbox, metrics: &Metrics) -> Option<Instant> {
+    /// Sends what is due again, gives up on what ran out of retries.
+    pub fn poll(&mut self, now: Instant, out: &mut Outbox, metrics: &Metrics) {
         self.pending.retain(|key, p| {
             if p.next > now {
                 return true;
@@ -134,7 +129,7 @@ impl Pushes {
                 p.next = now + PARKED_FOR;
                 return true;
             }
-            out.push_bytes(p.to, &p.bytes);
+            out.send_copy(p.to, &p.bytes);
             metrics.notifies_retransmitted.fetch_add(1, Relaxed);
             p.next = now
                 + RETRY_AFTER
@@ -143,6 +138,10 @@ impl Pushes {
                     .unwrap_or(RETRY_AFTER[6]);
             true
         });
+    }
+
+    /// When [`Pushes::poll`] next has something to do.
+    pub fn next(&self) -> Option<Instant> {
         self.pending.values().map(|p| p.next).min()
     }
 }

@@ -1,8 +1,9 @@
 //! Runs the engine over UDP: one SO_REUSEPORT socket and thread per core
 //! (the kernel spreads senders across them), all sharing one engine, and a
-//! timer thread for retransmissions and expiry. The engine's lock is held
-//! only while deciding; datagrams go out after it is released, and state
-//! changes go, in order, to whoever keeps them ([`Host::changes`]).
+//! timer thread that polls the engine when it says it is due. The engine's
+//! lock is held only while deciding; datagrams go out after it is
+//! released, and state changes go, in order, to whoever keeps them
+//! ([`Host::changes`]).
 //!
 //! Where the map-server has its WireGuard interface, a datagram is taken
 //! only if it arrived on it: WireGuard vouches for the inner source
@@ -11,7 +12,7 @@
 use crate::change::Change;
 use crate::engine::MapServer;
 use crate::metrics::DropReason;
-use crate::outbox::{Outbox, MAX_DATAGRAM};
+use crate::outbox::{Outbox, OutboxExt, MAX_DATAGRAM};
 use netconf::udp;
 use netconf::PublicKey;
 use smol::channel::{Receiver, Sender};
@@ -49,15 +50,11 @@ pub struct Host {
 impl Host {
     /// Hands the changes in `out` on; called with the engine locked, so
     /// that they arrive in the order the engine made them.
-    fn hand_on(&self, out: &mut Outbox) {
-        if out.changes.is_empty() {
-            return;
-        }
-        let changes = std::mem::take(&mut out.changes);
-        if let Some(to) = &self.changes {
-            if to.send(changes).is_err() {
-                log::error!("state changes lost: the store is gone");
-            }
+    fn hand_on(&self, out: &Outbox) {
+        let Some(to) = &self.changes else { return };
+        let changes: Vec<Change> = out.changes().cloned().collect();
+        if !changes.is_empty() && to.send(changes).is_err() {
+            log::error!("state changes lost: the store is gone");
         }
     }
 }
@@ -66,13 +63,37 @@ impl Host {
 /// at least this often even if a deadline was missed).
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
+/// When the timer thread polls the engine next, and how to make it sooner.
+struct Alarm {
+    /// Read and written with the engine locked, so that no thread sees an
+    /// engine whose deadline the timer thread has not planned for yet.
+    at: Mutex<Instant>,
+    wake: Sender<()>,
+}
+
+impl Alarm {
+    /// Wakes the timer thread if the engine is due before it planned;
+    /// called with the engine locked, after each event.
+    fn follow(&self, engine: &MapServer) {
+        let due = engine.poll_at();
+        let at = *self.at.lock().unwrap_or_else(|p| p.into_inner());
+        if due.is_some_and(|due| due < at) {
+            let _ = self.wake.try_send(());
+        }
+    }
+
+    /// The timer thread's plan; called with the engine locked.
+    fn set(&self, at: Instant) {
+        *self.at.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    }
+}
+
 /// A running map-server. Dropping it stops its threads.
 pub struct Server {
     engine: Arc<Mutex<MapServer>>,
     /// For what the engine sends outside a receive loop (revoke, reload).
     socket: UdpSocket,
-    /// Wakes the timer thread when a push started.
-    wake: Sender<()>,
+    alarm: Arc<Alarm>,
     local_addr: SocketAddr,
     host: Host,
     stop: Option<Sender<()>>,
@@ -118,35 +139,45 @@ impl Server {
         let engine = Arc::new(Mutex::new(engine));
         let (stop, stopped) = smol::channel::bounded::<()>(1);
         let (wake, woken) = smol::channel::bounded::<()>(1);
+        let alarm = Arc::new(Alarm {
+            at: Mutex::new(Instant::now()),
+            wake,
+        });
         let timer_socket = sockets[0].try_clone()?;
         let socket = sockets[0].try_clone()?;
         let mut handles = Vec::new();
         for (n, socket) in sockets.into_iter().enumerate() {
-            let (engine, stopped, wake) = (engine.clone(), stopped.clone(), wake.clone());
+            let (engine, stopped, alarm) = (engine.clone(), stopped.clone(), alarm.clone());
             let host = host.clone();
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("lisp-rx-{n}"))
                     .spawn(move || {
-                        let receiving = receive(engine, socket, wake, host);
+                        let receiving = receive(engine, socket, alarm, host);
                         smol::block_on(receiving.or(wait(stopped)))
                     })?,
             );
         }
-        let engine_for_timer = engine.clone();
+        let (engine_for_timer, alarm_for_timer) = (engine.clone(), alarm.clone());
         let host_for_timer = host.clone();
         handles.push(
             std::thread::Builder::new()
                 .name("lisp-timer".into())
                 .spawn(move || {
-                    let timing = timers(engine_for_timer, timer_socket, woken, host_for_timer);
+                    let timing = timers(
+                        engine_for_timer,
+                        timer_socket,
+                        alarm_for_timer,
+                        woken,
+                        host_for_timer,
+                    );
                     smol::block_on(timing.or(wait(stopped)))
                 })?,
         );
         Ok(Server {
             engine,
             socket,
-            wake,
+            alarm,
             local_addr,
             host,
             stop: Some(stop),
@@ -162,16 +193,14 @@ impl Server {
     /// the control socket's queries and revocations, and reloads.
     pub fn with_engine<R>(&self, f: impl FnOnce(&mut MapServer, Instant, &mut Outbox) -> R) -> R {
         let mut out = Outbox::default();
-        let (result, timers_changed) = {
+        let result = {
             let mut engine = lock(&self.engine);
             let result = f(&mut engine, Instant::now(), &mut out);
-            self.host.hand_on(&mut out);
-            (result, engine.take_timers_changed())
+            self.host.hand_on(&out);
+            self.alarm.follow(&engine);
+            result
         };
-        if timers_changed {
-            let _ = self.wake.try_send(());
-        }
-        for (to, bytes) in out.iter() {
+        for (to, bytes) in out.datagrams() {
             // The socket is non-blocking; a full buffer loses this datagram,
             // which the push schedule sends again.
             if let Err(e) = self.socket.send_to(bytes, to) {
@@ -196,7 +225,7 @@ async fn wait(stopped: Receiver<()>) {
 }
 
 async fn send_all(socket: &Async<UdpSocket>, out: &mut Outbox) {
-    for (to, bytes) in out.iter() {
+    for (to, bytes) in out.datagrams() {
         if let Err(e) = socket.send_to(bytes, to).await {
             log::warn!("sending to {to}: {e}");
         }
@@ -204,7 +233,7 @@ async fn send_all(socket: &Async<UdpSocket>, out: &mut Outbox) {
     out.clear();
 }
 
-async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, wake: Sender<()>, host: Host) {
+async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, alarm: Arc<Alarm>, host: Host) {
     let socket = match Async::new(socket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
@@ -241,24 +270,27 @@ async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, wake: Sender<
             _ => Vec::new(),
         };
         let started = Instant::now();
-        let timers_changed = {
+        {
             let mut engine = lock(&engine);
             for (key, endpoint) in &seen {
                 engine.observed_endpoint(key, *endpoint, &mut out);
             }
             engine.handle(started, from, &buf[..len], &mut out);
-            host.hand_on(&mut out);
-            engine.take_timers_changed()
-        };
+            host.hand_on(&out);
+            alarm.follow(&engine);
+        }
         metrics.processed(started.elapsed());
         send_all(&socket, &mut out).await;
-        if timers_changed {
-            let _ = wake.try_send(());
-        }
     }
 }
 
-async fn timers(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, woken: Receiver<()>, host: Host) {
+async fn timers(
+    engine: Arc<Mutex<MapServer>>,
+    socket: UdpSocket,
+    alarm: Arc<Alarm>,
+    woken: Receiver<()>,
+    host: Host,
+) {
     let socket = match Async::new(socket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
@@ -266,14 +298,17 @@ async fn timers(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, woken: Receive
     let mut out = Outbox::default();
     loop {
         let now = Instant::now();
-        let next = {
+        let until = {
             let mut engine = lock(&engine);
-            let next = engine.poll(now, &mut out);
-            host.hand_on(&mut out);
-            next
+            engine.poll(now, &mut out);
+            host.hand_on(&out);
+            let until = engine
+                .poll_at()
+                .map_or(now + IDLE_TICK, |at| at.min(now + IDLE_TICK));
+            alarm.set(until);
+            until
         };
         send_all(&socket, &mut out).await;
-        let until = next.map_or(now + IDLE_TICK, |at| at.min(now + IDLE_TICK));
         let sleep = async {
             smol::Timer::at(until).await;
         };
