@@ -13,11 +13,11 @@ use crate::inject::Injector;
 use crate::packet::{self, Unreachable};
 use crate::status;
 use crate::tun::Tun;
+use async_io::{Async, Timer};
+use futures_lite::FutureExt;
 use ipnet::IpNet;
 use lisp::CONTROL_PORT;
 use netconf::{AddressEvents, Peer, Rtnl, WireGuard};
-use smol::future::FutureExt;
-use smol::Async;
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
@@ -399,7 +399,7 @@ impl Agentd<'_> {
         let addresses = async { self.events.readable().await.map(|()| Wake::Addresses) };
         let signal = async { self.stop.readable().await.map(|()| Wake::Stop) };
         let deadline = async {
-            smol::Timer::at(self.deadline()).await;
+            Timer::at(self.deadline()).await;
             Ok(Wake::Timer)
         };
         control
@@ -627,7 +627,7 @@ pub fn run(config: &Config) -> Result<(), String> {
         next_summary: now + SUMMARY_EVERY,
         summarised: Counters::default(),
     };
-    smol::block_on(agentd.run());
+    async_io::block_on(agentd.run());
     agentd.summary();
     let _ = std::fs::remove_file(&config.status_socket);
     let mut drain = [0u8; 16];

@@ -13,11 +13,11 @@ use crate::change::Change;
 use crate::engine::MapServer;
 use crate::metrics::DropReason;
 use crate::outbox::{Outbox, OutboxExt, MAX_DATAGRAM};
+use async_channel::{Receiver, Sender};
+use async_io::{Async, Timer};
+use futures_lite::FutureExt;
 use netconf::udp;
 use netconf::PublicKey;
-use smol::channel::{Receiver, Sender};
-use smol::future::FutureExt;
-use smol::Async;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -137,8 +137,8 @@ impl Server {
             sockets.push(shared_socket(local_addr)?);
         }
         let engine = Arc::new(Mutex::new(engine));
-        let (stop, stopped) = smol::channel::bounded::<()>(1);
-        let (wake, woken) = smol::channel::bounded::<()>(1);
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let (wake, woken) = async_channel::bounded::<()>(1);
         let alarm = Arc::new(Alarm {
             at: Mutex::new(Instant::now()),
             wake,
@@ -154,7 +154,7 @@ impl Server {
                     .name(format!("lisp-rx-{n}"))
                     .spawn(move || {
                         let receiving = receive(engine, socket, alarm, host);
-                        smol::block_on(receiving.or(wait(stopped)))
+                        async_io::block_on(receiving.or(wait(stopped)))
                     })?,
             );
         }
@@ -171,7 +171,7 @@ impl Server {
                         woken,
                         host_for_timer,
                     );
-                    smol::block_on(timing.or(wait(stopped)))
+                    async_io::block_on(timing.or(wait(stopped)))
                 })?,
         );
         Ok(Server {
@@ -310,7 +310,7 @@ async fn timers(
         };
         send_all(&socket, &mut out).await;
         let sleep = async {
-            smol::Timer::at(until).await;
+            Timer::at(until).await;
         };
         let woken = async {
             let _ = woken.recv().await;
