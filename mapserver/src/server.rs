@@ -11,11 +11,12 @@
 
 use crate::change::Change;
 use crate::engine::MapServer;
-use crate::metrics::DropReason;
+use crate::metrics::{DropReason, Metrics};
 use crate::outbox::{Outbox, OutboxExt, MAX_DATAGRAM};
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::FutureExt;
+use lisp::message_type::MAP_REGISTER;
 use netconf::udp;
 use netconf::PublicKey;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -71,31 +72,76 @@ struct Alarm {
     wake: Sender<()>,
 }
 
-impl Alarm {
-    /// Wakes the timer thread if the engine is due before it planned;
-    /// called with the engine locked, after each event.
-    fn follow(&self, engine: &MapServer) {
-        let due = engine.poll_at();
-        let at = *self.at.lock().unwrap_or_else(|p| p.into_inner());
-        if due.is_some_and(|due| due < at) {
-            let _ = self.wake.try_send(());
+/// What the threads of a server share.
+struct Shared {
+    engine: Mutex<MapServer>,
+    host: Host,
+    alarm: Alarm,
+}
+
+impl Shared {
+    /// Runs `f` on the engine; then, still holding it, hands the changes
+    /// on (in the order the engine made them) and wakes the timer thread
+    /// if the engine is due before it planned.
+    fn decide<R>(&self, out: &mut Outbox, f: impl FnOnce(&mut MapServer, &mut Outbox) -> R) -> R {
+        let mut engine = lock(&self.engine);
+        let result = f(&mut engine, out);
+        self.host.hand_on(out);
+        let planned = *self.alarm.at.lock().unwrap_or_else(|p| p.into_inner());
+        if engine.poll_at().is_some_and(|due| due < planned) {
+            let _ = self.alarm.wake.try_send(());
         }
+        result
     }
 
-    /// The timer thread's plan; called with the engine locked.
-    fn set(&self, at: Instant) {
-        *self.at.lock().unwrap_or_else(|p| p.into_inner()) = at;
+    /// A datagram `bytes` arrived.
+    fn on_datagram(
+        &self,
+        received: &udp::Received,
+        bytes: &[u8],
+        metrics: &Metrics,
+        out: &mut Outbox,
+    ) {
+        let from = received.from;
+        if !udp::from_tunnel(received, self.host.tunnel) {
+            let mut engine = lock(&self.engine);
+            return engine.refused(Instant::now(), DropReason::NotFromTunnel, from);
+        }
+        // Registrations are rare: the NAT view is refreshed before each, so
+        // that the map-server hands out what it sees from then on.
+        let seen = match &self.host.observer {
+            Some(observe) if bytes.first().map(|b| b >> 4) == Some(MAP_REGISTER) => observe(),
+            _ => Vec::new(),
+        };
+        let started = Instant::now();
+        self.decide(out, |engine, out| {
+            for (key, endpoint) in &seen {
+                engine.observed_endpoint(key, *endpoint, out);
+            }
+            engine.handle(started, from, bytes, out);
+        });
+        metrics.processed(started.elapsed());
+    }
+
+    /// Runs what is due; returns when to run again.
+    fn on_timer(&self, now: Instant, out: &mut Outbox) -> Instant {
+        let mut engine = lock(&self.engine);
+        engine.poll(now, out);
+        self.host.hand_on(out);
+        let next = engine
+            .poll_at()
+            .map_or(now + IDLE_TICK, |at| at.min(now + IDLE_TICK));
+        *self.alarm.at.lock().unwrap_or_else(|p| p.into_inner()) = next;
+        next
     }
 }
 
 /// A running map-server. Dropping it stops its threads.
 pub struct Server {
-    engine: Arc<Mutex<MapServer>>,
+    shared: Arc<Shared>,
     /// For what the engine sends outside a receive loop (revoke, reload).
     socket: UdpSocket,
-    alarm: Arc<Alarm>,
     local_addr: SocketAddr,
-    host: Host,
     stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -136,52 +182,44 @@ impl Server {
         for _ in 1..threads.max(1) {
             sockets.push(shared_socket(local_addr)?);
         }
-        let engine = Arc::new(Mutex::new(engine));
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let (wake, woken) = async_channel::bounded::<()>(1);
-        let alarm = Arc::new(Alarm {
-            at: Mutex::new(Instant::now()),
-            wake,
+        let shared = Arc::new(Shared {
+            engine: Mutex::new(engine),
+            host,
+            alarm: Alarm {
+                at: Mutex::new(Instant::now()),
+                wake,
+            },
         });
         let timer_socket = sockets[0].try_clone()?;
         let socket = sockets[0].try_clone()?;
-        let mut handles = Vec::new();
+        let mut threads = Vec::new();
         for (n, socket) in sockets.into_iter().enumerate() {
-            let (engine, stopped, alarm) = (engine.clone(), stopped.clone(), alarm.clone());
-            let host = host.clone();
-            handles.push(
+            let (shared, stopped) = (shared.clone(), stopped.clone());
+            threads.push(
                 std::thread::Builder::new()
                     .name(format!("lisp-rx-{n}"))
                     .spawn(move || {
-                        let receiving = receive(engine, socket, alarm, host);
-                        async_io::block_on(receiving.or(wait(stopped)))
+                        async_io::block_on(receive(&shared, socket).or(wait(stopped)))
                     })?,
             );
         }
-        let (engine_for_timer, alarm_for_timer) = (engine.clone(), alarm.clone());
-        let host_for_timer = host.clone();
-        handles.push(
+        let shared_for_timer = shared.clone();
+        threads.push(
             std::thread::Builder::new()
                 .name("lisp-timer".into())
                 .spawn(move || {
-                    let timing = timers(
-                        engine_for_timer,
-                        timer_socket,
-                        alarm_for_timer,
-                        woken,
-                        host_for_timer,
-                    );
+                    let timing = timers(&shared_for_timer, timer_socket, woken);
                     async_io::block_on(timing.or(wait(stopped)))
                 })?,
         );
         Ok(Server {
-            engine,
+            shared,
             socket,
-            alarm,
             local_addr,
-            host,
             stop: Some(stop),
-            threads: handles,
+            threads,
         })
     }
 
@@ -193,13 +231,9 @@ impl Server {
     /// the control socket's queries and revocations, and reloads.
     pub fn with_engine<R>(&self, f: impl FnOnce(&mut MapServer, Instant, &mut Outbox) -> R) -> R {
         let mut out = Outbox::default();
-        let result = {
-            let mut engine = lock(&self.engine);
-            let result = f(&mut engine, Instant::now(), &mut out);
-            self.host.hand_on(&out);
-            self.alarm.follow(&engine);
-            result
-        };
+        let result = self
+            .shared
+            .decide(&mut out, |engine, out| f(engine, Instant::now(), out));
         for (to, bytes) in out.datagrams() {
             // The socket is non-blocking; a full buffer loses this datagram,
             // which the push schedule sends again.
@@ -233,12 +267,13 @@ async fn send_all(socket: &Async<UdpSocket>, out: &mut Outbox) {
     out.clear();
 }
 
-async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, alarm: Arc<Alarm>, host: Host) {
+/// One receive thread: each datagram from `socket` to the engine.
+async fn receive(shared: &Shared, socket: UdpSocket) {
     let socket = match Async::new(socket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
     };
-    let metrics = lock(&engine).metrics().clone();
+    let metrics = lock(&shared.engine).metrics().clone();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = Outbox::default();
     let mut overflows = udp::Overflows::default();
@@ -256,58 +291,20 @@ async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, alarm: Arc<Al
                 .receive_dropped
                 .fetch_add(u64::from(dropped), Relaxed);
         }
-        let (len, from) = (received.len, received.from);
-        if !udp::from_tunnel(&received, host.tunnel) {
-            lock(&engine).refused(Instant::now(), DropReason::NotFromTunnel, from);
-            continue;
-        }
-        // Registrations are rare: the NAT view is refreshed before each, so
-        // that the map-server hands out what it sees from then on.
-        let seen = match &host.observer {
-            Some(observe) if len > 0 && buf[0] >> 4 == lisp::message_type::MAP_REGISTER => {
-                observe()
-            }
-            _ => Vec::new(),
-        };
-        let started = Instant::now();
-        {
-            let mut engine = lock(&engine);
-            for (key, endpoint) in &seen {
-                engine.observed_endpoint(key, *endpoint, &mut out);
-            }
-            engine.handle(started, from, &buf[..len], &mut out);
-            host.hand_on(&out);
-            alarm.follow(&engine);
-        }
-        metrics.processed(started.elapsed());
+        shared.on_datagram(&received, &buf[..received.len], &metrics, &mut out);
         send_all(&socket, &mut out).await;
     }
 }
 
-async fn timers(
-    engine: Arc<Mutex<MapServer>>,
-    socket: UdpSocket,
-    alarm: Arc<Alarm>,
-    woken: Receiver<()>,
-    host: Host,
-) {
+/// The timer thread: polls the engine when it is due, or woken sooner.
+async fn timers(shared: &Shared, socket: UdpSocket, woken: Receiver<()>) {
     let socket = match Async::new(socket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
     };
     let mut out = Outbox::default();
     loop {
-        let now = Instant::now();
-        let until = {
-            let mut engine = lock(&engine);
-            engine.poll(now, &mut out);
-            host.hand_on(&out);
-            let until = engine
-                .poll_at()
-                .map_or(now + IDLE_TICK, |at| at.min(now + IDLE_TICK));
-            alarm.set(until);
-            until
-        };
+        let until = shared.on_timer(Instant::now(), &mut out);
         send_all(&socket, &mut out).await;
         let sleep = async {
             Timer::at(until).await;
