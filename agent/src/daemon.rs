@@ -450,7 +450,7 @@ impl Agentd<'_> {
         loop {
             let mut read_stats = false;
             for effect in self.out.actions() {
-                read_stats |= *effect == Effect::ReadPeerStats;
+                read_stats |= matches!(effect, Effect::ReadPeerStats);
                 // Per packet: at debug (a flood must not flood the log too).
                 let per_packet = matches!(effect, Effect::Forward(_) | Effect::Refuse { .. });
                 match self.host.carry_out(effect, &self.out) {

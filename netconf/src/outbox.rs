@@ -9,6 +9,12 @@
 /// locators fit well under it).
 pub const MAX_DATAGRAM: usize = 4096;
 
+/// Buffers kept across [`Outbox::clear`]: more than one event needs (a
+/// reply and its acknowledgement, a few queued packets). A burst that
+/// needs more (a negative answer refusing hundreds of queued packets)
+/// allocates for itself and gives the memory back.
+pub const BUFFERS_KEPT: usize = 16;
+
 /// Bytes held by an [`Outbox`] for one of its actions: read them with
 /// [`Outbox::bytes`]. Valid until the outbox is cleared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,7 +68,7 @@ impl<A> Outbox<A> {
         }
         let slot = &mut self.buffers[self.used];
         if slot.0.len() < room {
-            slot.0.resize(room.max(MAX_DATAGRAM), 0);
+            slot.0.resize(room, 0);
         }
         slot
     }
@@ -93,10 +99,12 @@ impl<A> Outbox<A> {
         self.actions.is_empty()
     }
 
-    /// Forgets the actions and their bytes; keeps the buffers.
+    /// Forgets the actions and their bytes; keeps up to [`BUFFERS_KEPT`]
+    /// buffers.
     pub fn clear(&mut self) {
         self.actions.clear();
         self.used = 0;
+        self.buffers.truncate(BUFFERS_KEPT);
     }
 }
 
@@ -124,5 +132,17 @@ mod tests {
         let c = out.copy(b"again");
         assert_eq!((c, out.bytes(c)), (a, &b"again"[..]));
         assert_eq!(out.buffers.len(), 3, "no buffer added once warm");
+    }
+
+    #[test]
+    fn a_burst_gives_its_buffers_back() {
+        let mut out: Outbox<Bytes> = Outbox::default();
+        for n in 0..100u8 {
+            let id = out.copy(&[n; 1400]);
+            out.push(id);
+        }
+        assert_eq!(out.bytes(out.actions()[99]), &[99; 1400][..]);
+        out.clear();
+        assert_eq!(out.buffers.len(), BUFFERS_KEPT);
     }
 }
