@@ -50,6 +50,10 @@ struct Pending {
 #[derive(Default)]
 pub struct Pushes {
     pending: HashMap<PushKey, Pending>,
+    /// No pending push is due before this; asked after every message, so
+    /// kept rather than found by a walk. A push acknowledged since may
+    /// leave it early: `poll` then runs for nothing and sets it right.
+    due: Option<Instant>,
 }
 
 impl Pushes {
@@ -61,6 +65,7 @@ impl Pushes {
 
     /// Remembers a Map-Notify just sent, until acknowledged.
     pub fn sent(&mut self, key: PushKey, nonce: u64, to: SocketAddr, bytes: &[u8], now: Instant) {
+        self.due_by(now + RETRY_AFTER[0]);
         self.pending.insert(
             key,
             Pending {
@@ -88,6 +93,7 @@ impl Pushes {
     /// a push is on its way cannot ack it until its new endpoint is
     /// known), so what was parked for it goes out anew.
     pub fn resume(&mut self, site: u32, now: Instant, out: &mut Outbox) {
+        let mut resumed = false;
         for p in self
             .pending
             .iter_mut()
@@ -98,7 +104,15 @@ impl Pushes {
             p.parked = false;
             p.retries = 0;
             p.next = now + RETRY_AFTER[0];
+            resumed = true;
         }
+        if resumed {
+            self.due_by(now + RETRY_AFTER[0]);
+        }
+    }
+
+    fn due_by(&mut self, at: Instant) {
+        self.due = Some(self.due.map_or(at, |due| due.min(at)));
     }
 
     /// Forgets every push to or about `site`.
@@ -138,10 +152,11 @@ impl Pushes {
                     .unwrap_or(RETRY_AFTER[6]);
             true
         });
+        self.due = self.pending.values().map(|p| p.next).min();
     }
 
     /// When [`Pushes::poll`] next has something to do.
     pub fn next(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.next).min()
+        self.due
     }
 }

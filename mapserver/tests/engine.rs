@@ -723,9 +723,13 @@ fn a_push_makes_the_engine_due_at_its_first_retransmission() {
     let expiry = w.server.poll_at().expect("registrations expire");
     assert!(expiry > w.now + Duration::from_secs(60));
     // a asks for b: b is pushed a's mapping, the reply waits for the ack.
-    w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
     assert_eq!(
         w.server.poll_at(),
         Some(w.now + mapserver::push::RETRY_AFTER[0])
     );
+    // Acknowledged: once polled, nothing is due before the expiry again.
+    w.ack_pushes(&sent, &[&B]);
+    w.wait(mapserver::push::RETRY_AFTER[0]);
+    assert_eq!(w.server.poll_at(), Some(expiry));
 }

@@ -47,7 +47,9 @@ impl<A> Outbox<A> {
         write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
     ) -> Result<Bytes, E> {
         let (buf, len) = self.next_buffer(MAX_DATAGRAM);
-        *len = write(buf)?;
+        // A writer never claims more than it had room for; if one did, the
+        // bytes end at the buffer's end rather than out of bounds.
+        *len = write(buf)?.min(buf.len());
         self.used += 1;
         Ok(Bytes(self.used - 1))
     }
