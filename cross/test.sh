@@ -5,7 +5,7 @@
 #                                 armv7-unknown-linux-musleabihf)
 #
 # For each target: the `lisp` crate's whole test suite, agent/tests/timer.rs
-# (smol timers fire: the mips y2038 timerfd bug), then the release binaries
+# (async-io timers fire: the mips y2038 timerfd bug), then the release binaries
 # from cross/build.sh (built here if needed): `lispguard --help`,
 # `lispguard check-config` on uci/tests/samples/lispguard (must say "ok"),
 # `lispguard-mapserver --help`. The runners are the `runner`s of

@@ -7,7 +7,7 @@ mod e2e;
 
 mod common;
 
-use agent::engine::Agent;
+use agent::engine::{Agent, Outbox};
 use e2e::lab::Lab;
 use lisp::{Action, Address, Algorithm, Locator, MapNotify, Record, Registration};
 use std::net::{IpAddr, SocketAddr};
@@ -33,8 +33,8 @@ fn engine_with_peers(peers: u32) -> u64 {
     let now = Instant::now();
     let settings = common::site_a(4096);
     let before = proc_status("self", "VmRSS:");
-    let mut agent = Agent::new(settings, now);
-    let mut out = Vec::new();
+    let mut agent = Agent::new(settings, now, fastrand::Rng::with_seed(1));
+    let mut out = Outbox::default();
     for n in 0..peers {
         let mut key = [0u8; 32];
         key[..4].copy_from_slice(&n.to_be_bytes());

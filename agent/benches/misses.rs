@@ -5,7 +5,7 @@
 
 mod common;
 
-use agent::engine::{Agent, Effect};
+use agent::engine::{Agent, Effect, Outbox};
 use lisp::{Action, Address, MapReply, Message, Record};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -14,7 +14,7 @@ const CAPACITY: usize = 4096;
 
 fn agent(now: Instant) -> Agent {
     let settings = common::site_a(CAPACITY);
-    Agent::new(settings, now)
+    Agent::new(settings, now, fastrand::Rng::with_seed(1))
 }
 
 /// One new destination, answered negatively: the time it took.
@@ -24,11 +24,11 @@ fn miss(agent: &mut Agent, now: Instant, n: u32) -> Duration {
     // Many hosts, so that no per-source limit bites.
     let source = IpAddr::V4(Ipv4Addr::from(0x0a01_0000 + n % 200 + 10));
     let begin = Instant::now();
-    let mut out = Vec::new();
-    agent.on_packet(now, source, destination, vec![0; 60], &mut out);
+    let mut out = Outbox::default();
+    agent.on_packet(now, source, destination, &[0; 60], &mut out);
     agent.poll(now, &mut out);
-    let nonce = out.iter().find_map(|a| match a {
-        Effect::Control { message, .. } => match Message::parse(message) {
+    let nonce = out.actions().iter().find_map(|a| match a {
+        Effect::Control { message, .. } => match Message::parse(out.bytes(*message)) {
             Ok(Message::MapRequest(r)) => Some(r.nonce),
             _ => None,
         },

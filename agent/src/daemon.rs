@@ -1,30 +1,29 @@
 //! The agent at run time: brings up the WireGuard interface (the
 //! map-servers as peers), the control address and the TUN device routed
-//! for the overlay, then runs the engine on one thread — TUN packets,
-//! control messages, address events, the clock, the status socket,
-//! signals — and carries out what it decides.
+//! for the overlay, then runs the engine on one thread. The event loop
+//! waits on a list of sources — control socket, TUN, address events,
+//! status socket, signals, the engine's deadline — each handled by one
+//! short function, and carries out what the engine decides.
 
 use crate::config::Config;
 use crate::engine::{
-    Agent, Counters, Effect, MapServerSettings, PeerStats, PeerSummary, Refusal, Settings,
+    Agent, Counters, Effect, MapServerSettings, Outbox, PeerStats, Refusal, Settings,
 };
 use crate::inject::Injector;
 use crate::packet::{self, Unreachable};
 use crate::status;
 use crate::tun::Tun;
+use async_io::{Async, Timer};
+use futures_lite::FutureExt;
 use ipnet::IpNet;
 use lisp::CONTROL_PORT;
 use netconf::{AddressEvents, Peer, Rtnl, WireGuard};
-use smol::future::FutureExt;
-use smol::Async;
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::time::{Duration, Instant};
 
-/// How often the WireGuard counters are read (idle and dead peers).
-const STATS_EVERY: Duration = Duration::from_secs(5);
 /// Keepalive to the map-servers: keeps the NAT binding of the one socket
 /// that carries control and data open. Also the keepalive of a pushed peer
 /// until it answers.
@@ -198,25 +197,14 @@ impl Host {
         Ok((host, private_key))
     }
 
-    /// Carries out the engine's decisions; a failure is logged, and the
-    /// rest still done.
-    fn carry_out(&mut self, actions: Vec<Effect>) {
-        for action in actions {
-            // Per packet: at debug (a flood must not flood the log too).
-            let per_packet = matches!(action, Effect::Forward(_) | Effect::Refuse { .. });
-            match self.carry_out_one(action) {
-                Err(e) if per_packet => log::debug!("{e}"),
-                Err(e) => log::warn!("{e}"),
-                Ok(()) => {}
-            }
-        }
-    }
-
-    fn carry_out_one(&mut self, action: Effect) -> io::Result<()> {
-        match action {
-            Effect::Control { to, message } => {
-                self.control.get_ref().send_to(&message, to).map(drop)
-            }
+    /// Carries out one of the engine's effects, its bytes in `out`.
+    fn carry_out(&mut self, effect: &Effect, out: &Outbox) -> io::Result<()> {
+        match effect {
+            Effect::Control { to, message } => self
+                .control
+                .get_ref()
+                .send_to(out.bytes(*message), to)
+                .map(drop),
             Effect::SetPeer {
                 public_key,
                 endpoint,
@@ -225,60 +213,72 @@ impl Host {
             } => {
                 log::info!(
                     "peer {} at {endpoint} for {allowed_ips:?}",
-                    netconf::key_fingerprint(&public_key)
+                    netconf::key_fingerprint(public_key)
                 );
                 self.wg.set_peer(&Peer {
-                    public_key,
-                    endpoint: Some(endpoint),
-                    allowed_ips,
+                    public_key: *public_key,
+                    endpoint: Some(*endpoint),
+                    allowed_ips: allowed_ips.clone(),
                     persistent_keepalive: keepalive.then_some(KEEPALIVE),
                 })
             }
             Effect::RemovePeer { public_key } => {
-                log::info!("peer {} removed", netconf::key_fingerprint(&public_key));
-                self.wg.remove_peer(&public_key)
+                log::info!("peer {} removed", netconf::key_fingerprint(public_key));
+                self.wg.remove_peer(public_key)
             }
             Effect::Rehandshake { map_server } => {
-                let Some(peer) = self
-                    .map_servers
-                    .iter()
-                    .find(|p| p.allowed_ips.contains(&host_prefix(map_server)))
-                else {
+                let Some(peer) = self.map_server(*map_server) else {
                     return Ok(());
                 };
                 log::debug!("map-server {map_server}: new WireGuard handshake");
                 self.wg.remove_peer(&peer.public_key)?;
                 self.wg.set_peer(peer)
             }
+            Effect::SetMapServer { map_server } => match self.map_server(*map_server) {
+                Some(peer) => self.wg.set_peer(peer),
+                None => Ok(()),
+            },
+            // The daemon reads them where it carries out the outbox.
+            Effect::ReadPeerStats => Ok(()),
             Effect::AddRoute(prefix) => {
                 let source = self
                     .source
                     .filter(|s| s.is_ipv4() == prefix.addr().is_ipv4());
                 self.rtnl
-                    .add_route_from(prefix, &self.config.interface, source)?;
-                self.routes.insert(prefix);
+                    .add_route_from(*prefix, &self.config.interface, source)?;
+                self.routes.insert(*prefix);
                 Ok(())
             }
             Effect::RemoveRoute(prefix) => {
-                self.routes.remove(&prefix);
-                self.rtnl.remove_route(prefix, &self.config.interface)
+                self.routes.remove(prefix);
+                self.rtnl.remove_route(*prefix, &self.config.interface)
             }
-            Effect::Forward(packet) => self.injector.send(&packet),
-            Effect::Refuse { packet, why } => {
-                let Some(original) = packet::addresses(&packet) else {
-                    return Ok(());
-                };
-                let why = match why {
-                    Refusal::NoMapping => Unreachable::Host,
-                    Refusal::Denied => Unreachable::AdminProhibited,
-                };
-                let mut icmp = [0u8; 1280];
-                let from = self.icmp_source(original.destination);
-                match packet::icmp_unreachable(&packet, from, why, &mut icmp) {
-                    Some(len) => self.tun.get_ref().send(&icmp[..len]),
-                    None => Ok(()),
-                }
-            }
+            Effect::Forward(packet) => self.injector.send(out.bytes(*packet)),
+            Effect::Refuse { packet, why } => self.refuse(out.bytes(*packet), *why),
+        }
+    }
+
+    /// The map-server's WireGuard peer, as configured.
+    fn map_server(&self, control_address: IpAddr) -> Option<&Peer> {
+        self.map_servers
+            .iter()
+            .find(|p| p.allowed_ips.contains(&host_prefix(control_address)))
+    }
+
+    /// Answers `packet`'s source with an ICMP error through the TUN.
+    fn refuse(&self, packet: &[u8], why: Refusal) -> io::Result<()> {
+        let Some(original) = packet::addresses(packet) else {
+            return Ok(());
+        };
+        let why = match why {
+            Refusal::NoMapping => Unreachable::Host,
+            Refusal::Denied => Unreachable::AdminProhibited,
+        };
+        let mut icmp = [0u8; 1280];
+        let from = self.icmp_source(original.destination);
+        match packet::icmp_unreachable(packet, from, why, &mut icmp) {
+            Some(len) => self.tun.get_ref().send(&icmp[..len]),
+            None => Ok(()),
         }
     }
 
@@ -320,23 +320,6 @@ impl Host {
         self.map_servers.iter().any(|m| m.public_key == *key)
     }
 
-    /// Sets every peer's endpoint again after this node's addresses
-    /// changed: WireGuard remembers the source address it last sent each
-    /// peer from, and would go on using one that is gone.
-    fn reset_endpoints(&self, peers: &[PeerSummary]) {
-        let data = peers.iter().map(|p| Peer {
-            public_key: p.public_key,
-            endpoint: Some(p.endpoint),
-            allowed_ips: p.prefixes.clone(),
-            persistent_keepalive: None,
-        });
-        for peer in self.map_servers.iter().cloned().chain(data) {
-            if let Err(e) = self.wg.set_peer(&peer) {
-                log::warn!("{e}");
-            }
-        }
-    }
-
     /// Removes what the agent set up: routes, the TUN (closed on drop) and
     /// the WireGuard interface with its peers.
     fn down(self) {
@@ -362,8 +345,8 @@ const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 enum Wake {
     Traffic,
     Addresses,
-    Status(UnixStream),
-    Client(usize),
+    StatusConnection(UnixStream),
+    StatusRequest(usize),
     Timer,
     Stop,
 }
@@ -374,13 +357,14 @@ struct Agentd<'a> {
     config: &'a Config,
     host: Host,
     engine: Agent,
+    /// What the engine decided and the host has yet to carry out.
+    out: Outbox,
     events: Async<AddressEvents>,
     status_listener: Async<UnixListener>,
     clients: Vec<status::Client>,
     stop: Async<UnixStream>,
     packet: Vec<u8>,
     message: Vec<u8>,
-    next_stats: Instant,
     next_summary: Instant,
     summarised: Counters,
 }
@@ -389,17 +373,15 @@ impl Agentd<'_> {
     /// Runs until SIGTERM or SIGINT.
     async fn run(&mut self) {
         loop {
-            let mut actions = Vec::new();
-            let deadline = self.engine.poll(Instant::now(), &mut actions);
-            self.host.carry_out(actions);
-            let wake = self.wait(deadline.min(self.next_stats)).await;
+            self.carry_out();
+            let wake = self.wait().await;
             self.control_messages();
             self.tun_packets();
             match wake {
                 Ok(Wake::Traffic) => {}
                 Ok(Wake::Addresses) => self.addresses(),
-                Ok(Wake::Status(stream)) => self.status_client(stream),
-                Ok(Wake::Client(i)) => self.status_request(i),
+                Ok(Wake::StatusConnection(stream)) => self.status_connection(stream),
+                Ok(Wake::StatusRequest(i)) => self.status_request(i),
                 Ok(Wake::Timer) => {}
                 Ok(Wake::Stop) => return,
                 Err(e) => log::warn!("{e}"),
@@ -408,41 +390,83 @@ impl Agentd<'_> {
         }
     }
 
-    /// Waits for the next source to be ready, the control socket first.
-    async fn wait(&self, deadline: Instant) -> io::Result<Wake> {
-        let control = async { self.host.control.readable().await.map(|()| Wake::Traffic) };
-        let tun = async { self.host.tun.readable().await.map(|()| Wake::Traffic) };
-        let clients = std::future::poll_fn(|cx| {
+    /// Waits for the first of the sources to be ready, the control socket
+    /// first.
+    async fn wait(&self) -> io::Result<Wake> {
+        let host = &self.host;
+        let control = async { host.control.readable().await.map(|()| Wake::Traffic) };
+        let tun = async { host.tun.readable().await.map(|()| Wake::Traffic) };
+        let addresses = async { self.events.readable().await.map(|()| Wake::Addresses) };
+        let signal = async { self.stop.readable().await.map(|()| Wake::Stop) };
+        let deadline = async {
+            Timer::at(self.deadline()).await;
+            Ok(Wake::Timer)
+        };
+        control
+            .or(tun)
+            .or(addresses)
+            .or(self.status_requests())
+            .or(self.status_connections())
+            .or(signal)
+            .or(deadline)
+            .await
+    }
+
+    /// The first of the status clients with something to read.
+    async fn status_requests(&self) -> io::Result<Wake> {
+        std::future::poll_fn(|cx| {
             for (i, c) in self.clients.iter().enumerate() {
                 if c.stream.poll_readable(cx).is_ready() {
-                    return std::task::Poll::Ready(Ok(Wake::Client(i)));
+                    return std::task::Poll::Ready(Ok(Wake::StatusRequest(i)));
                 }
             }
             std::task::Poll::Pending
-        });
-        let accept = async {
-            if self.clients.len() >= status::CLIENTS_MAX {
-                return std::future::pending().await;
-            }
-            let (client, _) = self.status_listener.accept().await?;
-            client.into_inner().map(Wake::Status)
-        };
-        let deadline = self
-            .clients
+        })
+        .await
+    }
+
+    /// A new status client, while there is room for one.
+    async fn status_connections(&self) -> io::Result<Wake> {
+        if self.clients.len() >= status::CLIENTS_MAX {
+            return std::future::pending().await;
+        }
+        let (client, _) = self.status_listener.accept().await?;
+        client.into_inner().map(Wake::StatusConnection)
+    }
+
+    /// When something is due by the clock: the engine's next poll, the
+    /// log's summary, a status client's time.
+    fn deadline(&self) -> Instant {
+        self.clients
             .iter()
             .map(|c| c.deadline)
-            .fold(deadline.min(self.next_summary), Instant::min);
-        control
-            .or(tun)
-            .or(async { self.events.readable().await.map(|()| Wake::Addresses) })
-            .or(clients)
-            .or(accept)
-            .or(async { self.stop.readable().await.map(|()| Wake::Stop) })
-            .or(async {
-                smol::Timer::at(deadline).await;
-                Ok(Wake::Timer)
-            })
-            .await
+            .fold(self.engine.poll_at().min(self.next_summary), Instant::min)
+    }
+
+    /// Carries out what the engine wrote, in order; a failure is logged
+    /// and the rest still done. The peers' counters it asked for are read
+    /// and reported back, which may decide more.
+    fn carry_out(&mut self) {
+        loop {
+            let mut read_stats = false;
+            for effect in self.out.actions() {
+                read_stats |= matches!(effect, Effect::ReadPeerStats);
+                // Per packet: at debug (a flood must not flood the log too).
+                let per_packet = matches!(effect, Effect::Forward(_) | Effect::Refuse { .. });
+                match self.host.carry_out(effect, &self.out) {
+                    Err(e) if per_packet => log::debug!("{e}"),
+                    Err(e) => log::warn!("{e}"),
+                    Ok(()) => {}
+                }
+            }
+            self.out.clear();
+            if !read_stats {
+                return;
+            }
+            let stats = self.host.stats();
+            self.engine
+                .on_peer_stats(Instant::now(), &stats, &mut self.out);
+        }
     }
 
     /// Control messages waiting on the LISP socket, up to a batch.
@@ -457,11 +481,10 @@ impl Agentd<'_> {
                 self.engine.on_forged_control(got.from);
                 continue;
             }
-            let mut actions = Vec::new();
             let message = &self.message[..got.len];
             self.engine
-                .on_control(Instant::now(), got.from, message, &mut actions);
-            self.host.carry_out(actions);
+                .on_control(Instant::now(), got.from, message, &mut self.out);
+            self.carry_out();
         }
     }
 
@@ -474,15 +497,17 @@ impl Agentd<'_> {
                 Err(e) => return log::debug!("TUN: {e}"),
             };
             let packet = &self.packet[..len];
-            let Some(a) = packet::addresses(packet) else {
-                self.engine.counters.dropped_packets += 1;
-                continue;
-            };
-            let mut actions = Vec::new();
-            let now = Instant::now();
-            self.engine
-                .on_packet(now, a.source, a.destination, packet.to_vec(), &mut actions);
-            self.host.carry_out(actions);
+            match packet::addresses(packet) {
+                Some(a) => self.engine.on_packet(
+                    Instant::now(),
+                    a.source,
+                    a.destination,
+                    packet,
+                    &mut self.out,
+                ),
+                None => self.engine.on_malformed_packet(),
+            }
+            self.carry_out();
         }
     }
 
@@ -491,18 +516,14 @@ impl Agentd<'_> {
         if let Err(e) = self.events.get_ref().read() {
             log::debug!("address events: {e}");
         }
-        let now = Instant::now();
         match rlocs(self.config, &self.host.rtnl) {
-            Ok(rlocs) => {
-                if self.engine.set_rlocs(now, rlocs) {
-                    self.host.reset_endpoints(&self.engine.status(now).peers);
-                }
-            }
+            Ok(rlocs) => self.engine.set_rlocs(Instant::now(), rlocs, &mut self.out),
             Err(e) => log::warn!("reading addresses: {e}"),
         }
+        self.carry_out();
     }
 
-    fn status_client(&mut self, stream: UnixStream) {
+    fn status_connection(&mut self, stream: UnixStream) {
         match status::Client::new(stream, Instant::now()) {
             Ok(client) => self.clients.push(client),
             Err(e) => log::debug!("status client: {e}"),
@@ -524,17 +545,11 @@ impl Agentd<'_> {
         }
     }
 
-    /// What is due by the clock: peer counters, the log's summary, status
-    /// clients that said nothing in time.
+    /// What is due by the clock: the engine's timers, the log's summary,
+    /// status clients that said nothing in time.
     fn clock(&mut self) {
         let now = Instant::now();
-        if now >= self.next_stats {
-            self.next_stats = now + STATS_EVERY;
-            let mut actions = Vec::new();
-            self.engine
-                .on_peer_stats(now, &self.host.stats(), &mut actions);
-            self.host.carry_out(actions);
-        }
+        self.engine.poll(now, &mut self.out);
         if now >= self.next_summary {
             self.next_summary = now + SUMMARY_EVERY;
             self.summary();
@@ -545,7 +560,7 @@ impl Agentd<'_> {
     /// One log line for what happened since the last one, when anything
     /// did: per-packet events are only counted (and logged at debug).
     fn summary(&mut self) {
-        let (c, last) = (self.engine.counters, self.summarised);
+        let (c, last) = (*self.engine.counters(), self.summarised);
         let misses = c.misses - last.misses;
         let refused = c.refused_packets - last.refused_packets;
         let throttled = c.throttled - last.throttled;
@@ -574,7 +589,8 @@ pub fn run(config: &Config) -> Result<(), String> {
         config.tun
     );
     let now = Instant::now();
-    let mut engine = Agent::new(settings(config, public_key), now);
+    let nonces = fastrand::Rng::with_seed(netconf::random::seed().map_err(|e| e.to_string())?);
+    let mut engine = Agent::new(settings(config, public_key), now, nonces);
     // Peers a previous run left: adopted, not disturbed.
     for peer in host.wg.peers().map_err(|e| e.to_string())? {
         if let (false, Some(endpoint)) = (host.is_map_server(&peer.public_key), peer.endpoint) {
@@ -582,7 +598,9 @@ pub fn run(config: &Config) -> Result<(), String> {
             engine.adopt(now, peer.public_key, endpoint, &peer.allowed_ips);
         }
     }
-    engine.set_rlocs(now, rlocs(config, &host.rtnl).map_err(|e| e.to_string())?);
+    let mut out = Outbox::default();
+    let rlocs = rlocs(config, &host.rtnl).map_err(|e| e.to_string())?;
+    engine.set_rlocs(now, rlocs, &mut out);
     let events = Async::new(AddressEvents::subscribe().map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
     let status_listener = status::listen(&config.status_socket).map_err(|e| e.to_string())?;
@@ -599,17 +617,17 @@ pub fn run(config: &Config) -> Result<(), String> {
         config,
         host,
         engine,
+        out,
         events,
         status_listener,
         clients: Vec::new(),
         stop,
         packet: vec![0u8; 65536],
         message: vec![0u8; 65536],
-        next_stats: now + STATS_EVERY,
         next_summary: now + SUMMARY_EVERY,
         summarised: Counters::default(),
     };
-    smol::block_on(agentd.run());
+    async_io::block_on(agentd.run());
     agentd.summary();
     let _ = std::fs::remove_file(&config.status_socket);
     let mut drain = [0u8; 16];

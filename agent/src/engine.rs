@@ -1,7 +1,10 @@
 //! The agent's decisions, without I/O: what to do with a packet for an
 //! unresolved destination, with a control message from a map-server, and
 //! when time passes. The I/O layer feeds it and carries out the
-//! [`Effect`]s: control datagrams, WireGuard peers, routes, packets.
+//! [`Effect`]s it writes into an [`Outbox`]: control datagrams, WireGuard
+//! peers, routes, packets, reading the peers' counters. Timers the
+//! smoltcp way: every input writes effects, [`Agent::poll`] runs what is
+//! due, [`Agent::poll_at`] says when to call it next.
 
 use crate::budget::Budget;
 use crate::cache::{MapCache, State};
@@ -11,6 +14,7 @@ use lisp::{
     MapReply, MapRequest, Record, Registration, RequestRecord, CONTROL_PORT, MAX_LOCATORS,
     MAX_RECORDS,
 };
+use netconf::outbox::Bytes;
 use netconf::PublicKey;
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
@@ -53,6 +57,8 @@ const REHANDSHAKE_EVERY: Duration = Duration::from_secs(2);
 const IDLE_AFTER: Duration = Duration::from_secs(30);
 /// While an active peer's mapping is being refreshed.
 const REFRESH_GRACE: Duration = Duration::from_secs(30);
+/// How often the WireGuard counters are read (idle and dead peers).
+pub const STATS_EVERY: Duration = Duration::from_secs(5);
 
 /// Why queued packets could not be sent: the ICMP error they get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,13 +69,18 @@ pub enum Refusal {
     Denied,
 }
 
-/// What the I/O layer is to do.
+/// The agent engine's outbox: effects, carried out in order, and the
+/// bytes they carry.
+pub type Outbox = netconf::outbox::Outbox<Effect>;
+
+/// What the I/O layer is to do. `B` holds the bytes of a message or
+/// packet: a handle into the [`Outbox`], or owned bytes (see [`owned`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Effect {
+pub enum Effect<B = Bytes> {
     /// A control message to a map-server's control address.
     Control {
         to: SocketAddr,
-        message: Vec<u8>,
+        message: B,
     },
     /// Adds or updates a WireGuard peer; its allowed-ips replace the old.
     SetPeer {
@@ -91,17 +102,68 @@ pub enum Effect {
     Rehandshake {
         map_server: IpAddr,
     },
+    /// Set the map-server's WireGuard peer again as configured: this
+    /// node's addresses changed, and WireGuard would go on sending from
+    /// the source address it last used, which may be gone.
+    SetMapServer {
+        map_server: IpAddr,
+    },
+    /// Read every peer's traffic counters and report them with
+    /// [`Agent::on_peer_stats`].
+    ReadPeerStats,
     /// A route for the prefix through the WireGuard interface.
     AddRoute(IpNet),
     RemoveRoute(IpNet),
     /// A packet that waited for resolution, now to go out through
     /// WireGuard.
-    Forward(Vec<u8>),
+    Forward(B),
     /// Answer this packet's source with an ICMP error.
     Refuse {
-        packet: Vec<u8>,
+        packet: B,
         why: Refusal,
     },
+}
+
+impl<B> Effect<B> {
+    /// The same effect with its bytes held by `f(bytes)`.
+    pub fn map<C>(self, f: impl FnOnce(B) -> C) -> Effect<C> {
+        match self {
+            Effect::Control { to, message } => Effect::Control {
+                to,
+                message: f(message),
+            },
+            Effect::SetPeer {
+                public_key,
+                endpoint,
+                allowed_ips,
+                keepalive,
+            } => Effect::SetPeer {
+                public_key,
+                endpoint,
+                allowed_ips,
+                keepalive,
+            },
+            Effect::RemovePeer { public_key } => Effect::RemovePeer { public_key },
+            Effect::Rehandshake { map_server } => Effect::Rehandshake { map_server },
+            Effect::SetMapServer { map_server } => Effect::SetMapServer { map_server },
+            Effect::ReadPeerStats => Effect::ReadPeerStats,
+            Effect::AddRoute(prefix) => Effect::AddRoute(prefix),
+            Effect::RemoveRoute(prefix) => Effect::RemoveRoute(prefix),
+            Effect::Forward(packet) => Effect::Forward(f(packet)),
+            Effect::Refuse { packet, why } => Effect::Refuse {
+                packet: f(packet),
+                why,
+            },
+        }
+    }
+}
+
+/// The effects in `out` with their bytes copied out (tests, logs).
+pub fn owned(out: &Outbox) -> Vec<Effect<Vec<u8>>> {
+    out.actions()
+        .iter()
+        .map(|e| e.clone().map(|b| out.bytes(b).to_vec()))
+        .collect()
 }
 
 /// A map-server as the agent talks to it.
@@ -239,11 +301,17 @@ pub struct Agent {
     registering: Vec<Registering>,
     budget: Budget,
     next_map_server: usize,
-    pub counters: Counters,
+    /// When the peers' counters are read next.
+    next_stats: Instant,
+    /// Nonces of Map-Requests and Map-Registers.
+    rng: fastrand::Rng,
+    counters: Counters,
 }
 
 impl Agent {
-    pub fn new(settings: Settings, now: Instant) -> Agent {
+    /// An agent for `settings`; `rng` makes its nonces (seeded from the OS
+    /// in the daemon, fixed in tests so that runs repeat).
+    pub fn new(settings: Settings, now: Instant, rng: fastrand::Rng) -> Agent {
         let registering = settings
             .map_servers
             .iter()
@@ -267,8 +335,14 @@ impl Agent {
             registering,
             budget: Budget::new(now),
             next_map_server: 0,
+            next_stats: now + STATS_EVERY,
+            rng,
             counters: Counters::default(),
         }
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// A peer found on the interface at start, left by a run that did not
@@ -358,12 +432,14 @@ impl Agent {
     }
 
     /// This node's underlay addresses: when they changed, register them
-    /// at once (and return true).
-    pub fn set_rlocs(&mut self, now: Instant, mut rlocs: Vec<IpAddr>) -> bool {
+    /// at once, and set every peer again (WireGuard remembers the source
+    /// address it last sent each peer from, and would go on using one
+    /// that is gone).
+    pub fn set_rlocs(&mut self, now: Instant, mut rlocs: Vec<IpAddr>, out: &mut Outbox) {
         rlocs.sort();
         rlocs.dedup();
         if rlocs == self.rlocs {
-            return false;
+            return;
         }
         log::info!("RLOCs now {rlocs:?}: registering");
         self.rlocs = rlocs;
@@ -371,7 +447,14 @@ impl Agent {
             r.next = now;
             r.retry = REGISTER_RETRY;
         }
-        true
+        for ms in &self.settings.map_servers {
+            out.push(Effect::SetMapServer {
+                map_server: ms.control_address,
+            });
+        }
+        for (key, peer) in &self.peers {
+            out.push(set_peer(*key, peer));
+        }
     }
 
     /// A packet from `source` for `destination` reached the TUN: no peer
@@ -381,8 +464,8 @@ impl Agent {
         now: Instant,
         source: IpAddr,
         destination: IpAddr,
-        packet: Vec<u8>,
-        out: &mut Vec<Effect>,
+        packet: &[u8],
+        out: &mut Outbox,
     ) {
         if !self
             .settings
@@ -404,13 +487,16 @@ impl Agent {
                 self.refuse(packet, why, out);
             }
             Some((prefix, State::Pending { .. })) => {
-                if !self.cache.enqueue(&prefix, packet) {
+                if !self.cache.enqueue(&prefix, packet.to_vec()) {
                     self.counters.dropped_packets += 1;
                 }
             }
             // Resolved but still routed here: the route is being set up,
             // or the peer is refreshing. Send it on.
-            Some((_, State::Resolved { .. })) => out.push(Effect::Forward(packet)),
+            Some((_, State::Resolved { .. })) => {
+                let packet = out.copy(packet);
+                out.push(Effect::Forward(packet));
+            }
             _ => {
                 self.counters.misses += 1;
                 self.resolve(now, source, IpNet::from(destination), packet, out)
@@ -427,8 +513,8 @@ impl Agent {
         now: Instant,
         source: IpAddr,
         prefix: IpNet,
-        packet: Vec<u8>,
-        out: &mut Vec<Effect>,
+        packet: &[u8],
+        out: &mut Outbox,
     ) {
         if self.cache.pending_from(source) >= PENDING_PER_SOURCE
             || !self.budget.new_destination(now, source)
@@ -438,13 +524,13 @@ impl Agent {
             self.refuse(packet, Refusal::NoMapping, out);
             return;
         }
-        let nonce = fastrand::u64(..);
+        let nonce = self.rng.u64(..);
         let state = State::Pending {
             nonce,
             sent: 1,
             retry_at: now + REQUEST_RETRY[0],
             source,
-            queue: vec![packet],
+            queue: vec![packet.to_vec()],
         };
         if let Err(full) = self.cache.insert(prefix, state) {
             log::debug!(
@@ -459,7 +545,7 @@ impl Agent {
     }
 
     /// Sends the Map-Request `nonce` for `prefix` to the next map-server.
-    fn send_request(&mut self, now: Instant, nonce: u64, prefix: IpNet, out: &mut Vec<Effect>) {
+    fn send_request(&mut self, now: Instant, nonce: u64, prefix: IpNet, out: &mut Outbox) {
         if self.requests.len() >= self.settings.cache_capacity {
             // Refreshes a dead map-server never answered: forgotten (a
             // pending destination's request is sent again every few
@@ -483,13 +569,11 @@ impl Agent {
             eid_mask_len: prefix.prefix_len(),
             eid: Address::eid(self.settings.iid, prefix.addr(), None),
         });
-        let mut buf = vec![0; 512];
-        if let Ok(len) = request.write(&mut buf) {
-            buf.truncate(len);
+        if let Ok(message) = out.write(|buf| request.write(buf)) {
             self.counters.map_requests += 1;
             out.push(Effect::Control {
                 to: SocketAddr::new(ms, CONTROL_PORT),
-                message: buf,
+                message,
             });
         }
     }
@@ -508,7 +592,7 @@ impl Agent {
 
     /// Map-server `ms` left a message unanswered: start its WireGuard
     /// session afresh, unless that was done lately.
-    fn unanswered(&mut self, now: Instant, ms: usize, out: &mut Vec<Effect>) {
+    fn unanswered(&mut self, now: Instant, ms: usize, out: &mut Outbox) {
         let Some(r) = self.registering.get_mut(ms) else {
             return;
         };
@@ -568,6 +652,12 @@ impl Agent {
         }
     }
 
+    /// A packet on the TUN whose addresses could not be read: counted,
+    /// dropped.
+    pub fn on_malformed_packet(&mut self) {
+        self.counters.dropped_packets += 1;
+    }
+
     /// A control message that did not arrive through the WireGuard
     /// interface (forged from the underlay with a map-server's address):
     /// counted, never read.
@@ -577,13 +667,7 @@ impl Agent {
     }
 
     /// A control message from `from`.
-    pub fn on_control(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        msg: &[u8],
-        out: &mut Vec<Effect>,
-    ) {
+    pub fn on_control(&mut self, now: Instant, from: SocketAddr, msg: &[u8], out: &mut Outbox) {
         let Some(ms) = self
             .settings
             .map_servers
@@ -603,7 +687,7 @@ impl Agent {
         }
     }
 
-    fn on_reply(&mut self, now: Instant, msg: &[u8], out: &mut Vec<Effect>) -> bool {
+    fn on_reply(&mut self, now: Instant, msg: &[u8], out: &mut Outbox) -> bool {
         let Ok(reply) = MapReply::parse(msg) else {
             return false;
         };
@@ -636,7 +720,7 @@ impl Agent {
         ms: usize,
         from: SocketAddr,
         msg: &[u8],
-        out: &mut Vec<Effect>,
+        out: &mut Outbox,
     ) -> bool {
         if auth::verify(msg, &self.settings.map_servers[ms].key).is_err() {
             return false;
@@ -669,13 +753,8 @@ impl Agent {
             self.apply(now, record, None, out);
         }
         let key = &self.settings.map_servers[ms].key;
-        let mut buf = vec![0; 4096];
-        if let Ok(len) = notify.write_ack(&mut buf, key) {
-            buf.truncate(len);
-            out.push(Effect::Control {
-                to: from,
-                message: buf,
-            });
+        if let Ok(message) = out.write(|buf| notify.write_ack(buf, key)) {
+            out.push(Effect::Control { to: from, message });
         }
         true
     }
@@ -683,13 +762,7 @@ impl Agent {
     /// Acts on one mapping record: installs a peer, forgets one, or
     /// remembers a negative answer. `asked` is the prefix a Map-Request
     /// was for, if this answers one.
-    fn apply(
-        &mut self,
-        now: Instant,
-        record: &Record,
-        asked: Option<IpNet>,
-        out: &mut Vec<Effect>,
-    ) {
+    fn apply(&mut self, now: Instant, record: &Record, asked: Option<IpNet>, out: &mut Outbox) {
         let Some(eid) = EidPrefix::from_address(&record.eid, record.eid_mask_len) else {
             return;
         };
@@ -737,7 +810,7 @@ impl Agent {
                 };
                 let _ = self.cache.insert(prefix, negative);
                 for packet in waiting {
-                    self.refuse(packet, refusal(action), out);
+                    self.refuse(&packet, refusal(action), out);
                 }
             }
         }
@@ -766,7 +839,7 @@ impl Agent {
         packets
     }
 
-    fn install(&mut self, now: Instant, found: Found, pushed: bool, out: &mut Vec<Effect>) {
+    fn install(&mut self, now: Instant, found: Found, pushed: bool, out: &mut Outbox) {
         let Found {
             prefix,
             key,
@@ -814,11 +887,14 @@ impl Agent {
         if !waiting.is_empty() {
             log::debug!("{prefix}: sending the {} queued packets", waiting.len());
         }
-        out.extend(waiting.into_iter().map(Effect::Forward));
+        for packet in waiting {
+            let packet = out.copy(&packet);
+            out.push(Effect::Forward(packet));
+        }
     }
 
     /// Removes `prefix` from peer `key`; the peer goes with its last prefix.
-    fn detach(&mut self, key: PublicKey, prefix: &IpNet, out: &mut Vec<Effect>) {
+    fn detach(&mut self, key: PublicKey, prefix: &IpNet, out: &mut Outbox) {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
@@ -835,21 +911,22 @@ impl Agent {
     }
 
     /// Forgets a mapping: its cache entry, route and (if last) peer.
-    fn withdraw(&mut self, prefix: IpNet, out: &mut Vec<Effect>) {
+    fn withdraw(&mut self, prefix: IpNet, out: &mut Outbox) {
         if let Some(State::Resolved { key, .. }) = self.cache.remove(&prefix) {
             log::info!("{prefix} withdrawn");
             self.detach(key, &prefix, out);
         }
     }
 
-    fn refuse(&mut self, packet: Vec<u8>, why: Refusal, out: &mut Vec<Effect>) {
+    fn refuse(&mut self, packet: &[u8], why: Refusal, out: &mut Outbox) {
         self.counters.refused_packets += 1;
+        let packet = out.copy(packet);
         out.push(Effect::Refuse { packet, why });
     }
 
     /// What the WireGuard interface counts for each peer: tells idle peers
     /// from active ones, and dead ones (sending, hearing nothing).
-    pub fn on_peer_stats(&mut self, now: Instant, stats: &[PeerStats], out: &mut Vec<Effect>) {
+    pub fn on_peer_stats(&mut self, now: Instant, stats: &[PeerStats], out: &mut Outbox) {
         let mut dead = Vec::new();
         for s in stats {
             let Some(peer) = self.peers.get_mut(&s.public_key) else {
@@ -893,19 +970,26 @@ impl Agent {
     /// Asks again for a resolved prefix; the answer updates it in place.
     /// Skipped when the site's Map-Request budget is spent: it comes due
     /// again.
-    fn refresh(&mut self, now: Instant, prefix: IpNet, out: &mut Vec<Effect>) {
+    fn refresh(&mut self, now: Instant, prefix: IpNet, out: &mut Outbox) {
         if !self.budget.site(now) {
             self.counters.throttled += 1;
             return;
         }
-        let nonce = fastrand::u64(..);
+        let nonce = self.rng.u64(..);
         self.send_request(now, nonce, prefix, out);
     }
 
-    /// Retries, registrations and expiry that are due; returns when it next
-    /// needs to run.
-    pub fn poll(&mut self, now: Instant, out: &mut Vec<Effect>) -> Instant {
+    /// Retries, registrations, expiry and the peers' counters that are
+    /// due; [`Agent::poll_at`] says when it next has something to do.
+    pub fn poll(&mut self, now: Instant, out: &mut Outbox) {
         self.register_due(now, out);
+        if now >= self.next_stats {
+            self.next_stats = now + STATS_EVERY;
+            // Without peers there is nothing to count.
+            if !self.peers.is_empty() {
+                out.push(Effect::ReadPeerStats);
+            }
+        }
         for prefix in self.cache.due(now) {
             let Some(state) = self.cache.get(&prefix).cloned() else {
                 continue;
@@ -931,10 +1015,9 @@ impl Agent {
                 }
             }
         }
-        self.next_deadline(now)
     }
 
-    fn retry(&mut self, now: Instant, prefix: IpNet, nonce: u64, sent: u32, out: &mut Vec<Effect>) {
+    fn retry(&mut self, now: Instant, prefix: IpNet, nonce: u64, sent: u32, out: &mut Outbox) {
         // Unanswered, and nothing else heard from that map-server since it
         // was sent (a request it dropped under load is no sign of a dead
         // session).
@@ -958,7 +1041,7 @@ impl Agent {
             };
             let _ = self.cache.insert(prefix, negative);
             for packet in waiting {
-                self.refuse(packet, Refusal::NoMapping, out);
+                self.refuse(&packet, Refusal::NoMapping, out);
             }
             return;
         };
@@ -972,13 +1055,13 @@ impl Agent {
         self.send_request(now, nonce, prefix, out);
     }
 
-    fn register_due(&mut self, now: Instant, out: &mut Vec<Effect>) {
+    fn register_due(&mut self, now: Instant, out: &mut Outbox) {
         for ms in 0..self.registering.len() {
             if self.registering[ms].next > now {
                 continue;
             }
-            let nonce = fastrand::u64(..);
-            let Some(message) = self.map_register(nonce, ms) else {
+            let nonce = self.rng.u64(..);
+            let Some(message) = self.map_register(nonce, ms, out) else {
                 continue;
             };
             let r = &self.registering[ms];
@@ -1002,8 +1085,9 @@ impl Agent {
         }
     }
 
-    /// A Map-Register of every EID of this node at its RLOCs.
-    fn map_register(&self, nonce: u64, ms: usize) -> Option<Vec<u8>> {
+    /// A Map-Register of every EID of this node at its RLOCs, written
+    /// into `out`.
+    fn map_register(&self, nonce: u64, ms: usize, out: &mut Outbox) -> Option<Bytes> {
         let mut locators: heapless::Vec<Locator, MAX_LOCATORS> = heapless::Vec::new();
         for rloc in &self.rlocs {
             let endpoint = SocketAddr::new(*rloc, self.settings.listen_port);
@@ -1034,22 +1118,18 @@ impl Agent {
             records,
             xtr: None,
         });
-        let mut buf = vec![0; 4096];
-        let len = register
-            .write(&mut buf, &self.settings.map_servers[ms].key)
-            .ok()?;
-        buf.truncate(len);
-        Some(buf)
+        let key = &self.settings.map_servers[ms].key;
+        out.write(|buf| register.write(buf, key)).ok()
     }
 
-    fn next_deadline(&self, now: Instant) -> Instant {
+    /// When [`Agent::poll`] next has something to do.
+    pub fn poll_at(&self) -> Instant {
         let registers = self.registering.iter().map(|r| r.next);
         self.cache
             .next_deadline()
             .into_iter()
             .chain(registers)
-            .min()
-            .unwrap_or(now + self.settings.register_interval)
+            .fold(self.next_stats, Instant::min)
     }
 }
 

@@ -3,8 +3,8 @@
 //! keys, TTLs, handshakes and bytes — as a table or as JSON.
 
 use crate::engine::Status;
+use async_io::Async;
 use netconf::{control, key_fingerprint, PeerStatus, WireGuard};
-use smol::Async;
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};

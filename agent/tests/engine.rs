@@ -1,7 +1,9 @@
 //! The agent's decisions, driven without a network and with a made-up
 //! clock; the map-server's side is played with the codec.
 
-use agent::engine::{Agent, Effect, MapServerSettings, PeerStats, Refusal, Settings};
+use agent::engine::{
+    owned, Agent, Effect, MapServerSettings, Outbox, PeerStats, Refusal, Settings,
+};
 use ipnet::IpNet;
 use lisp::{
     auth, Action, Address, Algorithm, Locator, MapNotify, MapRegister, MapReply, MapRequest,
@@ -12,6 +14,9 @@ use std::time::{Duration, Instant};
 
 const MS_KEY: &[u8] = b"site key";
 const B_KEY: [u8; 32] = [0xbb; 32];
+
+/// Effects with their bytes, as the tests read them.
+type Done = Vec<Effect<Vec<u8>>>;
 
 fn ms() -> SocketAddr {
     "100.64.0.1:4342".parse().unwrap()
@@ -53,39 +58,55 @@ impl World {
             cache_capacity,
         };
         World {
-            agent: Agent::new(settings, now),
+            // A fixed seed: the same nonces every run.
+            agent: Agent::new(settings, now, fastrand::Rng::with_seed(7)),
             now,
         }
     }
 
     /// A packet from host 10.1.0.2 behind this site.
-    fn packet(&mut self, to: &str, tag: u8) -> Vec<Effect> {
+    fn packet(&mut self, to: &str, tag: u8) -> Done {
         self.packet_from("10.1.0.2", to, tag)
     }
 
-    fn packet_from(&mut self, from: &str, to: &str, tag: u8) -> Vec<Effect> {
-        let mut out = Vec::new();
+    fn packet_from(&mut self, from: &str, to: &str, tag: u8) -> Done {
+        let mut out = Outbox::default();
         self.agent
-            .on_packet(self.now, ip(from), ip(to), vec![tag], &mut out);
-        out
+            .on_packet(self.now, ip(from), ip(to), &[tag], &mut out);
+        owned(&out)
     }
 
-    fn receive(&mut self, msg: &[u8]) -> Vec<Effect> {
-        let mut out = Vec::new();
+    fn receive(&mut self, msg: &[u8]) -> Done {
+        let mut out = Outbox::default();
         self.agent.on_control(self.now, ms(), msg, &mut out);
-        out
+        owned(&out)
     }
 
-    fn wait(&mut self, d: Duration) -> Vec<Effect> {
+    fn wait(&mut self, d: Duration) -> Done {
         self.now += d;
-        let mut out = Vec::new();
+        let mut out = Outbox::default();
         self.agent.poll(self.now, &mut out);
-        out
+        owned(&out)
+    }
+
+    /// The WireGuard counters of the peers, read now.
+    fn stats(&mut self, stats: &[PeerStats]) -> Done {
+        let mut out = Outbox::default();
+        self.agent.on_peer_stats(self.now, stats, &mut out);
+        owned(&out)
+    }
+
+    /// This node's underlay addresses are now `rlocs`.
+    fn rlocs(&mut self, rlocs: &[&str]) -> Done {
+        let mut out = Outbox::default();
+        let rlocs = rlocs.iter().map(|r| ip(r)).collect();
+        self.agent.set_rlocs(self.now, rlocs, &mut out);
+        owned(&out)
     }
 }
 
 /// The Map-Requests among `actions`, parsed.
-fn requests(actions: &[Effect]) -> Vec<MapRequest> {
+fn requests(actions: &[Effect<Vec<u8>>]) -> Vec<MapRequest> {
     actions
         .iter()
         .filter_map(|a| match a {
@@ -272,9 +293,9 @@ fn replies_with_a_nonce_we_did_not_send_are_ignored() {
     assert!(w
         .receive(&reply(12345, record_b("192.0.2.11:51820")))
         .is_empty());
-    assert_eq!(w.agent.counters.bad_messages, 1);
+    assert_eq!(w.agent.counters().bad_messages, 1);
     // And nothing from a stranger is taken.
-    let mut out = Vec::new();
+    let mut out = Outbox::default();
     w.agent
         .on_control(w.now, "100.64.0.9:4342".parse().unwrap(), &[0x20], &mut out);
     assert!(out.is_empty());
@@ -311,7 +332,6 @@ fn a_pushed_mapping_installs_the_peer_and_is_acknowledged() {
 fn a_pushed_peer_is_reached_out_to_until_it_answers() {
     let mut w = World::new();
     w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
-    let mut out = Vec::new();
     let stats = |rx| {
         [PeerStats {
             public_key: B_KEY,
@@ -319,9 +339,9 @@ fn a_pushed_peer_is_reached_out_to_until_it_answers() {
             tx_bytes: 148,
         }]
     };
-    w.agent.on_peer_stats(w.now, &stats(0), &mut out);
+    let out = w.stats(&stats(0));
     assert!(out.is_empty(), "still waiting: {out:?}");
-    w.agent.on_peer_stats(w.now, &stats(92), &mut out);
+    let out = w.stats(&stats(92));
     assert_eq!(
         out,
         vec![Effect::SetPeer {
@@ -360,7 +380,7 @@ fn a_mapping_for_our_own_eids_is_never_installed() {
 }
 
 /// The Map-Register among `actions`, checked and parsed.
-fn registered(actions: &[Effect]) -> Option<(Vec<u8>, MapRegister)> {
+fn registered(actions: &[Effect<Vec<u8>>]) -> Option<(Vec<u8>, MapRegister)> {
     actions.iter().find_map(|a| match a {
         Effect::Control { message, .. } if message[0] >> 4 == 3 => {
             auth::verify(message, MS_KEY).unwrap();
@@ -373,7 +393,7 @@ fn registered(actions: &[Effect]) -> Option<(Vec<u8>, MapRegister)> {
 #[test]
 fn registers_at_once_retries_until_notified_and_again_on_rloc_change() {
     let mut w = World::new();
-    w.agent.set_rlocs(w.now, vec![ip("192.0.2.10")]);
+    w.rlocs(&["192.0.2.10"]);
     let (_, register) = registered(&w.wait(Duration::ZERO)).expect("registers at start");
     let record = &register.body.records[0];
     assert_eq!(record.eid.wireguard_key(), Some([0xaa; 32]));
@@ -399,7 +419,7 @@ fn registers_at_once_retries_until_notified_and_again_on_rloc_change() {
     assert!(w.receive(&written(|b| notify.write(b, MS_KEY))).is_empty());
     assert!(registered(&w.wait(Duration::from_secs(59))).is_none());
     // The RLOC changes: at once.
-    w.agent.set_rlocs(w.now, vec![ip("198.51.100.4")]);
+    w.rlocs(&["198.51.100.4"]);
     let (_, moved) = registered(&w.wait(Duration::ZERO)).expect("re-registers");
     assert_eq!(
         moved.body.records[0].locators[0].rloc.endpoint(),
@@ -420,8 +440,7 @@ fn expiry_removes_an_idle_peer_and_refreshes_an_active_one() {
     };
     // Active: traffic 10 s before the 15 min TTL runs out.
     w.now += Duration::from_secs(14 * 60 + 50);
-    let mut out = Vec::new();
-    w.agent.on_peer_stats(w.now, &stats(100, 100), &mut out);
+    w.stats(&stats(100, 100));
     let actions = w.wait(Duration::from_secs(10));
     assert_eq!(requests(&actions).len(), 1, "refreshed: {actions:?}");
     assert!(!actions
@@ -440,19 +459,13 @@ fn expiry_removes_an_idle_peer_and_refreshes_an_active_one() {
 fn a_peer_that_stops_answering_is_resolved_again() {
     let mut w = World::new();
     w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
-    let mut out = Vec::new();
     for (seconds, tx) in [(5, 100), (10, 200), (15, 300), (20, 400)] {
         w.now += Duration::from_secs(5);
-        out.clear();
-        w.agent.on_peer_stats(
-            w.now,
-            &[PeerStats {
-                public_key: B_KEY,
-                rx_bytes: 0,
-                tx_bytes: tx,
-            }],
-            &mut out,
-        );
+        let out = w.stats(&[PeerStats {
+            public_key: B_KEY,
+            rx_bytes: 0,
+            tx_bytes: tx,
+        }]);
         assert_eq!(
             requests(&out).len(),
             usize::from(seconds >= 20),
@@ -466,8 +479,8 @@ fn packets_outside_the_overlay_are_ignored() {
     let mut w = World::new();
     assert!(w.packet("ff02::2", 1).is_empty());
     assert!(w.packet("192.168.1.1", 2).is_empty());
-    assert_eq!(w.agent.counters.ignored_packets, 2);
-    assert_eq!(w.agent.counters.map_requests, 0);
+    assert_eq!(w.agent.counters().ignored_packets, 2);
+    assert_eq!(w.agent.counters().map_requests, 0);
 }
 
 #[test]
@@ -476,7 +489,7 @@ fn queues_and_cache_stay_within_bounds() {
     for n in 0..12 {
         w.packet("10.2.0.9", n);
     }
-    assert_eq!(w.agent.counters.dropped_packets, 12 - 8);
+    assert_eq!(w.agent.counters().dropped_packets, 12 - 8);
     // Many hosts, more destinations than the cache holds.
     for n in 0..40u32 {
         w.packet_from(
@@ -485,12 +498,12 @@ fn queues_and_cache_stay_within_bounds() {
             0,
         );
     }
-    assert_eq!(w.agent.counters.map_requests, 16, "one per cache slot");
-    assert_eq!(w.agent.counters.dropped_packets, 4 + 40 - 15);
+    assert_eq!(w.agent.counters().map_requests, 16, "one per cache slot");
+    assert_eq!(w.agent.counters().dropped_packets, 4 + 40 - 15);
 }
 
 /// Map-Requests among the actions, and ICMP refusals.
-fn asked_and_refused(actions: &[Effect]) -> (usize, usize) {
+fn asked_and_refused(actions: &[Effect<Vec<u8>>]) -> (usize, usize) {
     let refused = actions
         .iter()
         .filter(|a| matches!(a, Effect::Refuse { .. }))
@@ -548,7 +561,7 @@ fn a_host_over_its_map_request_rate_is_refused_before_the_site_runs_out() {
         }
     }
     assert_eq!(asked, agent::budget::SOURCE_BURST as usize);
-    assert!(w.agent.counters.throttled > 0);
+    assert!(w.agent.counters().throttled > 0);
     // Another host of the site still gets its Map-Requests out.
     for n in 0..10 {
         let actions = w.packet_from("10.1.0.3", &format!("10.2.0.{}", n + 1), 0);
@@ -644,7 +657,7 @@ fn a_pushed_record_without_key_heals_a_negative_entry() {
         .contains(&Effect::RemovePeer { public_key: B_KEY }));
 }
 
-fn rehandshakes(actions: &[Effect]) -> usize {
+fn rehandshakes(actions: &[Effect<Vec<u8>>]) -> usize {
     actions
         .iter()
         .filter(|a| matches!(a, Effect::Rehandshake { map_server } if *map_server == ms().ip()))
@@ -677,9 +690,9 @@ fn new_rlocs_right_after_a_map_register_are_registered_without_a_new_handshake()
     // answered, which says nothing of the session (WireGuard roams by itself).
     let mut w = World::new();
     w.wait(Duration::ZERO);
-    w.agent.set_rlocs(w.now, vec![]);
+    w.rlocs(&[]);
     let first = w.wait(Duration::from_millis(4));
-    w.agent.set_rlocs(w.now, vec![ip("192.0.2.10")]);
+    w.rlocs(&["192.0.2.10"]);
     let second = w.wait(Duration::from_millis(4));
     assert!(
         registered(&second).is_some(),
@@ -767,13 +780,12 @@ fn a_peer_that_never_answers_is_resolved_again_less_and_less_often() {
     for second in (5..=1500).step_by(5) {
         w.now += Duration::from_secs(5);
         tx += 100;
-        let mut out = Vec::new();
         let stats = [PeerStats {
             public_key: B_KEY,
             rx_bytes: 0,
             tx_bytes: tx,
         }];
-        w.agent.on_peer_stats(w.now, &stats, &mut out);
+        let out = w.stats(&stats);
         if !requests(&out).is_empty() {
             asked_at.push(second);
         }
@@ -783,14 +795,13 @@ fn a_peer_that_never_answers_is_resolved_again_less_and_less_often() {
     assert!(gaps.iter().all(|g| *g <= 600), "capped at 10 min: {gaps:?}");
     assert_eq!(gaps.last(), Some(&600));
     // Heard: back to 20 s.
-    let mut out = Vec::new();
     w.now += Duration::from_secs(5);
     let heard = [PeerStats {
         public_key: B_KEY,
         rx_bytes: 1,
         tx_bytes: tx + 1,
     }];
-    w.agent.on_peer_stats(w.now, &heard, &mut out);
+    w.stats(&heard);
     let mut next = None;
     for second in (5..=60).step_by(5) {
         w.now += Duration::from_secs(5);
@@ -800,8 +811,7 @@ fn a_peer_that_never_answers_is_resolved_again_less_and_less_often() {
             rx_bytes: 1,
             tx_bytes: tx + 1,
         }];
-        out.clear();
-        w.agent.on_peer_stats(w.now, &stats, &mut out);
+        let out = w.stats(&stats);
         if next.is_none() && !requests(&out).is_empty() {
             next = Some(second);
         }
@@ -826,4 +836,60 @@ fn replies_while_registration_goes_unanswered_do_not_resend_the_map_register_eac
     // 0.5 s: the one resent when the map-server answered again, then none
     // until its retry 1 s later.
     assert_eq!(registers, 1);
+}
+
+#[test]
+fn the_peers_counters_are_asked_for_every_few_seconds_while_there_are_peers() {
+    let mut w = World::new();
+    let asks = |done: &Done| done.iter().filter(|e| **e == Effect::ReadPeerStats).count();
+    assert_eq!(asks(&w.wait(agent::engine::STATS_EVERY)), 0, "no peer yet");
+    w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
+    let mut asked_at = Vec::new();
+    for second in 1..=15 {
+        if asks(&w.wait(Duration::from_secs(1))) > 0 {
+            asked_at.push(second);
+        }
+    }
+    assert_eq!(asked_at, [5, 10, 15]);
+    assert!(w.agent.poll_at() <= w.now + agent::engine::STATS_EVERY);
+}
+
+#[test]
+fn new_rlocs_set_every_peer_and_map_server_again() {
+    let mut w = World::new();
+    w.rlocs(&["192.0.2.10"]);
+    w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
+    let done = w.rlocs(&["198.51.100.4"]);
+    assert!(
+        done.contains(&Effect::SetMapServer {
+            map_server: ms().ip()
+        }),
+        "{done:?}"
+    );
+    assert!(
+        done.iter().any(|e| matches!(
+            e,
+            Effect::SetPeer { public_key, endpoint, .. }
+                if *public_key == B_KEY && *endpoint == "192.0.2.11:51820".parse().unwrap()
+        )),
+        "{done:?}"
+    );
+    assert!(
+        w.rlocs(&["198.51.100.4"]).is_empty(),
+        "the same set: nothing"
+    );
+}
+
+#[test]
+fn an_unreadable_packet_is_counted_as_dropped() {
+    let mut w = World::new();
+    w.agent.on_malformed_packet();
+    assert_eq!(w.agent.counters().dropped_packets, 1);
+}
+
+#[test]
+fn the_same_seed_gives_the_same_nonces() {
+    let (mut one, mut two) = (World::new(), World::new());
+    let asked = |w: &mut World| requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    assert_eq!(asked(&mut one), asked(&mut two));
 }

@@ -582,9 +582,9 @@ fn tun_attaches_to_persistent_device_and_names_busy_one() {
 }
 
 #[test]
-fn tun_is_awaitable_from_smol() {
+fn tun_is_awaitable_from_async_io() {
     netns();
-    let tun = smol::Async::new(Tun::open(&format!("lgts{}", process::id())).unwrap()).unwrap();
+    let tun = async_io::Async::new(Tun::open(&format!("lgts{}", process::id())).unwrap()).unwrap();
     let name = tun.get_ref().name().to_owned();
     ip(&["link", "set", &name, "up"]);
     ip(&["addr", "add", "192.0.2.1/32", "dev", "lo"]);
@@ -592,7 +592,7 @@ fn tun_is_awaitable_from_smol() {
     let sock = UdpSocket::bind("192.0.2.1:0").unwrap();
     sock.send_to(b"smol", "198.51.100.9:9").unwrap();
 
-    let packet = smol::block_on(smol::future::or(
+    let packet = async_io::block_on(futures_lite::future::or(
         async {
             let mut buf = [0u8; 1500];
             loop {
@@ -603,7 +603,7 @@ fn tun_is_awaitable_from_smol() {
             }
         },
         async {
-            smol::Timer::after(TIMEOUT).await;
+            async_io::Timer::after(TIMEOUT).await;
             None
         },
     ))

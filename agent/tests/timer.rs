@@ -1,4 +1,4 @@
-//! smol's timers fire. On 32-bit mips musl, rustix (without `--cfg
+//! async-io's timers fire. On 32-bit mips musl, rustix (without `--cfg
 //! fix_y2038`, see .cargo/config.toml) hands a 64-bit-time itimerspec to
 //! the 32-bit `timerfd_settime`: the timer is never armed and every timer
 //! hangs, so the agent's retransmits and expiries never happen. cross/test.sh
@@ -14,14 +14,14 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
         let _ = tx.send(f());
     });
     rx.recv_timeout(limit)
-        .expect("smol timer never fired (mips: is --cfg fix_y2038 in the rustflags?)")
+        .expect("async-io timer never fired (mips: is --cfg fix_y2038 in the rustflags?)")
 }
 
 #[test]
 fn timer_after_fires() {
     let waited = within(Duration::from_secs(30), || {
         let start = Instant::now();
-        smol::block_on(smol::Timer::after(Duration::from_millis(50)));
+        async_io::block_on(async_io::Timer::after(Duration::from_millis(50)));
         start.elapsed()
     });
     assert!(
@@ -39,10 +39,10 @@ fn timer_at_wins_race_with_pending_future() {
             false
         };
         let timeout = async {
-            smol::Timer::at(deadline).await;
+            async_io::Timer::at(deadline).await;
             true
         };
-        let timed_out = smol::block_on(smol::future::or(pending, timeout));
+        let timed_out = async_io::block_on(futures_lite::future::or(pending, timeout));
         assert!(timed_out, "the never-completing future won");
         (Instant::now(), deadline)
     });

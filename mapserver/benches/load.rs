@@ -121,7 +121,7 @@ fn measure(eids: u32, threads: usize, window: usize, duration: Duration) -> (Run
     let metrics = Arc::new(Metrics::default());
     let cfg = config(NET, &[&A, &B], "rate_limit = 0");
     let now = Instant::now();
-    let mut engine = MapServer::new(&cfg, metrics, now);
+    let mut engine = MapServer::new(&cfg, metrics, now, fastrand::Rng::with_seed(1));
     let before = rss_bytes();
     for i in 0..eids {
         engine.insert_mapping(mapping(i, now));

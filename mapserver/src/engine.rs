@@ -12,7 +12,7 @@ use crate::change::Change;
 use crate::config::{Config, Site};
 use crate::db::{Db, Mapping, Rloc, SiteId};
 use crate::metrics::{DropReason, Metrics};
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, OutboxExt};
 use crate::push::{PushKey, Pushes};
 use lisp::address::NatTraversal;
 use lisp::{
@@ -96,9 +96,8 @@ pub struct MapServer {
     rate_limit: u32,
     metrics: Arc<Metrics>,
     drop_log: [(Option<Instant>, u64); DropReason::ALL.len()],
-    /// A push started since the socket layer last asked: poll() is due
-    /// sooner than it planned.
-    timers_changed: bool,
+    /// Nonces of pushed Map-Notifies.
+    rng: fastrand::Rng,
     held: Vec<HeldReply>,
 }
 
@@ -114,7 +113,14 @@ pub struct SiteStatus {
 }
 
 impl MapServer {
-    pub fn new(config: &Config, metrics: Arc<Metrics>, now: Instant) -> MapServer {
+    /// A map-server for `config`; `rng` makes the nonces of its pushes
+    /// (seeded from the OS in the daemon, fixed in tests).
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        now: Instant,
+        rng: fastrand::Rng,
+    ) -> MapServer {
         let mut server = MapServer {
             sites: Vec::new(),
             ids: HashMap::new(),
@@ -127,7 +133,7 @@ impl MapServer {
             rate_limit: 0,
             metrics,
             drop_log: [(None, 0); DropReason::ALL.len()],
-            timers_changed: false,
+            rng,
             held: Vec::new(),
         };
         server.reload(config, now, &mut Outbox::default());
@@ -162,7 +168,7 @@ impl MapServer {
                 .is_some_and(|s| s.revoked && s.config.public_key == site.public_key);
             if !revoked && old.as_ref().is_some_and(|s| s.revoked) {
                 log::info!("site '{}' has a new key: no longer revoked", site.name);
-                out.changes.push(Change::Unrevoked {
+                out.store(Change::Unrevoked {
                     site: site.name.clone(),
                 });
             }
@@ -196,7 +202,7 @@ impl MapServer {
                 self.pushes.forget_site(slot as SiteId);
                 if let Some(gone) = self.sites[slot].take() {
                     if gone.revoked {
-                        out.changes.push(Change::Unrevoked {
+                        out.store(Change::Unrevoked {
                             site: gone.config.name,
                         });
                     }
@@ -255,7 +261,7 @@ impl MapServer {
                 .and_then(|id| self.site_mut(id));
             match site {
                 Some(site) if site.config.public_key == key => site.revoked = true,
-                _ => out.changes.push(Change::Unrevoked { site: name }),
+                _ => out.store(Change::Unrevoked { site: name }),
             }
         }
         for (name, endpoint) in saved.observed {
@@ -288,7 +294,7 @@ impl MapServer {
                     });
                     restored += 1;
                 }
-                None => out.changes.push(Change::Withdrawn { eid: mapping.eid }),
+                None => out.store(Change::Withdrawn { eid: mapping.eid }),
             }
         }
         self.update_gauge();
@@ -326,7 +332,7 @@ impl MapServer {
             if &site.config.public_key == public_key && site.observed != endpoint {
                 site.observed = endpoint;
                 if let Some(endpoint) = endpoint {
-                    out.changes.push(Change::Observed {
+                    out.store(Change::Observed {
                         site: site.config.name.clone(),
                         endpoint,
                     });
@@ -414,7 +420,7 @@ impl MapServer {
                 registered: registered.map_or(now, |(at, _)| at),
                 ..mapping
             };
-            out.changes.push(Change::Registered {
+            out.store(Change::Registered {
                 site: self.site_name(id).to_string(),
                 mapping: Box::new(mapping.clone()),
             });
@@ -433,9 +439,7 @@ impl MapServer {
         }
         self.metrics.map_registers.fetch_add(1, Relaxed);
         self.update_gauge();
-        if self.pushes.resume(id, now, out) {
-            self.timers_changed = true;
-        }
+        self.pushes.resume(id, now, out);
         if register.want_map_notify {
             let notify = MapNotify {
                 body: Registration {
@@ -445,7 +449,7 @@ impl MapServer {
             };
             let Some(site) = self.site(id) else { return };
             if out
-                .push(from, |buf| notify.write(buf, &site.config.key))
+                .send(from, |buf| notify.write(buf, &site.config.key))
                 .is_ok()
             {
                 self.metrics.notifies_sent.fetch_add(1, Relaxed);
@@ -566,7 +570,7 @@ impl MapServer {
             let _ = reply.records.push(record);
         }
         if waiting_for.is_empty() {
-            if out.push(from, |buf| reply.write(buf)).is_ok() {
+            if out.send(from, |buf| reply.write(buf)).is_ok() {
                 self.metrics.map_replies.fetch_add(1, Relaxed);
             }
             return;
@@ -580,7 +584,6 @@ impl MapServer {
                 waiting_for,
                 until: now + HOLD_REPLY_MAX,
             });
-            self.timers_changed = true;
         }
     }
 
@@ -592,7 +595,7 @@ impl MapServer {
             if !held.waiting_for.is_empty() && held.until > now {
                 return true;
             }
-            out.push_bytes(held.to, &held.reply);
+            out.send_copy(held.to, &held.reply);
             metrics.map_replies.fetch_add(1, Relaxed);
             false
         });
@@ -783,23 +786,23 @@ impl MapServer {
         now: Instant,
         out: &mut Outbox,
     ) {
+        let nonce = self.rng.u64(..);
         let Some(site) = self.site(key.to_site).filter(|s| !s.revoked) else {
             return;
         };
         let to = SocketAddr::new(site.config.control_address, CONTROL_PORT);
         let notify = MapNotify {
             body: Registration {
-                nonce: fastrand::u64(..),
+                nonce,
                 key_id: 0,
                 algorithm: Algorithm::HmacSha256_128,
                 records,
                 xtr: None,
             },
         };
-        if let Ok(bytes) = out.push(to, |buf| notify.write(buf, &site.config.key)) {
+        if let Ok(bytes) = out.send(to, |buf| notify.write(buf, &site.config.key)) {
             log::debug!("Map-Notify pushed to site '{}'", site.config.name);
             self.pushes.sent(key, notify.body.nonce, to, bytes, now);
-            self.timers_changed = true;
             self.metrics.notifies_sent.fetch_add(1, Relaxed);
         }
     }
@@ -866,7 +869,7 @@ impl MapServer {
     fn withdraw(&mut self, eid: &EidPrefix, now: Instant, out: &mut Outbox) {
         if let Some(removed) = self.db.remove(eid) {
             if removed.site.is_some() {
-                out.changes.push(Change::Withdrawn { eid: *eid });
+                out.store(Change::Withdrawn { eid: *eid });
             }
             self.notify_subscribers(eid, Some(&removed), now, out);
         }
@@ -906,22 +909,17 @@ impl MapServer {
                 site: site.config.name.clone(),
                 key: site.config.public_key,
             };
-            out.changes.push(change);
+            out.store(change);
         }
         log::warn!("site '{name}' revoked: {count} registrations removed");
         Ok(count)
     }
 
-    /// Whether a push started since the last call (poll() is due sooner).
-    pub fn take_timers_changed(&mut self) -> bool {
-        std::mem::take(&mut self.timers_changed)
-    }
-
-    /// Retransmits pushes that are due and expires registrations; returns
-    /// when it next needs to run.
-    pub fn poll(&mut self, now: Instant, out: &mut Outbox) -> Option<Instant> {
+    /// Retransmits pushes that are due, releases held replies and expires
+    /// registrations; [`MapServer::poll_at`] says when it is next due.
+    pub fn poll(&mut self, now: Instant, out: &mut Outbox) {
         for expired in self.db.expire(now) {
-            out.changes.push(Change::Withdrawn { eid: expired.eid });
+            out.store(Change::Withdrawn { eid: expired.eid });
             log::info!(
                 "{} expired: no Map-Register for {} s",
                 expired.eid,
@@ -931,9 +929,14 @@ impl MapServer {
         }
         self.update_gauge();
         self.release_replies(now, out);
+        self.pushes.poll(now, out, &self.metrics);
+    }
+
+    /// When [`MapServer::poll`] next has something to do: asked after every
+    /// call that may have started a timer (a push, a held reply).
+    pub fn poll_at(&self) -> Option<Instant> {
         let held = self.held.iter().map(|h| h.until).min();
-        let pushes = self.pushes.poll(now, out, &self.metrics);
-        [pushes, held, self.db.next_expiry()]
+        [self.pushes.next(), held, self.db.next_expiry()]
             .into_iter()
             .flatten()
             .min()

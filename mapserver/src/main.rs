@@ -5,7 +5,7 @@ use mapserver::change::Change;
 use mapserver::config::Config;
 use mapserver::engine::MapServer;
 use mapserver::metrics::Metrics;
-use mapserver::outbox::Outbox;
+use mapserver::outbox::{Outbox, OutboxExt};
 use mapserver::server::{Host, Observer, Server};
 use mapserver::store::{Clock, Store};
 use mapserver::tunnel::Tunnel;
@@ -162,11 +162,12 @@ fn run(run: &Run) -> Result<(), String> {
     let saved = store.load(&clock).map_err(|e| format!("state file: {e}"))?;
     let metrics = Arc::new(Metrics::default());
     let now = Instant::now();
-    let mut engine = MapServer::new(&config, metrics.clone(), now);
+    let nonces = fastrand::Rng::with_seed(netconf::random::seed().map_err(|e| e.to_string())?);
+    let mut engine = MapServer::new(&config, metrics.clone(), now, nonces);
     let mut dropped = Outbox::default();
     let restored = engine.restore(saved, now, &mut dropped);
     store
-        .apply(&dropped.changes, &clock)
+        .apply(dropped.changes(), &clock)
         .map_err(|e| format!("state file: {e}"))?;
     let tunnel =
         Tunnel::up(&config, &engine.revoked_keys()).map_err(|e| format!("WireGuard: {e}"))?;

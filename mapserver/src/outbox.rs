@@ -1,74 +1,76 @@
-//! Datagrams the engine wants sent, and the state it changed. The engine
-//! decides, the socket layer sends after the engine's lock is released.
-//! Buffers are reused between calls, so handling a message allocates
-//! nothing once warm.
+//! What the engine asks of the socket layer: datagrams to send, and the
+//! state it changed for the store. The engine decides; the server hands
+//! the changes on in order while it holds the engine, and sends after the
+//! engine's lock is released. Buffers are reused between calls, so
+//! handling a message allocates nothing once warm.
 
 use crate::change::Change;
-use lisp::WriteError;
+use netconf::outbox::Bytes;
 use std::net::SocketAddr;
 
-/// Largest control message the map-server writes: 8 records with keys and
-/// NAT-Traversal locators fit in well under this.
-pub const MAX_DATAGRAM: usize = 4096;
+pub use netconf::outbox::MAX_DATAGRAM;
 
-#[derive(Default)]
-pub struct Outbox {
-    datagrams: Vec<(SocketAddr, Box<[u8]>, usize)>,
-    len: usize,
-    /// What changed in the state kept across restarts, in order.
-    pub changes: Vec<Change>,
+/// The map-server engine's outbox.
+pub type Outbox = netconf::outbox::Outbox<Effect>;
+
+/// One thing the engine asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// A control message to a site; its bytes are in the outbox.
+    Send { to: SocketAddr, message: Bytes },
+    /// Keep this across restarts ([`crate::store`]).
+    Store(Change),
 }
 
-impl Outbox {
+/// How the map-server's engine and server use their outbox.
+pub trait OutboxExt {
     /// Queues a datagram to `to` written by `write`; queues nothing when
     /// writing fails.
-    pub fn push(
+    fn send<E>(
         &mut self,
         to: SocketAddr,
-        write: impl FnOnce(&mut [u8]) -> Result<usize, WriteError>,
-    ) -> Result<&[u8], WriteError> {
-        if self.len == self.datagrams.len() {
-            let buf = vec![0; MAX_DATAGRAM].into_boxed_slice();
-            self.datagrams.push((to, buf, 0));
-        }
-        let slot = &mut self.datagrams[self.len];
-        let len = write(&mut slot.1)?;
-        slot.0 = to;
-        slot.2 = len;
-        self.len += 1;
-        Ok(&slot.1[..len])
-    }
-
+        write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<&[u8], E>;
     /// Queues bytes written before (a retransmission).
-    pub fn push_bytes(&mut self, to: SocketAddr, bytes: &[u8]) {
-        let _ = self.push(to, |buf| {
-            let dst = buf
-                .get_mut(..bytes.len())
-                .ok_or(WriteError::BufferTooSmall {
-                    needed: bytes.len(),
-                    available: MAX_DATAGRAM,
-                })?;
-            dst.copy_from_slice(bytes);
-            Ok(bytes.len())
-        });
+    fn send_copy(&mut self, to: SocketAddr, bytes: &[u8]);
+    fn store(&mut self, change: Change);
+    /// The datagrams, in order.
+    fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])>;
+    /// The changes, in the order they were made.
+    fn changes(&self) -> impl Iterator<Item = &Change>;
+}
+
+impl OutboxExt for Outbox {
+    fn send<E>(
+        &mut self,
+        to: SocketAddr,
+        write: impl FnOnce(&mut [u8]) -> Result<usize, E>,
+    ) -> Result<&[u8], E> {
+        let message = self.write(write)?;
+        self.push(Effect::Send { to, message });
+        Ok(self.bytes(message))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
-        self.datagrams[..self.len]
-            .iter()
-            .map(|(to, buf, len)| (*to, &buf[..*len]))
+    fn send_copy(&mut self, to: SocketAddr, bytes: &[u8]) {
+        let message = self.copy(bytes);
+        self.push(Effect::Send { to, message });
     }
 
-    pub fn len(&self) -> usize {
-        self.len
+    fn store(&mut self, change: Change) {
+        self.push(Effect::Store(change));
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
+    fn datagrams(&self) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.actions().iter().filter_map(|a| match a {
+            Effect::Send { to, message } => Some((*to, self.bytes(*message))),
+            Effect::Store(_) => None,
+        })
     }
 
-    /// Forgets the datagrams (the changes are taken separately).
-    pub fn clear(&mut self) {
-        self.len = 0;
+    fn changes(&self) -> impl Iterator<Item = &Change> {
+        self.actions().iter().filter_map(|a| match a {
+            Effect::Store(change) => Some(change),
+            Effect::Send { .. } => None,
+        })
     }
 }

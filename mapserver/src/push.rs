@@ -5,7 +5,7 @@
 //! comes fast.
 
 use crate::metrics::Metrics;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, OutboxExt};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -50,6 +50,10 @@ struct Pending {
 #[derive(Default)]
 pub struct Pushes {
     pending: HashMap<PushKey, Pending>,
+    /// No pending push is due before this; asked after every message, so
+    /// kept rather than found by a walk. A push acknowledged since may
+    /// leave it early: `poll` then runs for nothing and sets it right.
+    due: Option<Instant>,
 }
 
 impl Pushes {
@@ -61,6 +65,7 @@ impl Pushes {
 
     /// Remembers a Map-Notify just sent, until acknowledged.
     pub fn sent(&mut self, key: PushKey, nonce: u64, to: SocketAddr, bytes: &[u8], now: Instant) {
+        self.due_by(now + RETRY_AFTER[0]);
         self.pending.insert(
             key,
             Pending {
@@ -86,9 +91,8 @@ impl Pushes {
 
     /// `site` registered: it is reachable again (a site that moves while
     /// a push is on its way cannot ack it until its new endpoint is
-    /// known), so what was parked for it goes out anew. Returns whether
-    /// anything did.
-    pub fn resume(&mut self, site: u32, now: Instant, out: &mut Outbox) -> bool {
+    /// known), so what was parked for it goes out anew.
+    pub fn resume(&mut self, site: u32, now: Instant, out: &mut Outbox) {
         let mut resumed = false;
         for p in self
             .pending
@@ -96,13 +100,19 @@ impl Pushes {
             .filter(|(k, p)| k.to_site == site && p.parked)
             .map(|(_, p)| p)
         {
-            out.push_bytes(p.to, &p.bytes);
+            out.send_copy(p.to, &p.bytes);
             p.parked = false;
             p.retries = 0;
             p.next = now + RETRY_AFTER[0];
             resumed = true;
         }
-        resumed
+        if resumed {
+            self.due_by(now + RETRY_AFTER[0]);
+        }
+    }
+
+    fn due_by(&mut self, at: Instant) {
+        self.due = Some(self.due.map_or(at, |due| due.min(at)));
     }
 
     /// Forgets every push to or about `site`.
@@ -111,9 +121,8 @@ impl Pushes {
             .retain(|k, _| k.to_site != site && k.about_site != site);
     }
 
-    /// Sends what is due again, gives up on what ran out of retries;
-    /// returns when it next needs to run.
-    pub fn poll(&mut self, now: Instant, out: &mut Outbox, metrics: &Metrics) -> Option<Instant> {
+    /// Sends what is due again, gives up on what ran out of retries.
+    pub fn poll(&mut self, now: Instant, out: &mut Outbox, metrics: &Metrics) {
         self.pending.retain(|key, p| {
             if p.next > now {
                 return true;
@@ -134,7 +143,7 @@ impl Pushes {
                 p.next = now + PARKED_FOR;
                 return true;
             }
-            out.push_bytes(p.to, &p.bytes);
+            out.send_copy(p.to, &p.bytes);
             metrics.notifies_retransmitted.fetch_add(1, Relaxed);
             p.next = now
                 + RETRY_AFTER
@@ -143,6 +152,11 @@ impl Pushes {
                     .unwrap_or(RETRY_AFTER[6]);
             true
         });
-        self.pending.values().map(|p| p.next).min()
+        self.due = self.pending.values().map(|p| p.next).min();
+    }
+
+    /// When [`Pushes::poll`] next has something to do.
+    pub fn next(&self) -> Option<Instant> {
+        self.due
     }
 }

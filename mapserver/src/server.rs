@@ -1,8 +1,9 @@
 //! Runs the engine over UDP: one SO_REUSEPORT socket and thread per core
 //! (the kernel spreads senders across them), all sharing one engine, and a
-//! timer thread for retransmissions and expiry. The engine's lock is held
-//! only while deciding; datagrams go out after it is released, and state
-//! changes go, in order, to whoever keeps them ([`Host::changes`]).
+//! timer thread that polls the engine when it says it is due. The engine's
+//! lock is held only while deciding; datagrams go out after it is
+//! released, and state changes go, in order, to whoever keeps them
+//! ([`Host::changes`]).
 //!
 //! Where the map-server has its WireGuard interface, a datagram is taken
 //! only if it arrived on it: WireGuard vouches for the inner source
@@ -10,13 +11,14 @@
 
 use crate::change::Change;
 use crate::engine::MapServer;
-use crate::metrics::DropReason;
-use crate::outbox::{Outbox, MAX_DATAGRAM};
+use crate::metrics::{DropReason, Metrics};
+use crate::outbox::{Outbox, OutboxExt, MAX_DATAGRAM};
+use async_channel::{Receiver, Sender};
+use async_io::{Async, Timer};
+use futures_lite::FutureExt;
+use lisp::message_type::MAP_REGISTER;
 use netconf::udp;
 use netconf::PublicKey;
-use smol::channel::{Receiver, Sender};
-use smol::future::FutureExt;
-use smol::Async;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -49,15 +51,11 @@ pub struct Host {
 impl Host {
     /// Hands the changes in `out` on; called with the engine locked, so
     /// that they arrive in the order the engine made them.
-    fn hand_on(&self, out: &mut Outbox) {
-        if out.changes.is_empty() {
-            return;
-        }
-        let changes = std::mem::take(&mut out.changes);
-        if let Some(to) = &self.changes {
-            if to.send(changes).is_err() {
-                log::error!("state changes lost: the store is gone");
-            }
+    fn hand_on(&self, out: &Outbox) {
+        let Some(to) = &self.changes else { return };
+        let changes: Vec<Change> = out.changes().cloned().collect();
+        if !changes.is_empty() && to.send(changes).is_err() {
+            log::error!("state changes lost: the store is gone");
         }
     }
 }
@@ -66,15 +64,84 @@ impl Host {
 /// at least this often even if a deadline was missed).
 const IDLE_TICK: Duration = Duration::from_secs(1);
 
+/// When the timer thread polls the engine next, and how to make it sooner.
+struct Alarm {
+    /// Read and written with the engine locked, so that no thread sees an
+    /// engine whose deadline the timer thread has not planned for yet.
+    at: Mutex<Instant>,
+    wake: Sender<()>,
+}
+
+/// What the threads of a server share.
+struct Shared {
+    engine: Mutex<MapServer>,
+    host: Host,
+    alarm: Alarm,
+}
+
+impl Shared {
+    /// Runs `f` on the engine; then, still holding it, hands the changes
+    /// on (in the order the engine made them) and wakes the timer thread
+    /// if the engine is due before it planned.
+    fn decide<R>(&self, out: &mut Outbox, f: impl FnOnce(&mut MapServer, &mut Outbox) -> R) -> R {
+        let mut engine = lock(&self.engine);
+        let result = f(&mut engine, out);
+        self.host.hand_on(out);
+        let planned = *self.alarm.at.lock().unwrap_or_else(|p| p.into_inner());
+        if engine.poll_at().is_some_and(|due| due < planned) {
+            let _ = self.alarm.wake.try_send(());
+        }
+        result
+    }
+
+    /// A datagram `bytes` arrived.
+    fn on_datagram(
+        &self,
+        received: &udp::Received,
+        bytes: &[u8],
+        metrics: &Metrics,
+        out: &mut Outbox,
+    ) {
+        let from = received.from;
+        if !udp::from_tunnel(received, self.host.tunnel) {
+            let mut engine = lock(&self.engine);
+            return engine.refused(Instant::now(), DropReason::NotFromTunnel, from);
+        }
+        // Registrations are rare: the NAT view is refreshed before each, so
+        // that the map-server hands out what it sees from then on.
+        let seen = match &self.host.observer {
+            Some(observe) if bytes.first().map(|b| b >> 4) == Some(MAP_REGISTER) => observe(),
+            _ => Vec::new(),
+        };
+        let started = Instant::now();
+        self.decide(out, |engine, out| {
+            for (key, endpoint) in &seen {
+                engine.observed_endpoint(key, *endpoint, out);
+            }
+            engine.handle(started, from, bytes, out);
+        });
+        metrics.processed(started.elapsed());
+    }
+
+    /// Runs what is due; returns when to run again.
+    fn on_timer(&self, now: Instant, out: &mut Outbox) -> Instant {
+        let mut engine = lock(&self.engine);
+        engine.poll(now, out);
+        self.host.hand_on(out);
+        let next = engine
+            .poll_at()
+            .map_or(now + IDLE_TICK, |at| at.min(now + IDLE_TICK));
+        *self.alarm.at.lock().unwrap_or_else(|p| p.into_inner()) = next;
+        next
+    }
+}
+
 /// A running map-server. Dropping it stops its threads.
 pub struct Server {
-    engine: Arc<Mutex<MapServer>>,
+    shared: Arc<Shared>,
     /// For what the engine sends outside a receive loop (revoke, reload).
     socket: UdpSocket,
-    /// Wakes the timer thread when a push started.
-    wake: Sender<()>,
     local_addr: SocketAddr,
-    host: Host,
     stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -115,42 +182,44 @@ impl Server {
         for _ in 1..threads.max(1) {
             sockets.push(shared_socket(local_addr)?);
         }
-        let engine = Arc::new(Mutex::new(engine));
-        let (stop, stopped) = smol::channel::bounded::<()>(1);
-        let (wake, woken) = smol::channel::bounded::<()>(1);
+        let (stop, stopped) = async_channel::bounded::<()>(1);
+        let (wake, woken) = async_channel::bounded::<()>(1);
+        let shared = Arc::new(Shared {
+            engine: Mutex::new(engine),
+            host,
+            alarm: Alarm {
+                at: Mutex::new(Instant::now()),
+                wake,
+            },
+        });
         let timer_socket = sockets[0].try_clone()?;
         let socket = sockets[0].try_clone()?;
-        let mut handles = Vec::new();
+        let mut threads = Vec::new();
         for (n, socket) in sockets.into_iter().enumerate() {
-            let (engine, stopped, wake) = (engine.clone(), stopped.clone(), wake.clone());
-            let host = host.clone();
-            handles.push(
+            let (shared, stopped) = (shared.clone(), stopped.clone());
+            threads.push(
                 std::thread::Builder::new()
                     .name(format!("lisp-rx-{n}"))
                     .spawn(move || {
-                        let receiving = receive(engine, socket, wake, host);
-                        smol::block_on(receiving.or(wait(stopped)))
+                        async_io::block_on(receive(&shared, socket).or(wait(stopped)))
                     })?,
             );
         }
-        let engine_for_timer = engine.clone();
-        let host_for_timer = host.clone();
-        handles.push(
+        let shared_for_timer = shared.clone();
+        threads.push(
             std::thread::Builder::new()
                 .name("lisp-timer".into())
                 .spawn(move || {
-                    let timing = timers(engine_for_timer, timer_socket, woken, host_for_timer);
-                    smol::block_on(timing.or(wait(stopped)))
+                    let timing = timers(&shared_for_timer, timer_socket, woken);
+                    async_io::block_on(timing.or(wait(stopped)))
                 })?,
         );
         Ok(Server {
-            engine,
+            shared,
             socket,
-            wake,
             local_addr,
-            host,
             stop: Some(stop),
-            threads: handles,
+            threads,
         })
     }
 
@@ -162,16 +231,10 @@ impl Server {
     /// the control socket's queries and revocations, and reloads.
     pub fn with_engine<R>(&self, f: impl FnOnce(&mut MapServer, Instant, &mut Outbox) -> R) -> R {
         let mut out = Outbox::default();
-        let (result, timers_changed) = {
-            let mut engine = lock(&self.engine);
-            let result = f(&mut engine, Instant::now(), &mut out);
-            self.host.hand_on(&mut out);
-            (result, engine.take_timers_changed())
-        };
-        if timers_changed {
-            let _ = self.wake.try_send(());
-        }
-        for (to, bytes) in out.iter() {
+        let result = self
+            .shared
+            .decide(&mut out, |engine, out| f(engine, Instant::now(), out));
+        for (to, bytes) in out.datagrams() {
             // The socket is non-blocking; a full buffer loses this datagram,
             // which the push schedule sends again.
             if let Err(e) = self.socket.send_to(bytes, to) {
@@ -196,7 +259,7 @@ async fn wait(stopped: Receiver<()>) {
 }
 
 async fn send_all(socket: &Async<UdpSocket>, out: &mut Outbox) {
-    for (to, bytes) in out.iter() {
+    for (to, bytes) in out.datagrams() {
         if let Err(e) = socket.send_to(bytes, to).await {
             log::warn!("sending to {to}: {e}");
         }
@@ -204,12 +267,13 @@ async fn send_all(socket: &Async<UdpSocket>, out: &mut Outbox) {
     out.clear();
 }
 
-async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, wake: Sender<()>, host: Host) {
+/// One receive thread: each datagram from `socket` to the engine.
+async fn receive(shared: &Shared, socket: UdpSocket) {
     let socket = match Async::new(socket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
     };
-    let metrics = lock(&engine).metrics().clone();
+    let metrics = lock(&shared.engine).metrics().clone();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = Outbox::default();
     let mut overflows = udp::Overflows::default();
@@ -227,55 +291,23 @@ async fn receive(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, wake: Sender<
                 .receive_dropped
                 .fetch_add(u64::from(dropped), Relaxed);
         }
-        let (len, from) = (received.len, received.from);
-        if !udp::from_tunnel(&received, host.tunnel) {
-            lock(&engine).refused(Instant::now(), DropReason::NotFromTunnel, from);
-            continue;
-        }
-        // Registrations are rare: the NAT view is refreshed before each, so
-        // that the map-server hands out what it sees from then on.
-        let seen = match &host.observer {
-            Some(observe) if len > 0 && buf[0] >> 4 == lisp::message_type::MAP_REGISTER => {
-                observe()
-            }
-            _ => Vec::new(),
-        };
-        let started = Instant::now();
-        let timers_changed = {
-            let mut engine = lock(&engine);
-            for (key, endpoint) in &seen {
-                engine.observed_endpoint(key, *endpoint, &mut out);
-            }
-            engine.handle(started, from, &buf[..len], &mut out);
-            host.hand_on(&mut out);
-            engine.take_timers_changed()
-        };
-        metrics.processed(started.elapsed());
+        shared.on_datagram(&received, &buf[..received.len], &metrics, &mut out);
         send_all(&socket, &mut out).await;
-        if timers_changed {
-            let _ = wake.try_send(());
-        }
     }
 }
 
-async fn timers(engine: Arc<Mutex<MapServer>>, socket: UdpSocket, woken: Receiver<()>, host: Host) {
+/// The timer thread: polls the engine when it is due, or woken sooner.
+async fn timers(shared: &Shared, socket: UdpSocket, woken: Receiver<()>) {
     let socket = match Async::new(socket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
     };
     let mut out = Outbox::default();
     loop {
-        let now = Instant::now();
-        let next = {
-            let mut engine = lock(&engine);
-            let next = engine.poll(now, &mut out);
-            host.hand_on(&mut out);
-            next
-        };
+        let until = shared.on_timer(Instant::now(), &mut out);
         send_all(&socket, &mut out).await;
-        let until = next.map_or(now + IDLE_TICK, |at| at.min(now + IDLE_TICK));
         let sleep = async {
-            smol::Timer::at(until).await;
+            Timer::at(until).await;
         };
         let woken = async {
             let _ = woken.recv().await;

@@ -168,7 +168,11 @@ impl Store {
     }
 
     /// Writes `changes` in one transaction, in order.
-    pub fn apply(&mut self, changes: &[Change], clock: &Clock) -> Result<(), Error> {
+    pub fn apply<'a>(
+        &mut self,
+        changes: impl IntoIterator<Item = &'a Change>,
+        clock: &Clock,
+    ) -> Result<(), Error> {
         let what = "saving the state";
         let tx = context(what, self.db.transaction())?;
         for change in changes {

@@ -9,13 +9,18 @@ use mapserver::change::Change;
 use mapserver::db::Mapping;
 use mapserver::engine::{MapServer, Saved};
 use mapserver::metrics::{DropReason, Metrics};
-use mapserver::outbox::Outbox;
+use mapserver::outbox::{Outbox, OutboxExt};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const NET: u8 = 0;
+
+/// The engine's nonces, the same every run.
+fn nonces() -> fastrand::Rng {
+    fastrand::Rng::with_seed(9)
+}
 const NO_LIMIT: &str = "rate_limit = 0";
 
 struct World {
@@ -23,6 +28,8 @@ struct World {
     metrics: Arc<Metrics>,
     now: Instant,
     out: Outbox,
+    /// What the engine reported for the store, in order.
+    changes: Vec<Change>,
 }
 
 impl World {
@@ -33,12 +40,13 @@ impl World {
     fn with(config: &mapserver::config::Config) -> World {
         let metrics = Arc::new(Metrics::default());
         let now = Instant::now();
-        let server = MapServer::new(config, metrics.clone(), now);
+        let server = MapServer::new(config, metrics.clone(), now, nonces());
         World {
             server,
             metrics,
             now,
             out: Outbox::default(),
+            changes: Vec::new(),
         }
     }
 
@@ -51,7 +59,12 @@ impl World {
     }
 
     fn drain(&mut self) -> Vec<(SocketAddr, Vec<u8>)> {
-        let sent = self.out.iter().map(|(to, b)| (to, b.to_vec())).collect();
+        let sent = self
+            .out
+            .datagrams()
+            .map(|(to, b)| (to, b.to_vec()))
+            .collect();
+        self.changes.extend(self.out.changes().cloned());
         self.out.clear();
         sent
     }
@@ -584,10 +597,12 @@ fn a_revoked_site_gets_no_answers_and_no_pushes() {
     w.register(&D, "192.0.2.13:51820");
     // b asked about a miss and would hear when it fills.
     w.from(&B, &request(1, "[1000] 10.9.0.1/32"));
-    w.out.changes.clear();
+    w.drain();
+    w.changes.clear();
     assert_eq!(w.server.revoke("b", w.now, &mut w.out), Ok(1));
+    w.drain();
     assert_eq!(
-        w.out.changes,
+        w.changes,
         vec![
             Change::Withdrawn {
                 eid: "[1000] 10.2.0.0/24".parse().unwrap()
@@ -598,8 +613,7 @@ fn a_revoked_site_gets_no_answers_and_no_pushes() {
             }
         ]
     );
-    w.out.changes.clear();
-    w.drain();
+    w.changes.clear();
     // Its Map-Requests are dropped: nothing about a, nothing pushed to a.
     assert!(w.from(&B, &request(2, "[1000] 10.1.0.9/32")).is_empty());
     assert_eq!(w.metrics.drops(DropReason::Revoked), 1);
@@ -626,7 +640,8 @@ fn restore_takes_back_what_the_configuration_still_allows() {
     w.register(&A, "192.0.2.10:51820");
     w.register(&B, "192.0.2.11:51820");
     w.server.revoke("b", w.now, &mut w.out).unwrap();
-    let kept: Vec<Change> = std::mem::take(&mut w.out.changes);
+    w.drain();
+    let kept: Vec<Change> = std::mem::take(&mut w.changes);
     let registered = kept
         .iter()
         .filter(|c| matches!(c, Change::Registered { .. }))
@@ -663,14 +678,14 @@ fn restore_takes_back_what_the_configuration_still_allows() {
         observed: vec![("a".into(), "203.0.113.7:4000".parse().unwrap())],
     };
     let metrics = Arc::new(Metrics::default());
-    let mut restarted = MapServer::new(&config(NET, &[&A, &B], NO_LIMIT), metrics, w.now);
+    let mut restarted = MapServer::new(&config(NET, &[&A, &B], NO_LIMIT), metrics, w.now, nonces());
     let mut out = Outbox::default();
     assert_eq!(restarted.restore(saved.clone(), w.now, &mut out), 1);
     assert_eq!(
-        out.changes.len(),
+        out.changes().count(),
         3,
         "three rows dropped: {:?}",
-        out.changes
+        out.actions()
     );
     let sites = restarted.sites();
     assert_eq!(sites[0].mappings.len(), 1);
@@ -691,10 +706,30 @@ fn restore_takes_back_what_the_configuration_still_allows() {
         &config(NET, &[&A, &b2], NO_LIMIT),
         Arc::new(Metrics::default()),
         w.now,
+        nonces(),
     );
     again.restore(saved, w.now, &mut out);
     assert!(!again.sites()[1].revoked);
     assert!(out
-        .changes
-        .contains(&Change::Unrevoked { site: "b".into() }));
+        .changes()
+        .any(|c| *c == Change::Unrevoked { site: "b".into() }));
+}
+
+#[test]
+fn a_push_makes_the_engine_due_at_its_first_retransmission() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    let expiry = w.server.poll_at().expect("registrations expire");
+    assert!(expiry > w.now + Duration::from_secs(60));
+    // a asks for b: b is pushed a's mapping, the reply waits for the ack.
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(
+        w.server.poll_at(),
+        Some(w.now + mapserver::push::RETRY_AFTER[0])
+    );
+    // Acknowledged: once polled, nothing is due before the expiry again.
+    w.ack_pushes(&sent, &[&B]);
+    w.wait(mapserver::push::RETRY_AFTER[0]);
+    assert_eq!(w.server.poll_at(), Some(expiry));
 }

@@ -71,7 +71,12 @@ impl Agent {
 fn start(net: u8, sites: &[&TestSite], lisp: &str) -> (Server, Arc<Metrics>) {
     let metrics = Arc::new(Metrics::default());
     let config = config(net, sites, lisp);
-    let engine = MapServer::new(&config, metrics.clone(), Instant::now());
+    let engine = MapServer::new(
+        &config,
+        metrics.clone(),
+        Instant::now(),
+        fastrand::Rng::with_seed(1),
+    );
     let listen = SocketAddr::from(([127, net, 0, 1], 0));
     (
         Server::start(engine, listen, 2, Default::default()).unwrap(),
@@ -211,6 +216,7 @@ fn datagrams_a_full_receive_buffer_drops_are_counted() {
         &config(net, &[&A], "rate_limit = 0"),
         metrics.clone(),
         Instant::now(),
+        fastrand::Rng::with_seed(1),
     );
     let listen = SocketAddr::from(([127, net, 0, 1], 0));
     let server = Server::start(engine, listen, 1, Default::default()).unwrap();

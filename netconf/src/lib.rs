@@ -16,6 +16,8 @@ pub mod udp;
 pub mod wireguard;
 
 pub mod logger;
+pub mod outbox;
+pub mod random;
 
 pub use rtnl::{AddressEvent, AddressEvents, Rtnl, ROUTE_PROTOCOL};
 pub use wireguard::{

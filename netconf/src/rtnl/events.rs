@@ -32,7 +32,7 @@ pub enum AddressEvent {
 
 /// A socket subscribed to IPv4 and IPv6 address add/remove events,
 /// non-blocking, for an async loop: register its fd with the reactor (e.g.
-/// smol's `Async`) and call [`read`](AddressEvents::read) when readable.
+/// async-io's `Async`) and call [`read`](AddressEvents::read) when readable.
 ///
 /// If events come faster than they are read, the kernel drops some and
 /// `read` fails once with ENOBUFS: re-read the full state with
