@@ -9,7 +9,7 @@ mod common;
 
 use common::{config, request, A, B};
 use lisp::Message;
-use mapserver::db::{Mapping, Rloc};
+use mapserver::db::{Locators, Mapping, Rloc};
 use mapserver::engine::MapServer;
 use mapserver::metrics::Metrics;
 use mapserver::server::Server;
@@ -23,12 +23,14 @@ const NET: u8 = 3;
 const EIDS: u32 = 1000;
 
 fn mapping(i: u32, now: Instant) -> Mapping {
-    let mut rlocs = heapless::Vec::new();
-    let _ = rlocs.push(Rloc {
-        address: SocketAddr::from(([192, 0, 2, 1], 51820)),
-        priority: 1,
-        weight: 100,
-    });
+    let rlocs = Locators::from_elem(
+        Rloc {
+            address: SocketAddr::from(([192, 0, 2, 1], 51820)),
+            priority: 1,
+            weight: 100,
+        },
+        1,
+    );
     Mapping {
         site: None,
         eid: format!("[1000] 10.0.{}.{}/32", i / 250, i % 250 + 1)

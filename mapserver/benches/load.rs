@@ -10,7 +10,7 @@ mod common;
 
 use common::{config, request, A, B};
 use lisp::Message;
-use mapserver::db::{Mapping, Rloc};
+use mapserver::db::{Locators, Mapping, Rloc};
 use mapserver::engine::MapServer;
 use mapserver::metrics::Metrics;
 use mapserver::server::Server;
@@ -40,12 +40,14 @@ fn eid(i: u32) -> Ipv4Addr {
 }
 
 fn mapping(i: u32, now: Instant) -> Mapping {
-    let mut rlocs = heapless::Vec::new();
-    let _ = rlocs.push(Rloc {
-        address: SocketAddr::from(([192, 0, 2, (i % 250) as u8 + 1], 51820)),
-        priority: 1,
-        weight: 100,
-    });
+    let rlocs = Locators::from_elem(
+        Rloc {
+            address: SocketAddr::from(([192, 0, 2, (i % 250) as u8 + 1], 51820)),
+            priority: 1,
+            weight: 100,
+        },
+        1,
+    );
     Mapping {
         // Static: no push to wait for, so this measures lookup and reply
         // (a hit on a site's mapping also pushes to the site and holds the

@@ -63,6 +63,9 @@ pub struct Lisp {
     /// Where registrations, revocations and endpoints are kept across
     /// restarts (SQLite; its directory is created 0700 if missing).
     pub state_file: PathBuf,
+    /// Static mappings in bulk, one per line (see [`crate::statics`]);
+    /// relative to the configuration file's directory.
+    pub mappings_file: Option<PathBuf>,
 }
 
 impl Default for Lisp {
@@ -76,6 +79,7 @@ impl Default for Lisp {
             threads: None,
             rate_limit: 1000,
             state_file: PathBuf::from("/var/lib/lispguard/mapserver.db"),
+            mappings_file: None,
         }
     }
 }
@@ -151,7 +155,14 @@ impl Config {
     pub fn load_with_warnings(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigErrors::one(path, &e.to_string()))?;
-        Config::parse_with_warnings(path, &text)
+        let (mut config, warnings) = Config::parse_with_warnings(path, &text)?;
+        if let Some(file) = &mut config.lisp.mappings_file {
+            if file.is_relative() {
+                *file = path.parent().unwrap_or(Path::new("")).join(&*file);
+            }
+            crate::statics::check(file)?;
+        }
+        Ok((config, warnings))
     }
 
     /// Parses `text`, read from `file`, reporting every error found.
@@ -278,6 +289,7 @@ fn read_lisp(report: &mut Report, section: &Section) -> Option<Lisp> {
         state_file: o
             .get("state_file", nonempty)
             .map_or(defaults.state_file, PathBuf::from),
+        mappings_file: o.get("mappings_file", nonempty).map(PathBuf::from),
     };
     let ok = !o.had_errors();
     o.finish();

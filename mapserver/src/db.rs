@@ -4,9 +4,10 @@
 //! prefix length, not on the number of mappings.
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
-use lisp::{EidPrefix, MAX_LOCATORS};
+use lisp::EidPrefix;
 use netconf::PublicKey;
 use prefix_trie::PrefixMap;
+use smallvec::SmallVec;
 use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -22,6 +23,11 @@ pub struct Rloc {
     pub weight: u8,
 }
 
+/// A mapping's locators: one, inline, in nearly every mapping (a million
+/// static mappings cost their locator and nothing beside), more on the
+/// heap.
+pub type Locators = SmallVec<[Rloc; 1]>;
+
 /// What an EID-Prefix maps to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Mapping {
@@ -29,7 +35,8 @@ pub struct Mapping {
     pub site: Option<SiteId>,
     pub eid: EidPrefix,
     pub key: PublicKey,
-    pub rlocs: heapless::Vec<Rloc, MAX_LOCATORS>,
+    /// At most [`lisp::MAX_LOCATORS`], as a record carries.
+    pub rlocs: Locators,
     /// Record TTL handed out, in minutes.
     pub ttl: u32,
     /// When the site first registered it (for the age `sites` shows).
@@ -200,7 +207,7 @@ mod tests {
             site: Some(site),
             eid: eid.parse().unwrap(),
             key: [site as u8; 32],
-            rlocs: heapless::Vec::new(),
+            rlocs: Locators::new(),
             ttl: 1,
             registered: expires,
             expires: Some(expires),

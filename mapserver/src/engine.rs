@@ -9,8 +9,8 @@
 //! from that site's authenticated registration.
 
 use crate::change::Change;
-use crate::config::{Config, Site};
-use crate::db::{Db, Mapping, Rloc, SiteId};
+use crate::config::{Config, Site, StaticMapping};
+use crate::db::{Db, Locators, Mapping, Rloc, SiteId};
 use crate::metrics::{DropReason, Metrics};
 use crate::outbox::{Outbox, OutboxExt};
 use crate::push::{PushKey, Pushes};
@@ -215,36 +215,36 @@ impl MapServer {
             .enumerate()
             .filter_map(|(id, s)| Some((s.as_ref()?.config.control_address, id as SiteId)))
             .collect();
-        let statics: Vec<EidPrefix> = self
+        // A mappings file is streamed in by the caller (update_statics).
+        if config.lisp.mappings_file.is_none() {
+            let mut update = self.update_statics(now);
+            for s in &config.statics {
+                update.add(s.clone(), out);
+            }
+            update.finish();
+        }
+        self.update_gauge();
+    }
+
+    /// Starts replacing the static mappings: feed each with
+    /// [`StaticsUpdate::add`] (a mappings file is streamed, never held
+    /// whole), then [`StaticsUpdate::finish`] removes those not added again.
+    pub fn update_statics(&mut self, now: Instant) -> StaticsUpdate<'_> {
+        let mut before: Vec<(EidPrefix, bool)> = self
             .db
             .iter()
             .filter(|m| m.site.is_none())
-            .map(|m| m.eid)
+            .map(|m| (m.eid, false))
             .collect();
-        for eid in &statics {
-            self.db.remove(eid);
+        before.sort_unstable();
+        let subscribed = self.sites.iter().flatten().any(|s| !s.negatives.is_empty());
+        StaticsUpdate {
+            engine: self,
+            before,
+            subscribed,
+            now,
+            added: 0,
         }
-        for s in &config.statics {
-            let mut rlocs = heapless::Vec::new();
-            let _ = rlocs.push(Rloc {
-                address: s.rloc,
-                priority: 1,
-                weight: 100,
-            });
-            self.db.insert(Mapping {
-                site: None,
-                eid: s.eid,
-                key: s.public_key,
-                rlocs,
-                ttl: s.ttl,
-                registered: now,
-                expires: None,
-            });
-            if !statics.contains(&s.eid) {
-                self.notify_negative(&s.eid, None, now, out);
-            }
-        }
-        self.update_gauge();
     }
 
     /// Takes back the state of a previous run: registrations that have not
@@ -476,16 +476,17 @@ impl MapServer {
         if self.db.get(&eid).is_some_and(|m| m.site != Some(id)) {
             return Err(DropReason::OwnedByOther);
         }
-        let mut rlocs = heapless::Vec::new();
-        for locator in &record.locators {
-            if let Some(address) = locator.rloc.endpoint() {
-                let _ = rlocs.push(Rloc {
-                    address,
+        let rlocs = record
+            .locators
+            .iter()
+            .filter_map(|locator| {
+                Some(Rloc {
+                    address: locator.rloc.endpoint()?,
                     priority: locator.priority,
                     weight: locator.weight,
-                });
-            }
-        }
+                })
+            })
+            .collect();
         Ok(Mapping {
             site: Some(id),
             eid,
@@ -1026,4 +1027,66 @@ fn allowed(site: &Site, eid: &EidPrefix) -> bool {
     site.eids
         .iter()
         .any(|a| a == eid || (site.accept_more_specifics && a.contains(eid)))
+}
+
+/// A replacement of the static mappings under way (see
+/// [`MapServer::update_statics`]).
+pub struct StaticsUpdate<'a> {
+    engine: &'a mut MapServer,
+    /// The static prefixes before, sorted, each with whether it was added
+    /// again.
+    before: Vec<(EidPrefix, bool)>,
+    /// Whether any site waits to hear of a negative answer filling (else
+    /// a million new prefixes need not each look).
+    subscribed: bool,
+    now: Instant,
+    added: usize,
+}
+
+impl StaticsUpdate<'_> {
+    /// Serves `mapping` (the last one added for a prefix wins); a new
+    /// prefix heals the negative answers it fills.
+    pub fn add(&mut self, mapping: StaticMapping, out: &mut Outbox) {
+        let known = match self
+            .before
+            .binary_search_by(|(eid, _)| eid.cmp(&mapping.eid))
+        {
+            Ok(at) => {
+                self.before[at].1 = true;
+                true
+            }
+            Err(_) => false,
+        };
+        self.engine.db.insert(Mapping {
+            site: None,
+            eid: mapping.eid,
+            key: mapping.public_key,
+            rlocs: Locators::from_elem(
+                Rloc {
+                    address: mapping.rloc,
+                    priority: 1,
+                    weight: 100,
+                },
+                1,
+            ),
+            ttl: mapping.ttl,
+            registered: self.now,
+            expires: None,
+        });
+        if !known && self.subscribed {
+            self.engine
+                .notify_negative(&mapping.eid, None, self.now, out);
+        }
+        self.added += 1;
+    }
+
+    /// Removes the static mappings not added again; returns how many were
+    /// added.
+    pub fn finish(self) -> usize {
+        for (eid, _) in self.before.iter().filter(|(_, again)| !again) {
+            self.engine.db.remove(eid);
+        }
+        self.engine.update_gauge();
+        self.added
+    }
 }

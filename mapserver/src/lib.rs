@@ -15,5 +15,6 @@ pub mod metrics;
 pub mod outbox;
 pub mod push;
 pub mod server;
+pub mod statics;
 pub mod store;
 pub mod tunnel;

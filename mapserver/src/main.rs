@@ -9,7 +9,7 @@ use mapserver::outbox::{Outbox, OutboxExt};
 use mapserver::server::{Host, Observer, Server};
 use mapserver::store::{Clock, Store};
 use mapserver::tunnel::Tunnel;
-use mapserver::{control, http};
+use mapserver::{control, http, statics};
 use netconf::logger;
 use netconf::PublicKey;
 use std::collections::HashMap;
@@ -165,6 +165,12 @@ fn run(run: &Run) -> Result<(), String> {
     let nonces = fastrand::Rng::with_seed(netconf::random::seed().map_err(|e| e.to_string())?);
     let mut engine = MapServer::new(&config, metrics.clone(), now, nonces);
     let mut dropped = Outbox::default();
+    if config.lisp.mappings_file.is_some() {
+        let started = Instant::now();
+        let count =
+            statics::apply(&mut engine, &config, now, &mut dropped).map_err(|e| e.to_string())?;
+        log::info!("{count} static mappings loaded in {:?}", started.elapsed());
+    }
     let restored = engine.restore(saved, now, &mut dropped);
     store
         .apply(dropped.changes(), &clock)
@@ -338,6 +344,11 @@ fn wait_for_signals(path: &Path, server: &Server, tunnel: &Mutex<Option<Tunnel>>
             Ok(config) => {
                 let revoked = server.with_engine(|engine, now, out| {
                     engine.reload(&config, now, out);
+                    if config.lisp.mappings_file.is_some() {
+                        if let Err(e) = statics::apply(engine, &config, now, out) {
+                            log::error!("static mappings: {e}");
+                        }
+                    }
                     engine.revoked_keys()
                 });
                 let mut tunnel = tunnel.lock().unwrap_or_else(|p| p.into_inner());

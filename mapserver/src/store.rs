@@ -14,7 +14,7 @@
 //! with the host); [`Clock`] converts to and from this run's `Instant`s.
 
 use crate::change::Change;
-use crate::db::{Mapping, Rloc};
+use crate::db::{Locators, Mapping, Rloc};
 use crate::engine::Saved;
 use lisp::EidPrefix;
 use netconf::PublicKey;
@@ -344,8 +344,8 @@ fn format_rlocs(rlocs: &[Rloc]) -> String {
         .join("\n")
 }
 
-fn parse_rlocs(text: &str) -> Option<heapless::Vec<Rloc, { lisp::MAX_LOCATORS }>> {
-    let mut rlocs = heapless::Vec::new();
+fn parse_rlocs(text: &str) -> Option<Locators> {
+    let mut rlocs = Locators::new();
     for line in text.lines().filter(|l| !l.is_empty()) {
         let mut fields = line.split(' ');
         let rloc = Rloc {
@@ -353,7 +353,10 @@ fn parse_rlocs(text: &str) -> Option<heapless::Vec<Rloc, { lisp::MAX_LOCATORS }>
             weight: fields.next()?.parse().ok()?,
             address: fields.next()?.parse().ok()?,
         };
-        rlocs.push(rloc).ok()?;
+        if rlocs.len() == lisp::MAX_LOCATORS {
+            return None;
+        }
+        rlocs.push(rloc);
     }
     Some(rlocs)
 }
@@ -363,14 +366,14 @@ mod tests {
     use super::*;
 
     fn mapping(eid: &str, expires: Instant) -> Mapping {
-        let mut rlocs = heapless::Vec::new();
-        rlocs
-            .push(Rloc {
+        let rlocs = Locators::from_elem(
+            Rloc {
                 address: "172.31.2.2:51820".parse().unwrap(),
                 priority: 1,
                 weight: 100,
-            })
-            .unwrap();
+            },
+            1,
+        );
         Mapping {
             site: Some(3),
             eid: eid.parse().unwrap(),

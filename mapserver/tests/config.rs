@@ -255,3 +255,56 @@ fn run_with_a_bad_interface_name_creates_nothing() {
     );
     assert!(!key_created, "the key file was created");
 }
+
+#[test]
+fn check_config_names_every_bad_line_of_the_mappings_file() {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = std::env::temp_dir().join(format!("lispguard-ms-mappings-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::DirBuilder::new().mode(0o700).create(&dir).unwrap();
+    let file = dir.join("ms.toml");
+    // Relative: beside the configuration file.
+    std::fs::write(
+        &file,
+        format!("{HEAD}[lisp]\nmappings_file = \"mappings\"\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("mappings"),
+        format!(
+            "# lab\n[1000] 10.9.0.0/24 {KEY_A} 192.0.2.9:51820\n\n\
+             [1000] 10.9.1.0/24 {KEY_A}\n\
+             [1000] 10.9.0.0/24 {KEY_A} 192.0.2.10:51820 5\n"
+        ),
+    )
+    .unwrap();
+    let check = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lispguard-mapserver"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = check(&["check-config".as_ref(), file.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // Fixed, the same configuration loads.
+    std::fs::write(
+        dir.join("mappings"),
+        format!("[1000] 10.9.0.0/24 {KEY_A} 192.0.2.9:51820\n"),
+    )
+    .unwrap();
+    let fixed = Config::load(&file);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.status.success());
+    let mappings = dir.join("mappings");
+    for expected in [
+        format!("{}:4: lisp.mappings_file: no endpoint", mappings.display()),
+        format!(
+            "{}:5: lisp.mappings_file: [1000] 10.9.0.0/24 is given twice",
+            mappings.display()
+        ),
+    ] {
+        assert!(stderr.contains(&expected), "{expected}\nin:\n{stderr}");
+    }
+    let fixed = fixed.unwrap();
+    assert_eq!(fixed.lisp.mappings_file, Some(mappings));
+}

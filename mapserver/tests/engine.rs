@@ -6,6 +6,7 @@ mod common;
 use common::{config, request, TestSite, A, B, C, D};
 use lisp::{auth, Action, Address, EidPrefix, MapNotify, MapReply, Message};
 use mapserver::change::Change;
+use mapserver::config::StaticMapping;
 use mapserver::db::Mapping;
 use mapserver::engine::{MapServer, Saved};
 use mapserver::metrics::{DropReason, Metrics};
@@ -587,6 +588,49 @@ fn a_static_mapping_heals_negative_answers_too() {
     let heal = pushed_record(&A, &sent);
     assert_eq!(heal.eid_mask_len, 13);
     assert!(heal.locators.is_empty());
+}
+
+#[test]
+fn streamed_statics_replace_the_old_ones_and_only_new_prefixes_heal() {
+    let static_mapping = |eid: &str, last: u8| StaticMapping {
+        eid: eid.parse().unwrap(),
+        public_key: [last; 32],
+        rloc: SocketAddr::from(([192, 0, 2, last], 51820)),
+        ttl: 5,
+    };
+    let key_of = |w: &World, eid: &str| {
+        let (_, record) = w.server.lookup(&eid.parse().unwrap())?;
+        record.eid.wireguard_key()
+    };
+    let mut w = World::new(&[&A], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    let mut update = w.server.update_statics(w.now);
+    update.add(static_mapping("[1000] 10.9.1.0/24", 91), &mut w.out);
+    update.add(static_mapping("[1000] 10.9.2.0/24", 92), &mut w.out);
+    assert_eq!(update.finish(), 2);
+    // a hears of a miss in 10.9.3.0/24 when it fills, not of a kept one.
+    let record = reply(&w.from(&A, &request(3, "[1000] 10.9.3.1/32"))).records[0].clone();
+    assert_eq!(record.eid_mask_len, 24, "10.9.3.0/24");
+    w.drain();
+    let mut update = w.server.update_statics(w.now);
+    update.add(static_mapping("[1000] 10.9.2.0/24", 95), &mut w.out);
+    update.add(static_mapping("[1000] 10.9.3.0/24", 93), &mut w.out);
+    assert_eq!(update.finish(), 2);
+    assert_eq!(key_of(&w, "[1000] 10.9.1.1/32"), None, "removed");
+    assert_eq!(key_of(&w, "[1000] 10.9.2.1/32"), Some([95; 32]), "replaced");
+    assert_eq!(key_of(&w, "[1000] 10.9.3.1/32"), Some([93; 32]), "added");
+    let sent = w.drain();
+    assert_eq!(
+        sent.len(),
+        1,
+        "one push: the new prefix healed a's negative"
+    );
+    assert_eq!(pushed_record(&A, &sent).eid_mask_len, 24);
+    assert_eq!(
+        key_of(&w, "[1000] 10.1.0.1/32"),
+        Some(A.public_key),
+        "registrations stay"
+    );
 }
 
 #[test]

@@ -123,6 +123,7 @@ fn client_registers_and_resolves_through_wireguard() {
          [wireguard]\ninterface = \"lgtms{tag}\"\nbackend = \"userspace\"\n\
          private_key_file = \"{}\"\nlisten_port = 51820\n\
          [lisp]\nmetrics = \"127.0.0.1:19091\"\ncontrol_socket = \"{}\"\n\
+         mappings_file = \"mappings\"\n\
          [[site]]\nname = \"robot\"\nkey = \"robot secret\"\npublic_key = \"{}\"\n\
          control_address = \"100.64.0.2\"\neids = [\"[1000] 10.1.0.7/32\"]\n\
          [[static]]\neid = \"[1000] 10.2.0.0/24\"\npublic_key = \"{}\"\nrloc = \"192.0.2.20:51820\"\n",
@@ -133,6 +134,9 @@ fn client_registers_and_resolves_through_wireguard() {
     );
     let config_file = dir.join("ms.toml");
     std::fs::write(&config_file, config).unwrap();
+    // Beside the configuration: one more static mapping, from the file.
+    let mappings = |eid: &str| format!("{eid} {} 192.0.2.40:51820 5\n", format_key(&[0x44; 32]));
+    std::fs::write(dir.join("mappings"), mappings("[1000] 10.4.0.0/24")).unwrap();
 
     let mut child = Command::new("ip")
         .args(["netns", "exec", &topology.ms])
@@ -226,6 +230,19 @@ fn client_registers_and_resolves_through_wireguard() {
     };
     assert_eq!(reply.nonce, 12);
     assert_eq!(reply.records[0].eid.wireguard_key(), Some([0x22; 32]));
+    let resolve = |nonce: u64, eid: &str, buf: &mut [u8]| {
+        socket.send_to(&request(nonce, eid), ms).unwrap();
+        let (len, _) = socket.recv_from(buf).expect("Map-Reply through the tunnel");
+        let Message::MapReply(reply) = Message::parse(&buf[..len]).unwrap() else {
+            panic!("expected a Map-Reply");
+        };
+        assert_eq!(reply.nonce, nonce);
+        reply.records[0].eid.wireguard_key()
+    };
+    assert_eq!(
+        resolve(13, "[1000] 10.4.0.9/32", &mut buf),
+        Some([0x44; 32])
+    );
 
     // The map-server saw the client at its veth address.
     let sites = || {
@@ -248,6 +265,8 @@ fn client_registers_and_resolves_through_wireguard() {
         format_key(&[0x33; 32])
     );
     std::fs::write(&config_file, more).unwrap();
+    // ... and the mappings file serves another prefix instead.
+    std::fs::write(dir.join("mappings"), mappings("[1000] 10.5.0.0/24")).unwrap();
     unsafe { libc::kill(server.0.id() as i32, libc::SIGHUP) };
     let reloaded = log
         .iter()
@@ -259,5 +278,10 @@ fn client_registers_and_resolves_through_wireguard() {
     let table = sites();
     assert!(table.contains("depot"), "{table}");
     assert!(table.contains("[1000] 10.1.0.7/32"), "{table}");
+    assert_eq!(
+        resolve(14, "[1000] 10.5.0.9/32", &mut buf),
+        Some([0x44; 32])
+    );
+    assert_eq!(resolve(15, "[1000] 10.4.0.9/32", &mut buf), None);
     wg.delete().unwrap();
 }

@@ -139,7 +139,12 @@ pub fn parse_prefix(s: &str) -> Result<IpNet, String> {
 /// Not a default route: an EID of 0.0.0.0/0 or ::/0 would claim every
 /// address of its instance.
 pub fn eid_prefix(value: &Value) -> Result<(u32, IpNet), String> {
-    let s = text(value)?.trim();
+    parse_eid_prefix(text(value)?)
+}
+
+/// [`eid_prefix`] from text.
+pub fn parse_eid_prefix(s: &str) -> Result<(u32, IpNet), String> {
+    let s = s.trim();
     let bad = |why: String| {
         format!(
             "'{s}' is not an EID prefix ('[IID] ADDRESS/LENGTH', e.g. '[1000] 10.1.0.0/16'): {why}"
