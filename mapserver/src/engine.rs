@@ -37,6 +37,11 @@ const HOLD_REPLY_MAX: Duration = Duration::from_millis(100);
 /// destination's agent acknowledges only after it configured the
 /// requester as a WireGuard peer, so the requester's first handshake then
 /// finds it ready instead of being dropped (and retried 5 s later).
+/// Replying at once does not work: the destination's reach-out handshake
+/// and the requester's then cross, each side's WireGuard replaces its own
+/// initiation with the other's, rejects the response to its own, and
+/// neither has a session to send on until the retry 5 s later (3 first
+/// contacts in 6 in the lab).
 struct HeldReply {
     to: SocketAddr,
     reply: Vec<u8>,

@@ -1,6 +1,7 @@
 //! The map-server over real UDP on loopback: two sites' agents register,
 //! one resolves the other, the push reaches the destination and is sent
-//! again until acknowledged.
+//! again until acknowledged. Each test runs in a network namespace of its
+//! own (see [`private_loopback`]).
 
 mod common;
 
@@ -68,7 +69,21 @@ impl Agent {
 }
 
 /// A map-server on 127.N.0.1 (its own N per test) for `sites`.
+/// Moves this test's thread, and the threads it starts, into a network
+/// namespace of its own with loopback up: the fixed addresses and port
+/// 4342 its sites bind never meet another test run on this host (two
+/// checkouts may test at once).
+fn private_loopback() {
+    // SAFETY: unshare(CLONE_NEWNET) changes the calling thread's network
+    // namespace only.
+    let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+    assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+    let rtnl = netconf::Rtnl::new().expect("rtnetlink");
+    rtnl.set_up("lo", None).expect("loopback up");
+}
+
 fn start(net: u8, sites: &[&TestSite], lisp: &str) -> (Server, Arc<Metrics>) {
+    private_loopback();
     let metrics = Arc::new(Metrics::default());
     let config = config(net, sites, lisp);
     let engine = MapServer::new(
@@ -210,6 +225,7 @@ fn subscriber_hears_of_a_change_and_of_expiry() {
 
 #[test]
 fn datagrams_a_full_receive_buffer_drops_are_counted() {
+    private_loopback();
     let net = 7;
     let metrics = Arc::new(Metrics::default());
     let engine = MapServer::new(
