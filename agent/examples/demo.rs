@@ -11,12 +11,12 @@ use e2e::lab::Lab;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-/// "HH:MM:SS.mmm LEVEL message": the time in ms since midnight, and the
-/// message.
+/// "HH:MM:SS.uuuuuu LEVEL message": the time in µs since midnight, and
+/// the message.
 fn stamp(line: &str) -> Option<(i64, &str)> {
     let (time, rest) = line.split_once(' ')?;
     let mut parts = time.split([':', '.']).map(|p| p.parse::<i64>().ok());
-    let (h, m, s, ms) = (
+    let (h, m, s, us) = (
         parts.next()??,
         parts.next()??,
         parts.next()??,
@@ -26,7 +26,7 @@ fn stamp(line: &str) -> Option<(i64, &str)> {
         .trim_start()
         .split_once(' ')
         .map_or(rest, |(_, m)| m.trim_start());
-    Some((((h * 60 + m) * 60 + s) * 1000 + ms, message))
+    Some((((h * 60 + m) * 60 + s) * 1_000_000 + us, message))
 }
 
 /// The log lines every process wrote since the last call.
@@ -87,7 +87,7 @@ fn scene(lab: &Lab, title: &str, from_ns: &str, node: &str, to: &str) {
         ));
     }
     if received == 1 {
-        let at = start + rtt.round() as i64;
+        let at = start + (rtt * 1000.0).round() as i64;
         events.push((
             at,
             "ping".into(),
@@ -95,9 +95,10 @@ fn scene(lab: &Lab, title: &str, from_ns: &str, node: &str, to: &str) {
         ));
     }
     events.sort_by_key(|(at, _, _)| *at);
-    println!("\n  {:>4}  {:<11} what", "ms", "who");
+    println!("\n  {:>6}  {:<11} what", "ms", "who");
     for (at, who, message) in events {
-        println!("  {:>4}  {:<11} {message}", at - start, who);
+        let ms = (at - start) as f64 / 1000.0;
+        println!("  {ms:>6.2}  {who:<11} {message}");
     }
 }
 

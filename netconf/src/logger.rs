@@ -90,18 +90,19 @@ impl Syslog {
     }
 }
 
-/// The wall-clock time of day, UTC, to the millisecond.
+/// The wall-clock time of day, UTC, to the microsecond: a cause and its
+/// effect in another process fall within one millisecond often.
 fn now_utc() -> String {
     let since = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
-    let ms = since.as_millis() % 86_400_000;
+    let us = since.as_micros() % 86_400_000_000;
     format!(
-        "{:02}:{:02}:{:02}.{:03}",
-        ms / 3_600_000,
-        ms / 60_000 % 60,
-        ms / 1000 % 60,
-        ms % 1000
+        "{:02}:{:02}:{:02}.{:06}",
+        us / 3_600_000_000,
+        us / 60_000_000 % 60,
+        us / 1_000_000 % 60,
+        us % 1_000_000
     )
 }
 
