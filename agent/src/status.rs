@@ -179,9 +179,22 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
     );
     let _ = writeln!(
         out,
-        "counters: {} misses, {} Map-Requests, {} Map-Replies ({} negative), {} pushes, {} packets dropped, {} refused (ICMP; {} over the limits), {} ignored (not overlay), {} bad messages",
-        c.misses, c.map_requests, c.map_replies, c.negative_replies, c.pushes, c.dropped_packets, c.refused_packets, c.throttled, c.ignored_packets, c.bad_messages
+        "control: {} misses, {} Map-Requests, {} Map-Replies ({} negative), {} pushes, {} bad messages dropped",
+        c.misses, c.map_requests, c.map_replies, c.negative_replies, c.pushes, c.bad_messages
     );
+    let _ = writeln!(
+        out,
+        "packets: {} dropped, {} refused with ICMP ({} over the per-source limits)",
+        c.dropped_packets, c.refused_packets, c.throttled
+    );
+    if c.ignored_packets > 0 {
+        let _ = writeln!(
+            out,
+            "  {} not for the overlay were ignored: the kernel's own traffic on the TUN \
+             (IPv6 router solicitations, say); harmless",
+            c.ignored_packets
+        );
+    }
     out
 }
 
@@ -248,4 +261,36 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         c.ignored_packets,
         c.bad_messages
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::Counters;
+
+    fn status(ignored_packets: u64) -> Status {
+        Status {
+            map_servers: Vec::new(),
+            peers: Vec::new(),
+            cached: 0,
+            pending: 0,
+            negative: 0,
+            queued_packets: 0,
+            rlocs: Vec::new(),
+            counters: Counters {
+                ignored_packets,
+                ..Counters::default()
+            },
+        }
+    }
+
+    #[test]
+    fn ignored_packets_are_explained_and_only_when_there_are_some() {
+        assert!(!table(&status(0), &[]).contains("not for the overlay"));
+        let text = table(&status(4), &[]);
+        assert!(
+            text.contains("4 not for the overlay were ignored: the kernel's own traffic"),
+            "{text}"
+        );
+    }
 }
