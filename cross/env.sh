@@ -28,6 +28,10 @@ needs_build_std() {
   esac
 }
 
+# C code (SQLite) for mips/mipsel as the Rust code is built there: not
+# position-independent (static binaries; PIC on mips costs SQLite 105 KB).
+MIPS_NO_PIC_CFLAGS="-fno-pic -mno-abicalls"
+
 qemu_for() {
   case "$1" in
     x86_64-*) echo "" ;; # runs natively

@@ -28,6 +28,7 @@ stub-info:
 	@echo 'PACKAGES=$(strip $(STUB_PACKAGES))'
 	@echo 'COMPILE=$(strip $(Build/Compile))'
 	@echo 'CARGO_RUSTFLAGS=$(strip $(CARGO_RUSTFLAGS))'
+	@echo 'CARGO_PKG_VARS=$(strip $(CARGO_PKG_VARS))'
 	@$(foreach p,$(STUB_PACKAGES),$(call stub-package-info,$(p)))
 
 stub-prepare:
