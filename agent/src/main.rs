@@ -7,7 +7,10 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[cfg(feature = "toml")]
 const DEFAULT_CONFIG: &str = "/etc/lispguard/agent.toml";
+#[cfg(not(feature = "toml"))]
+const DEFAULT_CONFIG: &str = "/etc/config/lispguard";
 const DEFAULT_SOCKET: &str = "/run/lispguard.sock";
 
 #[derive(FromArgs)]

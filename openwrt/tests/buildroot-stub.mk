@@ -14,7 +14,7 @@ CONFIG_PACKAGE_lispguard:=y
 CONFIG_PACKAGE_lispguard-mapserver:=y
 
 RUST_ARCH_DEPENDS:=@RUST
-Build/Compile/Cargo=cargo:$(1)
+Build/Compile/Cargo=cargo:$(1)$(if $(2),[$(strip $(2))])
 BuildPackage=STUB_PACKAGES+=$(1)
 
 # echo commands for DEPENDS and conffiles of package $(1)

@@ -454,8 +454,8 @@ if command -v make >/dev/null; then
     "CONFFILES(lispguard)=/etc/config/lispguard /etc/lispguard/agent.key"
   check "Makefile: lispguard-mapserver conffiles" has "$WORK/mkinfo" \
     "CONFFILES(lispguard-mapserver)=/etc/config/lispguard-mapserver /etc/lispguard/mapserver.toml /etc/lispguard/mapserver.key"
-  check "Makefile: compiles agent and mapserver with the feed's cargo" sh -c \
-    "grep -qx 'COMPILE=cargo:agent cargo:mapserver' '$WORK/mkinfo'"
+  check "Makefile: compiles agent (UCI only) and mapserver with the feed's cargo" sh -c \
+    "grep -qx 'COMPILE=cargo:agent\\[--no-default-features\\] cargo:mapserver' '$WORK/mkinfo'"
   check "Makefile: mips gets --cfg fix_y2038" sh -c \
     "make --no-print-directory -s -C '$OPENWRT/lispguard' TOPDIR='$top' INCLUDE_DIR='$top/include' ARCH=mipsel stub-info | grep -qx 'CARGO_RUSTFLAGS=--cfg fix_y2038'"
   # SQLite's options: .cargo/config.toml's, every one, in the feed's cargo call
