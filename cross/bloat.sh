@@ -18,7 +18,11 @@ if needs_build_std "$t"; then
   tc=nightly
   args+=(-Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size)
   extra='"-C","panic=immediate-abort","-Z","unstable-options"'
-  case "$t" in mips*) extra="\"-C\",\"relocation-model=static\",$extra" ;; esac
+  case "$t" in mips*)
+    extra="\"-C\",\"relocation-model=static\",$extra"
+    export "CFLAGS_${t//-/_}=$MIPS_NO_PIC_CFLAGS"
+    ;;
+  esac
   args+=(--config "target.$t.rustflags=[$extra]")
 else
   tc=stable
@@ -32,7 +36,7 @@ echo "symbols by crate (bytes, top 25):"
 llvm-nm --size-sort -S --demangle --radix=d "$f" | awk '
   { size=$2+0; $1=$2=$3=""; name=substr($0,4)
     sub(/^<[^ ]* as /, "", name); sub(/^</, "", name)
-    n=split(name, p, "::"); crate=(n>1 ? p[1] : "[C/musl or unnamed]")
+    n=split(name, p, "::"); crate=(n>1 ? p[1] : "[C:musl,sqlite,unnamed]")
     gsub(/^_+/, "", crate)
     s[crate]+=size; tot+=size }
   END { for (c in s) printf "  %-32s %8d\n", c, s[c]; printf "  %-32s %8d\n", "TOTAL(symbols)", tot }' |

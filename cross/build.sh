@@ -8,7 +8,8 @@
 # already strips and optimizes for size; for the build-std targets
 # (armv7, mips, mipsel: nightly) this adds, unless told otherwise:
 #   SIZE_STD=1        -Zbuild-std-features=optimize_for_size
-#   SIZE_RELOC=1      -C relocation-model=static   (mips/mipsel: non-PIC code)
+#   SIZE_RELOC=1      mips/mipsel: non-PIC code, Rust (-C relocation-model=static)
+#                     and C (SQLite: -fno-pic -mno-abicalls)
 #   SIZE_PANIC=1      -C panic=immediate-abort -Z unstable-options
 #   SIZE_PDR=1        mips/mipsel: drop .pdr (MIPS procedure descriptors,
 #                     debugger-only, 144 KB, kept by `strip`) with objcopy
@@ -40,7 +41,13 @@ for t in "${targets[@]}"; do
     toolchain=nightly
     args+=(-Zbuild-std=std,panic_abort)
     [ "$SIZE_STD" = 1 ] && args+=(-Zbuild-std-features=optimize_for_size)
-    case "$t" in mips*) [ "$SIZE_RELOC" = 1 ] && extra+=('"-C"' '"relocation-model=static"') ;; esac
+    if [ "$SIZE_RELOC" = 1 ]; then
+      case "$t" in mips*)
+        extra+=('"-C"' '"relocation-model=static"')
+        export "CFLAGS_${t//-/_}=$MIPS_NO_PIC_CFLAGS"
+        ;;
+      esac
+    fi
     [ "$SIZE_PANIC" = 1 ] && extra+=('"-C"' '"panic=immediate-abort"' '"-Z"' '"unstable-options"')
   else
     toolchain=stable
@@ -49,7 +56,8 @@ for t in "${targets[@]}"; do
     # Joined with the target's rustflags from .cargo/config.toml (arrays merge).
     args+=(--config "target.$t.rustflags=[$(IFS=,; echo "${extra[*]}")]")
   fi
-  flags_used[$t]="cargo +$toolchain ${args[*]}"
+  cflags_var="CFLAGS_${t//-/_}"
+  flags_used[$t]="${!cflags_var:+$cflags_var=\"${!cflags_var}\" }cargo +$toolchain ${args[*]}"
   mkdir -p "$DIST/$t"
   # One binary at a time, so that one failing to build does not hide the other.
   for b in "${BINS[@]}"; do

@@ -28,6 +28,10 @@ needs_build_std() {
   esac
 }
 
+# C code (SQLite) for mips/mipsel as the Rust code is built there: not
+# position-independent (static binaries; PIC on mips costs SQLite 105 KB).
+MIPS_NO_PIC_CFLAGS="-fno-pic -mno-abicalls"
+
 qemu_for() {
   case "$1" in
     x86_64-*) echo "" ;; # runs natively
@@ -65,6 +69,15 @@ ensure_rust() {
       log "rustup component add rust-src --toolchain nightly"
       rustup component add rust-src --toolchain nightly
     fi
+    # rustc hands the linker `-L <sysroot>/lib/rustlib/<target>/lib`, where
+    # rust-std would be; with build-std there is none, and zig's linker
+    # warned on every link that it cannot open it. An empty one (std comes
+    # from build-std) is the truth, and ends the warning.
+    local sysroot
+    sysroot="$(rustc +nightly --print sysroot)"
+    for t in "$@"; do
+      if needs_build_std "$t"; then mkdir -p "$sysroot/lib/rustlib/$t/lib"; fi
+    done
   fi
 }
 

@@ -111,6 +111,7 @@ impl Eid {
 /// the top level of a TOML file, a `config agent` section in UCI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Syntax {
+    #[cfg(feature = "toml")]
     Toml,
     Uci,
 }
@@ -123,18 +124,25 @@ impl Config {
 
     /// Loads a configuration file: TOML when its name ends in `.toml`, UCI
     /// otherwise (`/etc/config/lispguard`). Returns the warnings too; on
-    /// an error, every error and warning found.
+    /// an error, every error and warning found. A build without the `toml`
+    /// feature refuses a `.toml` file rather than misread it as UCI.
     pub fn load(path: &Path) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
+        let toml = path.extension().is_some_and(|e| e == "toml");
+        if toml && !cfg!(feature = "toml") {
+            let message = "this lispguard reads UCI files only (built without TOML)";
+            return Err(ConfigErrors::one(path, message));
+        }
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigErrors::one(path, &e.to_string()))?;
-        if path.extension().is_some_and(|e| e == "toml") {
-            Config::parse_toml(path, &text)
-        } else {
-            Config::parse_uci(path, &text)
+        #[cfg(feature = "toml")]
+        if toml {
+            return Config::parse_toml(path, &text);
         }
+        Config::parse_uci(path, &text)
     }
 
     /// Parses a TOML file; returns the configuration and its warnings.
+    #[cfg(feature = "toml")]
     pub fn parse_toml(path: &Path, text: &str) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
         let doc = Document::from_toml(path, text)?;
         Config::from_document(path, &doc, Syntax::Toml)
@@ -148,6 +156,7 @@ impl Config {
     ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
         let mut report = Report::new(path);
         let (kind, label) = match syntax {
+            #[cfg(feature = "toml")]
             Syntax::Toml => ("", ""),
             Syntax::Uci => ("agent", "agent."),
         };

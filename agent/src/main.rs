@@ -7,20 +7,18 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[cfg(feature = "toml")]
 const DEFAULT_CONFIG: &str = "/etc/lispguard/agent.toml";
+#[cfg(not(feature = "toml"))]
+const DEFAULT_CONFIG: &str = "/etc/config/lispguard";
 const DEFAULT_SOCKET: &str = "/run/lispguard.sock";
 
-#[derive(FromArgs)]
-/// lispguard: WireGuard peers on demand. When a packet first goes to an
-/// overlay address without a peer, the agent asks the map-server (LISP,
-/// inside WireGuard) for its key and endpoint, sets the peer up, and sends
-/// the packet on; the map-server tells the other side at the same moment.
-struct Cli {
-    /// print the version and exit
-    #[argh(switch)]
-    version: bool,
-    #[argh(subcommand)]
-    command: Option<Command>,
+netconf::command_line! {
+    /// lispguard: WireGuard peers on demand. When a packet first goes to an
+    /// overlay address without a peer, the agent asks the map-server (LISP,
+    /// inside WireGuard) for its key and endpoint, sets the peer up, and sends
+    /// the packet on; the map-server tells the other side at the same moment.
+    struct Cli(Command);
 }
 
 #[derive(FromArgs)]
@@ -92,12 +90,7 @@ struct Genkey {}
 struct Pubkey {}
 
 fn main() -> ExitCode {
-    let cli: Cli = argh::from_env();
-    let command = match netconf::cli::command("lispguard", cli.version, cli.command) {
-        Ok(command) => command,
-        Err(status) => return status,
-    };
-    let result = match command {
+    netconf::cli::main::<Cli>(|command| match command {
         Command::Run(run) => run_agent(&run),
         Command::Status(s) => status::request(&s.socket, s.json).map(|text| print!("{text}")),
         Command::CheckConfig(check) => Config::load(&check.file)
@@ -120,14 +113,7 @@ fn main() -> ExitCode {
                 .and_then(|_| netconf::parse_key(&text))
                 .map(|key| println!("{}", netconf::format_key(&netconf::public_key(&key))))
         }
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 fn run_agent(run: &Run) -> Result<(), String> {

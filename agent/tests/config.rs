@@ -246,4 +246,17 @@ fn version_is_printed_and_a_missing_command_is_a_usage_error() {
     let out = lispguard(&[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("lispguard --help"));
+    let out = lispguard(&["--help".as_ref()]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        help.contains("\nlispguard: WireGuard peers on demand."),
+        "{help}"
+    );
+    for command in ["run", "status", "check-config", "genkey", "pubkey"] {
+        assert!(
+            help.contains(&format!("\n  {command} ")),
+            "{command}: {help}"
+        );
+    }
 }

@@ -22,16 +22,11 @@ use std::time::{Duration, Instant};
 const DEFAULT_CONFIG: &str = "/etc/lispguard/mapserver.toml";
 const DEFAULT_SOCKET: &str = "/run/lispguard-mapserver.sock";
 
-#[derive(FromArgs)]
-/// The lispguard map-server: sites register their EID prefixes and
-/// WireGuard keys with it over LISP inside WireGuard; it answers their
-/// Map-Requests and pushes each requester's key to the destination.
-struct Cli {
-    /// print the version and exit
-    #[argh(switch)]
-    version: bool,
-    #[argh(subcommand)]
-    command: Option<Command>,
+netconf::command_line! {
+    /// The lispguard map-server: sites register their EID prefixes and
+    /// WireGuard keys with it over LISP inside WireGuard; it answers their
+    /// Map-Requests and pushes each requester's key to the destination.
+    struct Cli(Command);
 }
 
 #[derive(FromArgs)]
@@ -116,12 +111,7 @@ struct Revoke {
 }
 
 fn main() -> ExitCode {
-    let cli: Cli = argh::from_env();
-    let command = match netconf::cli::command("lispguard-mapserver", cli.version, cli.command) {
-        Ok(command) => command,
-        Err(status) => return status,
-    };
-    let result = match command {
+    netconf::cli::main::<Cli>(|command| match command {
         Command::Run(run) => self::run(&run),
         Command::CheckConfig(check) => match Config::load_with_warnings(&check.file) {
             Ok((_, warnings)) => {
@@ -136,14 +126,7 @@ fn main() -> ExitCode {
         Command::Sites(s) => print(control::request(&s.socket, "sites")),
         Command::Lookup(l) => print(control::request(&l.socket, &format!("lookup {}", l.eid))),
         Command::Revoke(r) => print(control::request(&r.socket, &format!("revoke {}", r.site))),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{message}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 fn print(result: Result<String, String>) -> Result<(), String> {

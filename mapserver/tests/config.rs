@@ -308,3 +308,35 @@ fn check_config_names_every_bad_line_of_the_mappings_file() {
     let fixed = fixed.unwrap();
     assert_eq!(fixed.lisp.mappings_file, Some(mappings));
 }
+
+#[test]
+fn the_command_line_has_a_version_its_commands_and_a_usage_error() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lispguard-mapserver"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--version"]);
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("lispguard-mapserver {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    let out = run(&[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lispguard-mapserver --help"));
+    let out = run(&["--help"]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success());
+    assert!(
+        help.contains("\nThe lispguard map-server: sites register"),
+        "{help}"
+    );
+    for command in ["run", "check-config", "sites", "lookup", "revoke"] {
+        assert!(
+            help.contains(&format!("\n  {command} ")),
+            "{command}: {help}"
+        );
+    }
+}

@@ -1,16 +1,80 @@
-//! What both daemons' command lines share beyond their subcommands.
+//! The command line both daemons share: the program's description,
+//! `--version`, `--help`, and one of its commands. Each main.rs lists only
+//! its commands (an argh subcommand enum) and declares its top level with
+//! [`command_line!`](crate::command_line): argh takes a description only
+//! from a doc comment, so the shared part is a macro, not a generic type.
 
 use std::process::ExitCode;
 
-/// The subcommand to run, or the exit status when the line asked for
-/// `--version` (printed) or named no subcommand (a hint printed).
-pub fn command<C>(program: &str, version: bool, command: Option<C>) -> Result<C, ExitCode> {
-    if version {
-        println!("{program} {}", env!("CARGO_PKG_VERSION"));
-        return Err(ExitCode::SUCCESS);
+/// A program's top-level command line, as [`command_line!`](crate::command_line)
+/// declares it.
+pub trait CommandLine: argh::TopLevelCommand {
+    /// The enum of the program's commands.
+    type Command;
+    /// The program's name, for `--version` and hints.
+    const PROGRAM: &'static str;
+    /// Whether the line asked for `--version`.
+    fn version(&self) -> bool;
+    /// The command the line named, if any.
+    fn into_command(self) -> Option<Self::Command>;
+}
+
+/// Reads the process's command line and runs the command it names with
+/// `run`: prints the version for `--version`, a hint when it names no
+/// command (exit 2), the command's error when it fails (exit 1).
+pub fn main<L: CommandLine>(run: impl FnOnce(L::Command) -> Result<(), String>) -> ExitCode {
+    let line: L = argh::from_env();
+    if line.version() {
+        println!("{} {}", L::PROGRAM, env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
     }
-    command.ok_or_else(|| {
+    let Some(command) = line.into_command() else {
+        let program = L::PROGRAM;
         eprintln!("{program}: no command given; `{program} --help` lists them");
-        ExitCode::from(2)
-    })
+        return ExitCode::from(2);
+    };
+    match run(command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Declares a program's top-level command line: a struct `$name` whose doc
+/// comment is the description `--help` shows, with `--version` and one of
+/// the commands of `$commands` (an argh subcommand enum). Run it with
+/// [`cli::main`](crate::cli::main).
+///
+/// ```ignore
+/// netconf::command_line! {
+///     /// lispguard: WireGuard peers on demand.
+///     struct Cli(Command);
+/// }
+/// ```
+#[macro_export]
+macro_rules! command_line {
+    ($(#[$attr:meta])* struct $name:ident($commands:ty);) => {
+        #[derive(argh::FromArgs)]
+        $(#[$attr])*
+        struct $name {
+            /// print the version and exit
+            #[argh(switch)]
+            version: bool,
+            #[argh(subcommand)]
+            command: Option<$commands>,
+        }
+
+        impl $crate::cli::CommandLine for $name {
+            type Command = $commands;
+            const PROGRAM: &'static str = env!("CARGO_BIN_NAME");
+            fn version(&self) -> bool {
+                self.version
+            }
+            fn into_command(self) -> Option<$commands> {
+                self.command
+            }
+        }
+    };
 }

@@ -14,7 +14,7 @@ CONFIG_PACKAGE_lispguard:=y
 CONFIG_PACKAGE_lispguard-mapserver:=y
 
 RUST_ARCH_DEPENDS:=@RUST
-Build/Compile/Cargo=cargo:$(1)
+Build/Compile/Cargo=cargo:$(1)$(if $(2),[$(strip $(2))])
 BuildPackage=STUB_PACKAGES+=$(1)
 
 # echo commands for DEPENDS and conffiles of package $(1)
@@ -28,6 +28,7 @@ stub-info:
 	@echo 'PACKAGES=$(strip $(STUB_PACKAGES))'
 	@echo 'COMPILE=$(strip $(Build/Compile))'
 	@echo 'CARGO_RUSTFLAGS=$(strip $(CARGO_RUSTFLAGS))'
+	@echo 'CARGO_PKG_VARS=$(strip $(CARGO_PKG_VARS))'
 	@$(foreach p,$(STUB_PACKAGES),$(call stub-package-info,$(p)))
 
 stub-prepare:

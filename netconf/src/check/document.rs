@@ -3,9 +3,6 @@
 //! `[[array]]`, the top level) and UCI (`config TYPE`) both become this,
 //! so that one field-by-field conversion serves both and treats them alike.
 
-use super::ConfigErrors;
-use std::path::Path;
-
 /// The sections of one file, in file order per kind.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Document {
@@ -70,13 +67,6 @@ impl Value {
 }
 
 impl Document {
-    /// Reads a TOML file (`path` names it in errors). A syntax error ends
-    /// the reading: the syntax errors come back, with a word that no
-    /// option was checked.
-    pub fn from_toml(path: &Path, text: &str) -> Result<Document, ConfigErrors> {
-        super::toml::document(path, text)
-    }
-
     /// The sections of one kind, in file order.
     pub fn sections_of<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Section> + 'a {
         self.sections.iter().filter(move |s| s.kind == kind)

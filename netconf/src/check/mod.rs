@@ -9,6 +9,7 @@
 pub mod document;
 pub mod options;
 pub mod rules;
+#[cfg(feature = "toml")]
 mod toml;
 
 use std::fmt;

@@ -1,5 +1,5 @@
-//! TOML text to a [`Document`], through toml's spanned tree so that every
-//! option keeps its line.
+//! TOML text to a [`Document`] (the `toml` feature), through toml's spanned
+//! tree so that every option keeps its line.
 
 use super::document::{Document, Entry, Item, Section, Value};
 use super::{ConfigError, ConfigErrors};
@@ -7,7 +7,16 @@ use std::path::Path;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-pub(super) fn document(path: &Path, text: &str) -> Result<Document, ConfigErrors> {
+impl Document {
+    /// Reads a TOML file (`path` names it in errors). A syntax error ends
+    /// the reading: the syntax errors come back, with a word that no
+    /// option was checked.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Document, ConfigErrors> {
+        document(path, text)
+    }
+}
+
+fn document(path: &Path, text: &str) -> Result<Document, ConfigErrors> {
     let (root, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
         let mut found: Vec<ConfigError> = errors

@@ -33,8 +33,7 @@ use crate::{error::ctx, PublicKey, Rtnl};
 
 /// Where a WireGuard interface lives; `backend = "kernel"` or
 /// `"userspace"` in both daemons' configurations.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {
     /// The kernel module (Linux ≥ 5.6, or OpenWrt's kmod-wireguard).
     #[default]
