@@ -5,10 +5,11 @@
 #
 # Installs the Debian packages the tests use — tshark (to check our bytes
 # against Wireshark's LISP dissector), wireguard-go (real WireGuard where
-# the kernel has no module), iproute2 and ping (to build test namespaces
-# and look through them) — then
-# checks formatting and lints, then runs every test of the workspace, then
-# the kernel-backend tests in a VM (tests/vm/run.sh installs what it needs).
+# the kernel has no module), iproute2, ping and nftables (to build test
+# namespaces and look through them), libsqlite3-dev (the system SQLite the
+# OpenWrt build of the map-server links) — then checks formatting and
+# lints, then runs every test of the workspace, then the kernel-backend
+# tests in a VM (tests/vm/run.sh installs what it needs).
 # Tests that build network namespaces need root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,9 @@ command -v wireguard-go >/dev/null || packages+=(wireguard-go)
 command -v ip >/dev/null || packages+=(iproute2)
 command -v ping >/dev/null || packages+=(iputils-ping)
 command -v nft >/dev/null || packages+=(nftables)
+# The system SQLite the map-server links where it is not compiled in
+# (OpenWrt's feed links the router's).
+[ -e /usr/include/sqlite3.h ] || packages+=(libsqlite3-dev)
 if [ ${#packages[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
@@ -38,6 +42,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The end-to-end tests run the binaries as processes.
 cargo build --workspace --bins --locked
 cargo test --workspace --locked
+# The map-server's store on a system SQLite, as the OpenWrt feed builds it.
+cargo test -p mapserver --no-default-features --lib --locked
 
 # OpenWrt packaging: init scripts, uci-defaults, ipk.sh, feed Makefile.
 bash openwrt/tests/run.sh
