@@ -7,9 +7,9 @@ use crate::budget::Budget;
 use crate::cache::{MapCache, State};
 use ipnet::IpNet;
 use lisp::{
-    auth, message_type, Action, Address, Algorithm, EidPrefix, Locator, MapNotify, MapRegister,
-    MapReply, MapRequest, Record, Registration, RequestRecord, CONTROL_PORT, MAX_LOCATORS,
-    MAX_RECORDS,
+    auth, map_reply, message_type, Action, Address, Algorithm, EidPrefix, List, Locator, MapNotify,
+    MapRegister, MapReply, MapRequest, Record, Registration, RequestRecord, CONTROL_PORT,
+    MAX_LOCATORS, MAX_RECORDS,
 };
 use netconf::PublicKey;
 use std::collections::{BTreeSet, HashMap};
@@ -477,14 +477,15 @@ impl Agent {
         let Some(ms) = map_server.map(|i| self.settings.map_servers[i].control_address) else {
             return;
         };
-        let mut request = MapRequest::new(nonce, Address::Ip(self.settings.control_address));
-        let _ = request.records.push(RequestRecord {
+        let itr_rlocs = [Address::Ip(self.settings.control_address)];
+        let records = [RequestRecord {
             notify: true,
             eid_mask_len: prefix.prefix_len(),
             eid: Address::eid(self.settings.iid, prefix.addr(), None),
-        });
+        }];
+        let request = MapRequest::new(nonce, &itr_rlocs, &records);
         let mut buf = vec![0; 512];
-        if let Ok(len) = request.write(&mut buf) {
+        if let Ok(len) = request.emit(&mut buf) {
             buf.truncate(len);
             self.counters.map_requests += 1;
             out.push(Effect::Control {
@@ -604,9 +605,10 @@ impl Agent {
     }
 
     fn on_reply(&mut self, now: Instant, msg: &[u8], out: &mut Vec<Effect>) -> bool {
-        let Ok(reply) = MapReply::parse(msg) else {
+        let Ok(packet) = map_reply::Packet::new_checked(msg) else {
             return false;
         };
+        let reply = MapReply::parse(&packet);
         // Only answers to our own requests: a nonce we did not send is not
         // trusted.
         let Some(Asked {
@@ -623,7 +625,7 @@ impl Agent {
         self.counters.map_replies += 1;
         log::debug!("Map-Reply for {asked}");
         for record in &reply.records {
-            self.apply(now, record, Some(asked), out);
+            self.apply(now, &record, Some(asked), out);
         }
         // A reply without a record for what was asked (or none at all) is
         // as good as no answer; the retry timer takes care of it.
@@ -638,10 +640,10 @@ impl Agent {
         msg: &[u8],
         out: &mut Vec<Effect>,
     ) -> bool {
-        if auth::verify(msg, &self.settings.map_servers[ms].key).is_err() {
+        let Ok(verified) = auth::verify(msg, &self.settings.map_servers[ms].key) else {
             return false;
-        }
-        let Ok(notify) = MapNotify::parse(msg) else {
+        };
+        let Ok(notify) = MapNotify::parse(&verified) else {
             return false;
         };
         let registering = &mut self.registering[ms];
@@ -666,11 +668,12 @@ impl Agent {
             notify.body.records.len()
         );
         for record in &notify.body.records {
-            self.apply(now, record, None, out);
+            self.apply(now, &record, None, out);
         }
+        // The ack is the Map-Notify as received, as type 5, signed again.
         let key = &self.settings.map_servers[ms].key;
-        let mut buf = vec![0; 4096];
-        if let Ok(len) = notify.write_ack(&mut buf, key) {
+        let mut buf = vec![0; msg.len()];
+        if let Ok(len) = verified.acknowledge(&mut buf, key) {
             buf.truncate(len);
             out.push(Effect::Control {
                 to: from,
@@ -700,7 +703,7 @@ impl Agent {
         let prefix = eid.prefix;
         let ttl = Duration::from_secs(u64::from(record.ttl) * 60);
         let key = record.eid.wireguard_key();
-        let revoked = matches!(&record.eid, Address::SecurityKey(k) if k.revoked);
+        let revoked = record.eid.revoked();
         let endpoint = record.locators.iter().find_map(|l| l.rloc.endpoint());
         match (key, endpoint) {
             (Some(key), Some(endpoint)) if !revoked => {
@@ -1020,7 +1023,7 @@ impl Agent {
                 eid,
                 &self.settings.public_key,
                 self.settings.record_ttl,
-                locators.clone(),
+                &locators,
             );
             if records.push(record).is_err() {
                 log::warn!("more than {MAX_RECORDS} EIDs: the rest are not registered");
@@ -1031,12 +1034,12 @@ impl Agent {
             nonce,
             key_id: 0,
             algorithm: Algorithm::HmacSha256_128,
-            records,
+            records: List::new(&records),
             xtr: None,
         });
-        let mut buf = vec![0; 4096];
+        let mut buf = vec![0; register.buffer_len()];
         let len = register
-            .write(&mut buf, &self.settings.map_servers[ms].key)
+            .emit(&mut buf, &self.settings.map_servers[ms].key)
             .ok()?;
         buf.truncate(len);
         Some(buf)

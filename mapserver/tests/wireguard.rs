@@ -212,8 +212,8 @@ fn client_registers_and_resolves_through_wireguard() {
         .recv_from(&mut buf)
         .expect("Map-Notify through the tunnel");
     assert_eq!(from, ms);
-    auth::verify(&buf[..len], b"robot secret").unwrap();
-    assert_eq!(MapNotify::parse(&buf[..len]).unwrap().body.nonce, 11);
+    let verified = auth::verify(&buf[..len], b"robot secret").unwrap();
+    assert_eq!(MapNotify::parse(&verified).unwrap().body.nonce, 11);
 
     socket
         .send_to(&request(12, "[1000] 10.2.0.5/32"), ms)
@@ -225,7 +225,10 @@ fn client_registers_and_resolves_through_wireguard() {
         panic!("expected a Map-Reply");
     };
     assert_eq!(reply.nonce, 12);
-    assert_eq!(reply.records[0].eid.wireguard_key(), Some([0x22; 32]));
+    assert_eq!(
+        reply.records.get(0).unwrap().eid.wireguard_key(),
+        Some([0x22; 32])
+    );
 
     // The map-server saw the client at its veth address.
     let sites = || {
