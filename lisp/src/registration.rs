@@ -184,10 +184,9 @@ impl<'a> Untrusted<'a> {
         self.packet.records()
     }
 
-    /// The message as checked.
+    /// The message as received: the digest covers all of it.
     pub fn as_bytes(&self) -> &'a [u8] {
-        let bytes: &'a [u8] = self.packet.buffer;
-        &bytes[..self.packet.end]
+        self.packet.buffer
     }
 
     /// Verifies it with the key it led to.
