@@ -139,3 +139,40 @@ fn writing_refuses_values_that_do_not_fit_their_bits() {
         })
     );
 }
+
+#[test]
+fn writing_refuses_more_items_than_a_reader_keeps() {
+    let records = vec![lisp::Record::negative(lisp::Address::None, 0, 1, lisp::Action(0)); 9];
+    let reply = MapReply {
+        records: List::new(&records),
+        ..MapReply::default()
+    };
+    assert_eq!(
+        reply.emit(&mut [0u8; 256]),
+        Err(WriteError::Invalid {
+            field: "Record Count",
+            value: 9
+        })
+    );
+}
+
+#[test]
+fn only_a_map_notify_is_acknowledged() {
+    let register = lisp::MapRegister::new(lisp::Registration {
+        nonce: 1,
+        key_id: 0,
+        algorithm: lisp::Algorithm::HmacSha256_128,
+        records: List::empty(),
+        xtr: None,
+    });
+    let mut buf = [0u8; 64];
+    let len = register.emit(&mut buf, b"k").unwrap();
+    let verified = lisp::auth::verify(&buf[..len], b"k").unwrap();
+    assert_eq!(
+        verified.acknowledge(&mut [0u8; 64], b"k"),
+        Err(WriteError::Invalid {
+            field: "message type to acknowledge",
+            value: 3
+        })
+    );
+}
