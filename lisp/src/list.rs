@@ -58,11 +58,15 @@ impl<'a, T: Item<'a>> List<'a, T> {
 
     pub fn iter(&self) -> Iter<'a, T> {
         match self.inner {
-            Inner::Wire { count, bytes } => Iter::Wire {
-                left: count,
-                cursor: Cursor::new(bytes),
+            Inner::Wire { count, bytes } => Iter {
+                inner: IterInner::Wire {
+                    left: count,
+                    cursor: Cursor::new(bytes),
+                },
             },
-            Inner::Slice(items) => Iter::Slice(items.iter()),
+            Inner::Slice(items) => Iter {
+                inner: IterInner::Slice(items.iter()),
+            },
         }
     }
 
@@ -168,10 +172,12 @@ impl<'a, T: Item<'a> + fmt::Debug> fmt::Debug for List<'a, T> {
 }
 
 /// The items of a [`List`], by value (they are small: bytes are borrowed).
-pub enum Iter<'a, T> {
-    #[doc(hidden)]
+pub struct Iter<'a, T> {
+    inner: IterInner<'a, T>,
+}
+
+enum IterInner<'a, T> {
     Wire { left: usize, cursor: Cursor<'a> },
-    #[doc(hidden)]
     Slice(core::slice::Iter<'a, T>),
 }
 
@@ -179,20 +185,20 @@ impl<'a, T: Item<'a>> Iterator for Iter<'a, T> {
     type Item = T;
 
     fn next(&mut self) -> Option<T> {
-        match self {
-            Iter::Wire { left, cursor } => {
+        match &mut self.inner {
+            IterInner::Wire { left, cursor } => {
                 *left = left.checked_sub(1)?;
                 // The bytes were checked when the list was read.
                 T::read(cursor).ok()
             }
-            Iter::Slice(items) => items.next().cloned(),
+            IterInner::Slice(items) => items.next().cloned(),
         }
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = match self {
-            Iter::Wire { left, .. } => *left,
-            Iter::Slice(items) => items.len(),
+        let left = match &self.inner {
+            IterInner::Wire { left, .. } => *left,
+            IterInner::Slice(items) => items.len(),
         };
         (0, Some(left))
     }
