@@ -9,7 +9,7 @@ mod common;
 
 use agent::engine::{Agent, Outbox};
 use e2e::lab::Lab;
-use lisp::{Action, Address, Algorithm, Locator, MapNotify, Record, Registration};
+use lisp::{Action, Address, Algorithm, List, Locator, MapNotify, Record, Registration};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -39,28 +39,28 @@ fn engine_with_peers(peers: u32) -> u64 {
         let mut key = [0u8; 32];
         key[..4].copy_from_slice(&n.to_be_bytes());
         let eid = IpAddr::from([10, 2 + (n >> 16) as u8, (n >> 8) as u8, n as u8]);
-        let mut record = Record::negative(
-            Address::eid(1000, eid, Some(&key)),
-            32,
-            15,
-            Action::NO_ACTION,
-        );
         let endpoint = SocketAddr::from(([192, 0, 2, (n % 250) as u8 + 1], 51820));
-        record
-            .locators
-            .push(Locator::reachable(Address::rloc(endpoint)))
-            .unwrap();
+        let locators = [Locator::reachable(Address::rloc(endpoint))];
+        let records = [Record {
+            locators: List::new(&locators),
+            ..Record::negative(
+                Address::eid(1000, eid, Some(&key)),
+                32,
+                15,
+                Action::NO_ACTION,
+            )
+        }];
         let notify = MapNotify {
             body: Registration {
                 nonce: u64::from(n),
                 key_id: 0,
                 algorithm: Algorithm::HmacSha256_128,
-                records: heapless::Vec::from_slice(&[record]).unwrap(),
+                records: List::new(&records),
                 xtr: None,
             },
         };
         let mut buf = [0u8; 512];
-        let len = notify.write(&mut buf, b"key").unwrap();
+        let len = notify.emit(&mut buf, b"key").unwrap();
         out.clear();
         agent.on_control(
             now,

@@ -6,7 +6,7 @@
 mod common;
 
 use agent::engine::{Agent, Effect, Outbox};
-use lisp::{Action, Address, MapReply, Message, Record};
+use lisp::{Action, Address, List, MapReply, Message, Record};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -36,16 +36,15 @@ fn miss(agent: &mut Agent, now: Instant, n: u32) -> Duration {
     });
     let mut elapsed = begin.elapsed();
     if let Some(nonce) = nonce {
-        let mut reply = MapReply {
+        let eid = Address::eid(1000, destination, None);
+        let records = [Record::negative(eid, 32, 60, Action::DROP_NO_REASON)];
+        let reply = MapReply {
             nonce,
+            records: List::new(&records),
             ..MapReply::default()
         };
-        let eid = Address::eid(1000, destination, None);
-        let _ = reply
-            .records
-            .push(Record::negative(eid, 32, 60, Action::DROP_NO_REASON));
         let mut buf = vec![0; 512];
-        let len = reply.write(&mut buf).unwrap_or(0);
+        let len = reply.emit(&mut buf).unwrap_or(0);
         out.clear();
         let begin = Instant::now();
         agent.on_control(now, ms, &buf[..len], &mut out);

@@ -10,9 +10,9 @@ use crate::budget::Budget;
 use crate::cache::{MapCache, State};
 use ipnet::IpNet;
 use lisp::{
-    auth, message_type, Action, Address, Algorithm, EidPrefix, Locator, MapNotify, MapRegister,
-    MapReply, MapRequest, Record, Registration, RequestRecord, CONTROL_PORT, MAX_LOCATORS,
-    MAX_RECORDS,
+    auth, map_reply, message_type, Action, Address, Algorithm, EidPrefix, List, Locator, MapNotify,
+    MapRegister, MapReply, MapRequest, Record, Registration, RequestRecord, CONTROL_PORT,
+    MAX_LOCATORS, MAX_RECORDS,
 };
 use netconf::outbox::Bytes;
 use netconf::PublicKey;
@@ -563,13 +563,14 @@ impl Agent {
         let Some(ms) = map_server.map(|i| self.settings.map_servers[i].control_address) else {
             return;
         };
-        let mut request = MapRequest::new(nonce, Address::Ip(self.settings.control_address));
-        let _ = request.records.push(RequestRecord {
+        let itr_rlocs = [Address::Ip(self.settings.control_address)];
+        let records = [RequestRecord {
             notify: true,
             eid_mask_len: prefix.prefix_len(),
             eid: Address::eid(self.settings.iid, prefix.addr(), None),
-        });
-        if let Ok(message) = out.write(|buf| request.write(buf)) {
+        }];
+        let request = MapRequest::new(nonce, &itr_rlocs, &records);
+        if let Ok(message) = out.write(|buf| request.emit(buf)) {
             self.counters.map_requests += 1;
             out.push(Effect::Control {
                 to: SocketAddr::new(ms, CONTROL_PORT),
@@ -688,9 +689,10 @@ impl Agent {
     }
 
     fn on_reply(&mut self, now: Instant, msg: &[u8], out: &mut Outbox) -> bool {
-        let Ok(reply) = MapReply::parse(msg) else {
+        let Ok(packet) = map_reply::Packet::new_checked(msg) else {
             return false;
         };
+        let reply = MapReply::parse(&packet);
         // Only answers to our own requests: a nonce we did not send is not
         // trusted.
         let Some(Asked {
@@ -707,7 +709,7 @@ impl Agent {
         self.counters.map_replies += 1;
         log::debug!("Map-Reply for {asked}");
         for record in &reply.records {
-            self.apply(now, record, Some(asked), out);
+            self.apply(now, &record, Some(asked), out);
         }
         // A reply without a record for what was asked (or none at all) is
         // as good as no answer; the retry timer takes care of it.
@@ -722,10 +724,10 @@ impl Agent {
         msg: &[u8],
         out: &mut Outbox,
     ) -> bool {
-        if auth::verify(msg, &self.settings.map_servers[ms].key).is_err() {
+        let Ok(verified) = auth::verify(msg, &self.settings.map_servers[ms].key) else {
             return false;
-        }
-        let Ok(notify) = MapNotify::parse(msg) else {
+        };
+        let Ok(notify) = MapNotify::parse(&verified) else {
             return false;
         };
         let registering = &mut self.registering[ms];
@@ -750,10 +752,11 @@ impl Agent {
             notify.body.records.len()
         );
         for record in &notify.body.records {
-            self.apply(now, record, None, out);
+            self.apply(now, &record, None, out);
         }
+        // The ack is the Map-Notify as received, as type 5, signed again.
         let key = &self.settings.map_servers[ms].key;
-        if let Ok(message) = out.write(|buf| notify.write_ack(buf, key)) {
+        if let Ok(message) = out.write(|buf| verified.acknowledge(buf, key)) {
             out.push(Effect::Control { to: from, message });
         }
         true
@@ -773,7 +776,7 @@ impl Agent {
         let prefix = eid.prefix;
         let ttl = Duration::from_secs(u64::from(record.ttl) * 60);
         let key = record.eid.wireguard_key();
-        let revoked = matches!(&record.eid, Address::SecurityKey(k) if k.revoked);
+        let revoked = record.eid.revoked();
         let endpoint = record.locators.iter().find_map(|l| l.rloc.endpoint());
         match (key, endpoint) {
             (Some(key), Some(endpoint)) if !revoked => {
@@ -1104,7 +1107,7 @@ impl Agent {
                 eid,
                 &self.settings.public_key,
                 self.settings.record_ttl,
-                locators.clone(),
+                &locators,
             );
             if records.push(record).is_err() {
                 log::warn!("more than {MAX_RECORDS} EIDs: the rest are not registered");
@@ -1115,11 +1118,11 @@ impl Agent {
             nonce,
             key_id: 0,
             algorithm: Algorithm::HmacSha256_128,
-            records,
+            records: List::new(&records),
             xtr: None,
         });
         let key = &self.settings.map_servers[ms].key;
-        out.write(|buf| register.write(buf, key)).ok()
+        out.write(|buf| register.emit(buf, key)).ok()
     }
 
     /// When [`Agent::poll`] next has something to do.

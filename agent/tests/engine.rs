@@ -6,7 +6,7 @@ use agent::engine::{
 };
 use ipnet::IpNet;
 use lisp::{
-    auth, Action, Address, Algorithm, Locator, MapNotify, MapRegister, MapReply, MapRequest,
+    auth, Action, Address, Algorithm, List, Locator, MapNotify, MapRegister, MapReply, MapRequest,
     Message, Record, Registration,
 };
 use std::net::{IpAddr, SocketAddr};
@@ -105,12 +105,18 @@ impl World {
     }
 }
 
+/// A message the test keeps for its whole run: what it parses to borrows
+/// from it.
+fn kept(message: &[u8]) -> &'static [u8] {
+    message.to_vec().leak()
+}
+
 /// The Map-Requests among `actions`, parsed.
-fn requests(actions: &[Effect<Vec<u8>>]) -> Vec<MapRequest> {
+fn requests(actions: &[Effect<Vec<u8>>]) -> Vec<MapRequest<'static>> {
     actions
         .iter()
         .filter_map(|a| match a {
-            Effect::Control { to, message } if *to == ms() => match Message::parse(message) {
+            Effect::Control { to, message } if *to == ms() => match Message::parse(kept(message)) {
                 Ok(Message::MapRequest(r)) => Some(r),
                 _ => None,
             },
@@ -127,27 +133,26 @@ fn written(write: impl FnOnce(&mut [u8]) -> Result<usize, lisp::WriteError>) -> 
 }
 
 /// The record the map-server hands out for site b's 10.2.0.0/24.
-fn record_b(endpoint: &str) -> Record {
+fn record_b(endpoint: &str) -> Record<'static> {
     let mut record = Record::negative(
         Address::eid(1000, ip("10.2.0.0"), Some(&B_KEY)),
         24,
         15,
         Action::NO_ACTION,
     );
-    record
-        .locators
-        .push(Locator::reachable(Address::rloc(endpoint.parse().unwrap())))
-        .unwrap();
+    let locators = vec![Locator::reachable(Address::rloc(endpoint.parse().unwrap()))];
+    record.locators = List::new(locators.leak());
     record
 }
 
 fn reply(nonce: u64, record: Record) -> Vec<u8> {
-    let mut reply = MapReply {
+    let records = [record];
+    let reply = MapReply {
         nonce,
+        records: List::new(&records),
         ..MapReply::default()
     };
-    reply.records.push(record).unwrap();
-    written(|b| reply.write(b))
+    written(|b| reply.emit(b))
 }
 
 fn push(records: Vec<Record>, key: &[u8]) -> Vec<u8> {
@@ -156,11 +161,11 @@ fn push(records: Vec<Record>, key: &[u8]) -> Vec<u8> {
             nonce: 99,
             key_id: 0,
             algorithm: Algorithm::HmacSha256_128,
-            records: heapless::Vec::from_slice(&records).unwrap(),
+            records: List::new(&records),
             xtr: None,
         },
     };
-    written(|b| notify.write(b, key))
+    written(|b| notify.emit(b, key))
 }
 
 #[test]
@@ -169,13 +174,16 @@ fn cold_miss_queues_packets_asks_once_then_installs_and_sends_them() {
     let first = w.packet("10.2.0.9", 1);
     let asked = requests(&first);
     assert_eq!(asked.len(), 1);
-    let record = &asked[0].records[0];
+    let record = asked[0].records.get(0).unwrap();
     assert_eq!(
         (record.eid_mask_len, record.eid.instance_id(), record.notify),
         (32, 1000, true)
     );
     assert_eq!(record.eid.ip(), Some(ip("10.2.0.9")));
-    assert_eq!(asked[0].itr_rlocs[0], Address::Ip(ip("100.64.0.2")));
+    assert_eq!(
+        asked[0].itr_rlocs.get(0),
+        Some(Address::Ip(ip("100.64.0.2")))
+    );
     assert!(
         w.packet("10.2.0.9", 2).is_empty(),
         "queued, no second request"
@@ -320,8 +328,8 @@ fn a_pushed_mapping_installs_the_peer_and_is_acknowledged() {
         panic!("no ack: {actions:?}")
     };
     assert_eq!(*to, ms());
-    auth::verify(message, MS_KEY).unwrap();
-    assert_eq!(MapNotify::parse_ack(message).unwrap().body.nonce, 99);
+    let verified = auth::verify(message, MS_KEY).unwrap();
+    assert_eq!(MapNotify::parse_ack(&verified).unwrap().body.nonce, 99);
     // Signed with another key: ignored.
     assert!(w
         .receive(&push(vec![record_b("192.0.2.11:1")], b"forged"))
@@ -358,7 +366,7 @@ fn a_revocation_removes_route_and_peer() {
     let mut w = World::new();
     w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
     let mut revoked = record_b("192.0.2.11:51820");
-    revoked.locators.clear();
+    revoked.locators = List::empty();
     if let Address::SecurityKey(k) = &mut revoked.eid {
         k.revoked = true;
     }
@@ -380,11 +388,11 @@ fn a_mapping_for_our_own_eids_is_never_installed() {
 }
 
 /// The Map-Register among `actions`, checked and parsed.
-fn registered(actions: &[Effect<Vec<u8>>]) -> Option<(Vec<u8>, MapRegister)> {
+fn registered(actions: &[Effect<Vec<u8>>]) -> Option<(Vec<u8>, MapRegister<'static>)> {
     actions.iter().find_map(|a| match a {
         Effect::Control { message, .. } if message[0] >> 4 == 3 => {
-            auth::verify(message, MS_KEY).unwrap();
-            Some((message.clone(), MapRegister::parse(message).unwrap()))
+            let verified = auth::verify(kept(message), MS_KEY).unwrap();
+            Some((message.clone(), MapRegister::parse(&verified).unwrap()))
         }
         _ => None,
     })
@@ -395,10 +403,10 @@ fn registers_at_once_retries_until_notified_and_again_on_rloc_change() {
     let mut w = World::new();
     w.rlocs(&["192.0.2.10"]);
     let (_, register) = registered(&w.wait(Duration::ZERO)).expect("registers at start");
-    let record = &register.body.records[0];
+    let record = register.body.records.get(0).unwrap();
     assert_eq!(record.eid.wireguard_key(), Some([0xaa; 32]));
     assert_eq!(
-        record.locators[0].rloc.endpoint(),
+        record.locators.get(0).unwrap().rloc.endpoint(),
         Some("192.0.2.10:51820".parse().unwrap())
     );
     assert!(register.want_map_notify && register.proxy_reply);
@@ -416,13 +424,22 @@ fn registers_at_once_retries_until_notified_and_again_on_rloc_change() {
     let notify = MapNotify {
         body: latest.body.clone(),
     };
-    assert!(w.receive(&written(|b| notify.write(b, MS_KEY))).is_empty());
+    assert!(w.receive(&written(|b| notify.emit(b, MS_KEY))).is_empty());
     assert!(registered(&w.wait(Duration::from_secs(59))).is_none());
     // The RLOC changes: at once.
     w.rlocs(&["198.51.100.4"]);
     let (_, moved) = registered(&w.wait(Duration::ZERO)).expect("re-registers");
     assert_eq!(
-        moved.body.records[0].locators[0].rloc.endpoint(),
+        moved
+            .body
+            .records
+            .get(0)
+            .unwrap()
+            .locators
+            .get(0)
+            .unwrap()
+            .rloc
+            .endpoint(),
         Some("198.51.100.4:51820".parse().unwrap())
     );
 }
@@ -511,7 +528,7 @@ fn asked_and_refused(actions: &[Effect<Vec<u8>>]) -> (usize, usize) {
     (requests(actions).len(), refused)
 }
 
-fn negative(eid: &str, len: u8, ttl: u32) -> Record {
+fn negative(eid: &str, len: u8, ttl: u32) -> Record<'static> {
     Record::negative(
         Address::eid(1000, ip(eid), None),
         len,
@@ -709,7 +726,7 @@ fn an_unanswered_map_request_rehandshakes_the_map_server_at_once() {
         MapNotify {
             body: register.body.clone(),
         }
-        .write(b, MS_KEY)
+        .emit(b, MS_KEY)
     }));
     requests(&w.packet("10.2.0.9", 1));
     let actions = w.wait(Duration::from_millis(100));
@@ -750,7 +767,7 @@ fn a_map_server_that_answers_again_heals_no_answer_entries_and_registration() {
         MapNotify {
             body: register.body.clone(),
         }
-        .write(b, MS_KEY)
+        .emit(b, MS_KEY)
     }));
     assert!(w.agent.status(w.now).map_servers[0].registered.is_some());
     let asked = requests(&w.packet("10.2.0.9", 3));

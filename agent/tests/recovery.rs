@@ -6,7 +6,7 @@ mod e2e;
 
 use e2e::lab::Lab;
 use e2e::{exec, in_namespace, sysctl};
-use lisp::{Address, Algorithm, Locator, MapNotify, MapRequest, Record, Registration};
+use lisp::{Address, Algorithm, List, Locator, MapNotify, MapRequest, Record, Registration};
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -199,14 +199,14 @@ fn a_revoked_site_is_cut_off_and_stays_revoked_across_a_restart() {
 
 /// A Map-Request for `eid` in instance 1000.
 fn map_request(nonce: u64, eid: &str) -> Vec<u8> {
-    let mut request = MapRequest::new(nonce, Address::None);
-    let _ = request.records.push(lisp::RequestRecord {
+    let records = [lisp::RequestRecord {
         notify: true,
         eid_mask_len: 32,
         eid: Address::eid(1000, eid.parse().unwrap(), None),
-    });
+    }];
+    let request = MapRequest::new(nonce, &[Address::None], &records);
     let mut buf = vec![0; 1500];
-    let len = request.write(&mut buf).unwrap();
+    let len = request.emit(&mut buf).unwrap();
     buf.truncate(len);
     buf
 }
@@ -325,31 +325,29 @@ fn forged_control_messages_from_the_underlay_are_dropped_by_both_daemons() {
         "via",
         &b_rloc,
     ]);
-    let mut records = heapless::Vec::new();
-    let mut locators = heapless::Vec::new();
-    let _ = locators.push(Locator::reachable(Address::rloc(
+    let locators = [Locator::reachable(Address::rloc(
         "172.31.9.9:51820".parse().unwrap(),
-    )));
-    let _ = records.push(Record {
-        locators,
+    ))];
+    let records = [Record {
+        locators: List::new(&locators),
         ..Record::negative(
             Address::eid(1000, "10.66.0.0".parse().unwrap(), Some(&[0x66; 32])),
             24,
             15,
             lisp::Action::NO_ACTION,
         )
-    });
+    }];
     let notify = MapNotify {
         body: Registration {
             nonce: 99,
             key_id: 0,
             algorithm: Algorithm::HmacSha256_128,
-            records,
+            records: List::new(&records),
             xtr: None,
         },
     };
     let mut buf = vec![0; 1500];
-    let len = notify.write(&mut buf, b"key b").unwrap();
+    let len = notify.emit(&mut buf, b"key b").unwrap();
     buf.truncate(len);
     let before = lab.status_counter("b", "bad_messages");
     forge(&router, "100.64.0.1:4342", "100.64.0.3:4342", buf, 20);

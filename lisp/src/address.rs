@@ -1,16 +1,18 @@
 //! Addresses as LISP carries them: an AFI and what follows it (RFC 9301
 //! §5.1), including the LISP Canonical Address Format (LCAF, RFC 8060)
-//! types lispguard uses.
+//! types lispguard uses. Keys and unknown addresses borrow their bytes
+//! from the message.
 //!
 //! Nesting is bounded by the types: an Instance-ID LCAF wraps a plain
 //! address, a Security Key LCAF wraps a plain address or an Instance-ID
 //! LCAF. Whatever cannot be represented — an LCAF type we do not know, a
 //! nesting the types do not allow, more than [`MAX_LCAF_DEPTH`] levels — is
-//! skipped by its length and parsed as [`Address::Unknown`], so that newer
-//! peers interoperate.
+//! kept whole as [`Address::Unknown`], by its length: newer peers
+//! interoperate, and it is written back byte for byte.
 
-use crate::error::{ParseErrorKind, WriteError};
-use crate::wire::{array, fail, take_, u16_, u32_, u8_, Emit, Res, Writer};
+use crate::error::{ParseError, ParseErrorKind, WriteError};
+use crate::list::Item;
+use crate::wire::{Cursor, Emit, Writer};
 use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Address Family Identifiers (IANA) used by LISP.
@@ -30,25 +32,22 @@ pub mod lcaf_type {
     pub const SECURITY_KEY: u8 = 11;
 }
 
-/// LCAF levels the parser descends before it skips the rest by length.
+/// LCAF levels the parser descends before it keeps the rest whole.
 pub const MAX_LCAF_DEPTH: usize = 3;
 /// RTR RLOCs kept from a NAT-Traversal LCAF.
 pub const MAX_RTR_RLOCS: usize = 2;
-/// Key material kept from a Security Key LCAF; longer keys (e.g. 2048-bit
-/// MODP) are skipped as an unknown address.
-pub const MAX_KEY_LEN: usize = 64;
 
 /// RFC 8061 §4 cipher suite 6 (`LISP_256_EC25519_CHACHA20_POLY1305`):
 /// X25519 with ChaCha20-Poly1305, the suite of a WireGuard public key.
 pub const KEY_ALGORITHM_X25519_CHACHA20: u8 = 6;
 
-/// The WireGuard port a plain-AFI locator implies (DESIGN: a locator
-/// carries its port in a NAT-Traversal LCAF only when it is another one).
+/// The WireGuard port a plain-AFI locator implies (a locator carries its
+/// port in a NAT-Traversal LCAF only when it is another one).
 pub const WIREGUARD_PORT: u16 = 51820;
 
 /// An address field: AFI 0, an IP address, or an LCAF.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Address {
+pub enum Address<'a> {
     /// AFI 0: no address.
     None,
     /// AFI 1 or 2.
@@ -58,14 +57,16 @@ pub enum Address {
     /// NAT-Traversal LCAF (type 7): how to reach an ETR behind a NAT.
     NatTraversal(NatTraversal),
     /// Security Key LCAF (type 11): a public key bound to an address.
-    SecurityKey(SecurityKey),
-    /// An LCAF this codec does not represent, skipped by its length.
-    Unknown { lcaf_type: u8 },
+    SecurityKey(SecurityKey<'a>),
+    /// An LCAF this codec does not represent, kept as it came.
+    Unknown(Unknown<'a>),
 }
 
 /// Instance-ID LCAF body.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct InstanceId {
+    /// LCAF Flags, kept as received.
+    pub flags: u8,
     /// The virtual network (tenant) the address belongs to.
     pub iid: u32,
     /// IID mask-len: how many leading bits of `iid` are significant, for
@@ -78,6 +79,8 @@ pub struct InstanceId {
 /// NAT-Traversal LCAF body (RFC 8060 §4.3; used as in RFC 9735).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct NatTraversal {
+    /// LCAF Flags, kept as received.
+    pub flags: u8,
     pub ms_port: u16,
     /// The UDP port the ETR is reachable at (its WireGuard port).
     pub etr_port: u16,
@@ -91,12 +94,15 @@ pub struct NatTraversal {
 
 /// Security Key LCAF body carrying one key.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct SecurityKey {
+pub struct SecurityKey<'a> {
+    /// LCAF Flags, kept as received.
+    pub flags: u8,
     /// RFC 8061 cipher suite of the key, e.g. [`KEY_ALGORITHM_X25519_CHACHA20`].
     pub algorithm: u8,
     /// R bit: the key is being revoked.
     pub revoked: bool,
-    pub key: heapless::Vec<u8, MAX_KEY_LEN>,
+    /// Key Material.
+    pub key: &'a [u8],
     /// The address the key belongs to.
     pub address: KeyedAddress,
 }
@@ -108,15 +114,24 @@ pub enum KeyedAddress {
     InstanceId(InstanceId),
 }
 
-impl Address {
+/// An LCAF not represented here: its type, and the whole address as on
+/// the wire (AFI and LCAF header included).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Unknown<'a> {
+    pub lcaf_type: u8,
+    pub bytes: &'a [u8],
+}
+
+impl<'a> Address<'a> {
     /// The address lispguard registers for an EID: the IP address, inside
     /// an Instance-ID LCAF when `iid` is not 0, inside a Security Key LCAF
     /// carrying the WireGuard public key when there is one.
-    pub fn eid(iid: u32, ip: IpAddr, wireguard_key: Option<&[u8; 32]>) -> Address {
+    pub fn eid(iid: u32, ip: IpAddr, wireguard_key: Option<&'a [u8; 32]>) -> Address<'a> {
         let keyed = if iid == 0 {
             KeyedAddress::Ip(Some(ip))
         } else {
             KeyedAddress::InstanceId(InstanceId {
+                flags: 0,
                 iid,
                 mask_len: 0,
                 address: Some(ip),
@@ -124,9 +139,10 @@ impl Address {
         };
         match (wireguard_key, keyed) {
             (Some(key), address) => Address::SecurityKey(SecurityKey {
+                flags: 0,
                 algorithm: KEY_ALGORITHM_X25519_CHACHA20,
                 revoked: false,
-                key: heapless::Vec::from_slice(key).unwrap_or_default(),
+                key,
                 address,
             }),
             (None, KeyedAddress::Ip(_)) => Address::Ip(ip),
@@ -136,7 +152,7 @@ impl Address {
 
     /// The locator for a WireGuard endpoint: a plain address at the
     /// default port, else a NAT-Traversal LCAF carrying the port.
-    pub fn rloc(endpoint: SocketAddr) -> Address {
+    pub fn rloc(endpoint: SocketAddr) -> Address<'a> {
         if endpoint.port() == WIREGUARD_PORT {
             return Address::Ip(endpoint.ip());
         }
@@ -170,7 +186,7 @@ impl Address {
                 KeyedAddress::Ip(ip) => *ip,
                 KeyedAddress::InstanceId(i) => i.address,
             },
-            Address::None | Address::NatTraversal(_) | Address::Unknown { .. } => None,
+            Address::None | Address::NatTraversal(_) | Address::Unknown(_) => None,
         }
     }
 
@@ -191,169 +207,174 @@ impl Address {
     pub fn wireguard_key(&self) -> Option<[u8; 32]> {
         match self {
             Address::SecurityKey(k) if k.algorithm == KEY_ALGORITHM_X25519_CHACHA20 => {
-                k.key.as_slice().try_into().ok()
+                k.key.try_into().ok()
             }
             _ => None,
         }
     }
+
+    /// Whether a Security Key LCAF says its key is being revoked (R bit).
+    pub fn revoked(&self) -> bool {
+        matches!(self, Address::SecurityKey(k) if k.revoked)
+    }
 }
 
 /// Bits of the innermost IP address: the limit of a mask-len over it.
-pub(crate) fn max_mask_len(address: &Address) -> Option<u8> {
+pub(crate) fn max_mask_len(address: &Address<'_>) -> Option<u8> {
     match address.ip()? {
         IpAddr::V4(_) => Some(32),
         IpAddr::V6(_) => Some(128),
     }
 }
 
-pub(crate) fn parse(i: &[u8]) -> Res<'_, Address> {
-    parse_at_depth(i, 0)
+impl<'a> Item<'a> for Address<'a> {
+    fn read(c: &mut Cursor<'a>) -> Result<Self, ParseError> {
+        read_at_depth(c, 0)
+    }
 }
 
-fn parse_at_depth(i: &[u8], depth: usize) -> Res<'_, Address> {
-    let start = i;
-    let (i, afi) = u16_("AFI")(i)?;
+fn read_at_depth<'a>(c: &mut Cursor<'a>, depth: usize) -> Result<Address<'a>, ParseError> {
+    let start = c.pos();
+    let afi = c.u16("AFI")?;
     match afi {
-        afi::NONE => Ok((i, Address::None)),
-        afi::IPV4 => {
-            let (i, octets) = array::<4>("IPv4 address")(i)?;
-            Ok((i, Address::Ip(Ipv4Addr::from(octets).into())))
-        }
-        afi::IPV6 => {
-            let (i, octets) = array::<16>("IPv6 address")(i)?;
-            Ok((i, Address::Ip(Ipv6Addr::from(octets).into())))
-        }
-        afi::LCAF => parse_lcaf(i, depth),
-        _ => fail(start, ParseErrorKind::UnknownAfi(afi)),
+        afi::NONE => Ok(Address::None),
+        afi::IPV4 => Ok(Address::Ip(
+            Ipv4Addr::from(c.array::<4>("IPv4 address")?).into(),
+        )),
+        afi::IPV6 => Ok(Address::Ip(
+            Ipv6Addr::from(c.array::<16>("IPv6 address")?).into(),
+        )),
+        afi::LCAF => read_lcaf(c, start, depth),
+        _ => c.fail(start, ParseErrorKind::UnknownAfi(afi)),
     }
+}
+
+/// A plain address (AFI 0, 1 or 2) inside an LCAF, or `None` when it is
+/// something else (then the LCAF is kept whole).
+fn read_inner_ip(c: &mut Cursor<'_>, depth: usize) -> Result<Option<Option<IpAddr>>, ParseError> {
+    Ok(match read_at_depth(c, depth)? {
+        Address::None => Some(None),
+        Address::Ip(ip) => Some(Some(ip)),
+        _ => None,
+    })
 }
 
 /// The LCAF header after its AFI (Rsvd1, Flags, Type, Rsvd2, Length), then
-/// the body, which must be consumed exactly.
-fn parse_lcaf(i: &[u8], depth: usize) -> Res<'_, Address> {
-    let header = i;
-    let (i, _rsvd1) = u8_("LCAF Rsvd1")(i)?;
-    let (i, _flags) = u8_("LCAF Flags")(i)?;
-    let (i, lcaf_type) = u8_("LCAF Type")(i)?;
-    let (i, rsvd2) = u8_("LCAF Rsvd2")(i)?;
-    let (i, length) = u16_("LCAF Length")(i)?;
-    let (rest, body) = take_("LCAF body", usize::from(length))(i)?;
-    if depth >= MAX_LCAF_DEPTH {
-        return Ok((rest, Address::Unknown { lcaf_type }));
-    }
+/// the body, which must be consumed exactly. `start` is where the AFI was.
+fn read_lcaf<'a>(
+    c: &mut Cursor<'a>,
+    start: usize,
+    depth: usize,
+) -> Result<Address<'a>, ParseError> {
+    let header = c.pos();
+    let _rsvd1 = c.u8("LCAF Rsvd1")?;
+    let flags = c.u8("LCAF Flags")?;
+    let lcaf_type = c.u8("LCAF Type")?;
+    let rsvd2 = c.u8("LCAF Rsvd2")?;
+    let length = c.u16("LCAF Length")?;
+    let mut body = c.sub("LCAF body", usize::from(length))?;
     let parsed = match lcaf_type {
-        lcaf_type::INSTANCE_ID => parse_instance_id(body, rsvd2, depth),
-        lcaf_type::NAT_TRAVERSAL => parse_nat_traversal(body, depth),
-        lcaf_type::SECURITY_KEY => parse_security_key(body, depth),
-        _ => skipped(body, lcaf_type),
+        _ if depth >= MAX_LCAF_DEPTH => None,
+        lcaf_type::INSTANCE_ID => {
+            read_instance_id(&mut body, flags, rsvd2, depth)?.map(Address::InstanceId)
+        }
+        lcaf_type::NAT_TRAVERSAL => {
+            read_nat_traversal(&mut body, flags, depth)?.map(Address::NatTraversal)
+        }
+        lcaf_type::SECURITY_KEY => {
+            read_security_key(&mut body, flags, depth)?.map(Address::SecurityKey)
+        }
+        _ => None,
     };
-    let (left, address) = parsed?;
-    if !left.is_empty() {
-        return fail(header, ParseErrorKind::LcafLength { lcaf_type, length });
-    }
-    Ok((rest, address))
-}
-
-/// A plain address (AFI 0, 1 or 2) inside an LCAF of type `outer`, or
-/// `Err(lcaf_type)` of what to report as unknown when it is something else.
-fn inner_ip(address: Address, outer: u8) -> Result<Option<IpAddr>, u8> {
-    match address {
-        Address::None => Ok(None),
-        Address::Ip(ip) => Ok(Some(ip)),
-        Address::Unknown { lcaf_type } => Err(lcaf_type),
-        _ => Err(outer),
+    match parsed {
+        Some(_) if !body.is_empty() => {
+            c.fail(header, ParseErrorKind::LcafLength { lcaf_type, length })
+        }
+        Some(address) => Ok(address),
+        None => Ok(Address::Unknown(Unknown {
+            lcaf_type,
+            bytes: c.since(start),
+        })),
     }
 }
 
-/// What a parser returns for an LCAF it skips: nothing left of the body.
-fn skipped(body: &[u8], lcaf_type: u8) -> Res<'_, Address> {
-    Ok((&body[body.len()..], Address::Unknown { lcaf_type }))
+fn read_instance_id(
+    c: &mut Cursor<'_>,
+    flags: u8,
+    mask_len: u8,
+    depth: usize,
+) -> Result<Option<InstanceId>, ParseError> {
+    let iid = c.u32("Instance ID")?;
+    Ok(read_inner_ip(c, depth + 1)?.map(|address| InstanceId {
+        flags,
+        iid,
+        mask_len,
+        address,
+    }))
 }
 
-fn parse_instance_id(body: &[u8], mask_len: u8, depth: usize) -> Res<'_, Address> {
-    let (i, iid) = u32_("Instance ID")(body)?;
-    let (i, inner) = parse_at_depth(i, depth + 1)?;
-    let address = match inner_ip(inner, lcaf_type::INSTANCE_ID) {
-        Ok(address) => address,
-        Err(unknown) => return skipped(i, unknown),
-    };
-    Ok((
-        i,
-        Address::InstanceId(InstanceId {
-            iid,
-            mask_len,
-            address,
-        }),
-    ))
-}
-
-fn parse_nat_traversal(body: &[u8], depth: usize) -> Res<'_, Address> {
-    let (i, ms_port) = u16_("MS UDP Port Number")(body)?;
-    let (mut i, etr_port) = u16_("ETR UDP Port Number")(i)?;
+fn read_nat_traversal(
+    c: &mut Cursor<'_>,
+    flags: u8,
+    depth: usize,
+) -> Result<Option<NatTraversal>, ParseError> {
+    let ms_port = c.u16("MS UDP Port Number")?;
+    let etr_port = c.u16("ETR UDP Port Number")?;
     let mut rlocs = [None; 3];
     for rloc in &mut rlocs {
-        let (rest, inner) = parse_at_depth(i, depth + 1)?;
-        i = rest;
-        match inner_ip(inner, lcaf_type::NAT_TRAVERSAL) {
-            Ok(address) => *rloc = address,
-            Err(_) => return skipped(i, lcaf_type::NAT_TRAVERSAL),
+        match read_inner_ip(c, depth + 1)? {
+            Some(address) => *rloc = address,
+            None => return Ok(None),
         }
     }
     let mut rtr_rlocs = heapless::Vec::new();
-    while !i.is_empty() {
-        let (rest, inner) = parse_at_depth(i, depth + 1)?;
-        i = rest;
-        match inner_ip(inner, lcaf_type::NAT_TRAVERSAL) {
-            Ok(Some(rtr)) if rtr_rlocs.push(rtr).is_ok() => {}
-            _ => return skipped(i, lcaf_type::NAT_TRAVERSAL),
+    while !c.is_empty() {
+        match read_inner_ip(c, depth + 1)? {
+            Some(Some(rtr)) if rtr_rlocs.push(rtr).is_ok() => {}
+            _ => return Ok(None),
         }
     }
     let [global_etr_rloc, ms_rloc, private_etr_rloc] = rlocs;
-    Ok((
-        i,
-        Address::NatTraversal(NatTraversal {
-            ms_port,
-            etr_port,
-            global_etr_rloc,
-            ms_rloc,
-            private_etr_rloc,
-            rtr_rlocs,
-        }),
-    ))
+    Ok(Some(NatTraversal {
+        flags,
+        ms_port,
+        etr_port,
+        global_etr_rloc,
+        ms_rloc,
+        private_etr_rloc,
+        rtr_rlocs,
+    }))
 }
 
 /// Key Count, Rsvd3, Key Algorithm, Rsvd4 + R bit, Key Length, Key
 /// Material, then the wrapped address. Only a single key is represented.
-fn parse_security_key(body: &[u8], depth: usize) -> Res<'_, Address> {
-    let (i, key_count) = u8_("Key Count")(body)?;
+fn read_security_key<'a>(
+    c: &mut Cursor<'a>,
+    flags: u8,
+    depth: usize,
+) -> Result<Option<SecurityKey<'a>>, ParseError> {
+    let key_count = c.u8("Key Count")?;
     if key_count != 1 {
-        return skipped(body, lcaf_type::SECURITY_KEY);
+        return Ok(None);
     }
-    let (i, _rsvd3) = u8_("Rsvd3")(i)?;
-    let (i, algorithm) = u8_("Key Algorithm")(i)?;
-    let (i, rsvd4_r) = u8_("R bit")(i)?;
-    let (i, key_len) = u16_("Key Length")(i)?;
-    let (i, key) = take_("Key Material", usize::from(key_len))(i)?;
-    let (i, inner) = parse_at_depth(i, depth + 1)?;
-    let Ok(key) = heapless::Vec::from_slice(key) else {
-        return skipped(i, lcaf_type::SECURITY_KEY);
-    };
-    let address = match inner {
+    let _rsvd3 = c.u8("Rsvd3")?;
+    let algorithm = c.u8("Key Algorithm")?;
+    let rsvd4_r = c.u8("R bit")?;
+    let key_len = c.u16("Key Length")?;
+    let key = c.take("Key Material", usize::from(key_len))?;
+    let address = match read_at_depth(c, depth + 1)? {
+        Address::None => KeyedAddress::Ip(None),
+        Address::Ip(ip) => KeyedAddress::Ip(Some(ip)),
         Address::InstanceId(instance) => KeyedAddress::InstanceId(instance),
-        other => match inner_ip(other, lcaf_type::SECURITY_KEY) {
-            Ok(ip) => KeyedAddress::Ip(ip),
-            Err(unknown) => return skipped(i, unknown),
-        },
+        _ => return Ok(None),
     };
-    Ok((
-        i,
-        Address::SecurityKey(SecurityKey {
-            algorithm,
-            revoked: rsvd4_r & 1 == 1,
-            key,
-            address,
-        }),
-    ))
+    Ok(Some(SecurityKey {
+        flags,
+        algorithm,
+        revoked: rsvd4_r & 1 == 1,
+        key,
+        address,
+    }))
 }
 
 const LCAF_HEADER_LEN: usize = 8;
@@ -382,6 +403,7 @@ fn emit_ip(ip: &Option<IpAddr>, w: &mut Writer<'_>) -> Result<(), WriteError> {
 
 fn emit_lcaf_header(
     w: &mut Writer<'_>,
+    flags: u8,
     lcaf_type: u8,
     rsvd2: u8,
     body_len: usize,
@@ -392,7 +414,7 @@ fn emit_lcaf_header(
     })?;
     w.u16(afi::LCAF)?;
     w.u8(0)?; // Rsvd1
-    w.u8(0)?; // Flags
+    w.u8(flags)?;
     w.u8(lcaf_type)?;
     w.u8(rsvd2)?;
     w.u16(length)
@@ -410,7 +432,8 @@ impl Emit for InstanceId {
     }
 
     fn emit(&self, w: &mut Writer<'_>) -> Result<(), WriteError> {
-        emit_lcaf_header(w, lcaf_type::INSTANCE_ID, self.mask_len, self.body_len())?;
+        let body = self.body_len();
+        emit_lcaf_header(w, self.flags, lcaf_type::INSTANCE_ID, self.mask_len, body)?;
         w.u32(self.iid)?;
         emit_ip(&self.address, w)
     }
@@ -435,7 +458,8 @@ impl Emit for NatTraversal {
     }
 
     fn emit(&self, w: &mut Writer<'_>) -> Result<(), WriteError> {
-        emit_lcaf_header(w, lcaf_type::NAT_TRAVERSAL, 0, self.body_len())?;
+        let body = self.body_len();
+        emit_lcaf_header(w, self.flags, lcaf_type::NAT_TRAVERSAL, 0, body)?;
         w.u16(self.ms_port)?;
         w.u16(self.etr_port)?;
         emit_ip(&self.global_etr_rloc, w)?;
@@ -448,7 +472,7 @@ impl Emit for NatTraversal {
     }
 }
 
-impl SecurityKey {
+impl SecurityKey<'_> {
     fn body_len(&self) -> usize {
         6 + self.key.len()
             + match &self.address {
@@ -458,19 +482,24 @@ impl SecurityKey {
     }
 }
 
-impl Emit for SecurityKey {
+impl Emit for SecurityKey<'_> {
     fn wire_len(&self) -> usize {
         LCAF_HEADER_LEN + self.body_len()
     }
 
     fn emit(&self, w: &mut Writer<'_>) -> Result<(), WriteError> {
-        emit_lcaf_header(w, lcaf_type::SECURITY_KEY, 0, self.body_len())?;
+        let key_len = u16::try_from(self.key.len()).map_err(|_| WriteError::Invalid {
+            field: "Key Length",
+            value: self.key.len() as u32,
+        })?;
+        let body = self.body_len();
+        emit_lcaf_header(w, self.flags, lcaf_type::SECURITY_KEY, 0, body)?;
         w.u8(1)?; // Key Count
         w.u8(0)?; // Rsvd3
         w.u8(self.algorithm)?;
         w.u8(u8::from(self.revoked))?; // Rsvd4 and the R bit
-        w.u16(self.key.len() as u16)?; // at most MAX_KEY_LEN
-        w.bytes(&self.key)?;
+        w.u16(key_len)?;
+        w.bytes(self.key)?;
         match &self.address {
             KeyedAddress::Ip(ip) => emit_ip(ip, w),
             KeyedAddress::InstanceId(instance) => instance.emit(w),
@@ -478,7 +507,7 @@ impl Emit for SecurityKey {
     }
 }
 
-impl Emit for Address {
+impl Emit for Address<'_> {
     fn wire_len(&self) -> usize {
         match self {
             Address::None => ip_len(&None),
@@ -486,7 +515,7 @@ impl Emit for Address {
             Address::InstanceId(x) => x.wire_len(),
             Address::NatTraversal(x) => x.wire_len(),
             Address::SecurityKey(x) => x.wire_len(),
-            Address::Unknown { .. } => 0,
+            Address::Unknown(x) => x.bytes.len(),
         }
     }
 
@@ -497,11 +526,7 @@ impl Emit for Address {
             Address::InstanceId(x) => x.emit(w),
             Address::NatTraversal(x) => x.emit(w),
             Address::SecurityKey(x) => x.emit(w),
-            // Its bytes were skipped, not kept: it cannot be sent on.
-            Address::Unknown { lcaf_type } => Err(WriteError::Invalid {
-                field: "unknown LCAF type",
-                value: u32::from(*lcaf_type),
-            }),
+            Address::Unknown(x) => w.bytes(x.bytes),
         }
     }
 }
@@ -509,7 +534,13 @@ impl Emit for Address {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::parse_all;
+
+    /// The address at the start of `bytes`, and how many bytes it took.
+    fn parse(bytes: &[u8]) -> Result<(Address<'_>, usize), ParseError> {
+        let mut c = Cursor::new(bytes);
+        let address = Address::read(&mut c)?;
+        Ok((address, c.pos()))
+    }
 
     fn bytes_of(address: &Address) -> Vec<u8> {
         let mut buf = vec![0; address.wire_len()];
@@ -534,10 +565,18 @@ mod tests {
             0, 1, 10, 1, 0, 0, // AFI 1, 10.1.0.0
         ]);
         assert_eq!(bytes_of(&eid), expected);
-        assert_eq!(parse_all(&expected, parse), Ok(eid.clone()));
+        assert_eq!(parse(&expected), Ok((eid.clone(), expected.len())));
         assert_eq!(eid.instance_id(), 7);
         assert_eq!(eid.wireguard_key(), Some(key));
         assert_eq!(eid.ip(), Some("10.1.0.0".parse().unwrap()));
+    }
+
+    #[test]
+    fn lcaf_flags_are_kept() {
+        let msg = [0x40, 0x03, 0, 0x5a, 2, 0, 0, 6, 0, 0, 0, 1, 0, 0];
+        let (a, _) = parse(&msg).unwrap();
+        assert!(matches!(&a, Address::InstanceId(i) if i.flags == 0x5a));
+        assert_eq!(bytes_of(&a), msg);
     }
 
     #[test]
@@ -564,12 +603,20 @@ mod tests {
         let msg = [
             0x40, 0x03, 0, 0, 16, 0, 0, 3, b'{', b'}', 0, 0, 1, 1, 2, 3, 4,
         ];
-        let (rest, a) = parse(&msg).unwrap();
-        assert_eq!(a, Address::Unknown { lcaf_type: 16 });
+        let (a, len) = parse(&msg).unwrap();
         assert_eq!(
-            parse(rest).unwrap().1,
+            a,
+            Address::Unknown(Unknown {
+                lcaf_type: 16,
+                bytes: &msg[..11]
+            })
+        );
+        assert_eq!(
+            parse(&msg[len..]).unwrap().0,
             Address::Ip("1.2.3.4".parse().unwrap())
         );
+        // Kept whole, it is written back as it came.
+        assert_eq!(bytes_of(&a), msg[..11]);
     }
 
     #[test]
@@ -583,9 +630,15 @@ mod tests {
             outer.extend_from_slice(&msg);
             msg = outer;
         }
-        let (rest, a) = parse(&msg).unwrap();
-        assert!(rest.is_empty());
-        assert_eq!(a, Address::Unknown { lcaf_type: 2 });
+        let (a, len) = parse(&msg).unwrap();
+        assert_eq!(len, msg.len());
+        assert_eq!(
+            a,
+            Address::Unknown(Unknown {
+                lcaf_type: 2,
+                bytes: &msg
+            })
+        );
     }
 
     #[test]
@@ -594,7 +647,7 @@ mod tests {
         let msg = [
             0x40, 0x03, 0, 0, 2, 0, 0, 11, 0, 0, 0, 1, 0, 1, 10, 0, 0, 1, 0xff,
         ];
-        let err = parse_all(&msg, parse).unwrap_err();
+        let err = parse(&msg).unwrap_err();
         assert_eq!(err.offset, 2);
         assert_eq!(
             err.kind,
@@ -607,7 +660,7 @@ mod tests {
 
     #[test]
     fn unknown_afi_is_named_with_its_offset() {
-        let err = parse_all(&[0, 6, 1, 2, 3, 4, 5, 6], parse).unwrap_err();
+        let err = parse(&[0, 6, 1, 2, 3, 4, 5, 6]).unwrap_err();
         assert_eq!(err.offset, 0);
         assert_eq!(err.kind, ParseErrorKind::UnknownAfi(6));
     }

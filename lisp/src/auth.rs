@@ -1,8 +1,12 @@
 //! Authentication of Map-Register, Map-Notify and Map-Notify-Ack
 //! (RFC 9301 §5.6): an HMAC over the whole message, computed with the
 //! Authentication Data field set to zero.
+//!
+//! [`verify`] returns an [`Authenticated`] message, the only thing the
+//! three messages parse from.
 
-use crate::error::AuthError;
+use crate::error::{AuthError, WriteError};
+use crate::message_type;
 use hmac::{Hmac, KeyInit, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
@@ -54,6 +58,8 @@ impl Algorithm {
 /// Where the authentication fields sit in messages of types 3, 4 and 5:
 /// byte 12 Key ID, 13 Algorithm ID, 14..16 Authentication Data Length,
 /// then the data.
+const NONCE: core::ops::Range<usize> = 4..12;
+const KEY_ID: usize = 12;
 pub(crate) const ALGORITHM_ID: usize = 13;
 pub(crate) const DATA_LENGTH: core::ops::Range<usize> = 14..16;
 pub(crate) const DATA: usize = 16;
@@ -95,9 +101,10 @@ fn feed(mac: &mut impl Mac, msg: &[u8], hole: &core::ops::Range<usize>) {
     mac.update(&msg[hole.end..]);
 }
 
-/// Fills in the authentication data of a message written with the field
-/// zeroed (as the message writers leave it).
-pub(crate) fn sign(msg: &mut [u8], key: &[u8]) -> Result<(), AuthError> {
+/// Fills in the authentication data of a Map-Register, Map-Notify or
+/// Map-Notify-Ack in place, whatever the field holds: after a writer, or
+/// after a setter changed a message (e.g. its type or nonce).
+pub fn sign(msg: &mut [u8], key: &[u8]) -> Result<(), AuthError> {
     let (algorithm, range) = locate(msg)?;
     // HMAC takes keys of any length, so new_from_slice cannot fail.
     match algorithm {
@@ -117,10 +124,76 @@ pub(crate) fn sign(msg: &mut [u8], key: &[u8]) -> Result<(), AuthError> {
     Ok(())
 }
 
+/// A Map-Register, Map-Notify or Map-Notify-Ack whose authentication data
+/// matched the shared key. Only [`verify`] makes one. Its header fields
+/// are read in place; its records are read by parsing it (e.g.
+/// [`crate::MapNotify::parse`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Authenticated<'a> {
+    bytes: &'a [u8],
+    algorithm: Algorithm,
+    /// Authentication Data Length (the data starts at byte 16).
+    data_len: usize,
+}
+
+impl<'a> Authenticated<'a> {
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+
+    pub fn message_type(&self) -> u8 {
+        self.bytes[0] >> 4
+    }
+
+    pub fn nonce(&self) -> u64 {
+        let mut nonce = [0; 8];
+        nonce.copy_from_slice(&self.bytes[NONCE]);
+        u64::from_be_bytes(nonce)
+    }
+
+    pub fn key_id(&self) -> u8 {
+        self.bytes[KEY_ID]
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// The digest as received (full or truncated).
+    pub fn authentication_data(&self) -> &'a [u8] {
+        &self.bytes[DATA..DATA + self.data_len]
+    }
+
+    /// Answers a Map-Notify with its Map-Notify-Ack: the same bytes as
+    /// type 5, signed with `key`, in `buf`; returns the length.
+    pub fn acknowledge(&self, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
+        let found = self.message_type();
+        if found != message_type::MAP_NOTIFY {
+            return Err(WriteError::Invalid {
+                field: "message type to acknowledge",
+                value: found.into(),
+            });
+        }
+        let (len, available) = (self.bytes.len(), buf.len());
+        let ack = buf.get_mut(..len).ok_or(WriteError::BufferTooSmall {
+            needed: len,
+            available,
+        })?;
+        ack.copy_from_slice(self.bytes);
+        ack[0] = (message_type::MAP_NOTIFY_ACK << 4) | (ack[0] & 0x0f);
+        // The header was checked by verify: sign accepts it.
+        sign(ack, key).map_err(|_| WriteError::Invalid {
+            field: "Algorithm ID",
+            value: self.algorithm.id().into(),
+        })?;
+        Ok(len)
+    }
+}
+
 /// Verifies the authentication data of a received Map-Register,
 /// Map-Notify or Map-Notify-Ack with the shared `key`, in constant time.
 /// Accepts the full and the truncated digest length.
-pub fn verify(msg: &[u8], key: &[u8]) -> Result<(), AuthError> {
+pub fn verify<'a>(msg: &'a [u8], key: &[u8]) -> Result<Authenticated<'a>, AuthError> {
     let (algorithm, range) = locate(msg)?;
     let digest = &msg[range.clone()];
     let matches = match algorithm {
@@ -128,7 +201,11 @@ pub fn verify(msg: &[u8], key: &[u8]) -> Result<(), AuthError> {
         Algorithm::HmacSha256_128 => check::<Hmac<Sha256>>(key, msg, &range, digest),
     };
     if matches {
-        Ok(())
+        Ok(Authenticated {
+            bytes: msg,
+            algorithm,
+            data_len: range.len(),
+        })
     } else {
         Err(AuthError::Mismatch)
     }
@@ -217,7 +294,7 @@ mod tests {
         for (algorithm, length) in [(1, 20), (2, 32)] {
             let mut msg = message(algorithm, length);
             sign(&mut msg, b"site key").unwrap();
-            assert_eq!(verify(&msg, b"site key"), Ok(()));
+            assert!(verify(&msg, b"site key").is_ok());
             assert_eq!(verify(&msg, b"other key"), Err(AuthError::Mismatch));
             for at in 0..msg.len() {
                 // Changing the algorithm or length fails earlier, differently.
@@ -238,7 +315,7 @@ mod tests {
             // the message as it stands with the shorter field.
             let mut short = message(algorithm, truncated);
             sign(&mut short, b"k").unwrap();
-            assert_eq!(verify(&short, b"k"), Ok(()));
+            assert!(verify(&short, b"k").is_ok());
         }
     }
 

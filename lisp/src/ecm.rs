@@ -5,7 +5,7 @@
 use crate::error::{ParseError, ParseErrorKind, WriteError};
 use crate::ip::{self, Malformed, Packet};
 use crate::message_type;
-use crate::wire::{fail, flag, header, parse_all, take_, u16_, Emit, Res, Writer};
+use crate::wire::{emit_into, flag, Cursor, Emit, Writer};
 use core::net::{IpAddr, SocketAddr};
 
 /// An ECM; `message` is the inner control message, not parsed here.
@@ -39,55 +39,30 @@ const INNER_TTL: u8 = 64;
 
 impl<'a> Ecm<'a> {
     pub fn parse(msg: &'a [u8]) -> Result<Ecm<'a>, ParseError> {
-        parse_all(msg, parse)
-    }
-
-    /// Writes the message into `buf` and returns its length.
-    pub fn write(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
-        let mut w = Writer::for_message(buf, self.wire_len())?;
-        self.emit(&mut w)?;
-        Ok(w.len())
-    }
-
-    fn udp_len(&self) -> usize {
-        UDP_HEADER_LEN + self.message.len()
-    }
-}
-
-pub(crate) fn parse(i: &[u8]) -> Res<'_, Ecm<'_>> {
-    let (ip_at, word) = header(message_type::ECM)(i)?;
-    let packet = match Packet::parse(ip_at) {
-        Ok(packet) => packet,
-        Err(malformed) => return fail(ip_at, inner_error(ip_at, malformed)),
-    };
-    if packet.protocol() != ip::PROTOCOL_UDP {
-        return fail(
-            ip_at,
-            ParseErrorKind::Invalid {
-                field: "inner IP protocol",
-                value: packet.protocol().into(),
-            },
-        );
-    }
-    let i = &ip_at[packet.bytes().len()..];
-    let udp_at = packet.payload();
-    let (p, source_port) = u16_("inner UDP source port")(udp_at)?;
-    let (p, destination_port) = u16_("inner UDP destination port")(p)?;
-    let (p, udp_len) = u16_("inner UDP length")(p)?;
-    let (p, _checksum) = u16_("inner UDP checksum")(p)?;
-    let Some(message_len) = usize::from(udp_len).checked_sub(UDP_HEADER_LEN) else {
-        return fail(
-            udp_at,
-            ParseErrorKind::Invalid {
-                field: "inner UDP length",
-                value: udp_len.into(),
-            },
-        );
-    };
-    let (_, message) = take_("inner message", message_len)(p)?;
-    Ok((
-        i,
-        Ecm {
+        let mut c = Cursor::new(msg);
+        let word = c.header(message_type::ECM)?;
+        let ip_at = c.pos();
+        let inner = msg.get(ip_at..).unwrap_or_default();
+        let packet = match Packet::parse(inner) {
+            Ok(packet) => packet,
+            Err(malformed) => return c.fail(ip_at, inner_error(inner, malformed)),
+        };
+        if packet.protocol() != ip::PROTOCOL_UDP {
+            let (field, value) = ("inner IP protocol", packet.protocol().into());
+            return c.fail(ip_at, ParseErrorKind::Invalid { field, value });
+        }
+        let udp_at = ip_at + (packet.bytes().len() - packet.payload().len());
+        let mut c = Cursor::at(msg, udp_at, ip_at + packet.bytes().len());
+        let source_port = c.u16("inner UDP source port")?;
+        let destination_port = c.u16("inner UDP destination port")?;
+        let udp_len = c.u16("inner UDP length")?;
+        let _checksum = c.u16("inner UDP checksum")?;
+        let Some(message_len) = usize::from(udp_len).checked_sub(UDP_HEADER_LEN) else {
+            let (field, value) = ("inner UDP length", udp_len.into());
+            return c.fail(udp_at, ParseErrorKind::Invalid { field, value });
+        };
+        let message = c.take("inner message", message_len)?;
+        Ok(Ecm {
             security: word & bits::S != 0,
             ddt: word & bits::D != 0,
             to_etr: word & bits::E != 0,
@@ -95,8 +70,22 @@ pub(crate) fn parse(i: &[u8]) -> Res<'_, Ecm<'_>> {
             source: SocketAddr::new(packet.source(), source_port),
             destination: SocketAddr::new(packet.destination(), destination_port),
             message,
-        },
-    ))
+        })
+    }
+
+    /// Bytes the message takes.
+    pub fn buffer_len(&self) -> usize {
+        self.wire_len()
+    }
+
+    /// Writes the message into `buf` and returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
+        emit_into(self, buf)
+    }
+
+    fn udp_len(&self) -> usize {
+        UDP_HEADER_LEN + self.message.len()
+    }
 }
 
 /// The codec's words for what is wrong with the inner IP header.

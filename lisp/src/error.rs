@@ -22,8 +22,6 @@ pub enum ParseErrorKind {
     UnknownAfi(u16),
     /// An LCAF whose Length does not match its contents.
     LcafLength { lcaf_type: u8, length: u16 },
-    /// LCAFs nested deeper than [`crate::MAX_LCAF_DEPTH`].
-    NestingTooDeep,
     /// A list longer than this codec keeps (its bound, not the RFC's).
     TooMany { field: &'static str, max: usize },
     /// A value the RFC does not allow here (e.g. mask-len 33 for IPv4).
@@ -51,7 +49,6 @@ impl fmt::Display for ParseErrorKind {
                     "LCAF type {lcaf_type}: length {length} does not match its contents"
                 )
             }
-            Self::NestingTooDeep => write!(f, "LCAFs nested too deep"),
             Self::TooMany { field, max } => write!(f, "more than {max} {field}"),
             Self::Invalid { field, value } => write!(f, "invalid {field} {value}"),
         }

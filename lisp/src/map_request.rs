@@ -1,51 +1,21 @@
 //! Map-Request (RFC 9301 §5.2), with the subscription bits of RFC 9437
 //! §5: I (xTR-ID present) and, per record, N (notification requested).
 
-use crate::address::{self, Address};
+use crate::address::Address;
 use crate::error::{ParseError, WriteError};
-use crate::record::{check_mask_len, parse_record, write_check_mask_len, Record};
-use crate::registration::{parse_xtr_id, XtrId};
-use crate::wire::{bounded, fits, flag, header, parse_all, u64_, u8_, Emit, Res, Writer};
+use crate::list::{Item, List};
+use crate::record::{read_eid, write_check_mask_len, Record};
+use crate::registration::{read_xtr_id, XtrId};
+use crate::wire::{emit_into, fits, flag, Cursor, Emit, Writer};
 use crate::{message_type, MAX_RECORDS};
 
-/// ITR-RLOCs kept per Map-Request (the wire allows 32).
+/// ITR-RLOCs read per Map-Request (the wire allows 32).
 pub const MAX_ITR_RLOCS: usize = 8;
 
-/// A Map-Request.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MapRequest {
-    /// A bit: the request is authoritative (sent by an ITR, not a cache).
-    pub authoritative: bool,
-    /// P bit: an RLOC-probe.
-    pub probe: bool,
-    /// S bit: Solicit-Map-Request.
-    pub smr: bool,
-    /// p bit: sent by a Proxy-ITR.
-    pub pitr: bool,
-    /// s bit: sent because of an SMR.
-    pub smr_invoked: bool,
-    /// L bit: sent by an xTR to the other xTRs of its own site.
-    pub local_xtr: bool,
-    /// D bit: do not answer with a Map-Reply.
-    pub dont_map_reply: bool,
-    pub nonce: u64,
-    pub source_eid: Address,
-    /// Where the answer goes; at least one.
-    pub itr_rlocs: heapless::Vec<Address, MAX_ITR_RLOCS>,
-    pub records: heapless::Vec<RequestRecord, MAX_RECORDS>,
-    /// M bit: the requester's own mapping, sent along.
-    pub map_reply: Option<Record>,
-    /// I bit (RFC 9437): identifies the subscriber.
-    pub xtr: Option<XtrId>,
-}
-
-/// One EID-Prefix asked for.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct RequestRecord {
-    /// N bit (RFC 9437): subscribe to changes of this mapping.
-    pub notify: bool,
-    pub eid_mask_len: u8,
-    pub eid: Address,
+mod field {
+    use core::ops::Range;
+    pub const NONCE: Range<usize> = 4..12;
+    pub const SOURCE_EID: usize = 12;
 }
 
 mod bits {
@@ -63,12 +33,159 @@ mod bits {
     pub const N: u8 = 0x80;
 }
 
-impl MapRequest {
-    /// A Map-Request from an ITR reachable at `itr_rloc`: no flags, no
-    /// source EID, no records yet.
-    pub fn new(nonce: u64, itr_rloc: Address) -> MapRequest {
-        let mut itr_rlocs = heapless::Vec::new();
-        let _ = itr_rlocs.push(itr_rloc);
+/// A Map-Request whose layout was checked: every field, list and address
+/// lies within the buffer, so no accessor can fail.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<T> {
+    buffer: T,
+    /// Where the ITR-RLOCs, the records, the Map-Reply record and the
+    /// xTR-ID start, and where the message ends.
+    itr_rlocs_at: usize,
+    records_at: usize,
+    map_reply_at: usize,
+    xtr_at: usize,
+    end: usize,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Checks the whole layout once.
+    pub fn new_checked(buffer: T) -> Result<Self, ParseError> {
+        let bytes = buffer.as_ref();
+        let mut c = Cursor::new(bytes);
+        let word = c.header(message_type::MAP_REQUEST)?;
+        c.u64("Nonce")?;
+        Address::read(&mut c)?;
+        let itr_rlocs_at = c.pos();
+        // IRC is the number of ITR-RLOCs minus one.
+        let irc = ((word >> bits::IRC_SHIFT) & 0x1f) as usize;
+        List::<Address>::read(&mut c, irc + 1, MAX_ITR_RLOCS, "ITR-RLOCs")?;
+        let records_at = c.pos();
+        List::<RequestRecord>::read(&mut c, (word & 0xff) as usize, MAX_RECORDS, "records")?;
+        let map_reply_at = c.pos();
+        if word & bits::M != 0 {
+            Record::read(&mut c)?;
+        }
+        let xtr_at = c.pos();
+        read_xtr_id(&mut c, word & bits::I != 0)?;
+        let end = c.pos();
+        Ok(Packet {
+            buffer,
+            itr_rlocs_at,
+            records_at,
+            map_reply_at,
+            xtr_at,
+            end,
+        })
+    }
+
+    fn word(&self) -> u32 {
+        let b = self.buffer.as_ref();
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    pub fn nonce(&self) -> u64 {
+        let mut nonce = [0; 8];
+        nonce.copy_from_slice(&self.buffer.as_ref()[field::NONCE]);
+        u64::from_be_bytes(nonce)
+    }
+
+    /// The message as checked, without bytes after its end.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buffer.as_ref()[..self.end]
+    }
+}
+
+impl<'a> Packet<&'a [u8]> {
+    fn list<I: Item<'a>>(&self, count: usize, range: core::ops::Range<usize>) -> List<'a, I> {
+        // Checked by new_checked: the bounds and every item.
+        List::from_checked(count, self.buffer.get(range).unwrap_or_default())
+    }
+
+    pub fn source_eid(&self) -> Address<'a> {
+        let mut c = Cursor::at(self.buffer, field::SOURCE_EID, self.itr_rlocs_at);
+        Address::read(&mut c).unwrap_or(Address::None)
+    }
+
+    /// Where the answer goes; at least one.
+    pub fn itr_rlocs(&self) -> List<'a, Address<'a>> {
+        let irc = ((self.word() >> bits::IRC_SHIFT) & 0x1f) as usize;
+        self.list(irc + 1, self.itr_rlocs_at..self.records_at)
+    }
+
+    pub fn records(&self) -> List<'a, RequestRecord<'a>> {
+        self.list(
+            (self.word() & 0xff) as usize,
+            self.records_at..self.map_reply_at,
+        )
+    }
+
+    /// The requester's own mapping, when the M bit says it is there.
+    pub fn map_reply(&self) -> Option<Record<'a>> {
+        let mut c = Cursor::at(self.buffer, self.map_reply_at, self.xtr_at);
+        (self.word() & bits::M != 0)
+            .then(|| Record::read(&mut c).ok())
+            .flatten()
+    }
+
+    pub fn xtr(&self) -> Option<XtrId> {
+        let mut c = Cursor::at(self.buffer, self.xtr_at, self.end);
+        read_xtr_id(&mut c, self.word() & bits::I != 0)
+            .ok()
+            .flatten()
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    pub fn set_nonce(&mut self, nonce: u64) {
+        self.buffer.as_mut()[field::NONCE].copy_from_slice(&nonce.to_be_bytes());
+    }
+}
+
+/// A Map-Request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapRequest<'a> {
+    /// A bit: the request is authoritative (sent by an ITR, not a cache).
+    pub authoritative: bool,
+    /// P bit: an RLOC-probe.
+    pub probe: bool,
+    /// S bit: Solicit-Map-Request.
+    pub smr: bool,
+    /// p bit: sent by a Proxy-ITR.
+    pub pitr: bool,
+    /// s bit: sent because of an SMR.
+    pub smr_invoked: bool,
+    /// L bit: sent by an xTR to the other xTRs of its own site.
+    pub local_xtr: bool,
+    /// D bit: do not answer with a Map-Reply.
+    pub dont_map_reply: bool,
+    pub nonce: u64,
+    pub source_eid: Address<'a>,
+    /// Where the answer goes; at least one.
+    pub itr_rlocs: List<'a, Address<'a>>,
+    pub records: List<'a, RequestRecord<'a>>,
+    /// M bit: the requester's own mapping, sent along.
+    pub map_reply: Option<Record<'a>>,
+    /// I bit (RFC 9437): identifies the subscriber.
+    pub xtr: Option<XtrId>,
+}
+
+/// One EID-Prefix asked for.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RequestRecord<'a> {
+    /// N bit (RFC 9437): subscribe to changes of this mapping.
+    pub notify: bool,
+    pub eid_mask_len: u8,
+    pub eid: Address<'a>,
+}
+
+impl<'a> MapRequest<'a> {
+    /// A Map-Request from an ITR reachable at `itr_rlocs`, for `records`:
+    /// no flags, no source EID.
+    pub fn new(
+        nonce: u64,
+        itr_rlocs: &'a [Address<'a>],
+        records: &'a [RequestRecord<'a>],
+    ) -> MapRequest<'a> {
         MapRequest {
             authoritative: false,
             probe: false,
@@ -79,42 +196,16 @@ impl MapRequest {
             dont_map_reply: false,
             nonce,
             source_eid: Address::None,
-            itr_rlocs,
-            records: heapless::Vec::new(),
+            itr_rlocs: List::new(itr_rlocs),
+            records: List::new(records),
             map_reply: None,
             xtr: None,
         }
     }
 
-    pub fn parse(msg: &[u8]) -> Result<MapRequest, ParseError> {
-        parse_all(msg, parse)
-    }
-
-    /// Writes the message into `buf` and returns its length.
-    pub fn write(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
-        let mut w = Writer::for_message(buf, self.wire_len())?;
-        self.emit(&mut w)?;
-        Ok(w.len())
-    }
-}
-
-pub(crate) fn parse(i: &[u8]) -> Res<'_, MapRequest> {
-    let (i, word) = header(message_type::MAP_REQUEST)(i)?;
-    let (i, nonce) = u64_("Nonce")(i)?;
-    let (i, source_eid) = address::parse(i)?;
-    // IRC is the number of ITR-RLOCs minus one.
-    let irc = ((word >> bits::IRC_SHIFT) & 0x1f) as usize;
-    let (i, itr_rlocs) = bounded(i, irc + 1, "ITR-RLOCs", address::parse)?;
-    let (i, records) = bounded(i, (word & 0xff) as usize, "records", parse_request_record)?;
-    let (i, map_reply) = if word & bits::M != 0 {
-        let (i, record) = parse_record(i)?;
-        (i, Some(record))
-    } else {
-        (i, None)
-    };
-    let (i, xtr) = parse_xtr_id(i, word & bits::I != 0)?;
-    Ok((
-        i,
+    /// The request a checked packet holds.
+    pub fn parse(packet: &Packet<&'a [u8]>) -> MapRequest<'a> {
+        let word = packet.word();
         MapRequest {
             authoritative: word & bits::A != 0,
             probe: word & bits::P != 0,
@@ -123,33 +214,40 @@ pub(crate) fn parse(i: &[u8]) -> Res<'_, MapRequest> {
             smr_invoked: word & bits::SMR_INVOKED != 0,
             local_xtr: word & bits::L != 0,
             dont_map_reply: word & bits::D != 0,
-            nonce,
-            source_eid,
-            itr_rlocs,
-            records,
-            map_reply,
-            xtr,
-        },
-    ))
+            nonce: packet.nonce(),
+            source_eid: packet.source_eid(),
+            itr_rlocs: packet.itr_rlocs(),
+            records: packet.records(),
+            map_reply: packet.map_reply(),
+            xtr: packet.xtr(),
+        }
+    }
+
+    /// Bytes the message takes.
+    pub fn buffer_len(&self) -> usize {
+        self.wire_len()
+    }
+
+    /// Writes the message into `buf` and returns its length.
+    pub fn emit(&self, buf: &mut [u8]) -> Result<usize, WriteError> {
+        emit_into(self, buf)
+    }
 }
 
-fn parse_request_record(i: &[u8]) -> Res<'_, RequestRecord> {
-    let (i, reserved) = u8_("record Reserved")(i)?;
-    let (i, eid_mask_len) = u8_("EID mask-len")(i)?;
-    let eid_at = i;
-    let (i, eid) = address::parse(i)?;
-    check_mask_len(eid_at, &eid, eid_mask_len)?;
-    Ok((
-        i,
-        RequestRecord {
+impl<'a> Item<'a> for RequestRecord<'a> {
+    fn read(c: &mut Cursor<'a>) -> Result<Self, ParseError> {
+        let reserved = c.u8("record Reserved")?;
+        let eid_mask_len = c.u8("EID mask-len")?;
+        let eid = read_eid(c, eid_mask_len)?;
+        Ok(RequestRecord {
             notify: reserved & bits::N != 0,
             eid_mask_len,
             eid,
-        },
-    ))
+        })
+    }
 }
 
-impl Emit for RequestRecord {
+impl Emit for RequestRecord<'_> {
     fn wire_len(&self) -> usize {
         2 + self.eid.wire_len()
     }
@@ -162,22 +260,23 @@ impl Emit for RequestRecord {
     }
 }
 
-impl Emit for MapRequest {
+impl Emit for MapRequest<'_> {
     fn wire_len(&self) -> usize {
         12 + self.source_eid.wire_len()
-            + self.itr_rlocs.iter().map(Emit::wire_len).sum::<usize>()
-            + self.records.iter().map(Emit::wire_len).sum::<usize>()
+            + self.itr_rlocs.wire_len()
+            + self.records.wire_len()
             + self.map_reply.as_ref().map_or(0, Emit::wire_len)
             + self.xtr.as_ref().map_or(0, Emit::wire_len)
     }
 
     fn emit(&self, w: &mut Writer<'_>) -> Result<(), WriteError> {
-        let rlocs = self.itr_rlocs.len() as u32;
+        let rlocs = self.itr_rlocs.count(MAX_ITR_RLOCS, "ITR-RLOC Count")? as u32;
         let irc =
             fits("ITR-RLOC Count", rlocs.wrapping_sub(1), 5).map_err(|_| WriteError::Invalid {
                 field: "ITR-RLOC Count",
                 value: rlocs,
             })?;
+        let records = self.records.count(MAX_RECORDS, "Record Count")? as u32;
         w.u32(
             u32::from(message_type::MAP_REQUEST) << 28
                 | flag(self.authoritative, bits::A)
@@ -190,12 +289,12 @@ impl Emit for MapRequest {
                 | flag(self.local_xtr, bits::L)
                 | flag(self.dont_map_reply, bits::D)
                 | irc << bits::IRC_SHIFT
-                | self.records.len() as u32,
+                | records,
         )?;
         w.u64(self.nonce)?;
         self.source_eid.emit(w)?;
-        self.itr_rlocs.iter().try_for_each(|a| a.emit(w))?;
-        self.records.iter().try_for_each(|r| r.emit(w))?;
+        self.itr_rlocs.emit(w)?;
+        self.records.emit(w)?;
         if let Some(record) = &self.map_reply {
             record.emit(w)?;
         }

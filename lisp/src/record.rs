@@ -1,12 +1,13 @@
 //! The mapping record shared by Map-Reply, Map-Register and Map-Notify
 //! (RFC 9301 §5.4): an EID-Prefix and the locators (RLOCs) it maps to.
 
-use crate::address::{self, max_mask_len, Address};
+use crate::address::{max_mask_len, Address};
 use crate::eid::EidPrefix;
-use crate::error::{ParseErrorKind, WriteError};
-use crate::wire::{bounded, fail, fits, flag, u16_, u32_, u8_, Emit, Res, Writer};
+use crate::error::{ParseError, ParseErrorKind, WriteError};
+use crate::list::{Item, List};
+use crate::wire::{fits, flag, Cursor, Emit, Writer};
 
-/// Locators kept per record.
+/// Locators read per record.
 pub const MAX_LOCATORS: usize = 4;
 
 /// Record TTL meaning "never expires" (RFC 9301 §5.4).
@@ -28,8 +29,8 @@ impl Action {
 }
 
 /// One EID-Record.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Record {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Record<'a> {
     /// Record TTL, in minutes; [`TTL_INFINITE`] never expires.
     pub ttl: u32,
     pub eid_mask_len: u8,
@@ -38,13 +39,13 @@ pub struct Record {
     pub authoritative: bool,
     /// Map-Version Number (12 bits); 0 when not versioned.
     pub map_version: u16,
-    pub eid: Address,
-    pub locators: heapless::Vec<Locator, MAX_LOCATORS>,
+    pub eid: Address<'a>,
+    pub locators: List<'a, Locator<'a>>,
 }
 
 /// One RLOC-Record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Locator {
+pub struct Locator<'a> {
     pub priority: u8,
     pub weight: u8,
     pub m_priority: u8,
@@ -55,7 +56,7 @@ pub struct Locator {
     pub probed: bool,
     /// R bit: the locator is reachable.
     pub reachable: bool,
-    pub rloc: Address,
+    pub rloc: Address<'a>,
 }
 
 mod bits {
@@ -68,10 +69,10 @@ mod bits {
     pub const R: u16 = 1;
 }
 
-impl Locator {
+impl<'a> Locator<'a> {
     /// A unicast locator that is up: priority 1, weight 100, not used for
     /// multicast (M priority 255).
-    pub fn reachable(rloc: Address) -> Locator {
+    pub fn reachable(rloc: Address<'a>) -> Locator<'a> {
         Locator {
             priority: 1,
             weight: 100,
@@ -85,9 +86,9 @@ impl Locator {
     }
 }
 
-impl Record {
+impl<'a> Record<'a> {
     /// A record that says "no mapping": no locators, the given action.
-    pub fn negative(eid: Address, eid_mask_len: u8, ttl: u32, action: Action) -> Record {
+    pub fn negative(eid: Address<'a>, eid_mask_len: u8, ttl: u32, action: Action) -> Record<'a> {
         Record {
             ttl,
             eid_mask_len,
@@ -95,7 +96,7 @@ impl Record {
             authoritative: true,
             map_version: 0,
             eid,
-            locators: heapless::Vec::new(),
+            locators: List::empty(),
         }
     }
 
@@ -104,10 +105,10 @@ impl Record {
     /// locators; authoritative, No-Action.
     pub fn mapping(
         eid: &EidPrefix,
-        wireguard_key: &[u8; 32],
+        wireguard_key: &'a [u8; 32],
         ttl: u32,
-        locators: heapless::Vec<Locator, MAX_LOCATORS>,
-    ) -> Record {
+        locators: &'a [Locator<'a>],
+    ) -> Record<'a> {
         Record {
             ttl,
             eid_mask_len: eid.prefix.prefix_len(),
@@ -115,35 +116,36 @@ impl Record {
             authoritative: true,
             map_version: 0,
             eid: Address::eid(eid.iid, eid.prefix.addr(), Some(wireguard_key)),
-            locators,
+            locators: List::new(locators),
         }
     }
 
     /// The record that withdraws a mapping: no locators, TTL 0, and its key
     /// with the R (revoked) bit set.
-    pub fn revocation(eid: &EidPrefix, wireguard_key: &[u8; 32]) -> Record {
-        let mut record = Record::mapping(eid, wireguard_key, 0, heapless::Vec::new());
+    pub fn revocation(eid: &EidPrefix, wireguard_key: &'a [u8; 32]) -> Record<'a> {
+        let mut record = Record::mapping(eid, wireguard_key, 0, &[]);
         if let Address::SecurityKey(key) = &mut record.eid {
             key.revoked = true;
         }
         record
     }
+
+    /// The EID-Prefix the record is for, when its EID holds an IP address.
+    pub fn eid_prefix(&self) -> Option<EidPrefix> {
+        EidPrefix::from_address(&self.eid, self.eid_mask_len)
+    }
 }
 
-pub(crate) fn parse_record(i: &[u8]) -> Res<'_, Record> {
-    let (i, ttl) = u32_("Record TTL")(i)?;
-    let (i, locator_count) = u8_("Locator Count")(i)?;
-    let (i, eid_mask_len) = u8_("EID mask-len")(i)?;
-    let (i, act_a) = u16_("ACT")(i)?;
-    let (i, version) = u16_("Map-Version Number")(i)?;
-    let eid_at = i;
-    let (i, eid) = address::parse(i)?;
-    check_mask_len(eid_at, &eid, eid_mask_len)?;
-    let (i, locators) = bounded(i, locator_count.into(), "locators", parse_locator)?;
-    let act_a = u32::from(act_a);
-    Ok((
-        i,
-        Record {
+impl<'a> Item<'a> for Record<'a> {
+    fn read(c: &mut Cursor<'a>) -> Result<Self, ParseError> {
+        let ttl = c.u32("Record TTL")?;
+        let locator_count = c.u8("Locator Count")?;
+        let eid_mask_len = c.u8("EID mask-len")?;
+        let act_a = u32::from(c.u16("ACT")?);
+        let version = c.u16("Map-Version Number")?;
+        let eid = read_eid(c, eid_mask_len)?;
+        let locators = List::read(c, locator_count.into(), MAX_LOCATORS, "locators")?;
+        Ok(Record {
             ttl,
             eid_mask_len,
             action: Action((act_a >> bits::ACT_SHIFT) as u8),
@@ -151,25 +153,27 @@ pub(crate) fn parse_record(i: &[u8]) -> Res<'_, Record> {
             map_version: version & 0x0fff,
             eid,
             locators,
-        },
-    ))
+        })
+    }
 }
 
-/// A mask-len longer than the EID's address is malformed.
-pub(crate) fn check_mask_len<'a>(at: &'a [u8], eid: &Address, mask_len: u8) -> Res<'a, ()> {
-    match max_mask_len(eid) {
-        Some(max) if mask_len > max => fail(
+/// An EID address; a mask-len longer than its address is malformed.
+pub(crate) fn read_eid<'a>(c: &mut Cursor<'a>, mask_len: u8) -> Result<Address<'a>, ParseError> {
+    let at = c.pos();
+    let eid = Address::read(c)?;
+    match max_mask_len(&eid) {
+        Some(max) if mask_len > max => c.fail(
             at,
             ParseErrorKind::Invalid {
                 field: "EID mask-len",
                 value: mask_len.into(),
             },
         ),
-        _ => Ok((at, ())),
+        _ => Ok(eid),
     }
 }
 
-pub(crate) fn write_check_mask_len(eid: &Address, mask_len: u8) -> Result<(), WriteError> {
+pub(crate) fn write_check_mask_len(eid: &Address<'_>, mask_len: u8) -> Result<(), WriteError> {
     match max_mask_len(eid) {
         Some(max) if mask_len > max => Err(WriteError::Invalid {
             field: "EID mask-len",
@@ -179,16 +183,15 @@ pub(crate) fn write_check_mask_len(eid: &Address, mask_len: u8) -> Result<(), Wr
     }
 }
 
-fn parse_locator(i: &[u8]) -> Res<'_, Locator> {
-    let (i, priority) = u8_("Priority")(i)?;
-    let (i, weight) = u8_("Weight")(i)?;
-    let (i, m_priority) = u8_("M Priority")(i)?;
-    let (i, m_weight) = u8_("M Weight")(i)?;
-    let (i, flags) = u16_("locator flags")(i)?;
-    let (i, rloc) = address::parse(i)?;
-    Ok((
-        i,
-        Locator {
+impl<'a> Item<'a> for Locator<'a> {
+    fn read(c: &mut Cursor<'a>) -> Result<Self, ParseError> {
+        let priority = c.u8("Priority")?;
+        let weight = c.u8("Weight")?;
+        let m_priority = c.u8("M Priority")?;
+        let m_weight = c.u8("M Weight")?;
+        let flags = c.u16("locator flags")?;
+        let rloc = Address::read(c)?;
+        Ok(Locator {
             priority,
             weight,
             m_priority,
@@ -197,30 +200,31 @@ fn parse_locator(i: &[u8]) -> Res<'_, Locator> {
             probed: flags & bits::P != 0,
             reachable: flags & bits::R != 0,
             rloc,
-        },
-    ))
+        })
+    }
 }
 
-impl Emit for Record {
+impl Emit for Record<'_> {
     fn wire_len(&self) -> usize {
-        10 + self.eid.wire_len() + self.locators.iter().map(Emit::wire_len).sum::<usize>()
+        10 + self.eid.wire_len() + self.locators.wire_len()
     }
 
     fn emit(&self, w: &mut Writer<'_>) -> Result<(), WriteError> {
         write_check_mask_len(&self.eid, self.eid_mask_len)?;
         let act = fits("ACT", self.action.0.into(), 3)?;
         let version = fits("Map-Version Number", self.map_version.into(), 12)?;
+        let count = self.locators.count(MAX_LOCATORS, "Locator Count")?;
         w.u32(self.ttl)?;
-        w.u8(self.locators.len() as u8)?; // at most MAX_LOCATORS
+        w.u8(count as u8)?; // at most MAX_LOCATORS
         w.u8(self.eid_mask_len)?;
         w.u16((act << bits::ACT_SHIFT | flag(self.authoritative, bits::A)) as u16)?;
         w.u16(version as u16)?;
         self.eid.emit(w)?;
-        self.locators.iter().try_for_each(|l| l.emit(w))
+        self.locators.emit(w)
     }
 }
 
-impl Emit for Locator {
+impl Emit for Locator<'_> {
     fn wire_len(&self) -> usize {
         6 + self.rloc.wire_len()
     }
@@ -249,23 +253,17 @@ mod tests {
     #[test]
     fn a_mapping_carries_its_key_and_a_revocation_revokes_it() {
         let eid: EidPrefix = "[7] 10.1.0.0/24".parse().unwrap();
-        let rloc = Locator::reachable(Address::Ip("192.0.2.1".parse().unwrap()));
-        let mapping = Record::mapping(
-            &eid,
-            &[9; 32],
-            60,
-            heapless::Vec::from_slice(&[rloc]).unwrap(),
-        );
+        let rloc = [Locator::reachable(Address::Ip(
+            "192.0.2.1".parse().unwrap(),
+        ))];
+        let mapping = Record::mapping(&eid, &[9; 32], 60, &rloc);
         assert_eq!(mapping.eid.wireguard_key(), Some([9; 32]));
-        assert_eq!(
-            EidPrefix::from_address(&mapping.eid, mapping.eid_mask_len),
-            Some(eid)
-        );
+        assert_eq!(mapping.eid_prefix(), Some(eid));
         assert_eq!((mapping.ttl, mapping.locators.len()), (60, 1));
         assert_eq!(mapping.action, Action::NO_ACTION);
 
         let revocation = Record::revocation(&eid, &[9; 32]);
-        assert!(matches!(&revocation.eid, Address::SecurityKey(k) if k.revoked));
+        assert!(revocation.eid.revoked());
         assert_eq!(revocation.eid.wireguard_key(), Some([9; 32]));
         assert_eq!((revocation.ttl, revocation.locators.len()), (0, 0));
     }

@@ -1,27 +1,210 @@
 //! Map-Register (RFC 9301 §5.6), Map-Notify and Map-Notify-Ack (§5.7):
 //! the three authenticated messages. They share one layout after the
 //! first word — nonce, Key ID, Algorithm ID, authentication data, records,
-//! and the xTR-ID and Site-ID when the I bit says so — which [`Registration`]
-//! holds.
+//! and the xTR-ID and Site-ID when the I bit says so — which [`Packet`]
+//! reads and [`Registration`] holds.
+//!
+//! Only an [`Authenticated`] message parses into a [`MapRegister`] or a
+//! [`MapNotify`]: verify before parse is a type rule. What a map-server
+//! needs to choose the key before it can verify is in [`Untrusted`].
 
-use crate::auth::{self, Algorithm};
-use crate::error::{ParseError, ParseErrorKind, WriteError};
-use crate::record::{parse_record, Record};
-use crate::wire::{
-    array, bounded, fail, flag, header, parse_all, take_, u16_, u64_, u8_, Emit, Res, Writer,
-};
+use crate::auth::{self, Algorithm, Authenticated};
+use crate::error::{AuthError, ParseError, ParseErrorKind, WriteError};
+use crate::list::List;
+use crate::record::Record;
+use crate::wire::{flag, Cursor, Emit, Writer};
 use crate::{message_type, MAX_RECORDS};
+
+mod field {
+    use core::ops::Range;
+    pub const NONCE: Range<usize> = 4..12;
+    pub const KEY_ID: usize = 12;
+    pub const ALGORITHM_ID: usize = 13;
+    pub const DATA: usize = 16;
+}
+
+mod bits {
+    pub const P: u32 = 1 << 27;
+    pub const S: u32 = 1 << 26;
+    pub const I: u32 = 1 << 25;
+    pub const E: u32 = 1 << 12;
+    pub const T: u32 = 1 << 11;
+    pub const A: u32 = 1 << 10;
+    pub const M: u32 = 1 << 8;
+}
+
+/// A Map-Register, Map-Notify or Map-Notify-Ack whose layout was checked
+/// (not its authenticity): every field, record and locator lies within the
+/// buffer, so no accessor can fail.
+#[derive(Clone, Copy, Debug)]
+pub struct Packet<T> {
+    buffer: T,
+    records_at: usize,
+    xtr_at: usize,
+    end: usize,
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// Checks the whole layout once.
+    pub fn new_checked(buffer: T) -> Result<Self, ParseError> {
+        let mut c = Cursor::new(buffer.as_ref());
+        let word = c.u32("message header")?;
+        let found = (word >> 28) as u8;
+        if !(message_type::MAP_REGISTER..=message_type::MAP_NOTIFY_ACK).contains(&found) {
+            let expected = message_type::MAP_REGISTER;
+            return c.fail(0, ParseErrorKind::WrongType { expected, found });
+        }
+        c.u64("Nonce")?;
+        c.u8("Key ID")?;
+        let algorithm_id = c.u8("Algorithm ID")?;
+        if Algorithm::from_id(algorithm_id).is_none() {
+            let (field, value) = ("Algorithm ID", algorithm_id.into());
+            return c.fail(
+                field::ALGORITHM_ID,
+                ParseErrorKind::Invalid { field, value },
+            );
+        }
+        let auth_len = c.u16("Authentication Data Length")?;
+        c.take("Authentication Data", auth_len.into())?;
+        let records_at = c.pos();
+        List::<Record>::read(&mut c, (word & 0xff) as usize, MAX_RECORDS, "records")?;
+        let xtr_at = c.pos();
+        read_xtr_id(&mut c, has_xtr_id(word))?;
+        let end = c.pos();
+        Ok(Packet {
+            buffer,
+            records_at,
+            xtr_at,
+            end,
+        })
+    }
+
+    fn word(&self) -> u32 {
+        let b = self.buffer.as_ref();
+        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+    }
+
+    pub fn message_type(&self) -> u8 {
+        self.buffer.as_ref()[0] >> 4
+    }
+
+    pub fn nonce(&self) -> u64 {
+        let mut nonce = [0; 8];
+        nonce.copy_from_slice(&self.buffer.as_ref()[field::NONCE]);
+        u64::from_be_bytes(nonce)
+    }
+
+    /// Selects the shared key when a site has several.
+    pub fn key_id(&self) -> u8 {
+        self.buffer.as_ref()[field::KEY_ID]
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        let id = self.buffer.as_ref()[field::ALGORITHM_ID];
+        // Checked by new_checked.
+        Algorithm::from_id(id).unwrap_or(Algorithm::HmacSha256_128)
+    }
+
+    pub fn authentication_data(&self) -> &[u8] {
+        &self.buffer.as_ref()[field::DATA..self.records_at]
+    }
+
+    /// The message as checked, without bytes after its end.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.buffer.as_ref()[..self.end]
+    }
+}
+
+impl<'a> Packet<&'a [u8]> {
+    pub fn records(&self) -> List<'a, Record<'a>> {
+        let bytes = self.buffer.get(self.records_at..self.xtr_at);
+        List::from_checked((self.word() & 0xff) as usize, bytes.unwrap_or_default())
+    }
+
+    /// xTR-ID and Site-ID, when a Map-Register's I bit says they are there.
+    pub fn xtr(&self) -> Option<XtrId> {
+        let mut c = Cursor::at(self.buffer, self.xtr_at, self.end);
+        read_xtr_id(&mut c, has_xtr_id(self.word())).ok().flatten()
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Changes the type between 3, 4 and 5; the message must be signed
+    /// again afterwards ([`auth::sign`]).
+    pub fn set_message_type(&mut self, message_type: u8) {
+        let first = &mut self.buffer.as_mut()[0];
+        *first = (message_type << 4) | (*first & 0x0f);
+    }
+
+    pub fn set_nonce(&mut self, nonce: u64) {
+        self.buffer.as_mut()[field::NONCE].copy_from_slice(&nonce.to_be_bytes());
+    }
+}
+
+/// RFC 9301 gives only the Map-Register an I bit (bit 4 of a Map-Notify
+/// is reserved).
+fn has_xtr_id(word: u32) -> bool {
+    (word >> 28) as u8 == message_type::MAP_REGISTER && word & bits::I != 0
+}
+
+/// A Map-Register whose authenticity is not known yet: only for choosing
+/// the key to verify it with (e.g. by the Key ID, or by the site that owns
+/// its first EID). Nothing read here may be acted on before
+/// [`Untrusted::verify`].
+#[derive(Clone, Copy, Debug)]
+pub struct Untrusted<'a> {
+    packet: Packet<&'a [u8]>,
+}
+
+/// Two are equal when their bytes are.
+impl PartialEq for Untrusted<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for Untrusted<'_> {}
+
+impl<'a> Untrusted<'a> {
+    pub fn new_checked(bytes: &'a [u8]) -> Result<Self, ParseError> {
+        Packet::new_checked(bytes).map(|packet| Untrusted { packet })
+    }
+
+    pub fn message_type(&self) -> u8 {
+        self.packet.message_type()
+    }
+
+    /// Unauthenticated Key ID.
+    pub fn untrusted_key_id(&self) -> u8 {
+        self.packet.key_id()
+    }
+
+    /// Unauthenticated records.
+    pub fn untrusted_records(&self) -> List<'a, Record<'a>> {
+        self.packet.records()
+    }
+
+    /// The message as received: the digest covers all of it.
+    pub fn as_bytes(&self) -> &'a [u8] {
+        self.packet.buffer
+    }
+
+    /// Verifies it with the key it led to.
+    pub fn verify(&self, key: &[u8]) -> Result<Authenticated<'a>, AuthError> {
+        auth::verify(self.as_bytes(), key)
+    }
+}
 
 /// What Map-Register, Map-Notify and Map-Notify-Ack carry after their
 /// first word.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Registration {
+pub struct Registration<'a> {
     pub nonce: u64,
     /// Selects the shared key when a site has several.
     pub key_id: u8,
     pub algorithm: Algorithm,
-    pub records: heapless::Vec<Record, MAX_RECORDS>,
-    /// xTR-ID and Site-ID, sent when the I bit is set.
+    pub records: List<'a, Record<'a>>,
+    /// xTR-ID and Site-ID, sent when the I bit is set (Map-Register only).
     pub xtr: Option<XtrId>,
 }
 
@@ -35,7 +218,7 @@ pub struct XtrId {
 /// A Map-Register: an ETR tells its Map-Server which EID-Prefixes it
 /// serves and through which RLOCs.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MapRegister {
+pub struct MapRegister<'a> {
     /// P bit: the Map-Server answers Map-Requests for these EIDs itself.
     pub proxy_reply: bool,
     /// S bit: the ETR is LISP-SEC capable.
@@ -48,30 +231,45 @@ pub struct MapRegister {
     pub merge: bool,
     /// M bit: the Map-Server acknowledges with a Map-Notify.
     pub want_map_notify: bool,
-    pub body: Registration,
+    pub body: Registration<'a>,
 }
 
 /// A Map-Notify, or (type 5) the Map-Notify-Ack that answers it; both
 /// have the same contents and no flags.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct MapNotify {
-    pub body: Registration,
+pub struct MapNotify<'a> {
+    pub body: Registration<'a>,
 }
 
-mod bits {
-    pub const P: u32 = 1 << 27;
-    pub const S: u32 = 1 << 26;
-    pub const I: u32 = 1 << 25;
-    pub const E: u32 = 1 << 12;
-    pub const T: u32 = 1 << 11;
-    pub const A: u32 = 1 << 10;
-    pub const M: u32 = 1 << 8;
+/// Checks the layout of an authenticated message of type `expected`.
+fn checked<'a>(message: &Authenticated<'a>, expected: u8) -> Result<Packet<&'a [u8]>, ParseError> {
+    let packet = Packet::new_checked(message.as_bytes())?;
+    let found = packet.message_type();
+    if found != expected {
+        return Err(ParseError {
+            offset: 0,
+            kind: ParseErrorKind::WrongType { expected, found },
+        });
+    }
+    Ok(packet)
 }
 
-impl MapRegister {
+impl<'a> Registration<'a> {
+    fn parse(packet: &Packet<&'a [u8]>) -> Registration<'a> {
+        Registration {
+            nonce: packet.nonce(),
+            key_id: packet.key_id(),
+            algorithm: packet.algorithm(),
+            records: packet.records(),
+            xtr: packet.xtr(),
+        }
+    }
+}
+
+impl<'a> MapRegister<'a> {
     /// A Map-Register as lispguard agents send it: the map-server answers
     /// Map-Requests for these EIDs itself (P) and acknowledges (M).
-    pub fn new(body: Registration) -> MapRegister {
+    pub fn new(body: Registration<'a>) -> MapRegister<'a> {
         MapRegister {
             proxy_reply: true,
             security: false,
@@ -83,13 +281,29 @@ impl MapRegister {
         }
     }
 
-    pub fn parse(msg: &[u8]) -> Result<MapRegister, ParseError> {
-        parse_all(msg, parse_register)
+    /// The Map-Register an authenticated message holds.
+    pub fn parse(message: &Authenticated<'a>) -> Result<MapRegister<'a>, ParseError> {
+        let packet = checked(message, message_type::MAP_REGISTER)?;
+        let word = packet.word();
+        Ok(MapRegister {
+            proxy_reply: word & bits::P != 0,
+            security: word & bits::S != 0,
+            eid_notify: word & bits::E != 0,
+            use_ttl: word & bits::T != 0,
+            merge: word & bits::A != 0,
+            want_map_notify: word & bits::M != 0,
+            body: Registration::parse(&packet),
+        })
+    }
+
+    /// Bytes the message takes.
+    pub fn buffer_len(&self) -> usize {
+        4 + self.body.body_len()
     }
 
     /// Writes the message into `buf`, authenticated with `key`, and
     /// returns its length.
-    pub fn write(&self, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
+    pub fn emit(&self, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
         let first = u32::from(message_type::MAP_REGISTER) << 28
             | flag(self.proxy_reply, bits::P)
             | flag(self.security, bits::S)
@@ -98,30 +312,41 @@ impl MapRegister {
             | flag(self.use_ttl, bits::T)
             | flag(self.merge, bits::A)
             | flag(self.want_map_notify, bits::M);
-        self.body.write(first, buf, key)
+        self.body.emit(first, buf, key)
     }
 }
 
-impl MapNotify {
-    pub fn parse(msg: &[u8]) -> Result<MapNotify, ParseError> {
-        parse_all(msg, |i| parse_notify(i, message_type::MAP_NOTIFY))
+impl<'a> MapNotify<'a> {
+    /// The Map-Notify an authenticated message holds.
+    pub fn parse(message: &Authenticated<'a>) -> Result<MapNotify<'a>, ParseError> {
+        let packet = checked(message, message_type::MAP_NOTIFY)?;
+        let body = Registration::parse(&packet);
+        Ok(MapNotify { body })
     }
 
-    pub fn parse_ack(msg: &[u8]) -> Result<MapNotify, ParseError> {
-        parse_all(msg, |i| parse_notify(i, message_type::MAP_NOTIFY_ACK))
+    /// The Map-Notify-Ack an authenticated message holds.
+    pub fn parse_ack(message: &Authenticated<'a>) -> Result<MapNotify<'a>, ParseError> {
+        let packet = checked(message, message_type::MAP_NOTIFY_ACK)?;
+        let body = Registration::parse(&packet);
+        Ok(MapNotify { body })
+    }
+
+    /// Bytes the message takes.
+    pub fn buffer_len(&self) -> usize {
+        4 + self.body.body_len()
     }
 
     /// Writes a Map-Notify authenticated with `key`; returns its length.
-    pub fn write(&self, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
-        self.write_as(message_type::MAP_NOTIFY, buf, key)
+    pub fn emit(&self, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
+        self.emit_as(message_type::MAP_NOTIFY, buf, key)
     }
 
     /// Writes the same contents as a Map-Notify-Ack.
-    pub fn write_ack(&self, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
-        self.write_as(message_type::MAP_NOTIFY_ACK, buf, key)
+    pub fn emit_ack(&self, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
+        self.emit_as(message_type::MAP_NOTIFY_ACK, buf, key)
     }
 
-    fn write_as(&self, message_type: u8, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
+    fn emit_as(&self, message_type: u8, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
         // RFC 9301 gives Map-Notify no I bit: nothing would announce an xTR-ID.
         if self.body.xtr.is_some() {
             return Err(WriteError::Invalid {
@@ -129,30 +354,31 @@ impl MapNotify {
                 value: 1,
             });
         }
-        self.body.write(u32::from(message_type) << 28, buf, key)
+        self.body.emit(u32::from(message_type) << 28, buf, key)
     }
 }
 
-impl Registration {
+impl Registration<'_> {
     /// The body's length after the first word.
     fn body_len(&self) -> usize {
         8 + 4
             + self.algorithm.full_len()
-            + self.records.iter().map(Emit::wire_len).sum::<usize>()
+            + self.records.wire_len()
             + self.xtr.as_ref().map_or(0, Emit::wire_len)
     }
 
     /// Writes `first` (type and flags; the record count is added here),
     /// the body with the authentication data zeroed, then signs it.
-    fn write(&self, first: u32, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
+    fn emit(&self, first: u32, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
+        let records = self.records.count(MAX_RECORDS, "Record Count")? as u32;
         let mut w = Writer::for_message(buf, 4 + self.body_len())?;
-        w.u32(first | self.records.len() as u32)?;
+        w.u32(first | records)?;
         w.u64(self.nonce)?;
         w.u8(self.key_id)?;
         w.u8(self.algorithm.id())?;
         w.u16(self.algorithm.full_len() as u16)?;
         w.bytes(&[0; 32][..self.algorithm.full_len()])?;
-        self.records.iter().try_for_each(|r| r.emit(&mut w))?;
+        self.records.emit(&mut w)?;
         self.xtr.map_or(Ok(()), |xtr| xtr.emit(&mut w))?;
         // The header written above is one sign() accepts.
         auth::sign(w.written(), key).map_err(|_| WriteError::Invalid {
@@ -163,69 +389,14 @@ impl Registration {
     }
 }
 
-fn parse_register(i: &[u8]) -> Res<'_, MapRegister> {
-    let (i, word) = header(message_type::MAP_REGISTER)(i)?;
-    let (i, body) = parse_body(i, word, word & bits::I != 0)?;
-    Ok((
-        i,
-        MapRegister {
-            proxy_reply: word & bits::P != 0,
-            security: word & bits::S != 0,
-            eid_notify: word & bits::E != 0,
-            use_ttl: word & bits::T != 0,
-            merge: word & bits::A != 0,
-            want_map_notify: word & bits::M != 0,
-            body,
-        },
-    ))
-}
-
-fn parse_notify(i: &[u8], message_type: u8) -> Res<'_, MapNotify> {
-    let (i, word) = header(message_type)(i)?;
-    let (i, body) = parse_body(i, word, false)?;
-    Ok((i, MapNotify { body }))
-}
-
-/// The shared body; `word` is the first word (for the record count).
-fn parse_body(i: &[u8], word: u32, has_xtr_id: bool) -> Res<'_, Registration> {
-    let (i, nonce) = u64_("Nonce")(i)?;
-    let (i, key_id) = u8_("Key ID")(i)?;
-    let algorithm_at = i;
-    let (i, algorithm_id) = u8_("Algorithm ID")(i)?;
-    let Some(algorithm) = Algorithm::from_id(algorithm_id) else {
-        return fail(
-            algorithm_at,
-            ParseErrorKind::Invalid {
-                field: "Algorithm ID",
-                value: algorithm_id.into(),
-            },
-        );
-    };
-    let (i, auth_len) = u16_("Authentication Data Length")(i)?;
-    let (i, _auth_data) = take_("Authentication Data", auth_len.into())(i)?;
-    let (i, records) = bounded(i, (word & 0xff) as usize, "records", parse_record)?;
-    let (i, xtr) = parse_xtr_id(i, has_xtr_id)?;
-    Ok((
-        i,
-        Registration {
-            nonce,
-            key_id,
-            algorithm,
-            records,
-            xtr,
-        },
-    ))
-}
-
 /// The xTR-ID and Site-ID at the end of a message, when its I bit is set.
-pub(crate) fn parse_xtr_id(i: &[u8], present: bool) -> Res<'_, Option<XtrId>> {
+pub(crate) fn read_xtr_id(c: &mut Cursor<'_>, present: bool) -> Result<Option<XtrId>, ParseError> {
     if !present {
-        return Ok((i, None));
+        return Ok(None);
     }
-    let (i, xtr_id) = array::<16>("xTR-ID")(i)?;
-    let (i, site_id) = u64_("Site-ID")(i)?;
-    let xtr_id = u128::from_be_bytes(xtr_id);
-    Ok((i, Some(XtrId { xtr_id, site_id })))
+    let xtr_id = u128::from_be_bytes(c.array("xTR-ID")?);
+    let site_id = c.u64("Site-ID")?;
+    Ok(Some(XtrId { xtr_id, site_id }))
 }
 
 impl Emit for XtrId {

@@ -1,135 +1,119 @@
-//! Reading and writing primitives shared by every message: nom parsers
-//! that name the field they read, and a bounds-checked writer into the
-//! caller's buffer.
+//! Reading and writing primitives shared by every message: a cursor that
+//! names the field it reads and reports errors at their offset in the
+//! whole message, and a bounds-checked writer into the caller's buffer.
 
 use crate::error::{ParseError, ParseErrorKind, WriteError};
-use nom::{IResult, Parser};
 
-/// The error a parser step returns: what went wrong and how many bytes of
-/// the message were left, from which the caller derives the offset.
-#[derive(Debug)]
-pub(crate) struct Failure {
-    remaining: usize,
-    kind: ParseErrorKind,
+/// A read position in a message (public only to name it in [`crate::list::Item`];
+/// its module is private). Offsets stay those of the whole message,
+/// even inside an LCAF body, so that every error points at its byte.
+#[derive(Clone, Copy, Debug)]
+pub struct Cursor<'a> {
+    msg: &'a [u8],
+    pos: usize,
+    /// Where reading stops: the end of the message or of an LCAF body.
+    end: usize,
 }
 
-impl<'a> nom::error::ParseError<&'a [u8]> for Failure {
-    fn from_error_kind(input: &'a [u8], _: nom::error::ErrorKind) -> Self {
-        Failure {
-            remaining: input.len(),
-            kind: ParseErrorKind::Truncated { field: "message" },
+impl<'a> Cursor<'a> {
+    pub(crate) fn new(msg: &'a [u8]) -> Self {
+        Cursor {
+            msg,
+            pos: 0,
+            end: msg.len(),
         }
     }
 
-    fn append(_: &'a [u8], _: nom::error::ErrorKind, other: Self) -> Self {
-        other
+    /// A cursor over `bytes` alone, for items a checked view already walked.
+    pub(crate) fn at(msg: &'a [u8], pos: usize, end: usize) -> Self {
+        Cursor { msg, pos, end }
     }
-}
 
-pub(crate) type Res<'a, T> = IResult<&'a [u8], T, Failure>;
-
-/// Fails at `at` (the input where the bad field starts) with `kind`.
-pub(crate) fn fail<T>(at: &[u8], kind: ParseErrorKind) -> Res<'_, T> {
-    Err(nom::Err::Failure(Failure {
-        remaining: at.len(),
-        kind,
-    }))
-}
-
-/// Runs `parser` over a whole message and turns its failure into a
-/// [`ParseError`] with the offset of the field that failed.
-pub(crate) fn parse_all<'a, T>(
-    msg: &'a [u8],
-    parser: impl FnOnce(&'a [u8]) -> Res<'a, T>,
-) -> Result<T, ParseError> {
-    match parser(msg) {
-        Ok((_, value)) => Ok(value),
-        Err(nom::Err::Error(f) | nom::Err::Failure(f)) => Err(ParseError {
-            offset: msg.len() - f.remaining,
-            kind: f.kind,
-        }),
-        // Only streaming parsers return Incomplete; ours are all complete.
-        Err(nom::Err::Incomplete(_)) => Err(ParseError {
-            offset: msg.len(),
-            kind: ParseErrorKind::Truncated { field: "message" },
-        }),
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
     }
-}
 
-/// Wraps `parser` so that running out of input reports `field`.
-fn named<'a, O>(
-    field: &'static str,
-    mut parser: impl Parser<&'a [u8], Output = O, Error = Failure>,
-) -> impl FnMut(&'a [u8]) -> Res<'a, O> {
-    move |i| {
-        parser.parse(i).map_err(|e| {
-            e.map(|f| Failure {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pos >= self.end
+    }
+
+    /// The bytes from `start` to the current position.
+    pub(crate) fn since(&self, start: usize) -> &'a [u8] {
+        self.msg.get(start..self.pos).unwrap_or_default()
+    }
+
+    pub(crate) fn error(&self, at: usize, kind: ParseErrorKind) -> ParseError {
+        ParseError { offset: at, kind }
+    }
+
+    pub(crate) fn fail<T>(&self, at: usize, kind: ParseErrorKind) -> Result<T, ParseError> {
+        Err(self.error(at, kind))
+    }
+
+    pub(crate) fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], ParseError> {
+        let bytes = self
+            .pos
+            .checked_add(n)
+            .filter(|&end| end <= self.end)
+            .and_then(|end| self.msg.get(self.pos..end))
+            .ok_or(ParseError {
+                offset: self.pos,
                 kind: ParseErrorKind::Truncated { field },
-                ..f
-            })
+            })?;
+        self.pos += n;
+        Ok(bytes)
+    }
+
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        field: &'static str,
+    ) -> Result<[u8; N], ParseError> {
+        let mut out = [0; N];
+        out.copy_from_slice(self.take(field, N)?);
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self, field: &'static str) -> Result<u8, ParseError> {
+        Ok(self.array::<1>(field)?[0])
+    }
+
+    pub(crate) fn u16(&mut self, field: &'static str) -> Result<u16, ParseError> {
+        self.array(field).map(u16::from_be_bytes)
+    }
+
+    pub(crate) fn u32(&mut self, field: &'static str) -> Result<u32, ParseError> {
+        self.array(field).map(u32::from_be_bytes)
+    }
+
+    pub(crate) fn u64(&mut self, field: &'static str) -> Result<u64, ParseError> {
+        self.array(field).map(u64::from_be_bytes)
+    }
+
+    /// A cursor over the next `n` bytes (an LCAF body); this one moves past.
+    pub(crate) fn sub(&mut self, field: &'static str, n: usize) -> Result<Cursor<'a>, ParseError> {
+        let start = self.pos;
+        self.take(field, n)?;
+        Ok(Cursor {
+            msg: self.msg,
+            pos: start,
+            end: self.pos,
         })
     }
-}
 
-pub(crate) fn u8_<'a>(field: &'static str) -> impl FnMut(&'a [u8]) -> Res<'a, u8> {
-    named(field, nom::number::complete::be_u8)
-}
-
-pub(crate) fn u16_<'a>(field: &'static str) -> impl FnMut(&'a [u8]) -> Res<'a, u16> {
-    named(field, nom::number::complete::be_u16)
-}
-
-pub(crate) fn u32_<'a>(field: &'static str) -> impl FnMut(&'a [u8]) -> Res<'a, u32> {
-    named(field, nom::number::complete::be_u32)
-}
-
-pub(crate) fn u64_<'a>(field: &'static str) -> impl FnMut(&'a [u8]) -> Res<'a, u64> {
-    named(field, nom::number::complete::be_u64)
-}
-
-pub(crate) fn take_<'a>(
-    field: &'static str,
-    n: usize,
-) -> impl FnMut(&'a [u8]) -> Res<'a, &'a [u8]> {
-    named(field, nom::bytes::complete::take(n))
-}
-
-/// Reads a fixed-size array, e.g. an IPv6 address or the xTR-ID.
-pub(crate) fn array<'a, const N: usize>(
-    field: &'static str,
-) -> impl FnMut(&'a [u8]) -> Res<'a, [u8; N]> {
-    move |i| {
-        let (i, bytes) = take_(field, N)(i)?;
-        let mut out = [0; N];
-        out.copy_from_slice(bytes);
-        Ok((i, out))
+    /// Reads the first word and checks the message type (top 4 bits).
+    pub(crate) fn header(&mut self, expected: u8) -> Result<u32, ParseError> {
+        let word = self.u32("message header")?;
+        let found = (word >> 28) as u8;
+        if found != expected {
+            return self.fail(self.pos - 4, ParseErrorKind::WrongType { expected, found });
+        }
+        Ok(word)
     }
 }
 
-/// Reads `count` items into a bounded vector, failing with `TooMany`
-/// before reading anything when `count` exceeds its capacity.
-pub(crate) fn bounded<'a, T, const N: usize>(
-    i: &'a [u8],
-    count: usize,
-    field: &'static str,
-    mut item: impl FnMut(&'a [u8]) -> Res<'a, T>,
-) -> Res<'a, heapless::Vec<T, N>> {
-    if count > N {
-        return fail(i, ParseErrorKind::TooMany { field, max: N });
-    }
-    let mut out = heapless::Vec::new();
-    let mut i = i;
-    for _ in 0..count {
-        let (rest, value) = item(i)?;
-        // Cannot fail: count <= N was checked above.
-        let _ = out.push(value);
-        i = rest;
-    }
-    Ok((i, out))
-}
-
-/// Something with a fixed layout on the wire.
-pub(crate) trait Emit {
+/// Something with a fixed layout on the wire (public only to bound
+/// [`crate::List`]'s writing methods; its module is private).
+pub trait Emit {
     /// Bytes it takes on the wire.
     fn wire_len(&self) -> usize;
     /// Writes it at the writer's position.
@@ -138,7 +122,7 @@ pub(crate) trait Emit {
 
 /// A cursor over the caller's buffer. Every write is bounds-checked, so a
 /// wrong length computation is an error, never a panic.
-pub(crate) struct Writer<'a> {
+pub struct Writer<'a> {
     buf: &'a mut [u8],
     len: usize,
 }
@@ -196,6 +180,13 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// Writes `item` alone into `buf`, sized by its `wire_len`.
+pub(crate) fn emit_into(item: &impl Emit, buf: &mut [u8]) -> Result<usize, WriteError> {
+    let mut w = Writer::for_message(buf, item.wire_len())?;
+    item.emit(&mut w)?;
+    Ok(w.len())
+}
+
 /// Checks that `value` fits in `bits` bits before it is written.
 pub(crate) fn fits(field: &'static str, value: u32, bits: u32) -> Result<u32, WriteError> {
     if value >> bits == 0 {
@@ -211,17 +202,5 @@ pub(crate) const fn flag(set: bool, mask: u32) -> u32 {
         mask
     } else {
         0
-    }
-}
-
-/// Reads the first word of a message and checks its type (top 4 bits).
-pub(crate) fn header<'a>(expected: u8) -> impl FnMut(&'a [u8]) -> Res<'a, u32> {
-    move |i| {
-        let (rest, word) = u32_("message header")(i)?;
-        let found = (word >> 28) as u8;
-        if found != expected {
-            return fail(i, ParseErrorKind::WrongType { expected, found });
-        }
-        Ok((rest, word))
     }
 }

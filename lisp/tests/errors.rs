@@ -1,7 +1,7 @@
 //! Bad input gets a typed error that names the field and its offset, in
 //! words an operator can read in a log line.
 
-use lisp::{MapRegister, MapReply, Message, ParseError, ParseErrorKind, WriteError};
+use lisp::{map_reply, List, MapReply, Message, ParseError, ParseErrorKind, Untrusted, WriteError};
 
 fn err(offset: usize, kind: ParseErrorKind) -> Result<Message<'static>, ParseError> {
     Err(ParseError { offset, kind })
@@ -37,7 +37,7 @@ fn authentication_data_longer_than_the_message_is_truncation() {
         0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 2, 0, 32, 1, 2, 3, 4,
     ];
     assert_eq!(
-        MapRegister::parse(&msg).unwrap_err(),
+        Untrusted::new_checked(&msg).unwrap_err(),
         ParseError {
             offset: 16,
             kind: ParseErrorKind::Truncated {
@@ -50,7 +50,7 @@ fn authentication_data_longer_than_the_message_is_truncation() {
 #[test]
 fn unknown_algorithm_is_invalid_at_its_byte() {
     let msg = [0x30, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 7, 0, 0];
-    let e = MapRegister::parse(&msg).unwrap_err();
+    let e = Untrusted::new_checked(&msg).unwrap_err();
     assert_eq!(e.offset, 13);
     assert_eq!(e.to_string(), "at byte 13: invalid Algorithm ID 7");
 }
@@ -98,7 +98,9 @@ fn types_are_checked() {
         err(0, ParseErrorKind::UnknownType(6))
     );
     assert_eq!(
-        MapReply::parse(&[0x10, 0, 0, 0]).unwrap_err().kind,
+        map_reply::Packet::new_checked(&[0x10, 0, 0, 0])
+            .unwrap_err()
+            .kind,
         ParseErrorKind::WrongType {
             expected: 2,
             found: 1
@@ -108,12 +110,15 @@ fn types_are_checked() {
 
 #[test]
 fn writing_refuses_values_that_do_not_fit_their_bits() {
-    let mut reply = MapReply::default();
     let mut record = lisp::Record::negative(lisp::Address::None, 0, 1, lisp::Action(8));
-    reply.records.push(record.clone()).unwrap();
+    let records = [record.clone()];
+    let reply = MapReply {
+        records: List::new(&records),
+        ..MapReply::default()
+    };
     let mut buf = [0u8; 64];
     assert_eq!(
-        reply.write(&mut buf),
+        reply.emit(&mut buf),
         Err(WriteError::Invalid {
             field: "ACT",
             value: 8
@@ -121,12 +126,53 @@ fn writing_refuses_values_that_do_not_fit_their_bits() {
     );
     record.action = lisp::Action::NO_ACTION;
     record.map_version = 4096;
-    reply.records[0] = record;
+    let records = [record];
+    let reply = MapReply {
+        records: List::new(&records),
+        ..MapReply::default()
+    };
     assert_eq!(
-        reply.write(&mut buf),
+        reply.emit(&mut buf),
         Err(WriteError::Invalid {
             field: "Map-Version Number",
             value: 4096
+        })
+    );
+}
+
+#[test]
+fn writing_refuses_more_items_than_a_reader_keeps() {
+    let records = vec![lisp::Record::negative(lisp::Address::None, 0, 1, lisp::Action(0)); 9];
+    let reply = MapReply {
+        records: List::new(&records),
+        ..MapReply::default()
+    };
+    assert_eq!(
+        reply.emit(&mut [0u8; 256]),
+        Err(WriteError::Invalid {
+            field: "Record Count",
+            value: 9
+        })
+    );
+}
+
+#[test]
+fn only_a_map_notify_is_acknowledged() {
+    let register = lisp::MapRegister::new(lisp::Registration {
+        nonce: 1,
+        key_id: 0,
+        algorithm: lisp::Algorithm::HmacSha256_128,
+        records: List::empty(),
+        xtr: None,
+    });
+    let mut buf = [0u8; 64];
+    let len = register.emit(&mut buf, b"k").unwrap();
+    let verified = lisp::auth::verify(&buf[..len], b"k").unwrap();
+    assert_eq!(
+        verified.acknowledge(&mut [0u8; 64], b"k"),
+        Err(WriteError::Invalid {
+            field: "message type to acknowledge",
+            value: 3
         })
     );
 }

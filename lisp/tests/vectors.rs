@@ -5,8 +5,8 @@
 
 use lisp::address::NatTraversal;
 use lisp::{
-    auth, Action, Address, Algorithm, Locator, MapRegister, MapReply, MapRequest, Record,
-    Registration, RequestRecord,
+    auth, map_reply, map_request, Action, Address, Algorithm, List, Locator, MapRegister, MapReply,
+    MapRequest, Record, Registration, RequestRecord,
 };
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -17,7 +17,7 @@ fn unhex(s: &str) -> Vec<u8> {
         .collect()
 }
 
-fn ip(s: &str) -> Address {
+fn ip(s: &str) -> Address<'static> {
     Address::Ip(s.parse().unwrap())
 }
 
@@ -31,18 +31,17 @@ fn map_request_vector() {
          0000  0001 c0000201
          00 20 0001 0a020009",
     );
-    let mut expected = MapRequest::new(0x0102_0304_0506_0708, ip("192.0.2.1"));
-    expected
-        .records
-        .push(RequestRecord {
-            notify: false,
-            eid_mask_len: 32,
-            eid: ip("10.2.0.9"),
-        })
-        .unwrap();
-    assert_eq!(MapRequest::parse(&bytes), Ok(expected.clone()));
+    let itr_rlocs = [ip("192.0.2.1")];
+    let records = [RequestRecord {
+        notify: false,
+        eid_mask_len: 32,
+        eid: ip("10.2.0.9"),
+    }];
+    let expected = MapRequest::new(0x0102_0304_0506_0708, &itr_rlocs, &records);
+    let packet = map_request::Packet::new_checked(&bytes[..]).unwrap();
+    assert_eq!(MapRequest::parse(&packet), expected);
     let mut buf = [0u8; 64];
-    let len = expected.write(&mut buf).unwrap();
+    let len = expected.emit(&mut buf).unwrap();
     assert_eq!(buf[..len], bytes[..]);
 }
 
@@ -67,30 +66,29 @@ fn map_register_vectors() {
         let bytes = unhex(&format!(
             "38 00 01 01 000000000000002a {auth} {digest} {record}"
         ));
-        let mut records = heapless::Vec::new();
-        records
-            .push(Record {
-                ttl: 1440,
-                eid_mask_len: 24,
-                action: Action::NO_ACTION,
-                authoritative: true,
-                map_version: 0,
-                eid: ip("10.1.0.0"),
-                locators: heapless::Vec::from_slice(&[Locator::reachable(ip("198.51.100.7"))])
-                    .unwrap(),
-            })
-            .unwrap();
+        let locators = [Locator::reachable(ip("198.51.100.7"))];
+        let records = [Record {
+            ttl: 1440,
+            eid_mask_len: 24,
+            action: Action::NO_ACTION,
+            authoritative: true,
+            map_version: 0,
+            eid: ip("10.1.0.0"),
+            locators: List::new(&locators),
+        }];
         let expected = MapRegister::new(Registration {
             nonce: 42,
             key_id: 0,
             algorithm,
-            records,
+            records: List::new(&records),
             xtr: None,
         });
-        assert_eq!(auth::verify(&bytes, KEY), Ok(()));
-        assert_eq!(MapRegister::parse(&bytes), Ok(expected.clone()));
+        let verified = auth::verify(&bytes, KEY).unwrap();
+        assert_eq!(verified.nonce(), 42);
+        assert_eq!(verified.authentication_data(), unhex(digest));
+        assert_eq!(MapRegister::parse(&verified), Ok(expected.clone()));
         let mut buf = [0u8; 128];
-        let len = expected.write(&mut buf, KEY).unwrap();
+        let len = expected.emit(&mut buf, KEY).unwrap();
         assert_eq!(buf[..len], bytes[..], "{algorithm:?}");
     }
 }
@@ -112,27 +110,27 @@ fn map_reply_with_nat_traversal_vector() {
         global_etr_rloc: Some("198.51.100.7".parse().unwrap()),
         ms_rloc: Some("192.0.2.1".parse().unwrap()),
         private_etr_rloc: Some("192.168.1.20".parse().unwrap()),
-        rtr_rlocs: heapless::Vec::new(),
+        ..NatTraversal::default()
     };
-    let mut expected = MapReply {
+    let locators = [Locator::reachable(Address::NatTraversal(nat))];
+    let records = [Record {
+        ttl: 15,
+        eid_mask_len: 32,
+        action: Action::NO_ACTION,
+        authoritative: true,
+        map_version: 3,
+        eid: ip("10.2.0.9"),
+        locators: List::new(&locators),
+    }];
+    let expected = MapReply {
         nonce: 0xff,
+        records: List::new(&records),
         ..MapReply::default()
     };
-    expected
-        .records
-        .push(Record {
-            ttl: 15,
-            eid_mask_len: 32,
-            action: Action::NO_ACTION,
-            authoritative: true,
-            map_version: 3,
-            eid: ip("10.2.0.9"),
-            locators: heapless::Vec::from_slice(&[Locator::reachable(Address::NatTraversal(nat))])
-                .unwrap(),
-        })
-        .unwrap();
-    assert_eq!(MapReply::parse(&bytes), Ok(expected.clone()));
+    let packet = map_reply::Packet::new_checked(&bytes[..]).unwrap();
+    assert_eq!(packet.nonce(), 0xff);
+    assert_eq!(MapReply::parse(&packet), expected);
     let mut buf = [0u8; 128];
-    let len = expected.write(&mut buf).unwrap();
+    let len = expected.emit(&mut buf).unwrap();
     assert_eq!(buf[..len], bytes[..]);
 }

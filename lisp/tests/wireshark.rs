@@ -73,8 +73,8 @@ fn afi(address: &Address) -> u16 {
 }
 
 /// What Wireshark must show for these mapping records.
-fn mapping_fields(records: &[&Record]) -> Vec<(&'static str, String)> {
-    let locators: Vec<&Locator> = records.iter().flat_map(|r| &r.locators).collect();
+fn mapping_fields(records: &[Record]) -> Vec<(&'static str, String)> {
+    let locators: Vec<Locator> = records.iter().flat_map(|r| r.locators.iter()).collect();
     let plain_rlocs = locators.iter().filter_map(|l| match l.rloc {
         Address::Ip(ip) => Some(ip),
         _ => None,
@@ -149,8 +149,8 @@ fn wireshark_decodes_every_field_as_written() {
     let reply = samples::map_reply();
     let negative = samples::negative_map_reply();
     let notify = samples::map_notify();
-    let reply_records: Vec<&Record> = reply.records.iter().collect();
-    let body_records: Vec<&Record> = notify.body.records.iter().collect();
+    let reply_records: Vec<Record> = reply.records.iter().collect();
+    let body_records: Vec<Record> = notify.body.records.iter().collect();
     let xtr = |m: &lisp::MapRegister| {
         let x = m.body.xtr.unwrap();
         vec![
@@ -206,7 +206,7 @@ fn wireshark_decodes_every_field_as_written() {
 
     let mut e = vec![("lisp.type", "1".to_string())];
     e.extend(request_fields(&with_mapping));
-    e.extend(mapping_fields(&[with_mapping.map_reply.as_ref().unwrap()]));
+    e.extend(mapping_fields(&[with_mapping.map_reply.clone().unwrap()]));
     expected.push(e);
 
     let mut e = vec![
@@ -229,7 +229,7 @@ fn wireshark_decodes_every_field_as_written() {
         ("lisp.mapping.eid.ipv4", String::new()),
         ("lisp.lcaf.iid.ipv4", "10.9.0.0".into()),
     ];
-    e.extend(mapping_fields(&[&negative.records[0]]));
+    e.extend(mapping_fields(&negative.records.iter().collect::<Vec<_>>()));
     expected.push(e);
 
     for (n, algorithm) in [(4, Algorithm::HmacSha256_128), (5, Algorithm::HmacSha1_96)] {

@@ -107,7 +107,7 @@ fn client(
         };
         if let Ok(Message::MapReply(reply)) = Message::parse(&buf[..len]) {
             assert!(
-                !reply.records[0].locators.is_empty(),
+                !reply.records.get(0).unwrap().locators.is_empty(),
                 "every EID is registered"
             );
             if let Some(at) = sent_at.remove(&reply.nonce) {

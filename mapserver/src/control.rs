@@ -60,7 +60,7 @@ fn execute(request: &str, server: &Server) -> Result<String, String> {
         "lookup" => {
             let eid: EidPrefix = argument.parse().map_err(|e| format!("{e}"))?;
             server.with_engine(|engine, _, _| match engine.lookup(&eid) {
-                Some((owner, record)) => Ok(describe(&eid, owner, &record)),
+                Some((owner, answer)) => Ok(describe(&eid, owner, &answer.record())),
                 None => Err(format!("{eid}: no mapping")),
             })
         }

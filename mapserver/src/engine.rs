@@ -8,6 +8,7 @@
 //! itself is taken on trust: what the map-server pushes about a site comes
 //! from that site's authenticated registration.
 
+use crate::answer::{with_records, Answer};
 use crate::change::Change;
 use crate::config::{Config, Site, StaticMapping};
 use crate::db::{Db, Locators, Mapping, Rloc, SiteId};
@@ -16,8 +17,8 @@ use crate::outbox::{Outbox, OutboxExt};
 use crate::push::{PushKey, Pushes};
 use lisp::address::NatTraversal;
 use lisp::{
-    auth, message_type, Action, Address, Algorithm, EidPrefix, Locator, MapNotify, MapRegister,
-    MapReply, MapRequest, Record, Registration, CONTROL_PORT, MAX_RECORDS,
+    auth, map_request, message_type, Action, Address, Algorithm, EidPrefix, Locator, MapNotify,
+    MapRegister, MapReply, MapRequest, Record, Registration, CONTROL_PORT, MAX_RECORDS,
 };
 use netconf::PublicKey;
 use std::collections::HashMap;
@@ -400,16 +401,16 @@ impl MapServer {
         if site.revoked {
             return self.dropped(now, DropReason::Revoked, from, Some(id));
         }
-        if auth::verify(msg, &site.config.key).is_err() {
+        let Ok(verified) = auth::verify(msg, &site.config.key) else {
             return self.dropped(now, DropReason::AuthFailed, from, Some(id));
-        }
-        let Ok(register) = MapRegister::parse(msg) else {
+        };
+        let Ok(register) = MapRegister::parse(&verified) else {
             return self.dropped(now, DropReason::Malformed, from, Some(id));
         };
         // Check every record before storing any: all or nothing.
         let mut mappings: heapless::Vec<Mapping, MAX_RECORDS> = heapless::Vec::new();
         for record in &register.body.records {
-            let mapping = match self.mapping_from(id, record, now) {
+            let mapping = match self.mapping_from(id, &record, now) {
                 Ok(mapping) => mapping,
                 Err(reason) => return self.dropped(now, reason, from, Some(id)),
             };
@@ -454,7 +455,7 @@ impl MapServer {
             };
             let Some(site) = self.site(id) else { return };
             if out
-                .send(from, |buf| notify.write(buf, &site.config.key))
+                .send(from, |buf| notify.emit(buf, &site.config.key))
                 .is_ok()
             {
                 self.metrics.notifies_sent.fetch_add(1, Relaxed);
@@ -514,14 +515,12 @@ impl MapServer {
         if self.site(id).is_some_and(|s| s.revoked) {
             return self.dropped(now, DropReason::Revoked, from, Some(id));
         }
-        let Ok(request) = MapRequest::parse(msg) else {
+        let Ok(packet) = map_request::Packet::new_checked(msg) else {
             return self.dropped(now, DropReason::Malformed, from, Some(id));
         };
+        let request = MapRequest::parse(&packet);
         self.metrics.map_requests.fetch_add(1, Relaxed);
-        let mut reply = MapReply {
-            nonce: request.nonce,
-            ..MapReply::default()
-        };
+        let mut answers: heapless::Vec<Answer, MAX_RECORDS> = heapless::Vec::new();
         let mut waiting_for = Vec::new();
         for wanted in &request.records {
             let Some(eid) = EidPrefix::from_address(&wanted.eid, wanted.eid_mask_len) else {
@@ -541,13 +540,7 @@ impl MapServer {
                 Some(denied) => {
                     self.metrics.negative_replies.fetch_add(1, Relaxed);
                     let denied = denied.eid;
-                    let address = Address::eid(denied.iid, denied.prefix.addr(), None);
-                    Record::negative(
-                        address,
-                        denied.prefix.prefix_len(),
-                        self.negative_ttl,
-                        Action::DROP_POLICY_DENIED,
-                    )
+                    Answer::negative(denied, self.negative_ttl, Action::DROP_POLICY_DENIED)
                 }
                 None => {
                     self.metrics.negative_replies.fetch_add(1, Relaxed);
@@ -564,25 +557,30 @@ impl MapServer {
                         let ttl = Duration::from_secs(u64::from(self.negative_ttl) * 60);
                         self.subscribe_negative(negative, id, now + ttl);
                     }
-                    let address = Address::eid(negative.iid, negative.prefix.addr(), None);
-                    Record::negative(
-                        address,
-                        negative.prefix.prefix_len(),
-                        self.negative_ttl,
-                        Action::DROP_NO_REASON,
-                    )
+                    Answer::negative(negative, self.negative_ttl, Action::DROP_NO_REASON)
                 }
             };
-            let _ = reply.records.push(record);
+            let _ = answers.push(record);
         }
+        let write = |buf: &mut [u8]| {
+            with_records(&answers, |records| {
+                let nonce = request.nonce;
+                MapReply {
+                    nonce,
+                    records,
+                    ..MapReply::default()
+                }
+                .emit(buf)
+            })
+        };
         if waiting_for.is_empty() {
-            if out.send(from, |buf| reply.write(buf)).is_ok() {
+            if out.send(from, write).is_ok() {
                 self.metrics.map_replies.fetch_add(1, Relaxed);
             }
             return;
         }
         let mut buf = vec![0; crate::outbox::MAX_DATAGRAM];
-        if let Ok(len) = reply.write(&mut buf) {
+        if let Ok(len) = write(&mut buf) {
             buf.truncate(len);
             self.held.push(HeldReply {
                 to: from,
@@ -661,7 +659,7 @@ impl MapServer {
         out: &mut Outbox,
     ) {
         let overlaps = |p: &EidPrefix| p.contains(eid) || eid.contains(p);
-        let mut due: Vec<(SiteId, heapless::Vec<Record, MAX_RECORDS>)> = Vec::new();
+        let mut due: Vec<(SiteId, heapless::Vec<Answer, MAX_RECORDS>)> = Vec::new();
         for (id, site) in self.sites.iter_mut().enumerate() {
             let Some(site) = site.as_mut() else { continue };
             site.negatives.retain(|(_, until)| *until > now);
@@ -673,13 +671,7 @@ impl MapServer {
                 if !overlaps(p) || records.is_full() {
                     return true;
                 }
-                let address = Address::eid(p.iid, p.prefix.addr(), None);
-                let _ = records.push(Record::negative(
-                    address,
-                    p.prefix.prefix_len(),
-                    0,
-                    Action::NO_ACTION,
-                ));
+                let _ = records.push(Answer::negative(*p, 0, Action::NO_ACTION));
                 false
             });
             if !records.is_empty() {
@@ -713,7 +705,7 @@ impl MapServer {
     /// behind a NAT (its observed WireGuard endpoint is none it registered)
     /// gets one NAT-Traversal locator: the observed endpoint as global ETR
     /// RLOC, the registered address as private ETR RLOC.
-    fn record_of(&self, m: &Mapping) -> Record {
+    fn record_of(&self, m: &Mapping) -> Answer {
         let observed = m.site.and_then(|id| self.site(id)?.observed);
         let mut locators = heapless::Vec::new();
         match observed {
@@ -737,7 +729,7 @@ impl MapServer {
                 }
             }
         }
-        Record::mapping(&m.eid, &m.key, m.ttl, locators)
+        Answer::mapping(m.eid, m.key, m.ttl, locators)
     }
 
     /// Pushes `about`'s mappings in instance `iid` to site `to`, unless such
@@ -788,7 +780,7 @@ impl MapServer {
     fn push(
         &mut self,
         key: PushKey,
-        records: heapless::Vec<Record, MAX_RECORDS>,
+        records: heapless::Vec<Answer, MAX_RECORDS>,
         now: Instant,
         out: &mut Outbox,
     ) {
@@ -797,18 +789,23 @@ impl MapServer {
             return;
         };
         let to = SocketAddr::new(site.config.control_address, CONTROL_PORT);
-        let notify = MapNotify {
-            body: Registration {
-                nonce,
-                key_id: 0,
-                algorithm: Algorithm::HmacSha256_128,
-                records,
-                xtr: None,
-            },
+        let write = |buf: &mut [u8]| {
+            with_records(&records, |records| {
+                let notify = MapNotify {
+                    body: Registration {
+                        nonce,
+                        key_id: 0,
+                        algorithm: Algorithm::HmacSha256_128,
+                        records,
+                        xtr: None,
+                    },
+                };
+                notify.emit(buf, &site.config.key)
+            })
         };
-        if let Ok(bytes) = out.send(to, |buf| notify.write(buf, &site.config.key)) {
+        if let Ok(bytes) = out.send(to, write) {
             log::debug!("Map-Notify pushed to site '{}'", site.config.name);
-            self.pushes.sent(key, notify.body.nonce, to, bytes, now);
+            self.pushes.sent(key, nonce, to, bytes, now);
             self.metrics.notifies_sent.fetch_add(1, Relaxed);
         }
     }
@@ -828,7 +825,7 @@ impl MapServer {
         subscribers.retain(|s| s.until > now);
         let (owner, record) = match (self.db.get(eid), removed) {
             (Some(m), _) => (m.site, self.record_of(m)),
-            (None, Some(gone)) => (gone.site, Record::revocation(&gone.eid, &gone.key)),
+            (None, Some(gone)) => (gone.site, Answer::revocation(gone.eid, gone.key)),
             (None, None) => return,
         };
         let about = owner.unwrap_or(SiteId::MAX);
@@ -856,13 +853,14 @@ impl MapServer {
         out: &mut Outbox,
     ) {
         let Some(site) = self.site(id) else { return };
-        if auth::verify(msg, &site.config.key).is_err() {
+        let Ok(ack) = auth::verify(msg, &site.config.key) else {
             return self.dropped(now, DropReason::AuthFailed, from, Some(id));
-        }
-        let Ok(ack) = MapNotify::parse_ack(msg) else {
-            return self.dropped(now, DropReason::Malformed, from, Some(id));
         };
-        if let Some(key) = self.pushes.acked(id, ack.body.nonce) {
+        // Its nonce is all an ack tells: read in place, records unread.
+        if ack.message_type() != message_type::MAP_NOTIFY_ACK {
+            return self.dropped(now, DropReason::Malformed, from, Some(id));
+        }
+        if let Some(key) = self.pushes.acked(id, ack.nonce()) {
             self.metrics.notifies_acked.fetch_add(1, Relaxed);
             for held in &mut self.held {
                 held.waiting_for.retain(|k| *k != key);
@@ -972,7 +970,7 @@ impl MapServer {
     }
 
     /// The mapping an EID resolves to, as a site would be answered.
-    pub fn lookup(&self, eid: &EidPrefix) -> Option<(Option<String>, Record)> {
+    pub fn lookup(&self, eid: &EidPrefix) -> Option<(Option<String>, Answer)> {
         let m = self.db.lookup(eid)?;
         let owner = m
             .site

@@ -216,8 +216,8 @@ fn client_registers_and_resolves_through_wireguard() {
         .recv_from(&mut buf)
         .expect("Map-Notify through the tunnel");
     assert_eq!(from, ms);
-    auth::verify(&buf[..len], b"robot secret").unwrap();
-    assert_eq!(MapNotify::parse(&buf[..len]).unwrap().body.nonce, 11);
+    let verified = auth::verify(&buf[..len], b"robot secret").unwrap();
+    assert_eq!(MapNotify::parse(&verified).unwrap().body.nonce, 11);
 
     socket
         .send_to(&request(12, "[1000] 10.2.0.5/32"), ms)
@@ -229,7 +229,10 @@ fn client_registers_and_resolves_through_wireguard() {
         panic!("expected a Map-Reply");
     };
     assert_eq!(reply.nonce, 12);
-    assert_eq!(reply.records[0].eid.wireguard_key(), Some([0x22; 32]));
+    assert_eq!(
+        reply.records.get(0).unwrap().eid.wireguard_key(),
+        Some([0x22; 32])
+    );
     let resolve = |nonce: u64, eid: &str, buf: &mut [u8]| {
         socket.send_to(&request(nonce, eid), ms).unwrap();
         let (len, _) = socket.recv_from(buf).expect("Map-Reply through the tunnel");
@@ -237,7 +240,7 @@ fn client_registers_and_resolves_through_wireguard() {
             panic!("expected a Map-Reply");
         };
         assert_eq!(reply.nonce, nonce);
-        reply.records[0].eid.wireguard_key()
+        reply.records.get(0).unwrap().eid.wireguard_key()
     };
     assert_eq!(
         resolve(13, "[1000] 10.4.0.9/32", &mut buf),

@@ -5,8 +5,8 @@
 
 use lisp::address::{InstanceId, NatTraversal};
 use lisp::{
-    Action, Address, Algorithm, Ecm, Locator, MapNotify, MapRegister, MapReply, MapRequest, Record,
-    Registration, RequestRecord, XtrId,
+    Action, Address, Algorithm, Ecm, List, Locator, MapNotify, MapRegister, MapReply, MapRequest,
+    Record, Registration, RequestRecord, XtrId,
 };
 use std::net::IpAddr;
 
@@ -18,17 +18,15 @@ fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
 }
 
-fn vec<T, const N: usize>(items: impl IntoIterator<Item = T>) -> heapless::Vec<T, N> {
-    let mut v = heapless::Vec::new();
-    for item in items {
-        assert!(v.push(item).is_ok(), "sample over capacity");
-    }
-    v
+/// A list of sample items: the samples live as long as the test, as the
+/// caller's own items would.
+fn vec<'a, T: lisp::list::Item<'a>>(items: impl IntoIterator<Item = T>) -> List<'a, T> {
+    List::new(items.into_iter().collect::<Vec<_>>().leak())
 }
 
 /// Site B's record as the map-server hands it out: EID 10.2.0.0/24 in
 /// instance 1000 with its WireGuard key, behind a NAT.
-pub fn record_b() -> Record {
+pub fn record_b() -> Record<'static> {
     Record {
         ttl: 1440,
         eid_mask_len: 24,
@@ -42,14 +40,14 @@ pub fn record_b() -> Record {
             global_etr_rloc: Some(ip("198.51.100.7")),
             ms_rloc: Some(ip("192.0.2.1")),
             private_etr_rloc: Some(ip("192.168.1.20")),
-            rtr_rlocs: heapless::Vec::new(),
+            ..NatTraversal::default()
         }))]),
     }
 }
 
 /// A robot's record: host EID 2001:db8:100::7/128, no instance, a plain
 /// IPv6 RLOC and an IPv4 one.
-pub fn record_robot() -> Record {
+pub fn record_robot() -> Record<'static> {
     Record {
         ttl: 15,
         eid_mask_len: 128,
@@ -64,9 +62,10 @@ pub fn record_robot() -> Record {
     }
 }
 
-pub fn map_request() -> MapRequest {
+pub fn map_request() -> MapRequest<'static> {
     MapRequest {
         source_eid: Address::InstanceId(InstanceId {
+            flags: 0,
             iid: 1000,
             mask_len: 0,
             address: Some(ip("10.1.0.5")),
@@ -76,6 +75,7 @@ pub fn map_request() -> MapRequest {
             notify: true,
             eid_mask_len: 32,
             eid: Address::InstanceId(InstanceId {
+                flags: 0,
                 iid: 1000,
                 mask_len: 0,
                 address: Some(ip("10.2.0.9")),
@@ -85,12 +85,12 @@ pub fn map_request() -> MapRequest {
             xtr_id: 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff,
             site_id: 7,
         }),
-        ..MapRequest::new(0x0102_0304_0506_0708, Address::None)
+        ..MapRequest::new(0x0102_0304_0506_0708, &[], &[])
     }
 }
 
 /// An SMR-invoked request carrying the requester's own mapping.
-pub fn map_request_with_mapping() -> MapRequest {
+pub fn map_request_with_mapping() -> MapRequest<'static> {
     MapRequest {
         authoritative: true,
         smr_invoked: true,
@@ -106,7 +106,7 @@ pub fn map_request_with_mapping() -> MapRequest {
     }
 }
 
-pub fn map_reply() -> MapReply {
+pub fn map_reply() -> MapReply<'static> {
     MapReply {
         probe: false,
         echo_nonce: false,
@@ -116,7 +116,7 @@ pub fn map_reply() -> MapReply {
     }
 }
 
-pub fn negative_map_reply() -> MapReply {
+pub fn negative_map_reply() -> MapReply<'static> {
     MapReply {
         nonce: 0x1111_2222_3333_4444,
         records: vec([Record::negative(
@@ -129,7 +129,7 @@ pub fn negative_map_reply() -> MapReply {
     }
 }
 
-pub fn registration(algorithm: Algorithm) -> Registration {
+pub fn registration(algorithm: Algorithm) -> Registration<'static> {
     Registration {
         nonce: 0xdead_beef_0000_0001,
         key_id: 0,
@@ -139,7 +139,7 @@ pub fn registration(algorithm: Algorithm) -> Registration {
     }
 }
 
-pub fn map_register(algorithm: Algorithm) -> MapRegister {
+pub fn map_register(algorithm: Algorithm) -> MapRegister<'static> {
     MapRegister::new(Registration {
         xtr: Some(XtrId {
             xtr_id: 0xfeed_0000_0000_0000_0000_0000_0000_0001,
@@ -149,7 +149,7 @@ pub fn map_register(algorithm: Algorithm) -> MapRegister {
     })
 }
 
-pub fn map_notify() -> MapNotify {
+pub fn map_notify() -> MapNotify<'static> {
     MapNotify {
         body: registration(Algorithm::HmacSha256_128),
     }
@@ -181,49 +181,45 @@ pub fn written(write: impl FnOnce(&mut [u8]) -> Result<usize, lisp::WriteError>)
 /// reaches in it).
 pub fn all() -> Vec<(&'static str, Vec<u8>, usize)> {
     let sha256 = Algorithm::HmacSha256_128;
-    let inner = written(|b| map_request().write(b));
+    let inner = written(|b| map_request().emit(b));
     vec![
-        ("map-request", written(|b| map_request().write(b)), 0),
+        ("map-request", written(|b| map_request().emit(b)), 0),
         (
             "map-request-with-mapping",
-            written(|b| map_request_with_mapping().write(b)),
+            written(|b| map_request_with_mapping().emit(b)),
             1,
         ),
-        ("map-reply", written(|b| map_reply().write(b)), 2),
+        ("map-reply", written(|b| map_reply().emit(b)), 2),
         (
             "negative-map-reply",
-            written(|b| negative_map_reply().write(b)),
+            written(|b| negative_map_reply().emit(b)),
             0,
         ),
         (
             "map-register-sha256",
-            written(|b| map_register(sha256).write(b, SITE_KEY)),
+            written(|b| map_register(sha256).emit(b, SITE_KEY)),
             2,
         ),
         (
             "map-register-sha1",
-            written(|b| map_register(Algorithm::HmacSha1_96).write(b, SITE_KEY)),
+            written(|b| map_register(Algorithm::HmacSha1_96).emit(b, SITE_KEY)),
             2,
         ),
-        (
-            "map-notify",
-            written(|b| map_notify().write(b, SITE_KEY)),
-            2,
-        ),
+        ("map-notify", written(|b| map_notify().emit(b, SITE_KEY)), 2),
         // Wireshark 4.0 does not dissect type 5 at all.
         (
             "map-notify-ack",
-            written(|b| map_notify().write_ack(b, SITE_KEY)),
+            written(|b| map_notify().emit_ack(b, SITE_KEY)),
             0,
         ),
         (
             "ecm-ipv4",
-            written(|b| ecm(&inner, "10.1.0.5:40000", "192.0.2.1:4342").write(b)),
+            written(|b| ecm(&inner, "10.1.0.5:40000", "192.0.2.1:4342").emit(b)),
             0,
         ),
         (
             "ecm-ipv6",
-            written(|b| ecm(&inner, "[fd00::5]:40000", "[fd00::53]:4342").write(b)),
+            written(|b| ecm(&inner, "[fd00::5]:40000", "[fd00::53]:4342").emit(b)),
             0,
         ),
     ]

@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use lisp::{
-    Action, Address, Algorithm, EidPrefix, Locator, MapNotify, MapRegister, MapRequest, Record,
-    Registration, RequestRecord,
+    Action, Address, Algorithm, EidPrefix, List, Locator, MapNotify, MapRegister, MapRequest,
+    Record, Registration, RequestRecord,
 };
 use mapserver::config::{format_key, Config};
 use std::net::SocketAddr;
@@ -101,59 +101,48 @@ impl TestSite {
         public_key: [u8; 32],
     ) -> Vec<u8> {
         let eid: EidPrefix = eid.parse().unwrap();
-        let mut records = heapless::Vec::new();
-        let mut locators = heapless::Vec::new();
-        locators
-            .push(Locator {
-                local: true,
-                ..Locator::reachable(Address::rloc(rloc))
-            })
-            .unwrap();
-        records
-            .push(Record {
-                ttl: 15,
-                eid_mask_len: eid.prefix.prefix_len(),
-                action: Action::NO_ACTION,
-                authoritative: true,
-                map_version: 0,
-                eid: Address::eid(eid.iid, eid.prefix.addr(), Some(&public_key)),
-                locators,
-            })
-            .unwrap();
+        let locators = [Locator {
+            local: true,
+            ..Locator::reachable(Address::rloc(rloc))
+        }];
+        let records = [Record {
+            ttl: 15,
+            eid_mask_len: eid.prefix.prefix_len(),
+            action: Action::NO_ACTION,
+            authoritative: true,
+            map_version: 0,
+            eid: Address::eid(eid.iid, eid.prefix.addr(), Some(&public_key)),
+            locators: List::new(&locators),
+        }];
         let register = MapRegister::new(Registration {
             nonce,
             key_id: 0,
             algorithm: Algorithm::HmacSha256_128,
-            records,
+            records: List::new(&records),
             xtr: None,
         });
-        written(|b| register.write(b, site_key))
+        written(|b| register.emit(b, site_key))
     }
 
     /// The Map-Notify-Ack that answers a pushed Map-Notify.
     pub fn ack(&self, notify: &[u8]) -> Vec<u8> {
-        lisp::auth::verify(notify, self.key).expect("push signed with the site's key");
-        let notify = MapNotify::parse(notify).unwrap();
-        written(|b| notify.write_ack(b, self.key))
+        let verified =
+            lisp::auth::verify(notify, self.key).expect("push signed with the site's key");
+        let notify = MapNotify::parse(&verified).unwrap();
+        written(|b| notify.emit_ack(b, self.key))
     }
 }
 
 /// A Map-Request for one EID (`[IID] address/len`).
 pub fn request(nonce: u64, eid: &str) -> Vec<u8> {
     let eid: EidPrefix = eid.parse().unwrap();
-    let mut records = heapless::Vec::new();
-    records
-        .push(RequestRecord {
-            notify: true,
-            eid_mask_len: eid.prefix.prefix_len(),
-            eid: Address::eid(eid.iid, eid.prefix.addr(), None),
-        })
-        .unwrap();
-    let request = MapRequest {
-        records,
-        ..MapRequest::new(nonce, Address::None)
-    };
-    written(|b| request.write(b))
+    let records = [RequestRecord {
+        notify: true,
+        eid_mask_len: eid.prefix.prefix_len(),
+        eid: Address::eid(eid.iid, eid.prefix.addr(), None),
+    }];
+    let request = MapRequest::new(nonce, &[Address::None], &records);
+    written(|b| request.emit(b))
 }
 
 pub fn written(write: impl FnOnce(&mut [u8]) -> Result<usize, lisp::WriteError>) -> Vec<u8> {

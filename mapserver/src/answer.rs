@@ -1,0 +1,84 @@
+//! The records the map-server writes, owned until the message is: a wire
+//! record borrows its key and locators, and the mapping they come from
+//! may change (or go) before the message is written.
+
+use lisp::{Action, Address, EidPrefix, List, Locator, Record, MAX_LOCATORS, MAX_RECORDS};
+
+/// One record to write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub eid: EidPrefix,
+    pub kind: Kind,
+    /// Record TTL, in minutes.
+    pub ttl: u32,
+    pub locators: heapless::Vec<Locator<'static>, MAX_LOCATORS>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The EID's WireGuard key, at the locators.
+    Mapping([u8; 32]),
+    /// The key withdrawn: no locators, TTL 0, R bit.
+    Revocation([u8; 32]),
+    /// No mapping: what to do with the packets.
+    Negative(Action),
+}
+
+impl Answer {
+    pub fn mapping(
+        eid: EidPrefix,
+        key: [u8; 32],
+        ttl: u32,
+        locators: heapless::Vec<Locator<'static>, MAX_LOCATORS>,
+    ) -> Answer {
+        Answer {
+            eid,
+            kind: Kind::Mapping(key),
+            ttl,
+            locators,
+        }
+    }
+
+    pub fn revocation(eid: EidPrefix, key: [u8; 32]) -> Answer {
+        let locators = heapless::Vec::new();
+        Answer {
+            eid,
+            kind: Kind::Revocation(key),
+            ttl: 0,
+            locators,
+        }
+    }
+
+    pub fn negative(eid: EidPrefix, ttl: u32, action: Action) -> Answer {
+        let locators = heapless::Vec::new();
+        Answer {
+            eid,
+            kind: Kind::Negative(action),
+            ttl,
+            locators,
+        }
+    }
+
+    /// The record as it goes on the wire.
+    pub fn record(&self) -> Record<'_> {
+        match &self.kind {
+            Kind::Mapping(key) => Record::mapping(&self.eid, key, self.ttl, &self.locators),
+            Kind::Revocation(key) => Record::revocation(&self.eid, key),
+            Kind::Negative(action) => {
+                let address = Address::eid(self.eid.iid, self.eid.prefix.addr(), None);
+                Record::negative(address, self.eid.prefix.prefix_len(), self.ttl, *action)
+            }
+        }
+    }
+}
+
+/// Runs `write` with `answers` as the records of a message (at most
+/// [`MAX_RECORDS`] of them, as a message holds).
+pub fn with_records<R>(answers: &[Answer], write: impl FnOnce(List<'_, Record<'_>>) -> R) -> R {
+    let records: heapless::Vec<Record<'_>, MAX_RECORDS> = answers
+        .iter()
+        .take(MAX_RECORDS)
+        .map(Answer::record)
+        .collect();
+    write(List::new(&records))
+}
