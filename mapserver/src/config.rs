@@ -160,9 +160,18 @@ impl Config {
             if file.is_relative() {
                 *file = path.parent().unwrap_or(Path::new("")).join(&*file);
             }
-            crate::statics::check(file)?;
         }
         Ok((config, warnings))
+    }
+
+    /// Checks the mappings file whole, if there is one (every bad line):
+    /// `check-config` and a reload do, before anything changes; a start
+    /// reads it once, as it loads it.
+    pub fn check_mappings(&self) -> Result<usize, ConfigErrors> {
+        self.lisp
+            .mappings_file
+            .as_deref()
+            .map_or(Ok(0), crate::statics::check)
     }
 
     /// Parses `text`, read from `file`, reporting every error found.

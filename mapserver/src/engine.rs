@@ -1048,19 +1048,17 @@ pub struct StaticsUpdate<'a> {
 
 impl StaticsUpdate<'_> {
     /// Serves `mapping` (the last one added for a prefix wins); a new
-    /// prefix heals the negative answers it fills.
-    pub fn add(&mut self, mapping: StaticMapping, out: &mut Outbox) {
-        let known = match self
+    /// prefix heals the negative answers it fills. False when this update
+    /// already added the prefix.
+    pub fn add(&mut self, mapping: StaticMapping, out: &mut Outbox) -> bool {
+        let (known, again) = match self
             .before
             .binary_search_by(|(eid, _)| eid.cmp(&mapping.eid))
         {
-            Ok(at) => {
-                self.before[at].1 = true;
-                true
-            }
-            Err(_) => false,
+            Ok(at) => (true, std::mem::replace(&mut self.before[at].1, true)),
+            Err(_) => (false, false),
         };
-        self.engine.db.insert(Mapping {
+        let old = self.engine.db.insert(Mapping {
             site: None,
             eid: mapping.eid,
             key: mapping.public_key,
@@ -1081,6 +1079,9 @@ impl StaticsUpdate<'_> {
                 .notify_negative(&mapping.eid, None, self.now, out);
         }
         self.added += 1;
+        // Added before in this update: a static one at the prefix that
+        // was not there before, or one that was and is marked again.
+        !again && (known || old.is_none_or(|m| m.site.is_some()))
     }
 
     /// Removes the static mappings not added again; returns how many were

@@ -113,8 +113,10 @@ struct Revoke {
 fn main() -> ExitCode {
     netconf::cli::main::<Cli>(|command| match command {
         Command::Run(run) => self::run(&run),
-        Command::CheckConfig(check) => match Config::load_with_warnings(&check.file) {
-            Ok((_, warnings)) => {
+        Command::CheckConfig(check) => match Config::load_with_warnings(&check.file)
+            .and_then(|(config, warnings)| config.check_mappings().map(|_| warnings))
+        {
+            Ok(warnings) => {
                 for warning in &warnings {
                     println!("{warning}");
                 }
@@ -139,10 +141,6 @@ type SharedTunnel = Arc<Mutex<Option<Tunnel>>>;
 fn run(run: &Run) -> Result<(), String> {
     logger::init_with(&run.log_level, run.syslog)?;
     let config = Config::load(&run.config).map_err(|e| e.to_string())?;
-    let state_file = &config.lisp.state_file;
-    let mut store = Store::open(state_file).map_err(|e| format!("state file: {e}"))?;
-    let clock = Clock::now();
-    let saved = store.load(&clock).map_err(|e| format!("state file: {e}"))?;
     let metrics = Arc::new(Metrics::default());
     let now = Instant::now();
     let nonces = fastrand::Rng::with_seed(netconf::random::seed().map_err(|e| e.to_string())?);
@@ -150,10 +148,18 @@ fn run(run: &Run) -> Result<(), String> {
     let mut dropped = Outbox::default();
     if config.lisp.mappings_file.is_some() {
         let started = Instant::now();
-        let count =
-            statics::apply(&mut engine, &config, now, &mut dropped).map_err(|e| e.to_string())?;
+        // One pass: a bad line stops the start, and then every one is
+        // reported.
+        let count = statics::apply(&mut engine, &config, now, &mut dropped)
+            .map_err(|e| config.check_mappings().err().unwrap_or(e).to_string())?;
         log::info!("{count} static mappings loaded in {:?}", started.elapsed());
     }
+    // The configuration is whole: from here on files and interfaces are
+    // created.
+    let state_file = &config.lisp.state_file;
+    let mut store = Store::open(state_file).map_err(|e| format!("state file: {e}"))?;
+    let clock = Clock::now();
+    let saved = store.load(&clock).map_err(|e| format!("state file: {e}"))?;
     let restored = engine.restore(saved, now, &mut dropped);
     store
         .apply(dropped.changes(), &clock)
@@ -323,7 +329,7 @@ fn wait_for_signals(path: &Path, server: &Server, tunnel: &Mutex<Option<Tunnel>>
         if signal != SIGHUP {
             return;
         }
-        match Config::load(path) {
+        match Config::load(path).and_then(|c| c.check_mappings().map(|_| c)) {
             Ok(config) => {
                 let revoked = server.with_engine(|engine, now, out| {
                     engine.reload(&config, now, out);

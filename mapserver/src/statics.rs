@@ -9,9 +9,11 @@
 //! ```
 //!
 //! Fields are separated by blanks; `#` starts a comment; the TTL is in
-//! minutes (default 60). The file is read as a stream, twice: checked
-//! whole first (every bad line is reported with its number, and a file
-//! with errors changes nothing), then fed to the engine line by line.
+//! minutes (default 60). The file is read as a stream, never held whole:
+//! `check-config` and a reload check it whole first (every bad line is
+//! reported with its number, and a file with errors changes nothing); a
+//! start reads it once, feeding the engine line by line, and stops at the
+//! first bad line (then reports them all).
 
 use crate::config::{Config, StaticMapping};
 use crate::engine::MapServer;
@@ -71,8 +73,8 @@ pub fn parse_line(line: &str) -> Result<Option<StaticMapping>, String> {
 
 /// Gives the engine the configuration's static mappings: its `[[static]]`
 /// tables and its mappings file, streamed. Returns how many it serves; an
-/// error if the file went bad since it was checked (what was read so far
-/// is served).
+/// error at the file's first bad line or prefix given twice (what was
+/// read before it is served).
 pub fn apply(
     engine: &mut MapServer,
     config: &Config,
@@ -84,7 +86,14 @@ pub fn apply(
         update.add(mapping.clone(), out);
     }
     let read = match &config.lisp.mappings_file {
-        Some(path) => read(path, |mapping| update.add(mapping, out)).map(drop),
+        Some(path) => read(path, |mapping| {
+            let eid = mapping.eid;
+            match update.add(mapping, out) {
+                true => Ok(()),
+                false => Err(format!("{eid} is given twice")),
+            }
+        })
+        .map(drop),
         None => Ok(()),
     };
     let count = update.finish();
@@ -107,17 +116,27 @@ fn split_eid(line: &str) -> (&str, &str) {
 }
 
 /// Feeds every mapping of the file to `each`, in order; returns how many.
-/// Stops at the first bad line (the file was checked before: it changed).
-pub fn read(path: &Path, mut each: impl FnMut(StaticMapping)) -> Result<usize, ConfigErrors> {
+/// Stops at the first bad line, or the first `each` refuses.
+pub fn read(
+    path: &Path,
+    mut each: impl FnMut(StaticMapping) -> Result<(), String>,
+) -> Result<usize, ConfigErrors> {
     let mut count = 0;
-    lines(path, |number, line| match parse_line(line) {
-        Ok(mapping) => {
-            count += mapping.map(&mut each).map_or(0, |()| 1);
-            Ok(())
+    lines(path, |number, line| {
+        let fed = match parse_line(line) {
+            Ok(Some(mapping)) => each(mapping).map(|()| 1),
+            Ok(None) => Ok(0),
+            Err(message) => Err(message),
+        };
+        match fed {
+            Ok(n) => {
+                count += n;
+                Ok(())
+            }
+            Err(message) => Err(ConfigErrors(vec![ConfigError::new(
+                path, number, OPTION, &message,
+            )])),
         }
-        Err(message) => Err(ConfigErrors(vec![ConfigError::new(
-            path, number, OPTION, &message,
-        )])),
     })?;
     Ok(count)
 }

@@ -286,6 +286,22 @@ fn check_config_names_every_bad_line_of_the_mappings_file() {
     };
     let out = check(&["check-config".as_ref(), file.as_os_str()]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // `run` reads the file once and stops at its first bad line, then
+    // reports them all, having created nothing.
+    let state = dir.join("state.db");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let run_file = dir.join("run.toml");
+    std::fs::write(
+        &run_file,
+        text.replace(
+            "[lisp]\n",
+            &format!("[lisp]\nstate_file = \"{}\"\n", state.display()),
+        ),
+    )
+    .unwrap();
+    let ran = check(&["run".as_ref(), "-c".as_ref(), run_file.as_os_str()]);
+    let run_stderr = String::from_utf8_lossy(&ran.stderr).into_owned();
+    let state_created = state.exists();
     // Fixed, the same configuration loads.
     std::fs::write(
         dir.join("mappings"),
@@ -295,6 +311,8 @@ fn check_config_names_every_bad_line_of_the_mappings_file() {
     let fixed = Config::load(&file);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(!out.status.success());
+    assert!(!ran.status.success());
+    assert!(!state_created, "the state file was created");
     let mappings = dir.join("mappings");
     for expected in [
         format!("{}:4: lisp.mappings_file: no endpoint", mappings.display()),
@@ -304,6 +322,10 @@ fn check_config_names_every_bad_line_of_the_mappings_file() {
         ),
     ] {
         assert!(stderr.contains(&expected), "{expected}\nin:\n{stderr}");
+        assert!(
+            run_stderr.contains(&expected),
+            "{expected}\nin:\n{run_stderr}"
+        );
     }
     let fixed = fixed.unwrap();
     assert_eq!(fixed.lisp.mappings_file, Some(mappings));

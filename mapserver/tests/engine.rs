@@ -644,20 +644,30 @@ fn streamed_statics_replace_the_old_ones_and_only_new_prefixes_heal() {
     let mut w = World::new(&[&A], NO_LIMIT);
     w.register(&A, "192.0.2.10:51820");
     let mut update = w.server.update_statics(w.now);
-    update.add(static_mapping("[1000] 10.9.1.0/24", 91), &mut w.out);
-    update.add(static_mapping("[1000] 10.9.2.0/24", 92), &mut w.out);
-    assert_eq!(update.finish(), 2);
+    assert!(update.add(static_mapping("[1000] 10.9.1.0/24", 91), &mut w.out));
+    assert!(update.add(static_mapping("[1000] 10.9.2.0/24", 92), &mut w.out));
+    let twice = static_mapping("[1000] 10.9.2.0/24", 92);
+    assert!(!update.add(twice.clone(), &mut w.out), "given twice");
+    assert_eq!(update.finish(), 3);
     // a hears of a miss in 10.9.3.0/24 when it fills, not of a kept one.
     let sent = w.from(&A, &request(3, "[1000] 10.9.3.1/32"));
     let record = reply(&sent).records.get(0).unwrap();
     assert_eq!(record.eid_mask_len, 24, "10.9.3.0/24");
     w.drain();
     let mut update = w.server.update_statics(w.now);
-    update.add(static_mapping("[1000] 10.9.2.0/24", 95), &mut w.out);
-    update.add(static_mapping("[1000] 10.9.3.0/24", 93), &mut w.out);
-    assert_eq!(update.finish(), 2);
+    assert!(update.add(static_mapping("[1000] 10.9.2.0/24", 95), &mut w.out));
+    assert!(update.add(static_mapping("[1000] 10.9.3.0/24", 93), &mut w.out));
+    assert!(
+        !update.add(twice, &mut w.out),
+        "given twice, kept from before"
+    );
+    assert_eq!(update.finish(), 3);
     assert_eq!(key_of(&w, "[1000] 10.9.1.1/32"), None, "removed");
-    assert_eq!(key_of(&w, "[1000] 10.9.2.1/32"), Some([95; 32]), "replaced");
+    assert_eq!(
+        key_of(&w, "[1000] 10.9.2.1/32"),
+        Some([92; 32]),
+        "the last one wins"
+    );
     assert_eq!(key_of(&w, "[1000] 10.9.3.1/32"), Some([93; 32]), "added");
     let sent = w.drain();
     assert_eq!(
