@@ -58,7 +58,6 @@ impl Algorithm {
 /// Where the authentication fields sit in messages of types 3, 4 and 5:
 /// byte 12 Key ID, 13 Algorithm ID, 14..16 Authentication Data Length,
 /// then the data.
-const NONCE: core::ops::Range<usize> = 4..12;
 const KEY_ID: usize = 12;
 pub(crate) const ALGORITHM_ID: usize = 13;
 pub(crate) const DATA_LENGTH: core::ops::Range<usize> = 14..16;
@@ -146,9 +145,7 @@ impl<'a> Authenticated<'a> {
     }
 
     pub fn nonce(&self) -> u64 {
-        let mut nonce = [0; 8];
-        nonce.copy_from_slice(&self.bytes[NONCE]);
-        u64::from_be_bytes(nonce)
+        crate::wire::nonce(self.bytes)
     }
 
     pub fn key_id(&self) -> u8 {

@@ -80,8 +80,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     fn word(&self) -> u32 {
-        let b = self.buffer.as_ref();
-        u32::from_be_bytes([b[0], b[1], b[2], b[3]])
+        crate::wire::first_word(self.buffer.as_ref())
     }
 
     pub fn message_type(&self) -> u8 {
@@ -89,9 +88,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     pub fn nonce(&self) -> u64 {
-        let mut nonce = [0; 8];
-        nonce.copy_from_slice(&self.buffer.as_ref()[field::NONCE]);
-        u64::from_be_bytes(nonce)
+        crate::wire::nonce(self.buffer.as_ref())
     }
 
     /// Selects the shared key when a site has several.

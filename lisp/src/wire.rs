@@ -204,3 +204,15 @@ pub(crate) const fn flag(set: bool, mask: u32) -> u32 {
         0
     }
 }
+
+/// Every control message's first word: type, flags, counts.
+pub(crate) fn first_word(message: &[u8]) -> u32 {
+    u32::from_be_bytes([message[0], message[1], message[2], message[3]])
+}
+
+/// The nonce, in bytes 4 to 12 of every control message but ECM.
+pub(crate) fn nonce(message: &[u8]) -> u64 {
+    let mut nonce = [0; 8];
+    nonce.copy_from_slice(&message[4..12]);
+    u64::from_be_bytes(nonce)
+}

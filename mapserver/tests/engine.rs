@@ -240,7 +240,7 @@ fn request_hit_replies_to_the_requester_and_pushes_it_to_the_destination() {
     assert_eq!(record.eid.instance_id(), 1000);
     assert_eq!(record.eid.wireguard_key(), Some(B.public_key));
     assert_eq!(
-        record.locators.get(0).unwrap().rloc.endpoint(),
+        first_endpoint(record),
         Some("192.0.2.11:40000".parse().unwrap())
     );
 
@@ -248,7 +248,7 @@ fn request_hit_replies_to_the_requester_and_pushes_it_to_the_destination() {
     let record = &pushed.body.records.get(0).unwrap();
     assert_eq!(record.eid.wireguard_key(), Some(A.public_key));
     assert_eq!(
-        record.locators.get(0).unwrap().rloc.endpoint(),
+        first_endpoint(record),
         Some("192.0.2.10:51820".parse().unwrap())
     );
 }
@@ -381,16 +381,7 @@ fn subscribers_hear_of_a_changed_rloc() {
     assert_eq!(sent.len(), 2, "the Map-Notify to b and the update to a");
     let update = notify(&A, &pushed_to(&A, &sent));
     assert_eq!(
-        update
-            .body
-            .records
-            .get(0)
-            .unwrap()
-            .locators
-            .get(0)
-            .unwrap()
-            .rloc
-            .endpoint(),
+        first_endpoint(&update.body.records.get(0).unwrap()),
         Some("198.51.100.4:51820".parse().unwrap())
     );
     // A refresh with nothing changed tells no one.
@@ -404,16 +395,7 @@ fn subscribers_hear_of_a_changed_rloc() {
     let sent = w.from(&A, &msg);
     let update = notify(&B, &pushed_to(&B, &sent));
     assert_eq!(
-        update
-            .body
-            .records
-            .get(0)
-            .unwrap()
-            .locators
-            .get(0)
-            .unwrap()
-            .rloc
-            .endpoint(),
+        first_endpoint(&update.body.records.get(0).unwrap()),
         Some("203.0.113.9:51820".parse().unwrap())
     );
 }
@@ -826,4 +808,9 @@ fn a_push_makes_the_engine_due_at_its_first_retransmission() {
     w.ack_pushes(&sent, &[&B]);
     w.wait(mapserver::push::RETRY_AFTER[0]);
     assert_eq!(w.server.poll_at(), Some(expiry));
+}
+
+/// The endpoint of a record's first locator.
+fn first_endpoint(record: &lisp::Record) -> Option<SocketAddr> {
+    record.locators.get(0)?.rloc.endpoint()
 }
