@@ -45,6 +45,18 @@ cargo test --workspace --locked
 # The map-server's store on a system SQLite, as the OpenWrt feed builds it.
 cargo test -p mapserver --no-default-features --lib --locked
 
+# The demo's story (README's first command), in a debug build: it fails
+# when a first contact does not go as it tells; its output then.
+cargo build -p agent --example demo --locked
+demo_out=$(mktemp)
+if ! target/debug/examples/demo > "$demo_out" 2>&1; then
+  cat "$demo_out"
+  rm -f "$demo_out"
+  exit 1
+fi
+rm -f "$demo_out"
+echo "demo: both first contacts as it tells them"
+
 # OpenWrt packaging: init scripts, uci-defaults, ipk.sh, feed Makefile.
 bash openwrt/tests/run.sh
 

@@ -48,7 +48,9 @@ fn logs(lab: &Lab) -> Vec<(i64, String, String)> {
     lines
 }
 
-fn scene(lab: &Lab, title: &str, from_ns: &str, node: &str, to: &str) {
+/// Plays one first contact and prints its timeline; whether it went as
+/// it should (the miss seen, the first ping answered).
+fn scene(lab: &Lab, title: &str, from_ns: &str, node: &str, to: &str) -> bool {
     println!("\n== {title}, caches cold ==\n");
     logs(lab);
     let (received, text) = e2e::ping(from_ns, to, 1);
@@ -72,16 +74,22 @@ fn scene(lab: &Lab, title: &str, from_ns: &str, node: &str, to: &str) {
         .map(|(at, _, _)| *at)
     else {
         println!("  (no miss logged: was the cache warm?)");
-        return;
+        return false;
     };
     events.retain(|(at, _, _)| *at >= start);
-    if let Some((at, _, _)) = events
+    // The queued packet goes into WireGuard right after the agent set its
+    // peer, and starts the handshake.
+    let queued = events
         .iter()
-        .find(|(_, who, what)| *who == agent && what.contains("queued packets"))
-    {
-        let at = *at;
+        .position(|(_, who, what)| *who == agent && what.contains("queued packets"));
+    let peer_set = queued.and_then(|q| {
+        events[q..]
+            .iter()
+            .find(|(_, who, what)| *who == agent && what.starts_with("peer "))
+    });
+    if let Some(&(at, _, _)) = peer_set {
         events.push((
-            at,
+            at + 1,
             "WireGuard".into(),
             "handshake initiated towards the new peer (the queued packet waits in it)".into(),
         ));
@@ -100,6 +108,7 @@ fn scene(lab: &Lab, title: &str, from_ns: &str, node: &str, to: &str) {
         let ms = (at - start) as f64 / 1000.0;
         println!("  {ms:>6.2}  {who:<11} {message}");
     }
+    received == 1
 }
 
 fn main() {
@@ -108,14 +117,17 @@ fn main() {
     println!("(10.2.0.0/24, host 10.2.0.2) and a robot (10.8.0.7), each in a network");
     println!("namespace behind an underlay router; WireGuard by wireguard-go.");
     let mut lab = Lab::new("demo");
+    lab.agent_log_level = "debug";
     lab.node("a", 1000, "10.1.0.0/24");
     lab.node("b", 1000, "10.2.0.0/24");
     lab.node("r", 1000, "10.8.0.7/32");
     lab.start();
     println!("\nmap-server and agents up; every agent registered.");
     let (a, r) = (lab.get("a").host.clone(), lab.get("r").ns.clone());
-    scene(&lab, "host A pings host B", &a, "a", "10.2.0.2");
-    scene(&lab, "the robot pings host B", &r, "r", "10.2.0.2");
+    let played = [
+        scene(&lab, "host A pings host B", &a, "a", "10.2.0.2"),
+        scene(&lab, "the robot pings host B", &r, "r", "10.2.0.2"),
+    ];
     for (node, what) in [("a", "site A"), ("b", "site B"), ("r", "the robot")] {
         println!("\n== the peers of {what} (lispguard status) ==\n");
         let socket = lab.ns.dir.join(format!("{node}.sock"));
@@ -133,4 +145,9 @@ fn main() {
         }
     }
     println!("\nDone; removing the namespaces.");
+    if played.contains(&false) {
+        drop(lab);
+        eprintln!("demo: a first contact did not go as it should (see above)");
+        std::process::exit(1);
+    }
 }

@@ -888,7 +888,10 @@ impl Agent {
             log::warn!("map-cache full: {prefix} is routed but not cached");
         }
         if !waiting.is_empty() {
-            log::debug!("{prefix}: sending the {} queued packets", waiting.len());
+            log::debug!(
+                "{prefix}: its {} queued packets go once its peer and route are set",
+                waiting.len()
+            );
         }
         for packet in waiting {
             let packet = out.copy(&packet);

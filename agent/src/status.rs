@@ -188,11 +188,14 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
         c.dropped_packets, c.refused_packets, c.throttled
     );
     if c.ignored_packets > 0 {
+        let (n, were) = match c.ignored_packets {
+            1 => ("1 packet".to_string(), "was"),
+            n => (format!("{n} packets"), "were"),
+        };
         let _ = writeln!(
             out,
-            "  {} not for the overlay were ignored: the kernel's own traffic on the TUN \
-             (IPv6 router solicitations, say); harmless",
-            c.ignored_packets
+            "  {n} not for the overlay {were} ignored: the kernel's own traffic on the TUN \
+             (IPv6 router solicitations, say); harmless"
         );
     }
     out
@@ -289,7 +292,7 @@ mod tests {
         assert!(!table(&status(0), &[]).contains("not for the overlay"));
         let text = table(&status(4), &[]);
         assert!(
-            text.contains("4 not for the overlay were ignored: the kernel's own traffic"),
+            text.contains("4 packets not for the overlay were ignored: the kernel's own traffic"),
             "{text}"
         );
     }

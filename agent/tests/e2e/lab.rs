@@ -42,6 +42,9 @@ pub struct Lab {
     pub router: String,
     pub ms: String,
     pub nodes: Vec<Node>,
+    /// The agents' `--log-level` (the demo's timeline reads their debug
+    /// lines).
+    pub agent_log_level: &'static str,
     ms_public: String,
 }
 
@@ -63,6 +66,7 @@ impl Lab {
             ms,
             nodes: Vec::new(),
             processes: Vec::new(),
+            agent_log_level: "info",
             ms_public,
         }
     }
@@ -338,7 +342,13 @@ impl Lab {
             &format!("agent {}", n.name),
             &n.ns,
             &binary("lispguard"),
-            &["run", "-c", &config.to_string_lossy()],
+            &[
+                "run",
+                "--log-level",
+                self.agent_log_level,
+                "-c",
+                &config.to_string_lossy(),
+            ],
             "up, public key",
         )
     }
