@@ -10,6 +10,7 @@ use mapserver::server::{Host, Observer, Server};
 use mapserver::store::{Clock, Store};
 use mapserver::tunnel::Tunnel;
 use mapserver::{control, http, statics};
+use netconf::cli::Failure;
 use netconf::logger;
 use netconf::PublicKey;
 use std::collections::HashMap;
@@ -121,7 +122,7 @@ fn main() -> ExitCode {
                 println!("{}: ok", check.file.display());
                 Ok(())
             }
-            Err(errors) => Err(errors.to_string()),
+            Err(errors) => Err(errors.to_string().into()),
         },
         Command::Sites(s) => print(control::request(&s.socket, "sites")),
         Command::Lookup(l) => print(control::request(&l.socket, &format!("lookup {}", l.eid))),
@@ -129,16 +130,16 @@ fn main() -> ExitCode {
     })
 }
 
-fn print(result: Result<String, String>) -> Result<(), String> {
-    result.map(|text| print!("{text}"))
+fn print(result: Result<String, String>) -> Result<(), Failure> {
+    Ok(result.map(|text| print!("{text}"))?)
 }
 
 /// The tunnel, taken out (None) when the map-server stops and removes it.
 type SharedTunnel = Arc<Mutex<Option<Tunnel>>>;
 
-fn run(run: &Run) -> Result<(), String> {
+fn run(run: &Run) -> Result<(), Failure> {
     logger::init_with(&run.log_level, run.syslog)?;
-    let config = Config::load(&run.config).map_err(|e| e.to_string())?;
+    let config = Config::load(&run.config).map_err(Failure::config)?;
     let state_file = &config.lisp.state_file;
     let mut store = Store::open(state_file).map_err(|e| format!("state file: {e}"))?;
     let clock = Clock::now();
