@@ -60,6 +60,10 @@ echo "demo: both first contacts as it tells them"
 # OpenWrt packaging: init scripts, uci-defaults, ipk.sh, feed Makefile.
 bash openwrt/tests/run.sh
 
+# Debian packaging: lintian, the units, dpkg install / upgrade / purge (in
+# overlays: the machine keeps its packages). Builds the x86_64 musl binaries.
+bash deb/tests/run.sh
+
 # WireGuard's kernel backend (every OpenWrt router's), in a VM whose kernel
 # has the module: netconf's tests, cold first contact and roaming.
 bash tests/vm/run.sh

@@ -3,6 +3,7 @@
 use agent::config::Config;
 use agent::{daemon, status};
 use argh::FromArgs;
+use netconf::cli::Failure;
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,36 +93,36 @@ struct Pubkey {}
 fn main() -> ExitCode {
     netconf::cli::main::<Cli>(|command| match command {
         Command::Run(run) => run_agent(&run),
-        Command::Status(s) => status::request(&s.socket, s.json).map(|text| print!("{text}")),
-        Command::CheckConfig(check) => Config::load(&check.file)
+        Command::Status(s) => Ok(status::request(&s.socket, s.json).map(|text| print!("{text}"))?),
+        Command::CheckConfig(check) => Ok(Config::load(&check.file)
             .map(|(_, warnings)| {
                 for warning in &warnings {
                     println!("{warning}");
                 }
                 println!("{}: ok", check.file.display());
             })
-            .map_err(|e| e.to_string()),
+            .map_err(|e| e.to_string())?),
         Command::Genkey(_) => {
             println!("{}", netconf::format_key(&netconf::generate_private_key()));
             Ok(())
         }
         Command::Pubkey(_) => {
             let mut text = String::new();
-            std::io::stdin()
+            Ok(std::io::stdin()
                 .read_to_string(&mut text)
                 .map_err(|e| e.to_string())
                 .and_then(|_| netconf::parse_key(&text))
-                .map(|key| println!("{}", netconf::format_key(&netconf::public_key(&key))))
+                .map(|key| println!("{}", netconf::format_key(&netconf::public_key(&key))))?)
         }
     })
 }
 
-fn run_agent(run: &Run) -> Result<(), String> {
-    let (config, warnings) = Config::load(&run.config).map_err(|e| e.to_string())?;
+fn run_agent(run: &Run) -> Result<(), Failure> {
+    let (config, warnings) = Config::load(&run.config).map_err(Failure::config)?;
     let level = run.log_level.as_deref().unwrap_or(&config.log_level);
     netconf::logger::init_with(level, run.syslog)?;
     for warning in &warnings {
         log::warn!("{warning}");
     }
-    daemon::run(&config)
+    Ok(daemon::run(&config)?)
 }

@@ -10,6 +10,7 @@ use mapserver::server::{Host, Observer, Server};
 use mapserver::store::{Clock, Store};
 use mapserver::tunnel::Tunnel;
 use mapserver::{control, http, statics};
+use netconf::cli::Failure;
 use netconf::logger;
 use netconf::PublicKey;
 use std::collections::HashMap;
@@ -123,7 +124,7 @@ fn main() -> ExitCode {
                 println!("{}: ok", check.file.display());
                 Ok(())
             }
-            Err(errors) => Err(errors.to_string()),
+            Err(errors) => Err(errors.to_string().into()),
         },
         Command::Sites(s) => print(control::request(&s.socket, "sites")),
         Command::Lookup(l) => print(control::request(&l.socket, &format!("lookup {}", l.eid))),
@@ -131,16 +132,16 @@ fn main() -> ExitCode {
     })
 }
 
-fn print(result: Result<String, String>) -> Result<(), String> {
-    result.map(|text| print!("{text}"))
+fn print(result: Result<String, String>) -> Result<(), Failure> {
+    Ok(result.map(|text| print!("{text}"))?)
 }
 
 /// The tunnel, taken out (None) when the map-server stops and removes it.
 type SharedTunnel = Arc<Mutex<Option<Tunnel>>>;
 
-fn run(run: &Run) -> Result<(), String> {
+fn run(run: &Run) -> Result<(), Failure> {
     logger::init_with(&run.log_level, run.syslog)?;
-    let config = Config::load(&run.config).map_err(|e| e.to_string())?;
+    let config = Config::load(&run.config).map_err(Failure::config)?;
     let metrics = Arc::new(Metrics::default());
     let now = Instant::now();
     let nonces = fastrand::Rng::with_seed(netconf::random::seed().map_err(|e| e.to_string())?);
@@ -151,7 +152,7 @@ fn run(run: &Run) -> Result<(), String> {
         // One pass: a bad line stops the start, and then every one is
         // reported.
         let count = statics::apply(&mut engine, &config, now, &mut dropped)
-            .map_err(|e| config.check_mappings().err().unwrap_or(e).to_string())?;
+            .map_err(|e| Failure::config(config.check_mappings().err().unwrap_or(e)))?;
         log::info!("{count} static mappings loaded in {:?}", started.elapsed());
     }
     // The configuration is whole: from here on files and interfaces are

@@ -19,10 +19,39 @@ pub trait CommandLine: argh::TopLevelCommand {
     fn into_command(self) -> Option<Self::Command>;
 }
 
+/// Exit status of `run` when its configuration has errors: sysexits.h's
+/// EX_CONFIG, which a service manager can tell from a failure worth a
+/// restart (the systemd units' `RestartPreventExitStatus=`).
+pub const EX_CONFIG: u8 = 78;
+
+/// Why a command failed: the message for the operator and the exit status.
+#[derive(Debug)]
+pub struct Failure {
+    message: String,
+    status: u8,
+}
+
+impl Failure {
+    /// The configuration has errors: restarting will not help.
+    pub fn config(message: impl ToString) -> Self {
+        Failure {
+            message: message.to_string(),
+            status: EX_CONFIG,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Failure { message, status: 1 }
+    }
+}
+
 /// Reads the process's command line and runs the command it names with
 /// `run`: prints the version for `--version`, a hint when it names no
-/// command (exit 2), the command's error when it fails (exit 1).
-pub fn main<L: CommandLine>(run: impl FnOnce(L::Command) -> Result<(), String>) -> ExitCode {
+/// command (exit 2), the command's error when it fails (exit 1, or
+/// [`EX_CONFIG`]).
+pub fn main<L: CommandLine>(run: impl FnOnce(L::Command) -> Result<(), Failure>) -> ExitCode {
     let line: L = argh::from_env();
     if line.version() {
         println!("{} {}", L::PROGRAM, env!("CARGO_PKG_VERSION"));
@@ -35,9 +64,9 @@ pub fn main<L: CommandLine>(run: impl FnOnce(L::Command) -> Result<(), String>) 
     };
     match run(command) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("{message}");
-            ExitCode::FAILURE
+        Err(failure) => {
+            eprintln!("{}", failure.message);
+            ExitCode::from(failure.status)
         }
     }
 }
