@@ -99,6 +99,18 @@ fn icmp_from_own_address(tun: &str) -> bool {
     !strict
 }
 
+/// No IPv6 link-local address on the TUN (address generation "none",
+/// set before it goes up): without one the kernel sends no router
+/// solicitations, duplicate address detection or MLD reports into it, so
+/// only overlay traffic reaches the agent. Routes through the TUN need no
+/// address. Without IPv6 in the kernel there is nothing to quieten.
+fn quiet_ipv6(tun: &str) {
+    let path = format!("/proc/sys/net/ipv6/conf/{tun}/addr_gen_mode");
+    if let Err(e) = std::fs::write(&path, "1") {
+        log::debug!("{path}: {e}");
+    }
+}
+
 /// This node's underlay addresses: what it registers as RLOCs.
 fn rlocs(config: &Config, rtnl: &Rtnl) -> io::Result<Vec<IpAddr>> {
     let ours = |a: &IpAddr| {
@@ -163,6 +175,7 @@ impl Host {
             map_servers.push(peer);
         }
         let tun = Tun::open(&config.tun)?;
+        quiet_ipv6(&config.tun);
         rtnl.set_up(&config.tun, Some(TUN_MTU))?;
         let icmp_own_source = icmp_from_own_address(&config.tun);
         for prefix in &config.overlay {
