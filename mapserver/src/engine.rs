@@ -8,17 +8,18 @@
 //! itself is taken on trust: what the map-server pushes about a site comes
 //! from that site's authenticated registration.
 
+use crate::admission::{log_drop, Admitted, Directory, Input};
 use crate::answer::{with_records, Answer};
 use crate::change::Change;
 use crate::config::{Config, Site, StaticMapping};
 use crate::db::{Db, Locators, Mapping, Rloc, SiteId};
-use crate::metrics::{DropReason, Metrics};
+use crate::metrics::{DropLog, DropReason, Metrics};
 use crate::outbox::{Outbox, OutboxExt};
 use crate::push::{PushKey, Pushes};
 use lisp::address::NatTraversal;
 use lisp::{
-    auth, map_request, message_type, Action, Address, Algorithm, EidPrefix, Locator, MapNotify,
-    MapRegister, MapReply, MapRequest, Record, Registration, CONTROL_PORT, MAX_RECORDS,
+    Action, Address, Algorithm, Authenticated, EidPrefix, Locator, MapNotify, MapRegister,
+    MapReply, MapRequest, Record, Registration, CONTROL_PORT, MAX_RECORDS,
 };
 use netconf::PublicKey;
 use std::collections::HashMap;
@@ -26,9 +27,6 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Minimum time between two log lines about drops of one reason.
-const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Longest a Map-Reply waits for the destination to acknowledge the push
 /// of the requester's mapping (see [`HeldReply`]).
@@ -58,9 +56,6 @@ struct SiteState {
     /// Where its WireGuard packets come from, as the map-server's own
     /// WireGuard interface sees it (behind a NAT: the NAT's address).
     observed: Option<SocketAddr>,
-    /// Token bucket for its message rate.
-    tokens: f64,
-    refilled: Instant,
     /// Negative prefixes it was answered and asked to hear about (N bit),
     /// until their TTL ends: it hears when a registration overlaps one.
     negatives: Vec<(EidPrefix, Instant)>,
@@ -92,7 +87,12 @@ pub struct MapServer {
     /// Indexed by SiteId; None for a site removed from the configuration.
     sites: Vec<Option<SiteState>>,
     ids: HashMap<String, SiteId>,
-    by_control: HashMap<IpAddr, SiteId>,
+    /// The sites as the receive threads see them (see [`Directory`]):
+    /// built anew whenever a site's control address, key or revocation
+    /// changes.
+    directory: Arc<Directory>,
+    /// When this engine started: the origin of the directory's clock.
+    origin: Instant,
     db: Db,
     pushes: Pushes,
     subscribers: HashMap<EidPrefix, Vec<Subscriber>>,
@@ -101,7 +101,7 @@ pub struct MapServer {
     /// Messages per second a site may send; 0: no limit.
     rate_limit: u32,
     metrics: Arc<Metrics>,
-    drop_log: [(Option<Instant>, u64); DropReason::ALL.len()],
+    drop_log: Arc<DropLog>,
     /// Nonces of pushed Map-Notifies.
     rng: fastrand::Rng,
     held: Vec<HeldReply>,
@@ -127,10 +127,20 @@ impl MapServer {
         now: Instant,
         rng: fastrand::Rng,
     ) -> MapServer {
+        let drop_log = Arc::new(DropLog::new(now));
+        let directory = Directory::new(
+            std::iter::empty(),
+            0,
+            None,
+            now,
+            metrics.clone(),
+            drop_log.clone(),
+        );
         let mut server = MapServer {
             sites: Vec::new(),
             ids: HashMap::new(),
-            by_control: HashMap::new(),
+            directory: Arc::new(directory),
+            origin: now,
             db: Db::default(),
             pushes: Pushes::default(),
             subscribers: HashMap::new(),
@@ -138,7 +148,7 @@ impl MapServer {
             negative_ttl: 1,
             rate_limit: 0,
             metrics,
-            drop_log: [(None, 0); DropReason::ALL.len()],
+            drop_log,
             rng,
             held: Vec::new(),
         };
@@ -148,6 +158,28 @@ impl MapServer {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The sites as the receive threads are to see them: handed to them
+    /// (the server swaps it in) whenever it is a new one.
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
+    }
+
+    fn rebuild_directory(&mut self) {
+        let sites = self.sites.iter().enumerate().filter_map(|(id, s)| {
+            let s = s.as_ref()?;
+            Some((id as SiteId, &s.config, s.revoked))
+        });
+        let directory = Directory::new(
+            sites,
+            self.rate_limit,
+            Some(&self.directory),
+            self.origin,
+            self.metrics.clone(),
+            self.drop_log.clone(),
+        );
+        self.directory = Arc::new(directory);
     }
 
     /// Applies a new configuration without losing registrations: sites keep
@@ -184,8 +216,6 @@ impl MapServer {
                 config: site.clone(),
                 revoked,
                 observed,
-                tokens: f64::from(self.rate_limit) * 2.0,
-                refilled: now,
                 negatives,
             });
             // Registrations the new configuration no longer allows go.
@@ -215,12 +245,7 @@ impl MapServer {
                 }
             }
         }
-        self.by_control = self
-            .sites
-            .iter()
-            .enumerate()
-            .filter_map(|(id, s)| Some((s.as_ref()?.config.control_address, id as SiteId)))
-            .collect();
+        self.rebuild_directory();
         // A mappings file is streamed in by the caller (update_statics).
         if config.lisp.mappings_file.is_none() {
             let mut update = self.update_statics(now);
@@ -270,6 +295,7 @@ impl MapServer {
                 _ => out.store(Change::Unrevoked { site: name }),
             }
         }
+        self.rebuild_directory();
         for (name, endpoint) in saved.observed {
             if let Some(site) = self
                 .ids
@@ -347,46 +373,26 @@ impl MapServer {
         }
     }
 
-    /// Counts and logs a datagram the socket layer refused before the
-    /// engine saw it (e.g. one that did not come through the tunnel).
-    pub fn refused(&mut self, now: Instant, reason: DropReason, from: SocketAddr) {
-        self.dropped(now, reason, from, None);
-    }
-
-    /// Handles one datagram from `from`.
+    /// Handles one datagram from `from`: admits it as a receive thread
+    /// does ([`Directory::admit`]), then decides.
     pub fn handle(&mut self, now: Instant, from: SocketAddr, msg: &[u8], out: &mut Outbox) {
-        let Some(&site) = self.by_control.get(&from.ip()) else {
-            self.dropped(now, DropReason::UnknownSource, from, None);
-            return;
-        };
-        if !self.take_token(site, now) {
-            self.dropped(now, DropReason::RateLimited, from, Some(site));
-            return;
-        }
-        match msg.first().map(|b| b >> 4) {
-            Some(message_type::MAP_REGISTER) => self.on_register(now, site, from, msg, out),
-            Some(message_type::MAP_REQUEST) => self.on_request(now, site, from, msg, out),
-            Some(message_type::MAP_NOTIFY_ACK) => self.on_notify_ack(now, site, from, msg, out),
-            _ => self.dropped(now, DropReason::UnexpectedType, from, Some(site)),
+        let directory = self.directory.clone();
+        match directory.admit(now, from, msg) {
+            Ok(admitted) => self.decide(now, admitted, out),
+            Err(refused) => directory.refuse(now, refused, from),
         }
     }
 
-    fn take_token(&mut self, id: SiteId, now: Instant) -> bool {
-        let rate = f64::from(self.rate_limit);
-        let Some(site) = self.site_mut(id) else {
-            return false;
-        };
-        if rate == 0.0 {
-            return true;
+    /// Decides on a message a receive thread admitted. The directory it
+    /// was admitted by may be older than a revocation made meanwhile:
+    /// that is checked again here.
+    pub fn decide(&mut self, now: Instant, admitted: Admitted<'_>, out: &mut Outbox) {
+        let Admitted { site, from, input } = admitted;
+        match input {
+            Input::Register(register) => self.on_register(now, site, from, register, out),
+            Input::Request(request) => self.on_request(now, site, from, request, out),
+            Input::NotifyAck(ack) => self.on_notify_ack(now, site, ack, out),
         }
-        let elapsed = now.saturating_duration_since(site.refilled).as_secs_f64();
-        site.tokens = (site.tokens + elapsed * rate).min(rate * 2.0);
-        site.refilled = now;
-        if site.tokens < 1.0 {
-            return false;
-        }
-        site.tokens -= 1.0;
-        true
     }
 
     fn on_register(
@@ -394,19 +400,13 @@ impl MapServer {
         now: Instant,
         id: SiteId,
         from: SocketAddr,
-        msg: &[u8],
+        register: MapRegister<'_>,
         out: &mut Outbox,
     ) {
         let Some(site) = self.site(id) else { return };
         if site.revoked {
             return self.dropped(now, DropReason::Revoked, from, Some(id));
         }
-        let Ok(verified) = auth::verify(msg, &site.config.key) else {
-            return self.dropped(now, DropReason::AuthFailed, from, Some(id));
-        };
-        let Ok(register) = MapRegister::parse(&verified) else {
-            return self.dropped(now, DropReason::Malformed, from, Some(id));
-        };
         // Check every record before storing any: all or nothing.
         let mut mappings: heapless::Vec<Mapping, MAX_RECORDS> = heapless::Vec::new();
         for record in &register.body.records {
@@ -509,16 +509,12 @@ impl MapServer {
         now: Instant,
         id: SiteId,
         from: SocketAddr,
-        msg: &[u8],
+        request: MapRequest<'_>,
         out: &mut Outbox,
     ) {
         if self.site(id).is_some_and(|s| s.revoked) {
             return self.dropped(now, DropReason::Revoked, from, Some(id));
         }
-        let Ok(packet) = map_request::Packet::new_checked(msg) else {
-            return self.dropped(now, DropReason::Malformed, from, Some(id));
-        };
-        let request = MapRequest::parse(&packet);
         self.metrics.map_requests.fetch_add(1, Relaxed);
         let mut answers: heapless::Vec<Answer, MAX_RECORDS> = heapless::Vec::new();
         let mut waiting_for = Vec::new();
@@ -848,18 +844,10 @@ impl MapServer {
         &mut self,
         now: Instant,
         id: SiteId,
-        from: SocketAddr,
-        msg: &[u8],
+        ack: Authenticated<'_>,
         out: &mut Outbox,
     ) {
-        let Some(site) = self.site(id) else { return };
-        let Ok(ack) = auth::verify(msg, &site.config.key) else {
-            return self.dropped(now, DropReason::AuthFailed, from, Some(id));
-        };
         // Its nonce is all an ack tells: read in place, records unread.
-        if ack.message_type() != message_type::MAP_NOTIFY_ACK {
-            return self.dropped(now, DropReason::Malformed, from, Some(id));
-        }
         if let Some(key) = self.pushes.acked(id, ack.nonce()) {
             self.metrics.notifies_acked.fetch_add(1, Relaxed);
             for held in &mut self.held {
@@ -915,6 +903,7 @@ impl MapServer {
             };
             out.store(change);
         }
+        self.rebuild_directory();
         log::warn!("site '{name}' revoked: {count} registrations removed");
         Ok(count)
     }
@@ -994,33 +983,12 @@ impl MapServer {
         self.site(id).map_or("?", |s| &s.config.name)
     }
 
-    /// Counts a drop, and logs it — at most once per reason every
-    /// [`DROP_LOG_EVERY`], with how many were not logged.
-    fn dropped(
-        &mut self,
-        now: Instant,
-        reason: DropReason,
-        from: SocketAddr,
-        site: Option<SiteId>,
-    ) {
-        self.metrics.dropped(reason);
-        let (last, suppressed) = &mut self.drop_log[reason as usize];
-        if last.is_some_and(|at| now.saturating_duration_since(at) < DROP_LOG_EVERY) {
-            *suppressed += 1;
-            return;
-        }
-        let more = std::mem::take(suppressed);
-        *last = Some(now);
-        let who = match site.and_then(|id| self.site(id)) {
-            Some(s) => format!("site '{}' ({from})", s.config.name),
-            None => from.to_string(),
-        };
-        let more = if more > 0 {
-            format!(" ({more} more not logged)")
-        } else {
-            String::new()
-        };
-        log::warn!("dropped a message from {who}: {}{more}", reason.label());
+    /// Counts a drop, and logs it as [`DropLog`] allows.
+    fn dropped(&self, now: Instant, reason: DropReason, from: SocketAddr, site: Option<SiteId>) {
+        let name = site
+            .and_then(|id| self.site(id))
+            .map(|s| s.config.name.as_str());
+        log_drop(&self.metrics, &self.drop_log, now, reason, from, name);
     }
 }
 
