@@ -25,7 +25,7 @@ use netconf::PublicKey;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// Longest a Map-Reply waits for the destination to acknowledge the push
@@ -58,13 +58,50 @@ struct SiteState {
     observed: Option<SocketAddr>,
     /// Negative prefixes it was answered and asked to hear about (N bit),
     /// until their TTL ends: it hears when a registration overlaps one.
-    negatives: Vec<(EidPrefix, Instant)>,
+    /// Its own lock: requests answered concurrently add to it.
+    negatives: Mutex<Vec<(EidPrefix, Instant)>>,
 }
 
 /// A site that resolved an EID-Prefix and may still have it cached.
 struct Subscriber {
     site: SiteId,
     until: Instant,
+}
+
+/// The subscribers of each EID-Prefix, behind their own lock: requests
+/// answered concurrently ([`MapServer::answer`]) subscribe here.
+#[derive(Default)]
+struct Subscriptions(Mutex<HashMap<EidPrefix, Vec<Subscriber>>>);
+
+impl Subscriptions {
+    /// A thread that panicked holding it left it consistent: each use is
+    /// one map operation.
+    fn lock(&self) -> MutexGuard<'_, HashMap<EidPrefix, Vec<Subscriber>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get_mut(&mut self) -> &mut HashMap<EidPrefix, Vec<Subscriber>> {
+        self.0.get_mut().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What answering one EID-Record of a Map-Request decided, before any of
+/// it is carried out.
+struct Resolution {
+    answer: Answer,
+    negative: bool,
+    /// A hit: the requester may cache the prefix it resolved until then.
+    subscribe: Option<(EidPrefix, Instant)>,
+    /// A negative answer the requester asked to hear about (N bit).
+    subscribe_negative: Option<(EidPrefix, Instant)>,
+    /// A hit on a site's mapping: the site to push the requester's
+    /// mappings in this instance to.
+    push: Option<(SiteId, u32)>,
+}
+
+/// A site's negative subscriptions, locked.
+fn negatives_of(site: &SiteState) -> MutexGuard<'_, Vec<(EidPrefix, Instant)>> {
+    site.negatives.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Negative prefixes one site may be subscribed to at a time (RFC 9437
@@ -95,7 +132,7 @@ pub struct MapServer {
     origin: Instant,
     db: Db,
     pushes: Pushes,
-    subscribers: HashMap<EidPrefix, Vec<Subscriber>>,
+    subscribers: Subscriptions,
     registration_ttl: Duration,
     negative_ttl: u32,
     /// Messages per second a site may send; 0: no limit.
@@ -143,7 +180,7 @@ impl MapServer {
             origin: now,
             db: Db::default(),
             pushes: Pushes::default(),
-            subscribers: HashMap::new(),
+            subscribers: Subscriptions::default(),
             registration_ttl: Duration::ZERO,
             negative_ttl: 1,
             rate_limit: 0,
@@ -211,7 +248,7 @@ impl MapServer {
                 });
             }
             let (observed, negatives) =
-                old.map_or((None, Vec::new()), |s| (s.observed, s.negatives));
+                old.map_or((None, Mutex::default()), |s| (s.observed, s.negatives));
             self.sites[slot] = Some(SiteState {
                 config: site.clone(),
                 revoked,
@@ -268,7 +305,11 @@ impl MapServer {
             .map(|m| (m.eid, false))
             .collect();
         before.sort_unstable();
-        let subscribed = self.sites.iter().flatten().any(|s| !s.negatives.is_empty());
+        let subscribed = self
+            .sites
+            .iter()
+            .flatten()
+            .any(|s| !negatives_of(s).is_empty());
         StaticsUpdate {
             engine: self,
             before,
@@ -373,12 +414,17 @@ impl MapServer {
         }
     }
 
-    /// Handles one datagram from `from`: admits it as a receive thread
-    /// does ([`Directory::admit`]), then decides.
+    /// Handles one datagram from `from` as the server does: admits it
+    /// ([`Directory::admit`]), answers it if it is a request that needs
+    /// no push ([`MapServer::answer`]), else decides.
     pub fn handle(&mut self, now: Instant, from: SocketAddr, msg: &[u8], out: &mut Outbox) {
         let directory = self.directory.clone();
         match directory.admit(now, from, msg) {
-            Ok(admitted) => self.decide(now, admitted, out),
+            Ok(admitted) => {
+                if !self.answer(now, &admitted, out) {
+                    self.decide(now, admitted, out);
+                }
+            }
             Err(refused) => directory.refuse(now, refused, from),
         }
     }
@@ -504,6 +550,51 @@ impl MapServer {
         })
     }
 
+    /// Answers a Map-Request that needs no push, reading the database and
+    /// subscribing behind narrow locks only, so that the server answers
+    /// requests on several threads at once (`&self`, under a read lock).
+    /// Returns false, having done nothing, when the message needs
+    /// [`MapServer::decide`]: it is no request, or it resolves a site's
+    /// mapping, and that site is to be pushed the requester's (with the
+    /// reply held for its ack).
+    pub fn answer(&self, now: Instant, admitted: &Admitted<'_>, out: &mut Outbox) -> bool {
+        let Admitted {
+            site: id,
+            from,
+            input: Input::Request(request),
+        } = admitted
+        else {
+            return false;
+        };
+        let (id, from) = (*id, *from);
+        if self.site(id).is_some_and(|s| s.revoked) {
+            self.dropped(now, DropReason::Revoked, from, Some(id));
+            return true;
+        }
+        let mut resolved: heapless::Vec<Resolution, MAX_RECORDS> = heapless::Vec::new();
+        let mut pushes = false;
+        for wanted in &request.records {
+            let Some(r) = self.resolve(now, id, &wanted) else {
+                continue;
+            };
+            pushes |= r.push.is_some_and(|(owner, _)| owner != id);
+            let _ = resolved.push(r);
+        }
+        if pushes {
+            return false;
+        }
+        self.metrics.map_requests.fetch_add(1, Relaxed);
+        let mut answers: heapless::Vec<Answer, MAX_RECORDS> = heapless::Vec::new();
+        for r in resolved {
+            self.subscribe_as_resolved(id, &r);
+            let _ = answers.push(r.answer);
+        }
+        self.reply(from, request.nonce, &answers, out);
+        true
+    }
+
+    /// Answers a Map-Request, pushing to the sites whose mappings it
+    /// resolves.
     fn on_request(
         &mut self,
         now: Instant,
@@ -519,64 +610,20 @@ impl MapServer {
         let mut answers: heapless::Vec<Answer, MAX_RECORDS> = heapless::Vec::new();
         let mut waiting_for = Vec::new();
         for wanted in &request.records {
-            let Some(eid) = EidPrefix::from_address(&wanted.eid, wanted.eid_mask_len) else {
+            let Some(r) = self.resolve(now, id, &wanted) else {
                 continue;
             };
-            let record = match self.db.lookup(&eid) {
-                Some(m) if self.may_resolve(id, m) => {
-                    let (found, owner, ttl) = (m.eid, m.site, m.ttl);
-                    log::debug!("site '{}' resolved {eid} to {found}", self.site_name(id));
-                    let record = self.record_of(m);
-                    self.subscribe(found, id, now + Duration::from_secs(u64::from(ttl) * 60));
-                    if let Some(owner) = owner {
-                        waiting_for.extend(self.push_mappings(owner, id, found.iid, now, out));
-                    }
-                    record
-                }
-                Some(denied) => {
-                    self.metrics.negative_replies.fetch_add(1, Relaxed);
-                    let denied = denied.eid;
-                    Answer::negative(denied, self.negative_ttl, Action::DROP_POLICY_DENIED)
-                }
-                None => {
-                    self.metrics.negative_replies.fetch_add(1, Relaxed);
-                    // Another instance's layout is not the requester's to
-                    // learn: it gets back what it asked.
-                    let member = self
-                        .site(id)
-                        .is_some_and(|s| s.config.eids.iter().any(|e| e.iid == eid.iid));
-                    let negative = match member {
-                        true => self.db.widest_negative(&eid),
-                        false => eid,
-                    };
-                    if wanted.notify && member {
-                        let ttl = Duration::from_secs(u64::from(self.negative_ttl) * 60);
-                        self.subscribe_negative(negative, id, now + ttl);
-                    }
-                    Answer::negative(negative, self.negative_ttl, Action::DROP_NO_REASON)
-                }
-            };
-            let _ = answers.push(record);
-        }
-        let write = |buf: &mut [u8]| {
-            with_records(&answers, |records| {
-                let nonce = request.nonce;
-                MapReply {
-                    nonce,
-                    records,
-                    ..MapReply::default()
-                }
-                .emit(buf)
-            })
-        };
-        if waiting_for.is_empty() {
-            if out.send(from, write).is_ok() {
-                self.metrics.map_replies.fetch_add(1, Relaxed);
+            self.subscribe_as_resolved(id, &r);
+            if let Some((owner, iid)) = r.push {
+                waiting_for.extend(self.push_mappings(owner, id, iid, now, out));
             }
-            return;
+            let _ = answers.push(r.answer);
+        }
+        if waiting_for.is_empty() {
+            return self.reply(from, request.nonce, &answers, out);
         }
         let mut buf = vec![0; crate::outbox::MAX_DATAGRAM];
-        if let Ok(len) = write(&mut buf) {
+        if let Ok(len) = write_reply(request.nonce, &answers, &mut buf) {
             buf.truncate(len);
             self.held.push(HeldReply {
                 to: from,
@@ -584,6 +631,79 @@ impl MapServer {
                 waiting_for,
                 until: now + HOLD_REPLY_MAX,
             });
+        }
+    }
+
+    /// What the map-server answers `site` for one EID-Record it asked
+    /// for; changes nothing.
+    fn resolve(
+        &self,
+        now: Instant,
+        id: SiteId,
+        wanted: &lisp::RequestRecord,
+    ) -> Option<Resolution> {
+        let eid = EidPrefix::from_address(&wanted.eid, wanted.eid_mask_len)?;
+        let negative = |answer, subscribe_negative| Resolution {
+            answer,
+            negative: true,
+            subscribe: None,
+            subscribe_negative,
+            push: None,
+        };
+        Some(match self.db.lookup(&eid) {
+            Some(m) if self.may_resolve(id, m) => {
+                log::debug!("site '{}' resolved {eid} to {}", self.site_name(id), m.eid);
+                let until = now + Duration::from_secs(u64::from(m.ttl) * 60);
+                Resolution {
+                    answer: self.record_of(m),
+                    negative: false,
+                    subscribe: Some((m.eid, until)),
+                    subscribe_negative: None,
+                    push: m.site.map(|owner| (owner, m.eid.iid)),
+                }
+            }
+            Some(denied) => negative(
+                Answer::negative(denied.eid, self.negative_ttl, Action::DROP_POLICY_DENIED),
+                None,
+            ),
+            None => {
+                // Another instance's layout is not the requester's to
+                // learn: it gets back what it asked.
+                let member = self
+                    .site(id)
+                    .is_some_and(|s| s.config.eids.iter().any(|e| e.iid == eid.iid));
+                let prefix = match member {
+                    true => self.db.widest_negative(&eid),
+                    false => eid,
+                };
+                let ttl = Duration::from_secs(u64::from(self.negative_ttl) * 60);
+                let subscribe = (wanted.notify && member).then_some((prefix, now + ttl));
+                negative(
+                    Answer::negative(prefix, self.negative_ttl, Action::DROP_NO_REASON),
+                    subscribe,
+                )
+            }
+        })
+    }
+
+    /// Counts a negative answer and subscribes `site` to what it was
+    /// answered, behind the subscriptions' own locks.
+    fn subscribe_as_resolved(&self, site: SiteId, r: &Resolution) {
+        if r.negative {
+            self.metrics.negative_replies.fetch_add(1, Relaxed);
+        }
+        if let Some((eid, until)) = r.subscribe {
+            self.subscribe(eid, site, until);
+        }
+        if let Some((negative, until)) = r.subscribe_negative {
+            self.subscribe_negative(negative, site, until);
+        }
+    }
+
+    /// Sends the Map-Reply with `answers`.
+    fn reply(&self, to: SocketAddr, nonce: u64, answers: &[Answer], out: &mut Outbox) {
+        if out.send(to, |buf| write_reply(nonce, answers, buf)).is_ok() {
+            self.metrics.map_replies.fetch_add(1, Relaxed);
         }
     }
 
@@ -620,26 +740,26 @@ impl MapServer {
 
     /// Remembers that `site` was told nothing lies in `negative` and wants
     /// to hear otherwise; bounded per site, expired entries go first.
-    fn subscribe_negative(&mut self, negative: EidPrefix, site: SiteId, until: Instant) {
-        let Some(state) = self.site_mut(site) else {
+    fn subscribe_negative(&self, negative: EidPrefix, site: SiteId, until: Instant) {
+        let Some(state) = self.site(site) else {
             return;
         };
-        if let Some(entry) = state.negatives.iter_mut().find(|(p, _)| *p == negative) {
+        let mut negatives = negatives_of(state);
+        if let Some(entry) = negatives.iter_mut().find(|(p, _)| *p == negative) {
             entry.1 = until;
             return;
         }
-        if state.negatives.len() >= MAX_NEGATIVE_SUBSCRIPTIONS {
-            let first = state
-                .negatives
+        if negatives.len() >= MAX_NEGATIVE_SUBSCRIPTIONS {
+            let first = negatives
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, (_, at))| *at)
                 .map(|(n, _)| n);
             if let Some(n) = first {
-                state.negatives.swap_remove(n);
+                negatives.swap_remove(n);
             }
         }
-        state.negatives.push((negative, until));
+        negatives.push((negative, until));
     }
 
     /// A new mapping of `eid` appeared (a registration of `owner`, or a
@@ -658,12 +778,13 @@ impl MapServer {
         let mut due: Vec<(SiteId, heapless::Vec<Answer, MAX_RECORDS>)> = Vec::new();
         for (id, site) in self.sites.iter_mut().enumerate() {
             let Some(site) = site.as_mut() else { continue };
-            site.negatives.retain(|(_, until)| *until > now);
+            let negatives = site.negatives.get_mut().unwrap_or_else(|p| p.into_inner());
+            negatives.retain(|(_, until)| *until > now);
             if site.revoked || Some(id as SiteId) == owner {
                 continue;
             }
             let mut records = heapless::Vec::new();
-            site.negatives.retain(|(p, _)| {
+            negatives.retain(|(p, _)| {
                 if !overlaps(p) || records.is_full() {
                     return true;
                 }
@@ -689,8 +810,9 @@ impl MapServer {
         }
     }
 
-    fn subscribe(&mut self, eid: EidPrefix, site: SiteId, until: Instant) {
-        let subscribers = self.subscribers.entry(eid).or_default();
+    fn subscribe(&self, eid: EidPrefix, site: SiteId, until: Instant) {
+        let mut all = self.subscribers.lock();
+        let subscribers = all.entry(eid).or_default();
         match subscribers.iter_mut().find(|s| s.site == site) {
             Some(s) => s.until = until,
             None => subscribers.push(Subscriber { site, until }),
@@ -815,7 +937,7 @@ impl MapServer {
         now: Instant,
         out: &mut Outbox,
     ) {
-        let Some(mut subscribers) = self.subscribers.remove(eid) else {
+        let Some(mut subscribers) = self.subscribers.get_mut().remove(eid) else {
             return;
         };
         subscribers.retain(|s| s.until > now);
@@ -836,7 +958,7 @@ impl MapServer {
             self.push(key, records, now, out);
         }
         if removed.is_none() && !subscribers.is_empty() {
-            self.subscribers.insert(*eid, subscribers);
+            self.subscribers.get_mut().insert(*eid, subscribers);
         }
     }
 
@@ -889,14 +1011,17 @@ impl MapServer {
         let count = self.db.site_prefixes(id).count();
         self.remove_registrations(id, now, out);
         self.pushes.forget_site(id);
-        for subscribers in self.subscribers.values_mut() {
+        for subscribers in self.subscribers.get_mut().values_mut() {
             subscribers.retain(|s| s.site != id);
         }
         let control = self.site(id).map(|s| s.config.control_address);
         self.held.retain(|h| Some(h.to.ip()) != control);
         if let Some(site) = self.site_mut(id) {
             site.revoked = true;
-            site.negatives.clear();
+            site.negatives
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
             let change = Change::Revoked {
                 site: site.config.name.clone(),
                 key: site.config.public_key,
@@ -990,6 +1115,18 @@ impl MapServer {
             .map(|s| s.config.name.as_str());
         log_drop(&self.metrics, &self.drop_log, now, reason, from, name);
     }
+}
+
+/// Writes a Map-Reply with `answers` into `buf`.
+fn write_reply(nonce: u64, answers: &[Answer], buf: &mut [u8]) -> Result<usize, lisp::WriteError> {
+    with_records(answers, |records| {
+        MapReply {
+            nonce,
+            records,
+            ..MapReply::default()
+        }
+        .emit(buf)
+    })
 }
 
 /// Whether a site may register `eid`: one of its prefixes, or within one

@@ -28,7 +28,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -78,7 +78,9 @@ struct Alarm {
 
 /// What the threads of a server share.
 struct Shared {
-    engine: Mutex<MapServer>,
+    /// Read-locked to answer Map-Requests that need no push (many threads
+    /// at once), write-locked for everything else.
+    engine: RwLock<MapServer>,
     /// The engine's directory, swapped in whenever the engine has a new
     /// one (with the engine locked): the receive threads' lock-free view.
     directory: ArcSwap<Directory>,
@@ -91,7 +93,7 @@ impl Shared {
     /// on (in the order the engine made them) and wakes the timer thread
     /// if the engine is due before it planned.
     fn decide<R>(&self, out: &mut Outbox, f: impl FnOnce(&mut MapServer, &mut Outbox) -> R) -> R {
-        let mut engine = lock(&self.engine);
+        let mut engine = write(&self.engine);
         let result = f(&mut engine, out);
         self.host.hand_on(out);
         if !Arc::ptr_eq(&self.directory.load(), engine.directory()) {
@@ -135,6 +137,9 @@ impl Shared {
             (Some(observe), Input::Register(_)) => observe(),
             _ => Vec::new(),
         };
+        if read(&self.engine).answer(started, &admitted, out) {
+            return metrics.processed(started.elapsed());
+        }
         self.decide(out, |engine, out| {
             for (key, endpoint) in &seen {
                 engine.observed_endpoint(key, *endpoint, out);
@@ -146,7 +151,7 @@ impl Shared {
 
     /// Runs what is due; returns when to run again.
     fn on_timer(&self, now: Instant, out: &mut Outbox) -> Instant {
-        let mut engine = lock(&self.engine);
+        let mut engine = write(&self.engine);
         engine.poll(now, out);
         self.host.hand_on(out);
         let next = engine
@@ -180,11 +185,19 @@ fn shared_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket)
 }
 
-/// Locks the engine; a thread that panicked holding it leaves it usable,
-/// as every engine method leaves its state consistent between statements.
-pub fn lock(engine: &Mutex<MapServer>) -> MutexGuard<'_, MapServer> {
+/// Locks the engine to change it; a thread that panicked holding it
+/// leaves it usable, as every engine method leaves its state consistent
+/// between statements.
+fn write(engine: &RwLock<MapServer>) -> RwLockWriteGuard<'_, MapServer> {
     engine
-        .lock()
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Locks the engine to read it (answers to requests that need no push).
+fn read(engine: &RwLock<MapServer>) -> RwLockReadGuard<'_, MapServer> {
+    engine
+        .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -207,7 +220,7 @@ impl Server {
         let (wake, woken) = async_channel::bounded::<()>(1);
         let shared = Arc::new(Shared {
             directory: ArcSwap::new(engine.directory().clone()),
-            engine: Mutex::new(engine),
+            engine: RwLock::new(engine),
             host,
             alarm: Alarm {
                 at: Mutex::new(Instant::now()),
@@ -295,7 +308,7 @@ async fn receive(shared: &Shared, socket: UdpSocket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
     };
-    let metrics = lock(&shared.engine).metrics().clone();
+    let metrics = read(&shared.engine).metrics().clone();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = Outbox::default();
     let mut overflows = udp::Overflows::default();
