@@ -1,18 +1,23 @@
 //! Load generator: Map-Requests per second, latency and the server's CPU
 //! time per reply over loopback UDP, with 10 to 1M registered EIDs, and
 //! memory per registration.
-//! `cargo bench -p mapserver --bench load [-- [echo] SECONDS [N...]]`
+//! `cargo bench -p mapserver --bench load [-- [echo|engine] SECONDS [N...]]`
 //!
 //! Server and load generator share this machine (and its cores). `echo`
 //! puts a trivial UDP server in the map-server's place (it answers every
 //! request with one prepared Map-Reply, its nonce patched in): the
 //! generator's own ceiling, so that a figure below it is the server's.
+//! `engine` leaves the sockets out: threads feed the engine requests as
+//! the receive threads do, once all under one Mutex (the engine's lock
+//! before admission.rs) and once as the server does now (admission
+//! without a lock, answers under a read lock).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::{config, request, A, B};
 use lisp::Message;
+use mapserver::admission::Directory;
 use mapserver::db::{Locators, Mapping, Rloc};
 use mapserver::engine::MapServer;
 use mapserver::metrics::Metrics;
@@ -21,7 +26,7 @@ use mapserver::server::Server;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 const NET: u8 = 2;
@@ -268,6 +273,105 @@ fn measure(
     (run, per_registration)
 }
 
+/// How the engine-only threads reach the engine.
+enum Locking {
+    /// One Mutex around everything: `handle`.
+    Global(Mutex<MapServer>),
+    /// As the server does: admission with no lock, requests that push
+    /// nothing under a read lock.
+    Shared(Arc<Directory>, RwLock<MapServer>),
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Requests answered per second by `threads` threads feeding `locking`
+/// the messages in `requests` round, and the CPU µs each took.
+fn feed(locking: &Locking, requests: &[Vec<u8>], threads: usize, duration: Duration) -> (f64, f64) {
+    let from = SocketAddr::new(A.control_address(NET), 40000);
+    let started = Instant::now();
+    let end = started + duration;
+    let (answered, cpu) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|n| {
+                std::thread::Builder::new()
+                    .name(format!("lisp-engine-{n}"))
+                    .spawn_scoped(scope, move || {
+                        let mut out = Outbox::default();
+                        let mut answered = 0u64;
+                        let cpu = thread_cpu();
+                        let mut next = n * requests.len() / threads.max(1);
+                        while Instant::now() < end {
+                            for _ in 0..64 {
+                                let msg = &requests[next % requests.len()];
+                                next += 1;
+                                let now = Instant::now();
+                                match locking {
+                                    Locking::Global(engine) => {
+                                        engine.lock().unwrap().handle(now, from, msg, &mut out)
+                                    }
+                                    Locking::Shared(directory, engine) => {
+                                        let admitted = directory.admit(now, from, msg).unwrap();
+                                        if !engine.read().unwrap().answer(now, &admitted, &mut out)
+                                        {
+                                            engine.write().unwrap().decide(now, admitted, &mut out);
+                                        }
+                                    }
+                                }
+                                answered += out.datagrams().count() as u64;
+                                out.clear();
+                            }
+                        }
+                        (answered, thread_cpu() - cpu)
+                    })
+                    .unwrap()
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .fold((0u64, Duration::ZERO), |(n, cpu), (m, c)| (n + m, cpu + c))
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_us = cpu.as_secs_f64() * 1e6 / answered.max(1) as f64;
+    (answered as f64 / seconds, cpu_us)
+}
+
+/// The engine alone, without sockets: replies/s with one Mutex and with
+/// the server's locking, 1 and 2 threads.
+fn engine_only(eids: u32, duration: Duration) {
+    let metrics = Arc::new(Metrics::default());
+    let cfg = config(NET, &[&A, &B], "rate_limit = 0");
+    let now = Instant::now();
+    let mut engine = MapServer::new(&cfg, metrics, now, fastrand::Rng::with_seed(1));
+    for i in 0..eids {
+        engine.insert_mapping(mapping(i, now));
+    }
+    let mut rng = fastrand::Rng::with_seed(7);
+    let requests: Vec<Vec<u8>> = (0..4096u64)
+        .map(|n| request(n, &format!("[1000] {}/32", eid(rng.u32(..eids)))))
+        .collect();
+    let mut locking = Locking::Global(Mutex::new(engine));
+    for name in ["one Mutex", "admission + RwLock"] {
+        for threads in [1, 2] {
+            let (per_second, cpu_us) = feed(&locking, &requests, threads, duration);
+            println!("{eids:>10} {name:>20} {threads:>8} {per_second:>12.0} {cpu_us:>13.2}");
+        }
+        if let Locking::Global(engine) = locking {
+            let engine = engine.into_inner().unwrap();
+            locking = Locking::Shared(engine.directory().clone(), RwLock::new(engine));
+        }
+    }
+}
+
 fn percentile(sorted: &[u32], p: f64) -> u32 {
     if sorted.is_empty() {
         return 0;
@@ -281,6 +385,7 @@ fn main() {
         true => Target::Echo,
         false => Target::MapServer,
     };
+    let engine = std::env::args().any(|a| a == "engine");
     let numbers: Vec<u64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -291,6 +396,16 @@ fn main() {
     } else {
         vec![10, 1_000, 100_000, 1_000_000]
     };
+    if engine {
+        println!(
+            "{:>10} {:>20} {:>8} {:>12} {:>13}",
+            "EIDs", "locking", "threads", "replies/s", "CPU µs/reply"
+        );
+        for eids in sizes {
+            engine_only(eids, Duration::from_secs(seconds));
+        }
+        return;
+    }
     println!(
         "{:>10} {:>8} {:>9} {:>12} {:>13} {:>9} {:>9} {:>14}",
         "EIDs",
