@@ -68,20 +68,42 @@ struct Subscriber {
     until: Instant,
 }
 
-/// The subscribers of each EID-Prefix, behind their own lock: requests
-/// answered concurrently ([`MapServer::answer`]) subscribe here.
+/// Shards of [`Subscriptions`]: requests for different prefixes on
+/// different threads seldom meet on one lock.
+const SUBSCRIPTION_SHARDS: usize = 16;
+
+type SubscriberMap = HashMap<EidPrefix, Vec<Subscriber>>;
+
+/// The subscribers of each EID-Prefix, behind their own locks (a shard of
+/// prefixes each): requests answered concurrently
+/// ([`MapServer::answer`]) subscribe here.
 #[derive(Default)]
-struct Subscriptions(Mutex<HashMap<EidPrefix, Vec<Subscriber>>>);
+struct Subscriptions([Mutex<SubscriberMap>; SUBSCRIPTION_SHARDS]);
 
 impl Subscriptions {
-    /// A thread that panicked holding it left it consistent: each use is
-    /// one map operation.
-    fn lock(&self) -> MutexGuard<'_, HashMap<EidPrefix, Vec<Subscriber>>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    fn shard(eid: &EidPrefix) -> usize {
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(eid, &mut hasher);
+        std::hash::Hasher::finish(&hasher) as usize % SUBSCRIPTION_SHARDS
     }
 
-    fn get_mut(&mut self) -> &mut HashMap<EidPrefix, Vec<Subscriber>> {
-        self.0.get_mut().unwrap_or_else(|p| p.into_inner())
+    /// The shard of `eid`, locked. A thread that panicked holding it left
+    /// it consistent: each use is one map operation.
+    fn lock(&self, eid: &EidPrefix) -> MutexGuard<'_, SubscriberMap> {
+        self.0[Self::shard(eid)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get_mut(&mut self, eid: &EidPrefix) -> &mut SubscriberMap {
+        let shard = &mut self.0[Self::shard(eid)];
+        shard.get_mut().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn all_mut(&mut self) -> impl Iterator<Item = &mut SubscriberMap> {
+        self.0
+            .iter_mut()
+            .map(|shard| shard.get_mut().unwrap_or_else(|p| p.into_inner()))
     }
 }
 
@@ -811,8 +833,8 @@ impl MapServer {
     }
 
     fn subscribe(&self, eid: EidPrefix, site: SiteId, until: Instant) {
-        let mut all = self.subscribers.lock();
-        let subscribers = all.entry(eid).or_default();
+        let mut shard = self.subscribers.lock(&eid);
+        let subscribers = shard.entry(eid).or_default();
         match subscribers.iter_mut().find(|s| s.site == site) {
             Some(s) => s.until = until,
             None => subscribers.push(Subscriber { site, until }),
@@ -937,7 +959,7 @@ impl MapServer {
         now: Instant,
         out: &mut Outbox,
     ) {
-        let Some(mut subscribers) = self.subscribers.get_mut().remove(eid) else {
+        let Some(mut subscribers) = self.subscribers.get_mut(eid).remove(eid) else {
             return;
         };
         subscribers.retain(|s| s.until > now);
@@ -958,7 +980,7 @@ impl MapServer {
             self.push(key, records, now, out);
         }
         if removed.is_none() && !subscribers.is_empty() {
-            self.subscribers.get_mut().insert(*eid, subscribers);
+            self.subscribers.get_mut(eid).insert(*eid, subscribers);
         }
     }
 
@@ -1011,7 +1033,7 @@ impl MapServer {
         let count = self.db.site_prefixes(id).count();
         self.remove_registrations(id, now, out);
         self.pushes.forget_site(id);
-        for subscribers in self.subscribers.get_mut().values_mut() {
+        for subscribers in self.subscribers.all_mut().flat_map(|m| m.values_mut()) {
             subscribers.retain(|s| s.site != id);
         }
         let control = self.site(id).map(|s| s.config.control_address);
