@@ -1,21 +1,32 @@
-//! Load generator: Map-Requests per second and latency of the map-server
-//! over loopback UDP, with 10 to 1M registered EIDs, and memory per
-//! registration. `cargo bench -p mapserver --bench load [-- SECONDS [N...]]`
+//! Load generator: Map-Requests per second, latency and the server's CPU
+//! time per reply over loopback UDP, with 10 to 1M registered EIDs, and
+//! memory per registration.
+//! `cargo bench -p mapserver --bench load [-- [echo|engine] SECONDS [N...]]`
 //!
-//! Server and load generator share this machine (and its cores): the
-//! figures are what one box does, both sides included.
+//! Server and load generator share this machine (and its cores). `echo`
+//! puts a trivial UDP server in the map-server's place (it answers every
+//! request with one prepared Map-Reply, its nonce patched in): the
+//! generator's own ceiling, so that a figure below it is the server's.
+//! `engine` leaves the sockets out: threads feed the engine requests as
+//! the receive threads do, once all under one Mutex (the engine's lock
+//! before admission.rs) and once as the server does now (admission
+//! without a lock, answers under a read lock).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use common::{config, request, A, B};
 use lisp::Message;
+use mapserver::admission::Directory;
 use mapserver::db::{Locators, Mapping, Rloc};
 use mapserver::engine::MapServer;
 use mapserver::metrics::Metrics;
+use mapserver::outbox::{Outbox, OutboxExt};
 use mapserver::server::Server;
+use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 const NET: u8 = 2;
@@ -66,6 +77,89 @@ struct Run {
     requests: u64,
     seconds: f64,
     latencies_us: Vec<u32>,
+    /// CPU time of the server's threads (or the echo's).
+    server_cpu: Duration,
+}
+
+/// CPU time so far of this process's threads whose name starts with
+/// `prefix` (/proc's schedstat: nanoseconds on a CPU).
+fn cpu_of_threads(prefix: &str) -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let mut total = 0u64;
+    for task in tasks.flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !name.starts_with(prefix) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+        total += stat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Duration::from_nanos(total)
+}
+
+/// What the load goes to.
+#[derive(Clone, Copy, PartialEq)]
+enum Target {
+    MapServer,
+    Echo,
+}
+
+/// A trivial UDP server: `threads` SO_REUSEPORT sockets, each answering
+/// every datagram with `reply`, the request's nonce copied in. Stops when
+/// `stop` is set.
+fn echo(
+    addr: SocketAddr,
+    threads: usize,
+    reply: Vec<u8>,
+    stop: Arc<AtomicBool>,
+) -> (SocketAddr, Vec<std::thread::JoinHandle<()>>) {
+    let bind = |addr: SocketAddr| {
+        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+        socket.set_reuse_port(true).unwrap();
+        socket.set_recv_buffer_size(4 << 20).unwrap();
+        socket.bind(&addr.into()).unwrap();
+        let socket: UdpSocket = socket.into();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        socket
+    };
+    let first = bind(addr);
+    let local = first.local_addr().unwrap();
+    let mut sockets = vec![first];
+    for _ in 1..threads {
+        sockets.push(bind(local));
+    }
+    let handles = sockets
+        .into_iter()
+        .enumerate()
+        .map(|(n, socket)| {
+            let (mut reply, stop) = (reply.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("lisp-echo-{n}"))
+                .spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    while !stop.load(Ordering::Relaxed) {
+                        let Ok((len, from)) = socket.recv_from(&mut buf) else {
+                            continue;
+                        };
+                        if len >= 12 {
+                            reply[4..12].copy_from_slice(&buf[4..12]);
+                            let _ = socket.send_to(&reply, from);
+                        }
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    (local, handles)
 }
 
 /// One client: keeps WINDOW requests in flight for `duration`.
@@ -119,7 +213,13 @@ fn client(
     (latencies.len() as u64, latencies)
 }
 
-fn measure(eids: u32, threads: usize, window: usize, duration: Duration) -> (Run, u64) {
+fn measure(
+    target: Target,
+    eids: u32,
+    threads: usize,
+    window: usize,
+    duration: Duration,
+) -> (Run, u64) {
     let metrics = Arc::new(Metrics::default());
     let cfg = config(NET, &[&A, &B], "rate_limit = 0");
     let now = Instant::now();
@@ -129,14 +229,25 @@ fn measure(eids: u32, threads: usize, window: usize, duration: Duration) -> (Run
         engine.insert_mapping(mapping(i, now));
     }
     let per_registration = (rss_bytes().saturating_sub(before)) / u64::from(eids.max(1));
-    let server = Server::start(
-        engine,
-        SocketAddr::from(([127, NET, 0, 1], 0)),
-        threads,
-        Default::default(),
-    )
-    .unwrap();
-    let addr = server.local_addr();
+    let listen = SocketAddr::from(([127, NET, 0, 1], 0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (addr, server, echoes) = match target {
+        Target::MapServer => {
+            let server = Server::start(engine, listen, threads, Default::default()).unwrap();
+            (server.local_addr(), Some(server), Vec::new())
+        }
+        Target::Echo => {
+            // The map-server's own answer to one request, as the template.
+            let mut out = Outbox::default();
+            let from = SocketAddr::new(A.control_address(NET), 4342);
+            let msg = request(1, &format!("[1000] {}/32", eid(0)));
+            engine.handle(now, from, &msg, &mut out);
+            let reply = out.datagrams().next().unwrap().1.to_vec();
+            let (addr, echoes) = echo(listen, threads, reply, stop.clone());
+            (addr, None, echoes)
+        }
+    };
+    let cpu_before = cpu_of_threads("lisp-");
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS as u64)
         .map(|n| std::thread::spawn(move || client(addr, eids, window, duration, n + 1)))
@@ -145,6 +256,7 @@ fn measure(eids: u32, threads: usize, window: usize, duration: Duration) -> (Run
         requests: 0,
         seconds: 0.0,
         latencies_us: Vec::new(),
+        server_cpu: Duration::ZERO,
     };
     for c in clients {
         let (n, lat) = c.join().unwrap();
@@ -152,8 +264,112 @@ fn measure(eids: u32, threads: usize, window: usize, duration: Duration) -> (Run
         run.latencies_us.extend(lat);
     }
     run.seconds = started.elapsed().as_secs_f64();
+    run.server_cpu = cpu_of_threads("lisp-").saturating_sub(cpu_before);
     drop(server);
+    stop.store(true, Ordering::Relaxed);
+    for e in echoes {
+        e.join().unwrap();
+    }
     (run, per_registration)
+}
+
+/// How the engine-only threads reach the engine.
+enum Locking {
+    /// One Mutex around everything: `handle`.
+    Global(Mutex<MapServer>),
+    /// As the server does: admission with no lock, requests that push
+    /// nothing under a read lock.
+    Shared(Arc<Directory>, RwLock<MapServer>),
+}
+
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut t) };
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Requests answered per second by `threads` threads feeding `locking`
+/// the messages in `requests` round, and the CPU µs each took.
+fn feed(locking: &Locking, requests: &[Vec<u8>], threads: usize, duration: Duration) -> (f64, f64) {
+    let from = SocketAddr::new(A.control_address(NET), 40000);
+    let started = Instant::now();
+    let end = started + duration;
+    let (answered, cpu) = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|n| {
+                std::thread::Builder::new()
+                    .name(format!("lisp-engine-{n}"))
+                    .spawn_scoped(scope, move || {
+                        let mut out = Outbox::default();
+                        let mut answered = 0u64;
+                        let cpu = thread_cpu();
+                        let mut next = n * requests.len() / threads.max(1);
+                        while Instant::now() < end {
+                            for _ in 0..64 {
+                                let msg = &requests[next % requests.len()];
+                                next += 1;
+                                let now = Instant::now();
+                                match locking {
+                                    Locking::Global(engine) => {
+                                        engine.lock().unwrap().handle(now, from, msg, &mut out)
+                                    }
+                                    Locking::Shared(directory, engine) => {
+                                        let admitted = directory.admit(now, from, msg).unwrap();
+                                        if !engine.read().unwrap().answer(now, &admitted, &mut out)
+                                        {
+                                            engine.write().unwrap().decide(now, admitted, &mut out);
+                                        }
+                                    }
+                                }
+                                answered += out.datagrams().count() as u64;
+                                out.clear();
+                            }
+                        }
+                        (answered, thread_cpu() - cpu)
+                    })
+                    .unwrap()
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap())
+            .fold((0u64, Duration::ZERO), |(n, cpu), (m, c)| (n + m, cpu + c))
+    });
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_us = cpu.as_secs_f64() * 1e6 / answered.max(1) as f64;
+    (answered as f64 / seconds, cpu_us)
+}
+
+/// The engine alone, without sockets: replies/s with one Mutex and with
+/// the server's locking, 1 and 2 threads.
+fn engine_only(eids: u32, duration: Duration) {
+    let metrics = Arc::new(Metrics::default());
+    let cfg = config(NET, &[&A, &B], "rate_limit = 0");
+    let now = Instant::now();
+    let mut engine = MapServer::new(&cfg, metrics, now, fastrand::Rng::with_seed(1));
+    for i in 0..eids {
+        engine.insert_mapping(mapping(i, now));
+    }
+    let mut rng = fastrand::Rng::with_seed(7);
+    let requests: Vec<Vec<u8>> = (0..4096u64)
+        .map(|n| request(n, &format!("[1000] {}/32", eid(rng.u32(..eids)))))
+        .collect();
+    let mut locking = Locking::Global(Mutex::new(engine));
+    for name in ["one Mutex", "admission + RwLock"] {
+        for threads in [1, 2] {
+            let (per_second, cpu_us) = feed(&locking, &requests, threads, duration);
+            println!("{eids:>10} {name:>20} {threads:>8} {per_second:>12.0} {cpu_us:>13.2}");
+        }
+        if let Locking::Global(engine) = locking {
+            let engine = engine.into_inner().unwrap();
+            locking = Locking::Shared(engine.directory().clone(), RwLock::new(engine));
+        }
+    }
 }
 
 fn percentile(sorted: &[u32], p: f64) -> u32 {
@@ -164,7 +380,12 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 }
 
 fn main() {
-    // `cargo bench` passes --bench; take numbers only.
+    // `cargo bench` passes --bench; take numbers and `echo` only.
+    let target = match std::env::args().any(|a| a == "echo") {
+        true => Target::Echo,
+        false => Target::MapServer,
+    };
+    let engine = std::env::args().any(|a| a == "engine");
     let numbers: Vec<u64> = std::env::args()
         .skip(1)
         .filter_map(|a| a.parse().ok())
@@ -175,9 +396,26 @@ fn main() {
     } else {
         vec![10, 1_000, 100_000, 1_000_000]
     };
+    if engine {
+        println!(
+            "{:>10} {:>20} {:>8} {:>12} {:>13}",
+            "EIDs", "locking", "threads", "replies/s", "CPU µs/reply"
+        );
+        for eids in sizes {
+            engine_only(eids, Duration::from_secs(seconds));
+        }
+        return;
+    }
     println!(
-        "{:>10} {:>8} {:>9} {:>12} {:>9} {:>9} {:>14}",
-        "EIDs", "threads", "in flight", "requests/s", "p50 µs", "p99 µs", "RSS/mapping B"
+        "{:>10} {:>8} {:>9} {:>12} {:>13} {:>9} {:>9} {:>14}",
+        "EIDs",
+        "threads",
+        "in flight",
+        "replies/s",
+        "CPU µs/reply",
+        "p50 µs",
+        "p99 µs",
+        "RSS/mapping B"
     );
     // The first run of a size measures memory: later ones reuse what the
     // previous run freed.
@@ -185,18 +423,20 @@ fn main() {
     for eids in sizes {
         for (n, (threads, window)) in runs.into_iter().enumerate() {
             let duration = Duration::from_secs(seconds);
-            let (mut run, per_registration) = measure(eids, threads, window, duration);
+            let (mut run, per_registration) = measure(target, eids, threads, window, duration);
             run.latencies_us.sort_unstable();
             let memory = match n {
                 0 => per_registration.to_string(),
                 _ => "-".into(),
             };
+            let cpu_per_reply = run.server_cpu.as_secs_f64() * 1e6 / run.requests.max(1) as f64;
             println!(
-                "{:>10} {:>8} {:>9} {:>12.0} {:>9} {:>9} {:>14}",
+                "{:>10} {:>8} {:>9} {:>12.0} {:>13.2} {:>9} {:>9} {:>14}",
                 eids,
                 threads,
                 window * CLIENTS,
                 run.requests as f64 / run.seconds,
+                cpu_per_reply,
                 percentile(&run.latencies_us, 0.50),
                 percentile(&run.latencies_us, 0.99),
                 memory

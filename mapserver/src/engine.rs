@@ -8,27 +8,25 @@
 //! itself is taken on trust: what the map-server pushes about a site comes
 //! from that site's authenticated registration.
 
+use crate::admission::{log_drop, Admitted, Directory, Input};
 use crate::answer::{with_records, Answer};
 use crate::change::Change;
 use crate::config::{Config, Site, StaticMapping};
 use crate::db::{Db, Locators, Mapping, Rloc, SiteId};
-use crate::metrics::{DropReason, Metrics};
+use crate::metrics::{DropLog, DropReason, Metrics};
 use crate::outbox::{Outbox, OutboxExt};
 use crate::push::{PushKey, Pushes};
 use lisp::address::NatTraversal;
 use lisp::{
-    auth, map_request, message_type, Action, Address, Algorithm, EidPrefix, Locator, MapNotify,
-    MapRegister, MapReply, MapRequest, Record, Registration, CONTROL_PORT, MAX_RECORDS,
+    Action, Address, Algorithm, Authenticated, EidPrefix, Locator, MapNotify, MapRegister,
+    MapReply, MapRequest, Record, Registration, CONTROL_PORT, MAX_RECORDS,
 };
 use netconf::PublicKey;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-/// Minimum time between two log lines about drops of one reason.
-const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
 
 /// Longest a Map-Reply waits for the destination to acknowledge the push
 /// of the requester's mapping (see [`HeldReply`]).
@@ -58,18 +56,74 @@ struct SiteState {
     /// Where its WireGuard packets come from, as the map-server's own
     /// WireGuard interface sees it (behind a NAT: the NAT's address).
     observed: Option<SocketAddr>,
-    /// Token bucket for its message rate.
-    tokens: f64,
-    refilled: Instant,
     /// Negative prefixes it was answered and asked to hear about (N bit),
     /// until their TTL ends: it hears when a registration overlaps one.
-    negatives: Vec<(EidPrefix, Instant)>,
+    /// Its own lock: requests answered concurrently add to it.
+    negatives: Mutex<Vec<(EidPrefix, Instant)>>,
 }
 
 /// A site that resolved an EID-Prefix and may still have it cached.
 struct Subscriber {
     site: SiteId,
     until: Instant,
+}
+
+/// Shards of [`Subscriptions`]: requests for different prefixes on
+/// different threads seldom meet on one lock.
+const SUBSCRIPTION_SHARDS: usize = 16;
+
+type SubscriberMap = HashMap<EidPrefix, Vec<Subscriber>>;
+
+/// The subscribers of each EID-Prefix, behind their own locks (a shard of
+/// prefixes each): requests answered concurrently
+/// ([`MapServer::answer`]) subscribe here.
+#[derive(Default)]
+struct Subscriptions([Mutex<SubscriberMap>; SUBSCRIPTION_SHARDS]);
+
+impl Subscriptions {
+    fn shard(eid: &EidPrefix) -> usize {
+        let mut hasher = std::hash::DefaultHasher::new();
+        std::hash::Hash::hash(eid, &mut hasher);
+        std::hash::Hasher::finish(&hasher) as usize % SUBSCRIPTION_SHARDS
+    }
+
+    /// The shard of `eid`, locked. A thread that panicked holding it left
+    /// it consistent: each use is one map operation.
+    fn lock(&self, eid: &EidPrefix) -> MutexGuard<'_, SubscriberMap> {
+        self.0[Self::shard(eid)]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get_mut(&mut self, eid: &EidPrefix) -> &mut SubscriberMap {
+        let shard = &mut self.0[Self::shard(eid)];
+        shard.get_mut().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn all_mut(&mut self) -> impl Iterator<Item = &mut SubscriberMap> {
+        self.0
+            .iter_mut()
+            .map(|shard| shard.get_mut().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// What answering one EID-Record of a Map-Request decided, before any of
+/// it is carried out.
+struct Resolution {
+    answer: Answer,
+    negative: bool,
+    /// A hit: the requester may cache the prefix it resolved until then.
+    subscribe: Option<(EidPrefix, Instant)>,
+    /// A negative answer the requester asked to hear about (N bit).
+    subscribe_negative: Option<(EidPrefix, Instant)>,
+    /// A hit on a site's mapping: the site to push the requester's
+    /// mappings in this instance to.
+    push: Option<(SiteId, u32)>,
+}
+
+/// A site's negative subscriptions, locked.
+fn negatives_of(site: &SiteState) -> MutexGuard<'_, Vec<(EidPrefix, Instant)>> {
+    site.negatives.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Negative prefixes one site may be subscribed to at a time (RFC 9437
@@ -92,16 +146,21 @@ pub struct MapServer {
     /// Indexed by SiteId; None for a site removed from the configuration.
     sites: Vec<Option<SiteState>>,
     ids: HashMap<String, SiteId>,
-    by_control: HashMap<IpAddr, SiteId>,
+    /// The sites as the receive threads see them (see [`Directory`]):
+    /// built anew whenever a site's control address, key or revocation
+    /// changes.
+    directory: Arc<Directory>,
+    /// When this engine started: the origin of the directory's clock.
+    origin: Instant,
     db: Db,
     pushes: Pushes,
-    subscribers: HashMap<EidPrefix, Vec<Subscriber>>,
+    subscribers: Subscriptions,
     registration_ttl: Duration,
     negative_ttl: u32,
     /// Messages per second a site may send; 0: no limit.
     rate_limit: u32,
     metrics: Arc<Metrics>,
-    drop_log: [(Option<Instant>, u64); DropReason::ALL.len()],
+    drop_log: Arc<DropLog>,
     /// Nonces of pushed Map-Notifies.
     rng: fastrand::Rng,
     held: Vec<HeldReply>,
@@ -127,18 +186,28 @@ impl MapServer {
         now: Instant,
         rng: fastrand::Rng,
     ) -> MapServer {
+        let drop_log = Arc::new(DropLog::new(now));
+        let directory = Directory::new(
+            std::iter::empty(),
+            0,
+            None,
+            now,
+            metrics.clone(),
+            drop_log.clone(),
+        );
         let mut server = MapServer {
             sites: Vec::new(),
             ids: HashMap::new(),
-            by_control: HashMap::new(),
+            directory: Arc::new(directory),
+            origin: now,
             db: Db::default(),
             pushes: Pushes::default(),
-            subscribers: HashMap::new(),
+            subscribers: Subscriptions::default(),
             registration_ttl: Duration::ZERO,
             negative_ttl: 1,
             rate_limit: 0,
             metrics,
-            drop_log: [(None, 0); DropReason::ALL.len()],
+            drop_log,
             rng,
             held: Vec::new(),
         };
@@ -148,6 +217,28 @@ impl MapServer {
 
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The sites as the receive threads are to see them: handed to them
+    /// (the server swaps it in) whenever it is a new one.
+    pub fn directory(&self) -> &Arc<Directory> {
+        &self.directory
+    }
+
+    fn rebuild_directory(&mut self) {
+        let sites = self.sites.iter().enumerate().filter_map(|(id, s)| {
+            let s = s.as_ref()?;
+            Some((id as SiteId, &s.config, s.revoked))
+        });
+        let directory = Directory::new(
+            sites,
+            self.rate_limit,
+            Some(&self.directory),
+            self.origin,
+            self.metrics.clone(),
+            self.drop_log.clone(),
+        );
+        self.directory = Arc::new(directory);
     }
 
     /// Applies a new configuration without losing registrations: sites keep
@@ -179,13 +270,11 @@ impl MapServer {
                 });
             }
             let (observed, negatives) =
-                old.map_or((None, Vec::new()), |s| (s.observed, s.negatives));
+                old.map_or((None, Mutex::default()), |s| (s.observed, s.negatives));
             self.sites[slot] = Some(SiteState {
                 config: site.clone(),
                 revoked,
                 observed,
-                tokens: f64::from(self.rate_limit) * 2.0,
-                refilled: now,
                 negatives,
             });
             // Registrations the new configuration no longer allows go.
@@ -215,12 +304,7 @@ impl MapServer {
                 }
             }
         }
-        self.by_control = self
-            .sites
-            .iter()
-            .enumerate()
-            .filter_map(|(id, s)| Some((s.as_ref()?.config.control_address, id as SiteId)))
-            .collect();
+        self.rebuild_directory();
         // A mappings file is streamed in by the caller (update_statics).
         if config.lisp.mappings_file.is_none() {
             let mut update = self.update_statics(now);
@@ -243,7 +327,11 @@ impl MapServer {
             .map(|m| (m.eid, false))
             .collect();
         before.sort_unstable();
-        let subscribed = self.sites.iter().flatten().any(|s| !s.negatives.is_empty());
+        let subscribed = self
+            .sites
+            .iter()
+            .flatten()
+            .any(|s| !negatives_of(s).is_empty());
         StaticsUpdate {
             engine: self,
             before,
@@ -270,6 +358,7 @@ impl MapServer {
                 _ => out.store(Change::Unrevoked { site: name }),
             }
         }
+        self.rebuild_directory();
         for (name, endpoint) in saved.observed {
             if let Some(site) = self
                 .ids
@@ -347,46 +436,31 @@ impl MapServer {
         }
     }
 
-    /// Counts and logs a datagram the socket layer refused before the
-    /// engine saw it (e.g. one that did not come through the tunnel).
-    pub fn refused(&mut self, now: Instant, reason: DropReason, from: SocketAddr) {
-        self.dropped(now, reason, from, None);
-    }
-
-    /// Handles one datagram from `from`.
+    /// Handles one datagram from `from` as the server does: admits it
+    /// ([`Directory::admit`]), answers it if it is a request that needs
+    /// no push ([`MapServer::answer`]), else decides.
     pub fn handle(&mut self, now: Instant, from: SocketAddr, msg: &[u8], out: &mut Outbox) {
-        let Some(&site) = self.by_control.get(&from.ip()) else {
-            self.dropped(now, DropReason::UnknownSource, from, None);
-            return;
-        };
-        if !self.take_token(site, now) {
-            self.dropped(now, DropReason::RateLimited, from, Some(site));
-            return;
-        }
-        match msg.first().map(|b| b >> 4) {
-            Some(message_type::MAP_REGISTER) => self.on_register(now, site, from, msg, out),
-            Some(message_type::MAP_REQUEST) => self.on_request(now, site, from, msg, out),
-            Some(message_type::MAP_NOTIFY_ACK) => self.on_notify_ack(now, site, from, msg, out),
-            _ => self.dropped(now, DropReason::UnexpectedType, from, Some(site)),
+        let directory = self.directory.clone();
+        match directory.admit(now, from, msg) {
+            Ok(admitted) => {
+                if !self.answer(now, &admitted, out) {
+                    self.decide(now, admitted, out);
+                }
+            }
+            Err(refused) => directory.refuse(now, refused, from),
         }
     }
 
-    fn take_token(&mut self, id: SiteId, now: Instant) -> bool {
-        let rate = f64::from(self.rate_limit);
-        let Some(site) = self.site_mut(id) else {
-            return false;
-        };
-        if rate == 0.0 {
-            return true;
+    /// Decides on a message a receive thread admitted. The directory it
+    /// was admitted by may be older than a revocation made meanwhile:
+    /// that is checked again here.
+    pub fn decide(&mut self, now: Instant, admitted: Admitted<'_>, out: &mut Outbox) {
+        let Admitted { site, from, input } = admitted;
+        match input {
+            Input::Register(register) => self.on_register(now, site, from, register, out),
+            Input::Request(request) => self.on_request(now, site, from, request, out),
+            Input::NotifyAck(ack) => self.on_notify_ack(now, site, ack, out),
         }
-        let elapsed = now.saturating_duration_since(site.refilled).as_secs_f64();
-        site.tokens = (site.tokens + elapsed * rate).min(rate * 2.0);
-        site.refilled = now;
-        if site.tokens < 1.0 {
-            return false;
-        }
-        site.tokens -= 1.0;
-        true
     }
 
     fn on_register(
@@ -394,19 +468,13 @@ impl MapServer {
         now: Instant,
         id: SiteId,
         from: SocketAddr,
-        msg: &[u8],
+        register: MapRegister<'_>,
         out: &mut Outbox,
     ) {
         let Some(site) = self.site(id) else { return };
         if site.revoked {
             return self.dropped(now, DropReason::Revoked, from, Some(id));
         }
-        let Ok(verified) = auth::verify(msg, &site.config.key) else {
-            return self.dropped(now, DropReason::AuthFailed, from, Some(id));
-        };
-        let Ok(register) = MapRegister::parse(&verified) else {
-            return self.dropped(now, DropReason::Malformed, from, Some(id));
-        };
         // Check every record before storing any: all or nothing.
         let mut mappings: heapless::Vec<Mapping, MAX_RECORDS> = heapless::Vec::new();
         for record in &register.body.records {
@@ -504,83 +572,80 @@ impl MapServer {
         })
     }
 
+    /// Answers a Map-Request that needs no push, reading the database and
+    /// subscribing behind narrow locks only, so that the server answers
+    /// requests on several threads at once (`&self`, under a read lock).
+    /// Returns false, having done nothing, when the message needs
+    /// [`MapServer::decide`]: it is no request, or it resolves a site's
+    /// mapping, and that site is to be pushed the requester's (with the
+    /// reply held for its ack).
+    pub fn answer(&self, now: Instant, admitted: &Admitted<'_>, out: &mut Outbox) -> bool {
+        let Admitted {
+            site: id,
+            from,
+            input: Input::Request(request),
+        } = admitted
+        else {
+            return false;
+        };
+        let (id, from) = (*id, *from);
+        if self.site(id).is_some_and(|s| s.revoked) {
+            self.dropped(now, DropReason::Revoked, from, Some(id));
+            return true;
+        }
+        let mut resolved: heapless::Vec<Resolution, MAX_RECORDS> = heapless::Vec::new();
+        let mut pushes = false;
+        for wanted in &request.records {
+            let Some(r) = self.resolve(now, id, &wanted) else {
+                continue;
+            };
+            pushes |= r.push.is_some_and(|(owner, _)| owner != id);
+            let _ = resolved.push(r);
+        }
+        if pushes {
+            return false;
+        }
+        self.metrics.map_requests.fetch_add(1, Relaxed);
+        let mut answers: heapless::Vec<Answer, MAX_RECORDS> = heapless::Vec::new();
+        for r in resolved {
+            self.subscribe_as_resolved(id, &r);
+            let _ = answers.push(r.answer);
+        }
+        self.reply(from, request.nonce, &answers, out);
+        true
+    }
+
+    /// Answers a Map-Request, pushing to the sites whose mappings it
+    /// resolves.
     fn on_request(
         &mut self,
         now: Instant,
         id: SiteId,
         from: SocketAddr,
-        msg: &[u8],
+        request: MapRequest<'_>,
         out: &mut Outbox,
     ) {
         if self.site(id).is_some_and(|s| s.revoked) {
             return self.dropped(now, DropReason::Revoked, from, Some(id));
         }
-        let Ok(packet) = map_request::Packet::new_checked(msg) else {
-            return self.dropped(now, DropReason::Malformed, from, Some(id));
-        };
-        let request = MapRequest::parse(&packet);
         self.metrics.map_requests.fetch_add(1, Relaxed);
         let mut answers: heapless::Vec<Answer, MAX_RECORDS> = heapless::Vec::new();
         let mut waiting_for = Vec::new();
         for wanted in &request.records {
-            let Some(eid) = EidPrefix::from_address(&wanted.eid, wanted.eid_mask_len) else {
+            let Some(r) = self.resolve(now, id, &wanted) else {
                 continue;
             };
-            let record = match self.db.lookup(&eid) {
-                Some(m) if self.may_resolve(id, m) => {
-                    let (found, owner, ttl) = (m.eid, m.site, m.ttl);
-                    log::debug!("site '{}' resolved {eid} to {found}", self.site_name(id));
-                    let record = self.record_of(m);
-                    self.subscribe(found, id, now + Duration::from_secs(u64::from(ttl) * 60));
-                    if let Some(owner) = owner {
-                        waiting_for.extend(self.push_mappings(owner, id, found.iid, now, out));
-                    }
-                    record
-                }
-                Some(denied) => {
-                    self.metrics.negative_replies.fetch_add(1, Relaxed);
-                    let denied = denied.eid;
-                    Answer::negative(denied, self.negative_ttl, Action::DROP_POLICY_DENIED)
-                }
-                None => {
-                    self.metrics.negative_replies.fetch_add(1, Relaxed);
-                    // Another instance's layout is not the requester's to
-                    // learn: it gets back what it asked.
-                    let member = self
-                        .site(id)
-                        .is_some_and(|s| s.config.eids.iter().any(|e| e.iid == eid.iid));
-                    let negative = match member {
-                        true => self.db.widest_negative(&eid),
-                        false => eid,
-                    };
-                    if wanted.notify && member {
-                        let ttl = Duration::from_secs(u64::from(self.negative_ttl) * 60);
-                        self.subscribe_negative(negative, id, now + ttl);
-                    }
-                    Answer::negative(negative, self.negative_ttl, Action::DROP_NO_REASON)
-                }
-            };
-            let _ = answers.push(record);
-        }
-        let write = |buf: &mut [u8]| {
-            with_records(&answers, |records| {
-                let nonce = request.nonce;
-                MapReply {
-                    nonce,
-                    records,
-                    ..MapReply::default()
-                }
-                .emit(buf)
-            })
-        };
-        if waiting_for.is_empty() {
-            if out.send(from, write).is_ok() {
-                self.metrics.map_replies.fetch_add(1, Relaxed);
+            self.subscribe_as_resolved(id, &r);
+            if let Some((owner, iid)) = r.push {
+                waiting_for.extend(self.push_mappings(owner, id, iid, now, out));
             }
-            return;
+            let _ = answers.push(r.answer);
+        }
+        if waiting_for.is_empty() {
+            return self.reply(from, request.nonce, &answers, out);
         }
         let mut buf = vec![0; crate::outbox::MAX_DATAGRAM];
-        if let Ok(len) = write(&mut buf) {
+        if let Ok(len) = write_reply(request.nonce, &answers, &mut buf) {
             buf.truncate(len);
             self.held.push(HeldReply {
                 to: from,
@@ -588,6 +653,79 @@ impl MapServer {
                 waiting_for,
                 until: now + HOLD_REPLY_MAX,
             });
+        }
+    }
+
+    /// What the map-server answers `site` for one EID-Record it asked
+    /// for; changes nothing.
+    fn resolve(
+        &self,
+        now: Instant,
+        id: SiteId,
+        wanted: &lisp::RequestRecord,
+    ) -> Option<Resolution> {
+        let eid = EidPrefix::from_address(&wanted.eid, wanted.eid_mask_len)?;
+        let negative = |answer, subscribe_negative| Resolution {
+            answer,
+            negative: true,
+            subscribe: None,
+            subscribe_negative,
+            push: None,
+        };
+        Some(match self.db.lookup(&eid) {
+            Some(m) if self.may_resolve(id, m) => {
+                log::debug!("site '{}' resolved {eid} to {}", self.site_name(id), m.eid);
+                let until = now + Duration::from_secs(u64::from(m.ttl) * 60);
+                Resolution {
+                    answer: self.record_of(m),
+                    negative: false,
+                    subscribe: Some((m.eid, until)),
+                    subscribe_negative: None,
+                    push: m.site.map(|owner| (owner, m.eid.iid)),
+                }
+            }
+            Some(denied) => negative(
+                Answer::negative(denied.eid, self.negative_ttl, Action::DROP_POLICY_DENIED),
+                None,
+            ),
+            None => {
+                // Another instance's layout is not the requester's to
+                // learn: it gets back what it asked.
+                let member = self
+                    .site(id)
+                    .is_some_and(|s| s.config.eids.iter().any(|e| e.iid == eid.iid));
+                let prefix = match member {
+                    true => self.db.widest_negative(&eid),
+                    false => eid,
+                };
+                let ttl = Duration::from_secs(u64::from(self.negative_ttl) * 60);
+                let subscribe = (wanted.notify && member).then_some((prefix, now + ttl));
+                negative(
+                    Answer::negative(prefix, self.negative_ttl, Action::DROP_NO_REASON),
+                    subscribe,
+                )
+            }
+        })
+    }
+
+    /// Counts a negative answer and subscribes `site` to what it was
+    /// answered, behind the subscriptions' own locks.
+    fn subscribe_as_resolved(&self, site: SiteId, r: &Resolution) {
+        if r.negative {
+            self.metrics.negative_replies.fetch_add(1, Relaxed);
+        }
+        if let Some((eid, until)) = r.subscribe {
+            self.subscribe(eid, site, until);
+        }
+        if let Some((negative, until)) = r.subscribe_negative {
+            self.subscribe_negative(negative, site, until);
+        }
+    }
+
+    /// Sends the Map-Reply with `answers`.
+    fn reply(&self, to: SocketAddr, nonce: u64, answers: &[Answer], out: &mut Outbox) {
+        if out.send(to, |buf| write_reply(nonce, answers, buf)).is_ok() {
+            self.metrics.map_replies.fetch_add(1, Relaxed);
         }
     }
 
@@ -624,26 +762,26 @@ impl MapServer {
 
     /// Remembers that `site` was told nothing lies in `negative` and wants
     /// to hear otherwise; bounded per site, expired entries go first.
-    fn subscribe_negative(&mut self, negative: EidPrefix, site: SiteId, until: Instant) {
-        let Some(state) = self.site_mut(site) else {
+    fn subscribe_negative(&self, negative: EidPrefix, site: SiteId, until: Instant) {
+        let Some(state) = self.site(site) else {
             return;
         };
-        if let Some(entry) = state.negatives.iter_mut().find(|(p, _)| *p == negative) {
+        let mut negatives = negatives_of(state);
+        if let Some(entry) = negatives.iter_mut().find(|(p, _)| *p == negative) {
             entry.1 = until;
             return;
         }
-        if state.negatives.len() >= MAX_NEGATIVE_SUBSCRIPTIONS {
-            let first = state
-                .negatives
+        if negatives.len() >= MAX_NEGATIVE_SUBSCRIPTIONS {
+            let first = negatives
                 .iter()
                 .enumerate()
                 .min_by_key(|(_, (_, at))| *at)
                 .map(|(n, _)| n);
             if let Some(n) = first {
-                state.negatives.swap_remove(n);
+                negatives.swap_remove(n);
             }
         }
-        state.negatives.push((negative, until));
+        negatives.push((negative, until));
     }
 
     /// A new mapping of `eid` appeared (a registration of `owner`, or a
@@ -662,12 +800,13 @@ impl MapServer {
         let mut due: Vec<(SiteId, heapless::Vec<Answer, MAX_RECORDS>)> = Vec::new();
         for (id, site) in self.sites.iter_mut().enumerate() {
             let Some(site) = site.as_mut() else { continue };
-            site.negatives.retain(|(_, until)| *until > now);
+            let negatives = site.negatives.get_mut().unwrap_or_else(|p| p.into_inner());
+            negatives.retain(|(_, until)| *until > now);
             if site.revoked || Some(id as SiteId) == owner {
                 continue;
             }
             let mut records = heapless::Vec::new();
-            site.negatives.retain(|(p, _)| {
+            negatives.retain(|(p, _)| {
                 if !overlaps(p) || records.is_full() {
                     return true;
                 }
@@ -693,8 +832,9 @@ impl MapServer {
         }
     }
 
-    fn subscribe(&mut self, eid: EidPrefix, site: SiteId, until: Instant) {
-        let subscribers = self.subscribers.entry(eid).or_default();
+    fn subscribe(&self, eid: EidPrefix, site: SiteId, until: Instant) {
+        let mut shard = self.subscribers.lock(&eid);
+        let subscribers = shard.entry(eid).or_default();
         match subscribers.iter_mut().find(|s| s.site == site) {
             Some(s) => s.until = until,
             None => subscribers.push(Subscriber { site, until }),
@@ -819,7 +959,7 @@ impl MapServer {
         now: Instant,
         out: &mut Outbox,
     ) {
-        let Some(mut subscribers) = self.subscribers.remove(eid) else {
+        let Some(mut subscribers) = self.subscribers.get_mut(eid).remove(eid) else {
             return;
         };
         subscribers.retain(|s| s.until > now);
@@ -840,7 +980,7 @@ impl MapServer {
             self.push(key, records, now, out);
         }
         if removed.is_none() && !subscribers.is_empty() {
-            self.subscribers.insert(*eid, subscribers);
+            self.subscribers.get_mut(eid).insert(*eid, subscribers);
         }
     }
 
@@ -848,18 +988,10 @@ impl MapServer {
         &mut self,
         now: Instant,
         id: SiteId,
-        from: SocketAddr,
-        msg: &[u8],
+        ack: Authenticated<'_>,
         out: &mut Outbox,
     ) {
-        let Some(site) = self.site(id) else { return };
-        let Ok(ack) = auth::verify(msg, &site.config.key) else {
-            return self.dropped(now, DropReason::AuthFailed, from, Some(id));
-        };
         // Its nonce is all an ack tells: read in place, records unread.
-        if ack.message_type() != message_type::MAP_NOTIFY_ACK {
-            return self.dropped(now, DropReason::Malformed, from, Some(id));
-        }
         if let Some(key) = self.pushes.acked(id, ack.nonce()) {
             self.metrics.notifies_acked.fetch_add(1, Relaxed);
             for held in &mut self.held {
@@ -901,20 +1033,24 @@ impl MapServer {
         let count = self.db.site_prefixes(id).count();
         self.remove_registrations(id, now, out);
         self.pushes.forget_site(id);
-        for subscribers in self.subscribers.values_mut() {
+        for subscribers in self.subscribers.all_mut().flat_map(|m| m.values_mut()) {
             subscribers.retain(|s| s.site != id);
         }
         let control = self.site(id).map(|s| s.config.control_address);
         self.held.retain(|h| Some(h.to.ip()) != control);
         if let Some(site) = self.site_mut(id) {
             site.revoked = true;
-            site.negatives.clear();
+            site.negatives
+                .get_mut()
+                .unwrap_or_else(|p| p.into_inner())
+                .clear();
             let change = Change::Revoked {
                 site: site.config.name.clone(),
                 key: site.config.public_key,
             };
             out.store(change);
         }
+        self.rebuild_directory();
         log::warn!("site '{name}' revoked: {count} registrations removed");
         Ok(count)
     }
@@ -994,34 +1130,25 @@ impl MapServer {
         self.site(id).map_or("?", |s| &s.config.name)
     }
 
-    /// Counts a drop, and logs it — at most once per reason every
-    /// [`DROP_LOG_EVERY`], with how many were not logged.
-    fn dropped(
-        &mut self,
-        now: Instant,
-        reason: DropReason,
-        from: SocketAddr,
-        site: Option<SiteId>,
-    ) {
-        self.metrics.dropped(reason);
-        let (last, suppressed) = &mut self.drop_log[reason as usize];
-        if last.is_some_and(|at| now.saturating_duration_since(at) < DROP_LOG_EVERY) {
-            *suppressed += 1;
-            return;
-        }
-        let more = std::mem::take(suppressed);
-        *last = Some(now);
-        let who = match site.and_then(|id| self.site(id)) {
-            Some(s) => format!("site '{}' ({from})", s.config.name),
-            None => from.to_string(),
-        };
-        let more = if more > 0 {
-            format!(" ({more} more not logged)")
-        } else {
-            String::new()
-        };
-        log::warn!("dropped a message from {who}: {}{more}", reason.label());
+    /// Counts a drop, and logs it as [`DropLog`] allows.
+    fn dropped(&self, now: Instant, reason: DropReason, from: SocketAddr, site: Option<SiteId>) {
+        let name = site
+            .and_then(|id| self.site(id))
+            .map(|s| s.config.name.as_str());
+        log_drop(&self.metrics, &self.drop_log, now, reason, from, name);
     }
+}
+
+/// Writes a Map-Reply with `answers` into `buf`.
+fn write_reply(nonce: u64, answers: &[Answer], buf: &mut [u8]) -> Result<usize, lisp::WriteError> {
+    with_records(answers, |records| {
+        MapReply {
+            nonce,
+            records,
+            ..MapReply::default()
+        }
+        .emit(buf)
+    })
 }
 
 /// Whether a site may register `eid`: one of its prefixes, or within one

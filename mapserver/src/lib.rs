@@ -5,6 +5,7 @@
 //! [`engine`] makes every protocol decision without I/O; [`server`] runs it
 //! over UDP sockets.
 
+pub mod admission;
 pub mod answer;
 pub mod change;
 pub mod config;

@@ -221,3 +221,43 @@ impl Metrics {
         out
     }
 }
+
+/// Minimum time between two log lines about drops of one reason.
+const DROP_LOG_EVERY: Duration = Duration::from_secs(10);
+
+/// Which drops are logged: at most one line per reason every
+/// [`DROP_LOG_EVERY`], saying how many were not. Lock-free, so that the
+/// receive threads refuse a forged datagram without taking a lock.
+pub struct DropLog {
+    origin: std::time::Instant,
+    /// When a drop of each reason was last logged: nanoseconds since
+    /// `origin`, plus 1 (0: never).
+    last: [AtomicU64; DropReason::ALL.len()],
+    suppressed: [AtomicU64; DropReason::ALL.len()],
+}
+
+impl DropLog {
+    /// `origin`: no `now` given to [`DropLog::note`] is earlier.
+    pub fn new(origin: std::time::Instant) -> DropLog {
+        DropLog {
+            origin,
+            last: Default::default(),
+            suppressed: Default::default(),
+        }
+    }
+
+    /// Notes a drop at `now`: `Some(n)` if it is to be logged, with how
+    /// many were not since the last line.
+    pub fn note(&self, now: std::time::Instant, reason: DropReason) -> Option<u64> {
+        let at = now.saturating_duration_since(self.origin).as_nanos() as u64 + 1;
+        let last = &self.last[reason as usize];
+        let before = last.load(Relaxed);
+        let every = DROP_LOG_EVERY.as_nanos() as u64;
+        let quiet = before != 0 && at.saturating_sub(before) < every;
+        if quiet || last.compare_exchange(before, at, Relaxed, Relaxed).is_err() {
+            self.suppressed[reason as usize].fetch_add(1, Relaxed);
+            return None;
+        }
+        Some(self.suppressed[reason as usize].swap(0, Relaxed))
+    }
+}

@@ -1,22 +1,26 @@
 //! Runs the engine over UDP: one SO_REUSEPORT socket and thread per core
 //! (the kernel spreads senders across them), all sharing one engine, and a
-//! timer thread that polls the engine when it says it is due. The engine's
-//! lock is held only while deciding; datagrams go out after it is
-//! released, and state changes go, in order, to whoever keeps them
+//! timer thread that polls the engine when it says it is due. A receive
+//! thread finds the sending site, checks its rate, verifies and parses
+//! the message against the engine's [`Directory`] without any lock
+//! (forged and malformed datagrams never reach the engine's lock); the
+//! engine's lock is held only while deciding. Datagrams go out after it
+//! is released, and state changes go, in order, to whoever keeps them
 //! ([`Host::changes`]).
 //!
 //! Where the map-server has its WireGuard interface, a datagram is taken
 //! only if it arrived on it: WireGuard vouches for the inner source
 //! address, the underlay does not.
 
+use crate::admission::{Directory, Input, Refused};
 use crate::change::Change;
 use crate::engine::MapServer;
 use crate::metrics::{DropReason, Metrics};
 use crate::outbox::{Outbox, OutboxExt, MAX_DATAGRAM};
+use arc_swap::ArcSwap;
 use async_channel::{Receiver, Sender};
 use async_io::{Async, Timer};
 use futures_lite::FutureExt;
-use lisp::message_type::MAP_REGISTER;
 use netconf::udp;
 use netconf::PublicKey;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -24,7 +28,7 @@ use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -74,7 +78,12 @@ struct Alarm {
 
 /// What the threads of a server share.
 struct Shared {
-    engine: Mutex<MapServer>,
+    /// Read-locked to answer Map-Requests that need no push (many threads
+    /// at once), write-locked for everything else.
+    engine: RwLock<MapServer>,
+    /// The engine's directory, swapped in whenever the engine has a new
+    /// one (with the engine locked): the receive threads' lock-free view.
+    directory: ArcSwap<Directory>,
     host: Host,
     alarm: Alarm,
 }
@@ -84,9 +93,12 @@ impl Shared {
     /// on (in the order the engine made them) and wakes the timer thread
     /// if the engine is due before it planned.
     fn decide<R>(&self, out: &mut Outbox, f: impl FnOnce(&mut MapServer, &mut Outbox) -> R) -> R {
-        let mut engine = lock(&self.engine);
+        let mut engine = write(&self.engine);
         let result = f(&mut engine, out);
         self.host.hand_on(out);
+        if !Arc::ptr_eq(&self.directory.load(), engine.directory()) {
+            self.directory.store(engine.directory().clone());
+        }
         let planned = *self.alarm.at.lock().unwrap_or_else(|p| p.into_inner());
         if engine.poll_at().is_some_and(|due| due < planned) {
             let _ = self.alarm.wake.try_send(());
@@ -103,29 +115,43 @@ impl Shared {
         out: &mut Outbox,
     ) {
         let from = received.from;
+        let started = Instant::now();
+        let directory = self.directory.load();
         if !udp::from_tunnel(received, self.host.tunnel) {
-            let mut engine = lock(&self.engine);
-            return engine.refused(Instant::now(), DropReason::NotFromTunnel, from);
+            let refused = Refused {
+                reason: DropReason::NotFromTunnel,
+                site: None,
+            };
+            return directory.refuse(started, refused, from);
         }
+        let admitted = match directory.admit(started, from, bytes) {
+            Ok(admitted) => admitted,
+            Err(refused) => {
+                directory.refuse(started, refused, from);
+                return metrics.processed(started.elapsed());
+            }
+        };
         // Registrations are rare: the NAT view is refreshed before each, so
         // that the map-server hands out what it sees from then on.
-        let seen = match &self.host.observer {
-            Some(observe) if bytes.first().map(|b| b >> 4) == Some(MAP_REGISTER) => observe(),
+        let seen = match (&self.host.observer, &admitted.input) {
+            (Some(observe), Input::Register(_)) => observe(),
             _ => Vec::new(),
         };
-        let started = Instant::now();
+        if read(&self.engine).answer(started, &admitted, out) {
+            return metrics.processed(started.elapsed());
+        }
         self.decide(out, |engine, out| {
             for (key, endpoint) in &seen {
                 engine.observed_endpoint(key, *endpoint, out);
             }
-            engine.handle(started, from, bytes, out);
+            engine.decide(started, admitted, out);
         });
         metrics.processed(started.elapsed());
     }
 
     /// Runs what is due; returns when to run again.
     fn on_timer(&self, now: Instant, out: &mut Outbox) -> Instant {
-        let mut engine = lock(&self.engine);
+        let mut engine = write(&self.engine);
         engine.poll(now, out);
         self.host.hand_on(out);
         let next = engine
@@ -159,11 +185,19 @@ fn shared_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
     Ok(socket)
 }
 
-/// Locks the engine; a thread that panicked holding it leaves it usable,
-/// as every engine method leaves its state consistent between statements.
-pub fn lock(engine: &Mutex<MapServer>) -> MutexGuard<'_, MapServer> {
+/// Locks the engine to change it; a thread that panicked holding it
+/// leaves it usable, as every engine method leaves its state consistent
+/// between statements.
+fn write(engine: &RwLock<MapServer>) -> RwLockWriteGuard<'_, MapServer> {
     engine
-        .lock()
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Locks the engine to read it (answers to requests that need no push).
+fn read(engine: &RwLock<MapServer>) -> RwLockReadGuard<'_, MapServer> {
+    engine
+        .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
@@ -185,7 +219,8 @@ impl Server {
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let (wake, woken) = async_channel::bounded::<()>(1);
         let shared = Arc::new(Shared {
-            engine: Mutex::new(engine),
+            directory: ArcSwap::new(engine.directory().clone()),
+            engine: RwLock::new(engine),
             host,
             alarm: Alarm {
                 at: Mutex::new(Instant::now()),
@@ -273,7 +308,7 @@ async fn receive(shared: &Shared, socket: UdpSocket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
     };
-    let metrics = lock(&shared.engine).metrics().clone();
+    let metrics = read(&shared.engine).metrics().clone();
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = Outbox::default();
     let mut overflows = udp::Overflows::default();

@@ -458,6 +458,58 @@ fn revoking_a_site_removes_it_from_subscribers_and_refuses_it() {
 }
 
 #[test]
+fn a_request_admitted_before_its_site_was_revoked_is_refused_after() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    // A receive thread admits B's request against the directory it has...
+    let before = w.server.directory().clone();
+    let from = SocketAddr::new(B.control_address(NET), 40000);
+    let msg = request(5, "[1000] 10.1.0.9/32");
+    let admitted = before.admit(w.now, from, &msg).unwrap();
+    // ...while B is revoked, which gives the engine a new one.
+    w.server.revoke("b", w.now, &mut w.out).unwrap();
+    w.drain();
+    assert!(!Arc::ptr_eq(&before, w.server.directory()));
+    w.server.decide(w.now, admitted, &mut w.out);
+    assert!(w.drain().is_empty(), "no answer to a revoked site");
+    assert_eq!(w.metrics.drops(DropReason::Revoked), 1);
+    // The new directory refuses B without the engine.
+    let refused = w.server.directory().admit(w.now, from, &msg).err();
+    assert_eq!(refused.map(|r| r.reason), Some(DropReason::Revoked));
+}
+
+#[test]
+fn requests_that_push_nothing_are_answered_with_the_engine_only_read() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    let directory = w.server.directory().clone();
+    let from = SocketAddr::new(A.control_address(NET), 40000);
+    // A miss is answered on the shared path (`&self`).
+    let miss = request(1, "[1000] 10.3.0.1/32");
+    let admitted = directory.admit(w.now, from, &miss).unwrap();
+    assert!(w.server.answer(w.now, &admitted, &mut w.out));
+    assert_eq!(w.drain().len(), 1, "the negative Map-Reply");
+    // B's EID: B is to be pushed A's mapping, which only `decide` does.
+    let hit = request(2, "[1000] 10.2.0.1/32");
+    let admitted = directory.admit(w.now, from, &hit).unwrap();
+    assert!(
+        !w.server.answer(w.now, &admitted, &mut w.out),
+        "a request that pushes is left to decide"
+    );
+    assert!(w.drain().is_empty());
+    w.server.decide(w.now, admitted, &mut w.out);
+    let sent = w.drain();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].0,
+        B.control_socket(NET),
+        "the push; the reply waits"
+    );
+}
+
+#[test]
 fn a_site_seen_behind_a_nat_is_handed_out_at_its_observed_endpoint() {
     let mut w = World::new(&[&A, &B], NO_LIMIT);
     w.register(&A, "192.0.2.10:51820");
