@@ -26,23 +26,8 @@ DEB=$(dirname "$TESTS")
 REPO=$(dirname "$DEB")
 PACKAGES=(lispguard lispguard-mapserver)
 
-passed=0
-failed=0
-ok() {
-  passed=$((passed + 1))
-  echo "ok   $1"
-}
-not_ok() {
-  failed=$((failed + 1))
-  echo "FAIL $1"
-  [ $# -lt 2 ] || printf '%s\n' "$2" | sed 's/^/     | /'
-}
-# check NAME COMMAND...: passes when the command succeeds.
-check() {
-  local name=$1 out
-  shift
-  if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
-}
+# shellcheck source-path=SCRIPTDIR/../.. source=tests/checks.sh
+source "$REPO/tests/checks.sh"
 # mode PATH: "MODE OWNER:GROUP" of PATH.
 mode() { stat -c '%a %U:%G' "$1" 2>&1; }
 # expect_mode PATH MODE: PATH is root's with MODE.
@@ -237,7 +222,8 @@ debs2=("$WORK/$V2"/*.deb)
 # ---------------------------------------------------------------- shellcheck
 echo "# shellcheck"
 check "shellcheck deb/build.sh" shellcheck "$DEB/build.sh"
-check "shellcheck deb/tests/run.sh" shellcheck "$TESTS/run.sh"
+check "shellcheck deb/tests/run.sh" shellcheck -x "$TESTS/run.sh"
+check "shellcheck tests/checks.sh" shellcheck "$REPO/tests/checks.sh"
 for deb in "${debs1[@]}"; do
   name=$(basename "$deb" "_${V1}_amd64.deb")
   dpkg-deb -e "$deb" "$WORK/control-$name"

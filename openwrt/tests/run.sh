@@ -14,23 +14,8 @@ OPENWRT=$(dirname "$TESTS")
 FILES=$OPENWRT/lispguard/files
 STUBS=$TESTS/stubs
 
-passed=0
-failed=0
-ok() {
-  passed=$((passed + 1))
-  echo "ok   $1"
-}
-not_ok() {
-  failed=$((failed + 1))
-  echo "FAIL $1"
-  [ $# -lt 2 ] || printf '%s\n' "$2" | sed 's/^/     | /'
-}
-# check NAME COMMAND...: passes when the command succeeds.
-check() {
-  local name=$1 out
-  shift
-  if out=$("$@" 2>&1); then ok "$name"; else not_ok "$name" "$out"; fi
-}
+# shellcheck source-path=SCRIPTDIR/../.. source=tests/checks.sh
+source "$OPENWRT/../tests/checks.sh"
 # has FILE LINE: FILE has exactly this line.
 has() { grep -qxF -- "$2" "$1"; }
 hasnt() { ! grep -qxF -- "$2" "$1"; }
@@ -64,7 +49,7 @@ if command -v shellcheck >/dev/null; then
     check "shellcheck -s sh ${f#"$OPENWRT"/}" shellcheck -s sh "$f"
   done
   for f in "$OPENWRT"/ipk.sh "$TESTS"/run.sh; do
-    check "shellcheck ${f#"$OPENWRT"/}" shellcheck "$f"
+    check "shellcheck ${f#"$OPENWRT"/}" shellcheck -x "$f"
   done
 else
   not_ok "shellcheck is not installed"
