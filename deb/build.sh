@@ -25,18 +25,12 @@ REPO=$(dirname "$HERE")
 FILES=$HERE/files
 MAINTAINER=${LISPGUARD_MAINTAINER:-lispguard developers <lispguard@example.org>}
 
-usage() {
-  sed -n '4,5p' "$0" | sed 's/^# *//' >&2
-  exit 2
-}
-
-die() {
-  echo "build.sh: $*" >&2
-  exit 1
-}
+PROG=build.sh
+# shellcheck source-path=SCRIPTDIR/.. source=cross/package.sh
+source "$HERE/../cross/package.sh"
 
 # The Debian architecture of a dist/<rust-target>/ directory.
-debian_arch() {
+package_arch() {
   case "$1" in
     x86_64-unknown-linux-musl) echo amd64 ;;
     aarch64-unknown-linux-musl) echo arm64 ;;
@@ -44,14 +38,6 @@ debian_arch() {
     *) return 1 ;;
   esac
 }
-
-if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-  SOURCE_DATE_EPOCH=$(git -C "$HERE" log -1 --format=%ct 2>/dev/null || echo 0)
-fi
-case "$SOURCE_DATE_EPOCH" in
-  '' | *[!0-9]*) die "SOURCE_DATE_EPOCH must be a number of seconds" ;;
-esac
-export SOURCE_DATE_EPOCH
 
 # The maintainer scripts of a package whose unit is $1, as
 # dh_installsystemd writes them with --no-enable --no-start: systemd learns
@@ -125,7 +111,7 @@ write_doc() {
 }
 
 # Build one package: $1 package, $2 binary dir, $3 arch, $4 version, $5 outdir.
-build_deb() {
+build_package() {
   local pkg=$1 bindir=$2 arch=$3 version=$4 outdir=$5
   local work root ctl description conffile suggests made size
   work=$(mktemp -d)
@@ -185,19 +171,6 @@ build_deb() {
   echo "$out"
 }
 
-# Both packages whose binary is in $1.
-build_dir() {
-  local bindir=$1 arch=$2 version=$3 outdir=$4 built=0 pkg
-  [ -d "$bindir" ] || die "$bindir: no such directory"
-  for pkg in lispguard lispguard-mapserver; do
-    if [ -f "$bindir/$pkg" ]; then
-      build_deb "$pkg" "$bindir" "$arch" "$version" "$outdir"
-      built=$((built + 1))
-    fi
-  done
-  [ "$built" -gt 0 ] || die "$bindir: neither lispguard nor lispguard-mapserver is there"
-}
-
 check_version() {
   case "$1" in
     *-*) ;;
@@ -220,26 +193,4 @@ check_arch() {
 
 command -v dpkg-deb >/dev/null || die "dpkg-deb is missing (package dpkg)"
 
-if [ "${1:-}" = --all ]; then
-  [ $# -eq 4 ] || usage
-  dist=$2 version=$3 outdir=$4
-  check_version "$version"
-  [ -d "$dist" ] || die "$dist: no such directory"
-  found=0
-  for dir in "$dist"/*/; do
-    [ -d "$dir" ] || continue
-    target=$(basename "$dir")
-    if ! arch=$(debian_arch "$target"); then
-      echo "build.sh: skipping $dir: no Debian architecture known for $target" >&2
-      continue
-    fi
-    build_dir "$dir" "$arch" "$version" "$outdir"
-    found=$((found + 1))
-  done
-  [ "$found" -gt 0 ] || die "$dist: no known <rust-target>/ directory"
-else
-  [ $# -eq 4 ] || usage
-  check_arch "$2"
-  check_version "$3"
-  build_dir "$1" "$2" "$3" "$4"
-fi
+package_main "$@"

@@ -25,18 +25,12 @@ FILES=$HERE/lispguard/files
 MAINTAINER=${LISPGUARD_MAINTAINER:-lispguard developers}
 LICENSE="MIT OR Apache-2.0"
 
-usage() {
-  sed -n '5,6p' "$0" | sed 's/^# *//' >&2
-  exit 2
-}
-
-die() {
-  echo "ipk.sh: $*" >&2
-  exit 1
-}
+PROG=ipk.sh
+# shellcheck source-path=SCRIPTDIR/.. source=cross/package.sh
+source "$HERE/../cross/package.sh"
 
 # The OpenWrt architecture of a dist/<rust-target>/ directory.
-openwrt_arch() {
+package_arch() {
   case "$1" in
     mips-unknown-linux-musl) echo mips_24kc ;;
     mipsel-unknown-linux-musl) echo mipsel_24kc ;;
@@ -46,13 +40,6 @@ openwrt_arch() {
     *) return 1 ;;
   esac
 }
-
-if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
-  SOURCE_DATE_EPOCH=$(git -C "$HERE" log -1 --format=%ct 2>/dev/null || echo 0)
-fi
-case "$SOURCE_DATE_EPOCH" in
-  '' | *[!0-9]*) die "SOURCE_DATE_EPOCH must be a number of seconds" ;;
-esac
 
 TAR=(tar --format=gnu --numeric-owner --owner=0 --group=0 --sort=name
   "--mtime=@$SOURCE_DATE_EPOCH")
@@ -94,7 +81,7 @@ SH
 }
 
 # Build one package: $1 package, $2 binary dir, $3 arch, $4 version, $5 outdir.
-build_ipk() {
+build_package() {
   local pkg=$1 bindir=$2 arch=$3 version=$4 outdir=$5
   local work root ctl depends description conffiles keep size
   work=$(mktemp -d)
@@ -160,19 +147,6 @@ build_ipk() {
   echo "$out"
 }
 
-# Both packages whose binary is in $1.
-build_dir() {
-  local bindir=$1 arch=$2 version=$3 outdir=$4 built=0 pkg
-  [ -d "$bindir" ] || die "$bindir: no such directory"
-  for pkg in lispguard lispguard-mapserver; do
-    if [ -f "$bindir/$pkg" ]; then
-      build_ipk "$pkg" "$bindir" "$arch" "$version" "$outdir"
-      built=$((built + 1))
-    fi
-  done
-  [ "$built" -gt 0 ] || die "$bindir: neither lispguard nor lispguard-mapserver is there"
-}
-
 check_version() {
   case "$1" in
     '' | *[!A-Za-z0-9.+~-]*) die "bad version '$1'" ;;
@@ -185,26 +159,4 @@ check_arch() {
   esac
 }
 
-if [ "${1:-}" = --all ]; then
-  [ $# -eq 4 ] || usage
-  dist=$2 version=$3 outdir=$4
-  check_version "$version"
-  [ -d "$dist" ] || die "$dist: no such directory"
-  found=0
-  for dir in "$dist"/*/; do
-    [ -d "$dir" ] || continue
-    target=$(basename "$dir")
-    if ! arch=$(openwrt_arch "$target"); then
-      echo "ipk.sh: skipping $dir: no OpenWrt architecture known for $target" >&2
-      continue
-    fi
-    build_dir "$dir" "$arch" "$version" "$outdir"
-    found=$((found + 1))
-  done
-  [ "$found" -gt 0 ] || die "$dist: no known <rust-target>/ directory"
-else
-  [ $# -eq 4 ] || usage
-  check_arch "$2"
-  check_version "$3"
-  build_dir "$1" "$2" "$3" "$4"
-fi
+package_main "$@"

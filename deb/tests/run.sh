@@ -221,7 +221,8 @@ debs2=("$WORK/$V2"/*.deb)
 
 # ---------------------------------------------------------------- shellcheck
 echo "# shellcheck"
-check "shellcheck deb/build.sh" shellcheck "$DEB/build.sh"
+check "shellcheck deb/build.sh" shellcheck -x "$DEB/build.sh"
+check "shellcheck cross/package.sh" shellcheck "$REPO/cross/package.sh"
 check "shellcheck deb/tests/run.sh" shellcheck -x "$TESTS/run.sh"
 check "shellcheck tests/checks.sh" shellcheck "$REPO/tests/checks.sh"
 for deb in "${debs1[@]}"; do
