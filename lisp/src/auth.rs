@@ -58,7 +58,7 @@ impl Algorithm {
 /// Where the authentication fields sit in messages of types 3, 4 and 5:
 /// byte 12 Key ID, 13 Algorithm ID, 14..16 Authentication Data Length,
 /// then the data.
-const KEY_ID: usize = 12;
+pub(crate) const KEY_ID: usize = 12;
 pub(crate) const ALGORITHM_ID: usize = 13;
 pub(crate) const DATA_LENGTH: core::ops::Range<usize> = 14..16;
 pub(crate) const DATA: usize = 16;

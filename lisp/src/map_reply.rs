@@ -7,8 +7,6 @@ use crate::wire::{emit_into, flag, Cursor, Emit, Writer};
 use crate::{message_type, MAX_RECORDS};
 
 mod field {
-    use core::ops::Range;
-    pub const NONCE: Range<usize> = 4..12;
     pub const RECORDS: usize = 12;
 }
 
@@ -61,7 +59,7 @@ impl<'a> Packet<&'a [u8]> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_nonce(&mut self, nonce: u64) {
-        self.buffer.as_mut()[field::NONCE].copy_from_slice(&nonce.to_be_bytes());
+        crate::wire::set_nonce(self.buffer.as_mut(), nonce);
     }
 }
 

@@ -13,8 +13,6 @@ use crate::{message_type, MAX_RECORDS};
 pub const MAX_ITR_RLOCS: usize = 8;
 
 mod field {
-    use core::ops::Range;
-    pub const NONCE: Range<usize> = 4..12;
     pub const SOURCE_EID: usize = 12;
 }
 
@@ -134,7 +132,7 @@ impl<'a> Packet<&'a [u8]> {
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     pub fn set_nonce(&mut self, nonce: u64) {
-        self.buffer.as_mut()[field::NONCE].copy_from_slice(&nonce.to_be_bytes());
+        crate::wire::set_nonce(self.buffer.as_mut(), nonce);
     }
 }
 

@@ -16,11 +16,8 @@ use crate::wire::{flag, Cursor, Emit, Writer};
 use crate::{message_type, MAX_RECORDS};
 
 mod field {
-    use core::ops::Range;
-    pub const NONCE: Range<usize> = 4..12;
-    pub const KEY_ID: usize = 12;
-    pub const ALGORITHM_ID: usize = 13;
-    pub const DATA: usize = 16;
+    pub(crate) use crate::auth::{ALGORITHM_ID, KEY_ID};
+    pub const DATA: usize = crate::auth::DATA_LENGTH.end;
 }
 
 mod bits {
@@ -134,7 +131,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 
     pub fn set_nonce(&mut self, nonce: u64) {
-        self.buffer.as_mut()[field::NONCE].copy_from_slice(&nonce.to_be_bytes());
+        crate::wire::set_nonce(self.buffer.as_mut(), nonce);
     }
 }
 

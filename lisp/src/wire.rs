@@ -210,9 +210,15 @@ pub(crate) fn first_word(message: &[u8]) -> u32 {
     u32::from_be_bytes([message[0], message[1], message[2], message[3]])
 }
 
-/// The nonce, in bytes 4 to 12 of every control message but ECM.
+/// Where every control message but ECM carries its nonce.
+pub(crate) const NONCE: core::ops::Range<usize> = 4..12;
+
 pub(crate) fn nonce(message: &[u8]) -> u64 {
     let mut nonce = [0; 8];
-    nonce.copy_from_slice(&message[4..12]);
+    nonce.copy_from_slice(&message[NONCE]);
     u64::from_be_bytes(nonce)
+}
+
+pub(crate) fn set_nonce(message: &mut [u8], nonce: u64) {
+    message[NONCE].copy_from_slice(&nonce.to_be_bytes());
 }
