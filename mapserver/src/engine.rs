@@ -594,16 +594,16 @@ impl MapServer {
             return true;
         }
         let mut resolved: heapless::Vec<Resolution, MAX_RECORDS> = heapless::Vec::new();
-        let mut pushes = false;
         for wanted in &request.records {
             let Some(r) = self.resolve(now, id, &wanted) else {
                 continue;
             };
-            pushes |= r.push.is_some_and(|(owner, _)| owner != id);
+            if r.push.is_some_and(|(owner, _)| owner != id) {
+                // A push: decide resolves it all again under the write
+                // lock (the mappings may change between the two locks).
+                return false;
+            }
             let _ = resolved.push(r);
-        }
-        if pushes {
-            return false;
         }
         self.metrics.map_requests.fetch_add(1, Relaxed);
         let mut answers: heapless::Vec<Answer, MAX_RECORDS> = heapless::Vec::new();
