@@ -224,13 +224,14 @@ impl Host {
                 allowed_ips,
                 keepalive,
             } => {
-                log::info!(
-                    "peer {} at {endpoint} for {allowed_ips:?}",
-                    netconf::key_fingerprint(public_key)
-                );
+                let key = netconf::key_fingerprint(public_key);
+                match endpoint {
+                    Some(endpoint) => log::info!("peer {key} at {endpoint} for {allowed_ips:?}"),
+                    None => log::info!("peer {key} for {allowed_ips:?}: its handshake will come"),
+                }
                 self.wg.set_peer(&Peer {
                     public_key: *public_key,
-                    endpoint: Some(*endpoint),
+                    endpoint: *endpoint,
                     allowed_ips: allowed_ips.clone(),
                     persistent_keepalive: keepalive.then_some(KEEPALIVE),
                 })

@@ -16,7 +16,7 @@ use lisp::{
 };
 use netconf::outbox::Bytes;
 use netconf::PublicKey;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -52,6 +52,16 @@ pub const PENDING_PER_SOURCE: usize = 16;
 /// its WireGuard session started afresh, at most this often; while it
 /// stays silent, the Map-Register is sent again this often too.
 const REHANDSHAKE_EVERY: Duration = Duration::from_secs(2);
+/// How long a first contact waits for the destination's handshake (see
+/// [`Unconfirmed`]) before asking the map-server again: some twenty times
+/// what it takes in the lab, so that a busy destination is not mistaken
+/// for an unreachable one.
+pub const HANDSHAKE_WAIT: Duration = Duration::from_millis(20);
+/// A pushed peer not heard from for this long may be one the other side
+/// forgot (it restarted, or its mapping expired first): it is set afresh,
+/// which makes WireGuard start a handshake at once. Three readings of the
+/// counters, so that a tunnel in use is never taken for one.
+const STALE_AFTER: Duration = Duration::from_secs(15);
 /// A peer whose mapping expired is kept (and re-resolved) if it carried
 /// traffic this recently; removed with its route otherwise.
 const IDLE_AFTER: Duration = Duration::from_secs(30);
@@ -85,7 +95,10 @@ pub enum Effect<B = Bytes> {
     /// Adds or updates a WireGuard peer; its allowed-ips replace the old.
     SetPeer {
         public_key: PublicKey,
-        endpoint: SocketAddr,
+        /// None: the destination starts the handshake, and WireGuard takes
+        /// its endpoint from it (see [`Unconfirmed`]); an endpoint set
+        /// before stays.
+        endpoint: Option<SocketAddr>,
         allowed_ips: Vec<IpNet>,
         /// Send keepalives until the peer answers: a peer that was pushed
         /// to us is reached out to from this side too, so that this
@@ -202,10 +215,12 @@ pub struct PeerStats {
 }
 
 struct Peer {
-    endpoint: SocketAddr,
+    endpoint: Option<SocketAddr>,
     prefixes: BTreeSet<IpNet>,
     /// Keepalives on until it answers (see [`Effect::SetPeer`]).
     reaching_out: bool,
+    /// A first contact waiting for the destination's handshake.
+    unconfirmed: Option<Unconfirmed>,
     rx: u64,
     tx: u64,
     /// Last time its counters moved.
@@ -216,6 +231,52 @@ struct Peer {
     probed: Option<Instant>,
     /// How long after `probed` it is re-resolved again if still silent.
     probe_wait: Duration,
+}
+
+impl Peer {
+    fn new(endpoint: Option<SocketAddr>, now: Instant) -> Peer {
+        Peer {
+            endpoint,
+            prefixes: BTreeSet::new(),
+            reaching_out: false,
+            unconfirmed: None,
+            rx: 0,
+            tx: 0,
+            active: now,
+            heard: now,
+            probed: None,
+            probe_wait: DEAD_AFTER,
+        }
+    }
+}
+
+/// A peer installed from a Map-Reply that marked the destination's
+/// locators not to be sent to: the map-server pushed this node's mapping
+/// to the destination, whose agent starts the WireGuard handshake, so the
+/// peer is set without an endpoint, this side only answers, and the two
+/// handshakes never cross (each side would drop the other's session for
+/// its own, and neither would send until WireGuard's retry 5 s later).
+/// The waiting packets go to WireGuard at once, which sends them when the
+/// session is up; copies are kept in case the handshake never comes (a
+/// firewall in front of this node, the destination's state out of step):
+/// after [`HANDSHAKE_WAIT`] with nothing received, the agent asks again,
+/// gets the reply the map-server holds until the destination is ready, and
+/// sets the peer afresh with its endpoint (WireGuard will not start a
+/// handshake for 5 s after its first attempt) and the packets again.
+struct Unconfirmed {
+    packets: Vec<Vec<u8>>,
+    stage: Stage,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Until the check after [`HANDSHAKE_WAIT`].
+    Awaiting,
+    /// The handshake did not come: the map-server was asked again.
+    AskedAgain,
+    /// Its reply came with the endpoint: the peer is set afresh unless the
+    /// counters, read once more, show that the handshake came meanwhile.
+    Answered,
 }
 
 struct Registering {
@@ -266,7 +327,9 @@ pub struct MapServerStatus {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerSummary {
     pub public_key: PublicKey,
-    pub endpoint: SocketAddr,
+    /// As the map-server gave it; none while the destination is to start
+    /// the handshake (WireGuard knows it from then on).
+    pub endpoint: Option<SocketAddr>,
     pub prefixes: Vec<IpNet>,
     /// Until its first mapping expires (then it is refreshed or removed).
     pub expires_in: Option<Duration>,
@@ -289,6 +352,9 @@ pub struct Counters {
     pub ignored_packets: u64,
     pub refused_packets: u64,
     pub bad_messages: u64,
+    /// First contacts whose destination's handshake did not come within
+    /// [`HANDSHAKE_WAIT`]: this side started it after all.
+    pub handshake_fallbacks: u64,
 }
 
 pub struct Agent {
@@ -303,6 +369,9 @@ pub struct Agent {
     next_map_server: usize,
     /// When the peers' counters are read next.
     next_stats: Instant,
+    /// First contacts to check for the destination's handshake, and when
+    /// (see [`Unconfirmed`]); in order, as the wait is fixed.
+    handshake_checks: VecDeque<(Instant, PublicKey)>,
     /// Nonces of Map-Requests and Map-Registers.
     rng: fastrand::Rng,
     counters: Counters,
@@ -336,6 +405,7 @@ impl Agent {
             budget: Budget::new(now),
             next_map_server: 0,
             next_stats: now + STATS_EVERY,
+            handshake_checks: VecDeque::new(),
             rng,
             counters: Counters::default(),
         }
@@ -365,20 +435,9 @@ impl Agent {
                 break;
             }
         }
-        self.peers.insert(
-            key,
-            Peer {
-                endpoint,
-                prefixes: prefixes.iter().copied().collect(),
-                reaching_out: false,
-                rx: 0,
-                tx: 0,
-                active: now,
-                heard: now,
-                probed: None,
-                probe_wait: DEAD_AFTER,
-            },
-        );
+        let mut peer = Peer::new(Some(endpoint), now);
+        peer.prefixes = prefixes.iter().copied().collect();
+        self.peers.insert(key, peer);
     }
 
     pub fn status(&self, now: Instant) -> Status {
@@ -777,16 +836,23 @@ impl Agent {
         let ttl = Duration::from_secs(u64::from(record.ttl) * 60);
         let key = record.eid.wireguard_key();
         let revoked = record.eid.revoked();
-        let endpoint = record.locators.iter().find_map(|l| l.rloc.endpoint());
-        match (key, endpoint) {
-            (Some(key), Some(endpoint)) if !revoked => {
+        // The first locator packets may be sent to; none, but located:
+        // the destination starts the handshake (see [`Unconfirmed`]).
+        let endpoint = record
+            .locators
+            .iter()
+            .filter(|l| l.unicast())
+            .find_map(|l| l.rloc.endpoint());
+        let located = record.locators.iter().any(|l| l.rloc.endpoint().is_some());
+        match (key, located) {
+            (Some(key), true) if !revoked => {
                 let found = Found {
                     prefix,
                     key,
                     endpoint,
                     ttl,
                 };
-                self.install(now, found, asked.is_none(), out)
+                self.install(now, found, asked.is_some(), out)
             }
             // Pushed without a key: a negative answer healed (the prefix
             // now holds a registration; the next packet resolves it), or
@@ -842,7 +908,10 @@ impl Agent {
         packets
     }
 
-    fn install(&mut self, now: Instant, found: Found, pushed: bool, out: &mut Outbox) {
+    /// Installs a mapping: its peer and route, then the packets that
+    /// waited for it. `replied`: it answers a Map-Request of ours (else it
+    /// was pushed).
+    fn install(&mut self, now: Instant, found: Found, replied: bool, out: &mut Outbox) {
         let Found {
             prefix,
             key,
@@ -857,28 +926,6 @@ impl Agent {
             }
         }
         let waiting = self.take_pending([prefix]);
-        let peer = self.peers.entry(key).or_insert_with(|| Peer {
-            endpoint,
-            prefixes: BTreeSet::new(),
-            reaching_out: false,
-            rx: 0,
-            tx: 0,
-            active: now,
-            heard: now,
-            probed: None,
-            probe_wait: DEAD_AFTER,
-        });
-        let new_route = peer.prefixes.insert(prefix);
-        let changed = new_route || peer.endpoint != endpoint;
-        peer.endpoint = endpoint;
-        // Pushed, and not heard from yet: reach out from this side too.
-        peer.reaching_out |= pushed && changed && peer.rx == 0;
-        if changed {
-            out.push(set_peer(key, peer));
-        }
-        if new_route {
-            out.push(Effect::AddRoute(prefix));
-        }
         let expires = now + ttl.max(Duration::from_secs(60));
         if self
             .cache
@@ -886,6 +933,54 @@ impl Agent {
             .is_err()
         {
             log::warn!("map-cache full: {prefix} is routed but not cached");
+        }
+        let known = self.peers.contains_key(&key);
+        let peer = self
+            .peers
+            .entry(key)
+            .or_insert_with(|| Peer::new(endpoint, now));
+        let new_route = peer.prefixes.insert(prefix);
+        let answered = endpoint;
+        // An answer without an endpoint to send to leaves the one
+        // WireGuard has (from the destination's handshake).
+        let endpoint = endpoint.or(peer.endpoint);
+        let changed = new_route || peer.endpoint != endpoint;
+        peer.endpoint = endpoint;
+        // Pushed: the other side is reaching for this node; it may not
+        // have this node's endpoint (behind a NAT) or may have forgotten
+        // the session: reach out, with a new handshake.
+        let stale = !replied && known && now.saturating_duration_since(peer.heard) >= STALE_AFTER;
+        peer.reaching_out |= stale || (!replied && changed && peer.rx == 0);
+        if stale {
+            log::info!("{prefix}: pushed again, silent for {STALE_AFTER:?}: a new handshake");
+            (peer.heard, peer.rx, peer.tx) = (now, 0, 0);
+            out.push(Effect::RemovePeer { public_key: key });
+        }
+        if changed || stale {
+            out.push(set_peer(key, peer));
+        }
+        if new_route {
+            out.push(Effect::AddRoute(prefix));
+        }
+        match &mut peer.unconfirmed {
+            Some(u) if replied && u.stage == Stage::AskedAgain => match answered {
+                Some(_) => {
+                    u.stage = Stage::Answered;
+                    out.push(Effect::ReadPeerStats);
+                }
+                None => {
+                    u.stage = Stage::Awaiting;
+                    self.handshake_checks.push_back((now + HANDSHAKE_WAIT, key));
+                }
+            },
+            None if replied && endpoint.is_none() => {
+                peer.unconfirmed = Some(Unconfirmed {
+                    packets: waiting.clone(),
+                    stage: Stage::Awaiting,
+                });
+                self.handshake_checks.push_back((now + HANDSHAKE_WAIT, key));
+            }
+            _ => {}
         }
         if !waiting.is_empty() {
             log::debug!(
@@ -949,6 +1044,14 @@ impl Agent {
             }
             peer.rx = s.rx_bytes;
             peer.tx = s.tx_bytes;
+            if let Some(u) = &peer.unconfirmed {
+                if s.rx_bytes > 0 {
+                    // The destination's handshake came.
+                    peer.unconfirmed = None;
+                } else if u.stage == Stage::Answered {
+                    restart(s.public_key, peer, out);
+                }
+            }
             if peer.reaching_out && s.rx_bytes > 0 {
                 // It answered: no keepalives needed any more.
                 peer.reaching_out = false;
@@ -971,6 +1074,46 @@ impl Agent {
             log::info!("no answer from the peer of {prefix} while sending: resolving it again");
             self.refresh(now, prefix, out);
         }
+        self.check_handshakes(now, out);
+    }
+
+    /// First contacts whose destination's handshake is due and has not
+    /// come (the counters were read just now): asks the map-server again
+    /// (see [`Unconfirmed`]).
+    fn check_handshakes(&mut self, now: Instant, out: &mut Outbox) {
+        while let Some(&(at, key)) = self.handshake_checks.front() {
+            if at > now {
+                return;
+            }
+            self.handshake_checks.pop_front();
+            let Some(peer) = self.peers.get_mut(&key) else {
+                continue;
+            };
+            let Some(u) = peer
+                .unconfirmed
+                .as_mut()
+                .filter(|u| u.stage == Stage::Awaiting)
+            else {
+                continue;
+            };
+            let Some(prefix) = peer.prefixes.first().copied() else {
+                continue;
+            };
+            if !self.budget.site(now) {
+                // No Map-Request left this instant: checked again later.
+                self.counters.throttled += 1;
+                self.handshake_checks.push_back((now + HANDSHAKE_WAIT, key));
+                continue;
+            }
+            u.stage = Stage::AskedAgain;
+            self.counters.handshake_fallbacks += 1;
+            log::info!(
+                "no handshake from the peer of {prefix} within {HANDSHAKE_WAIT:?}: \
+                 asking the map-server again, to start it from this side"
+            );
+            let nonce = self.rng.u64(..);
+            self.send_request(now, nonce, prefix, out);
+        }
     }
 
     /// Asks again for a resolved prefix; the answer updates it in place.
@@ -989,11 +1132,19 @@ impl Agent {
     /// due; [`Agent::poll_at`] says when it next has something to do.
     pub fn poll(&mut self, now: Instant, out: &mut Outbox) {
         self.register_due(now, out);
-        if now >= self.next_stats {
-            self.next_stats = now + STATS_EVERY;
+        let check_due = self
+            .handshake_checks
+            .front()
+            .is_some_and(|(at, _)| *at <= now);
+        if now >= self.next_stats || check_due {
+            if now >= self.next_stats {
+                self.next_stats = now + STATS_EVERY;
+            }
             // Without peers there is nothing to count.
             if !self.peers.is_empty() {
                 out.push(Effect::ReadPeerStats);
+            } else {
+                self.handshake_checks.clear();
             }
         }
         for prefix in self.cache.due(now) {
@@ -1131,10 +1282,12 @@ impl Agent {
     /// When [`Agent::poll`] next has something to do.
     pub fn poll_at(&self) -> Instant {
         let registers = self.registering.iter().map(|r| r.next);
+        let checks = self.handshake_checks.front().map(|(at, _)| *at);
         self.cache
             .next_deadline()
             .into_iter()
             .chain(registers)
+            .chain(checks)
             .fold(self.next_stats, Instant::min)
     }
 }
@@ -1143,7 +1296,8 @@ impl Agent {
 struct Found {
     prefix: IpNet,
     key: PublicKey,
-    endpoint: SocketAddr,
+    /// None: not to be sent to (see [`Unconfirmed`]).
+    endpoint: Option<SocketAddr>,
     ttl: Duration,
 }
 
@@ -1153,6 +1307,21 @@ fn set_peer(public_key: PublicKey, peer: &Peer) -> Effect {
         endpoint: peer.endpoint,
         allowed_ips: peer.prefixes.iter().copied().collect(),
         keepalive: peer.reaching_out,
+    }
+}
+
+/// Sets an unconfirmed peer afresh, at its endpoint now known, and hands
+/// WireGuard its first packets again: a new peer starts a handshake at
+/// once, where the old one would wait out the 5 s after its first attempt.
+fn restart(public_key: PublicKey, peer: &mut Peer, out: &mut Outbox) {
+    let Some(u) = peer.unconfirmed.take() else {
+        return;
+    };
+    out.push(Effect::RemovePeer { public_key });
+    out.push(set_peer(public_key, peer));
+    for packet in u.packets {
+        let packet = out.copy(&packet);
+        out.push(Effect::Forward(packet));
     }
 }
 

@@ -2,11 +2,12 @@
 //! with what it knows — map-servers, peers with their EIDs, endpoints,
 //! keys, TTLs, handshakes and bytes — as a table or as JSON.
 
-use crate::engine::Status;
+use crate::engine::{PeerSummary, Status};
 use async_io::Async;
 use netconf::{control, key_fingerprint, PeerStatus, WireGuard};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
@@ -163,7 +164,7 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
             out,
             "  {:<11} {:<24} {:<22} {:>5} {:>10} {:>10} {:>10}",
             key_fingerprint(&p.public_key),
-            p.endpoint.to_string(),
+            endpoint(p, wg).map_or("-".into(), |e| e.to_string()),
             prefixes.join(","),
             p.expires_in.map_or("-".into(), ago),
             handshake_age(wg).map_or("never".into(), |a| format!("{} ago", ago(a))),
@@ -187,6 +188,15 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
         "packets: {} dropped, {} refused with ICMP ({} over the per-source limits)",
         c.dropped_packets, c.refused_packets, c.throttled
     );
+    if c.handshake_fallbacks > 0 {
+        let _ = writeln!(
+            out,
+            "  {} first contact(s) started the WireGuard handshake from this side: the \
+             destination's did not arrive within {:?} (a firewall in front of this node?)",
+            c.handshake_fallbacks,
+            crate::engine::HANDSHAKE_WAIT
+        );
+    }
     if c.ignored_packets > 0 {
         let (n, were) = match c.ignored_packets {
             1 => ("1 packet".to_string(), "was"),
@@ -199,6 +209,12 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
         );
     }
     out
+}
+
+/// Where WireGuard sends to the peer (it follows a peer that moves), or
+/// where the map-server said it is.
+fn endpoint(p: &PeerSummary, wg: Option<&PeerStatus>) -> Option<SocketAddr> {
+    wg.and_then(|w| w.endpoint).or(p.endpoint)
 }
 
 /// A JSON string: the values here are addresses, prefixes and base64 keys,
@@ -229,7 +245,7 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
             format!(
                 "{{\"public_key\":{},\"endpoint\":{},\"eid_prefixes\":[{}],\"ttl_seconds\":{},\"last_handshake_unix_ms\":{},\"rx_bytes\":{},\"tx_bytes\":{}}}",
                 string(&netconf::format_key(&p.public_key)),
-                string(&p.endpoint.to_string()),
+                endpoint(p, wg).map_or("null".into(), |e| string(&e.to_string())),
                 prefixes.join(","),
                 p.expires_in.map_or("null".into(), |d| d.as_secs().to_string()),
                 handshake_unix_ms(wg).map_or("null".into(), |ms| ms.to_string()),
@@ -245,7 +261,7 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         .collect();
     let c = &status.counters;
     format!(
-        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"misses\":{},\"throttled\":{},\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"ignored_packets\":{},\"bad_messages\":{}}}}}\n",
+        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"misses\":{},\"throttled\":{},\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"ignored_packets\":{},\"bad_messages\":{},\"handshake_fallbacks\":{}}}}}\n",
         map_servers.join(","),
         rlocs.join(","),
         peer_list.join(","),
@@ -262,7 +278,8 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         c.dropped_packets,
         c.refused_packets,
         c.ignored_packets,
-        c.bad_messages
+        c.bad_messages,
+        c.handshake_fallbacks
     )
 }
 

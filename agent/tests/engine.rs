@@ -195,7 +195,7 @@ fn cold_miss_queues_packets_asks_once_then_installs_and_sends_them() {
         vec![
             Effect::SetPeer {
                 public_key: B_KEY,
-                endpoint: "192.0.2.11:51820".parse().unwrap(),
+                endpoint: Some("192.0.2.11:51820".parse().unwrap()),
                 allowed_ips: vec![net("10.2.0.0/24")],
                 keepalive: false,
             },
@@ -204,6 +204,117 @@ fn cold_miss_queues_packets_asks_once_then_installs_and_sends_them() {
             Effect::Forward(vec![2]),
         ]
     );
+}
+
+/// Site b's record as the map-server answers a first contact whose
+/// handshake b starts: its locator not to be sent to.
+fn record_b_initiates(endpoint: &str) -> Record<'static> {
+    let mut record = record_b(endpoint);
+    let locators = vec![Locator {
+        priority: lisp::UNUSABLE_PRIORITY,
+        ..Locator::reachable(Address::rloc(endpoint.parse().unwrap()))
+    }];
+    record.locators = List::new(locators.leak());
+    record
+}
+
+fn b_stats(rx_bytes: u64) -> [PeerStats; 1] {
+    [PeerStats {
+        public_key: B_KEY,
+        rx_bytes,
+        tx_bytes: 0,
+    }]
+}
+
+#[test]
+fn a_first_contact_that_the_destination_starts_sets_the_peer_without_an_endpoint() {
+    let mut w = World::new();
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    let actions = w.receive(&reply(nonce, record_b_initiates("192.0.2.11:51820")));
+    assert_eq!(
+        actions,
+        vec![
+            Effect::SetPeer {
+                public_key: B_KEY,
+                endpoint: None,
+                allowed_ips: vec![net("10.2.0.0/24")],
+                keepalive: false,
+            },
+            Effect::AddRoute(net("10.2.0.0/24")),
+            Effect::Forward(vec![1]),
+        ],
+        "WireGuard holds the packet until b's handshake comes"
+    );
+    // Checked once, after the wait: b's handshake came.
+    assert!(!w
+        .wait(agent::engine::HANDSHAKE_WAIT / 2)
+        .contains(&Effect::ReadPeerStats));
+    assert_eq!(
+        w.wait(agent::engine::HANDSHAKE_WAIT / 2),
+        vec![Effect::ReadPeerStats]
+    );
+    assert!(w.stats(&b_stats(148)).is_empty());
+    assert_eq!(w.agent.counters().handshake_fallbacks, 0);
+    assert!(!w
+        .wait(Duration::from_secs(1))
+        .contains(&Effect::ReadPeerStats));
+}
+
+#[test]
+fn a_destination_handshake_that_never_comes_is_started_from_this_side() {
+    let mut w = World::new();
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    w.receive(&reply(nonce, record_b_initiates("192.0.2.11:51820")));
+    assert!(w
+        .wait(agent::engine::HANDSHAKE_WAIT)
+        .contains(&Effect::ReadPeerStats));
+    // Nothing received from b: ask again.
+    let asked = requests(&w.stats(&b_stats(0)));
+    assert_eq!(asked.len(), 1, "asked again");
+    assert_eq!(w.agent.counters().handshake_fallbacks, 1);
+    // The held answer gives the endpoint; the counters are read once more
+    // before the peer is set afresh.
+    let actions = w.receive(&reply(asked[0].nonce, record_b("192.0.2.11:51820")));
+    let at = Some("192.0.2.11:51820".parse().unwrap());
+    assert_eq!(
+        actions,
+        vec![
+            Effect::SetPeer {
+                public_key: B_KEY,
+                endpoint: at,
+                allowed_ips: vec![net("10.2.0.0/24")],
+                keepalive: false,
+            },
+            Effect::ReadPeerStats,
+        ]
+    );
+    assert_eq!(
+        w.stats(&b_stats(0)),
+        vec![
+            Effect::RemovePeer { public_key: B_KEY },
+            Effect::SetPeer {
+                public_key: B_KEY,
+                endpoint: at,
+                allowed_ips: vec![net("10.2.0.0/24")],
+                keepalive: false,
+            },
+            Effect::Forward(vec![1]),
+        ],
+        "a new peer starts its handshake at once, with the first packet again"
+    );
+    assert!(w.stats(&b_stats(0)).is_empty(), "once");
+}
+
+#[test]
+fn a_destination_handshake_that_comes_late_is_kept() {
+    let mut w = World::new();
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    w.receive(&reply(nonce, record_b_initiates("192.0.2.11:51820")));
+    w.wait(agent::engine::HANDSHAKE_WAIT);
+    let asked = requests(&w.stats(&b_stats(0)));
+    w.receive(&reply(asked[0].nonce, record_b("192.0.2.11:51820")));
+    // b's handshake came before the held answer: its session stays.
+    assert!(w.stats(&b_stats(148)).is_empty());
 }
 
 #[test]
@@ -317,7 +428,7 @@ fn a_pushed_mapping_installs_the_peer_and_is_acknowledged() {
         actions[0],
         Effect::SetPeer {
             public_key: B_KEY,
-            endpoint: "192.0.2.11:40000".parse().unwrap(),
+            endpoint: Some("192.0.2.11:40000".parse().unwrap()),
             allowed_ips: vec![net("10.2.0.0/24")],
             // Pushed: reach out until it answers (through our NAT).
             keepalive: true,
@@ -354,11 +465,57 @@ fn a_pushed_peer_is_reached_out_to_until_it_answers() {
         out,
         vec![Effect::SetPeer {
             public_key: B_KEY,
-            endpoint: "192.0.2.11:51820".parse().unwrap(),
+            endpoint: Some("192.0.2.11:51820".parse().unwrap()),
             allowed_ips: vec![net("10.2.0.0/24")],
             keepalive: false,
         }]
     );
+}
+
+#[test]
+fn a_push_for_a_peer_silent_for_long_starts_a_new_handshake() {
+    let mut w = World::new();
+    w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
+    w.stats(&b_stats(92));
+    // Heard lately: pushed again, nothing to do but the ack.
+    w.now += Duration::from_secs(10);
+    let again = w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
+    assert!(matches!(again[..], [Effect::Control { .. }]), "{again:?}");
+    // Silent since: b may have forgotten this node (restarted).
+    w.now += Duration::from_secs(6);
+    let again = w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
+    assert_eq!(
+        again[..2],
+        [
+            Effect::RemovePeer { public_key: B_KEY },
+            Effect::SetPeer {
+                public_key: B_KEY,
+                endpoint: Some("192.0.2.11:51820".parse().unwrap()),
+                allowed_ips: vec![net("10.2.0.0/24")],
+                keepalive: true,
+            }
+        ]
+    );
+}
+
+#[test]
+fn a_first_contact_answered_without_an_endpoint_again_keeps_waiting() {
+    let mut w = World::new();
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    w.receive(&reply(nonce, record_b_initiates("192.0.2.11:51820")));
+    w.wait(agent::engine::HANDSHAKE_WAIT);
+    let asked = requests(&w.stats(&b_stats(0)));
+    // The map-server forgot the first contact (it restarted): b starts
+    // again, and it is checked again.
+    let actions = w.receive(&reply(
+        asked[0].nonce,
+        record_b_initiates("192.0.2.11:51820"),
+    ));
+    assert!(actions.is_empty(), "{actions:?}");
+    assert!(w
+        .wait(agent::engine::HANDSHAKE_WAIT)
+        .contains(&Effect::ReadPeerStats));
+    assert_eq!(requests(&w.stats(&b_stats(0))).len(), 1, "asked again");
 }
 
 #[test]
@@ -878,7 +1035,7 @@ fn new_rlocs_set_every_peer_and_map_server_again() {
         done.iter().any(|e| matches!(
             e,
             Effect::SetPeer { public_key, endpoint, .. }
-                if *public_key == B_KEY && *endpoint == "192.0.2.11:51820".parse().unwrap()
+                if *public_key == B_KEY && *endpoint == Some("192.0.2.11:51820".parse().unwrap())
         )),
         "{done:?}"
     );

@@ -236,6 +236,39 @@ fn a_site_behind_a_nat_is_reached_through_its_observed_endpoint() {
 }
 
 #[test]
+fn a_site_behind_a_firewall_starts_the_first_handshake_itself() {
+    let mut lab = Lab::new("sa");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.start();
+    let (a, b) = (lab.get("a"), lab.get("b"));
+    // a's underlay lets in from b only what answers a's own traffic: the
+    // handshake b starts for a's first contact never arrives.
+    let rules = lab.ns.file(
+        "a-firewall.nft",
+        &format!(
+            "table inet firewall {{\n chain input {{\n  type filter hook input priority 0;\n  \
+             ip saddr {} ct state new drop\n }}\n}}\n",
+            b.rloc
+        ),
+    );
+    let out = exec(&a.ns, &["nft", "-f", &rules.to_string_lossy()]);
+    assert!(
+        out.status.success(),
+        "nft: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (received, text) = ping(&a.host, "10.2.0.2", 1);
+    assert_eq!(
+        received, 1,
+        "the first ping is answered all the same:\n{text}"
+    );
+    assert_eq!(lab.status_counter("a", "handshake_fallbacks"), 1);
+    let (received, text) = ping(&b.host, "10.1.0.2", 2);
+    assert_eq!(received, 2, "and b reaches a back:\n{text}");
+}
+
+#[test]
 fn expiry_removes_the_idle_peer_and_route_on_both_sides() {
     let mut lab = Lab::new("s3");
     lab.node("a", 1000, "10.1.0.0/24");

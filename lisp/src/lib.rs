@@ -51,7 +51,7 @@ pub use error::{AuthError, ParseError, ParseErrorKind, WriteError};
 pub use list::List;
 pub use map_reply::MapReply;
 pub use map_request::{MapRequest, RequestRecord, MAX_ITR_RLOCS};
-pub use record::{Action, Locator, Record, MAX_LOCATORS, TTL_INFINITE};
+pub use record::{Action, Locator, Record, MAX_LOCATORS, TTL_INFINITE, UNUSABLE_PRIORITY};
 pub use registration::{MapNotify, MapRegister, Registration, Untrusted, XtrId};
 
 /// UDP port of the LISP control plane.

@@ -43,6 +43,10 @@ pub struct Record<'a> {
     pub locators: List<'a, Locator<'a>>,
 }
 
+/// The priority of a locator that "MUST NOT be used for unicast
+/// forwarding" (RFC 9301 section 5.4).
+pub const UNUSABLE_PRIORITY: u8 = 255;
+
 /// One RLOC-Record.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Locator<'a> {
@@ -70,6 +74,12 @@ mod bits {
 }
 
 impl<'a> Locator<'a> {
+    /// Whether packets may be sent to it (its priority is not
+    /// [`UNUSABLE_PRIORITY`]).
+    pub fn unicast(&self) -> bool {
+        self.priority != UNUSABLE_PRIORITY
+    }
+
     /// A unicast locator that is up: priority 1, weight 100, not used for
     /// multicast (M priority 255).
     pub fn reachable(rloc: Address<'a>) -> Locator<'a> {

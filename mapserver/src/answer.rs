@@ -59,6 +59,16 @@ impl Answer {
         }
     }
 
+    /// Marks every locator not to be sent to (priority 255: "MUST NOT be
+    /// used for unicast forwarding", RFC 9301 section 5.4): the requester
+    /// configures the peer without an endpoint and waits for the
+    /// destination's handshake, which brings the endpoint with it.
+    pub fn destination_initiates(&mut self) {
+        for locator in &mut self.locators {
+            locator.priority = lisp::UNUSABLE_PRIORITY;
+        }
+    }
+
     /// The record as it goes on the wire.
     pub fn record(&self) -> Record<'_> {
         match &self.kind {

@@ -32,15 +32,25 @@ use std::time::{Duration, Instant};
 /// of the requester's mapping (see [`HeldReply`]).
 const HOLD_REPLY_MAX: Duration = Duration::from_millis(100);
 
+/// How long a first contact between two sites is remembered: a second
+/// request between them meanwhile gets the held reply (see
+/// [`MapServer::destination_initiates`]). Well past the agent's wait for
+/// the destination's handshake (20 ms) and its way back here.
+const FIRST_CONTACT_WINDOW: Duration = Duration::from_secs(1);
+
+/// First contacts remembered at most; past it, replies are held.
+const MAX_FIRST_CONTACTS: usize = 4096;
+
 /// A Map-Reply held until the destination has acknowledged the push: the
 /// destination's agent acknowledges only after it configured the
 /// requester as a WireGuard peer, so the requester's first handshake then
-/// finds it ready instead of being dropped (and retried 5 s later).
-/// Replying at once does not work: the destination's reach-out handshake
-/// and the requester's then cross, each side's WireGuard replaces its own
-/// initiation with the other's, rejects the response to its own, and
-/// neither has a session to send on until the retry 5 s later (3 first
-/// contacts in 6 in the lab).
+/// finds it ready instead of being dropped (and retried 5 s later). Only
+/// for a requester that must send first (see
+/// [`MapServer::destination_initiates`]): for the others the reply goes at
+/// once and the destination starts the handshake. Never both at once:
+/// crossing handshakes each replace their own initiation with the other's,
+/// reject the response to their own, and neither side has a session until
+/// the retry 5 s later (3 first contacts in 6 in the lab).
 struct HeldReply {
     to: SocketAddr,
     reply: Vec<u8>,
@@ -164,6 +174,9 @@ pub struct MapServer {
     /// Nonces of pushed Map-Notifies.
     rng: fastrand::Rng,
     held: Vec<HeldReply>,
+    /// First contacts answered at once, by (requester, destination), and
+    /// when (see [`FIRST_CONTACT_WINDOW`]).
+    first_contacts: HashMap<(SiteId, SiteId), Instant>,
 }
 
 /// A registered site as `sites` shows it.
@@ -210,6 +223,7 @@ impl MapServer {
             drop_log,
             rng,
             held: Vec::new(),
+            first_contacts: HashMap::new(),
         };
         server.reload(config, now, &mut Outbox::default());
         server
@@ -630,23 +644,43 @@ impl MapServer {
         }
         self.metrics.map_requests.fetch_add(1, Relaxed);
         let mut answers: heapless::Vec<Answer, MAX_RECORDS> = heapless::Vec::new();
-        let mut waiting_for = Vec::new();
+        let mut pushes: heapless::Vec<(SiteId, u32), MAX_RECORDS> = heapless::Vec::new();
+        let mut at_once = true;
         for wanted in &request.records {
-            let Some(r) = self.resolve(now, id, &wanted) else {
+            let Some(mut r) = self.resolve(now, id, &wanted) else {
                 continue;
             };
-            self.subscribe_as_resolved(id, &r);
-            if let Some((owner, iid)) = r.push {
-                waiting_for.extend(self.push_mappings(owner, id, iid, now, out));
+            if let Some((owner, iid)) = r.push.filter(|(owner, _)| *owner != id) {
+                if self.destination_initiates(now, id, owner, iid) {
+                    r.answer.destination_initiates();
+                } else {
+                    at_once = false;
+                }
+                let _ = pushes.push((owner, iid));
             }
+            self.subscribe_as_resolved(id, &r);
             let _ = answers.push(r.answer);
         }
+        if at_once {
+            // The requester is ready before the destination's handshake can
+            // reach it: it configures the peer while the push travels.
+            self.reply(from, request.nonce, &answers, out);
+            for (owner, iid) in pushes {
+                self.push_mappings(owner, id, iid, now, out);
+            }
+            return;
+        }
+        let waiting_for: Vec<PushKey> = pushes
+            .into_iter()
+            .filter_map(|(owner, iid)| self.push_mappings(owner, id, iid, now, out))
+            .collect();
         if waiting_for.is_empty() {
             return self.reply(from, request.nonce, &answers, out);
         }
         let mut buf = vec![0; crate::outbox::MAX_DATAGRAM];
         if let Ok(len) = write_reply(request.nonce, &answers, &mut buf) {
             buf.truncate(len);
+            self.metrics.held_replies.fetch_add(1, Relaxed);
             self.held.push(HeldReply {
                 to: from,
                 reply: buf,
@@ -654,6 +688,55 @@ impl MapServer {
                 until: now + HOLD_REPLY_MAX,
             });
         }
+    }
+
+    /// Whether the destination `owner` is to start the WireGuard handshake
+    /// of a first contact with `requester`, who is then answered at once
+    /// (its reply marks the destination's locators not to be sent to) and
+    /// only answers the handshake. So when the requester can be reached
+    /// unasked: its WireGuard endpoint as this map-server sees it is one it
+    /// registered (no NAT between them lets in only what it sent to
+    /// first). And not twice within [`FIRST_CONTACT_WINDOW`] for a pair,
+    /// either way round: a requester asking again has not seen the
+    /// handshake come, and two sites reaching for each other at once must
+    /// not both wait; both get the held reply.
+    fn destination_initiates(
+        &mut self,
+        now: Instant,
+        requester: SiteId,
+        owner: SiteId,
+        iid: u32,
+    ) -> bool {
+        let Some(seen) = self.site(requester).and_then(|s| s.observed) else {
+            return false;
+        };
+        let mut mappings = self
+            .db
+            .site_prefixes(requester)
+            .filter(|e| e.iid == iid)
+            .filter_map(|e| self.db.get(e))
+            .peekable();
+        let reachable = mappings.peek().is_some()
+            && mappings.all(|m| m.rlocs.iter().any(|r| r.address == seen));
+        if !reachable {
+            return false;
+        }
+        let recent = |at: &Instant| now.saturating_duration_since(*at) < FIRST_CONTACT_WINDOW;
+        let contacts = &mut self.first_contacts;
+        if [(requester, owner), (owner, requester)]
+            .iter()
+            .any(|pair| contacts.get(pair).is_some_and(recent))
+        {
+            return false;
+        }
+        if contacts.len() >= MAX_FIRST_CONTACTS {
+            contacts.retain(|_, at| recent(at));
+            if contacts.len() >= MAX_FIRST_CONTACTS {
+                return false;
+            }
+        }
+        contacts.insert((requester, owner), now);
+        true
     }
 
     /// What the map-server answers `site` for one EID-Record it asked

@@ -71,6 +71,9 @@ pub struct Metrics {
     pub map_registers: AtomicU64,
     pub map_requests: AtomicU64,
     pub map_replies: AtomicU64,
+    /// Map-Replies held for the destination's ack (the requester sends
+    /// first).
+    pub held_replies: AtomicU64,
     pub negative_replies: AtomicU64,
     pub notifies_sent: AtomicU64,
     pub notifies_acked: AtomicU64,
@@ -140,6 +143,13 @@ impl Metrics {
             "Map-Replies sent.",
             "counter",
             &self.map_replies,
+        );
+        counter(
+            &mut out,
+            "held_map_replies_total",
+            "Map-Replies held until the destination acknowledged its push (the requester starts the handshake).",
+            "counter",
+            &self.held_replies,
         );
         counter(
             &mut out,

@@ -253,6 +253,101 @@ fn request_hit_replies_to_the_requester_and_pushes_it_to_the_destination() {
     );
 }
 
+impl World {
+    /// Has the map-server see `site`'s WireGuard endpoint at `endpoint`.
+    fn observe(&mut self, site: &TestSite, endpoint: &str) {
+        self.server.observed_endpoint(
+            &site.public_key,
+            Some(endpoint.parse().unwrap()),
+            &mut Outbox::default(),
+        );
+    }
+}
+
+/// The priorities of the first record's locators in the Map-Reply among
+/// `sent`.
+fn reply_priorities(sent: &[(SocketAddr, Vec<u8>)]) -> Vec<u8> {
+    let r = reply(sent);
+    let record = r.records.get(0).unwrap();
+    record.locators.iter().map(|l| l.priority).collect()
+}
+
+#[test]
+fn a_first_contact_is_answered_at_once_when_the_destination_can_start_the_handshake() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:40000");
+    // The map-server sees a where it registered: no NAT in between.
+    w.observe(&A, "192.0.2.10:51820");
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(sent.len(), 2, "the reply and the push, nothing held");
+    assert_eq!(sent[0].0.ip(), A.control_address(NET), "the reply first");
+    assert_eq!(
+        reply_priorities(&sent),
+        [lisp::UNUSABLE_PRIORITY],
+        "a does not send to b's locator: b starts the handshake"
+    );
+    // b still learns a's key and endpoint, and reaches out.
+    let pushed = notify(&B, &pushed_to(&B, &sent));
+    let record = pushed.body.records.get(0).unwrap();
+    assert_eq!(record.eid.wireguard_key(), Some(A.public_key));
+    assert_eq!(
+        first_endpoint(&record),
+        Some("192.0.2.10:51820".parse().unwrap())
+    );
+    assert_eq!(w.metrics.held_replies.load(Relaxed), 0);
+}
+
+#[test]
+fn the_requester_starts_the_handshake_behind_a_nat_or_when_asking_again() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.168.1.10:51820");
+    w.register(&B, "192.0.2.11:40000");
+    // Behind a NAT: b's handshake would not get in unasked.
+    w.observe(&A, "203.0.113.5:40001");
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(sent.len(), 1, "the push; the reply waits for its ack");
+    let released = w.ack_pushes(&sent, &[&B]);
+    assert_eq!(reply_priorities(&released), [1]);
+
+    // Seen where it registered: answered at once; but asking again soon
+    // after (b's handshake never came), it gets the held reply.
+    w.observe(&A, "192.168.1.10:51820");
+    let sent = w.from(&A, &request(6, "[1000] 10.2.0.9/32"));
+    assert_eq!(reply_priorities(&sent), [lisp::UNUSABLE_PRIORITY]);
+    w.ack_pushes(&sent, &[&B]);
+    w.now += Duration::from_millis(25);
+    let sent = w.from(&A, &request(7, "[1000] 10.2.0.9/32"));
+    assert_eq!(sent.len(), 1, "held");
+    let released = w.ack_pushes(&sent, &[&B]);
+    assert_eq!(reply_priorities(&released), [1]);
+    assert_eq!(w.metrics.held_replies.load(Relaxed), 2);
+    // Later on, a request is a first contact again.
+    w.now += Duration::from_secs(2);
+    let sent = w.from(&A, &request(8, "[1000] 10.2.0.9/32"));
+    assert_eq!(reply_priorities(&sent), [lisp::UNUSABLE_PRIORITY]);
+}
+
+#[test]
+fn two_sites_reaching_for_each_other_at_once_do_not_both_wait() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.observe(&A, "192.0.2.10:51820");
+    w.observe(&B, "192.0.2.11:51820");
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(
+        reply_priorities(&sent),
+        [lisp::UNUSABLE_PRIORITY],
+        "b starts"
+    );
+    // b asks for a before its push arrived: b sends first after all, once
+    // a has it as a peer.
+    let sent = w.from(&B, &request(6, "[1000] 10.1.0.9/32"));
+    assert_eq!(sent.len(), 1, "held");
+    assert_eq!(reply_priorities(&w.ack_pushes(&sent, &[&A])), [1]);
+}
+
 #[test]
 fn unacknowledged_push_is_retransmitted_until_the_ack() {
     let mut w = World::new(&[&A, &B], NO_LIMIT);
@@ -514,11 +609,7 @@ fn a_site_seen_behind_a_nat_is_handed_out_at_its_observed_endpoint() {
     let mut w = World::new(&[&A, &B], NO_LIMIT);
     w.register(&A, "192.0.2.10:51820");
     w.register(&B, "192.168.1.20:51820");
-    w.server.observed_endpoint(
-        &B.public_key,
-        Some("203.0.113.5:40001".parse().unwrap()),
-        &mut Outbox::default(),
-    );
+    w.observe(&B, "203.0.113.5:40001");
     let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
     let released = w.ack_pushes(&sent, &[&B]);
     match &reply(&released)

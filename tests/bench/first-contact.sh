@@ -6,7 +6,7 @@
 #   bash tests/bench/first-contact.sh --timeline    (where one contact's time goes)
 #
 # Installs Nebula (Debian package: nebula and nebula-cert) and what the
-# tests need (tshark, wireguard-go, ...); `cargo bench` builds the daemons in release.
+# tests need (tshark, wireguard-go, ...), and builds the daemons in release.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 packages=()
@@ -21,4 +21,7 @@ if [ ${#packages[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
 fi
+# The lab runs the workspace's daemons from target/release: built first, so
+# that a map-server changed since the last build is not measured stale.
+cargo build --release --workspace --bins --locked
 cargo bench -p agent --bench first_contact --locked -- "$@"
