@@ -16,7 +16,7 @@ use lisp::{
 };
 use netconf::outbox::Bytes;
 use netconf::PublicKey;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -52,11 +52,17 @@ pub const PENDING_PER_SOURCE: usize = 16;
 /// its WireGuard session started afresh, at most this often; while it
 /// stays silent, the Map-Register is sent again this often too.
 const REHANDSHAKE_EVERY: Duration = Duration::from_secs(2);
-/// How long a first contact waits for the destination's handshake (see
-/// [`Unconfirmed`]) before asking the map-server again: some twenty times
-/// what it takes in the lab, so that a busy destination is not mistaken
-/// for an unreachable one.
-pub const HANDSHAKE_WAIT: Duration = Duration::from_millis(20);
+/// When a first contact checks that its WireGuard handshake completed, from
+/// the moment it handed WireGuard its packets (see [`Handshaking`]). Each
+/// check that finds none starts it again: a handshake that reached the
+/// destination before its agent had set this node as a peer was dropped,
+/// and WireGuard itself would try again only 5 s later. It takes about
+/// 1 ms in the lab.
+pub const HANDSHAKE_CHECKS: [Duration; 3] = [
+    Duration::from_millis(5),
+    Duration::from_millis(10),
+    Duration::from_millis(20),
+];
 /// A pushed peer not heard from for this long may be one the other side
 /// forgot (it restarted, or its mapping expired first): it is set afresh,
 /// which makes WireGuard start a handshake at once. Three readings of the
@@ -95,8 +101,8 @@ pub enum Effect<B = Bytes> {
     /// Adds or updates a WireGuard peer; its allowed-ips replace the old.
     SetPeer {
         public_key: PublicKey,
-        /// None: the destination starts the handshake, and WireGuard takes
-        /// its endpoint from it (see [`Unconfirmed`]); an endpoint set
+        /// None: the other side starts the handshake, and WireGuard takes
+        /// its endpoint from it (see [`Handshaking`]); an endpoint set
         /// before stays.
         endpoint: Option<SocketAddr>,
         allowed_ips: Vec<IpNet>,
@@ -219,8 +225,8 @@ struct Peer {
     prefixes: BTreeSet<IpNet>,
     /// Keepalives on until it answers (see [`Effect::SetPeer`]).
     reaching_out: bool,
-    /// A first contact waiting for the destination's handshake.
-    unconfirmed: Option<Unconfirmed>,
+    /// A first contact whose handshake has not completed yet.
+    handshaking: Option<Handshaking>,
     rx: u64,
     tx: u64,
     /// Last time its counters moved.
@@ -239,7 +245,7 @@ impl Peer {
             endpoint,
             prefixes: BTreeSet::new(),
             reaching_out: false,
-            unconfirmed: None,
+            handshaking: None,
             rx: 0,
             tx: 0,
             active: now,
@@ -250,33 +256,22 @@ impl Peer {
     }
 }
 
-/// A peer installed from a Map-Reply that marked the destination's
-/// locators not to be sent to: the map-server pushed this node's mapping
-/// to the destination, whose agent starts the WireGuard handshake, so the
-/// peer is set without an endpoint, this side only answers, and the two
+/// A peer installed from a Map-Reply, its handshake not yet seen to
+/// complete. This node starts it: the map-server pushed its mapping to the
+/// destination with the locators marked not to be sent to, and that agent
+/// sets the peer without an endpoint and only answers, so the two
 /// handshakes never cross (each side would drop the other's session for
 /// its own, and neither would send until WireGuard's retry 5 s later).
-/// The waiting packets go to WireGuard at once, which sends them when the
-/// session is up; copies are kept in case the handshake never comes (a
-/// firewall in front of this node, the destination's state out of step):
-/// after [`HANDSHAKE_WAIT`] with nothing received, the agent asks again,
-/// gets the reply the map-server holds until the destination is ready, and
-/// sets the peer afresh with its endpoint (WireGuard will not start a
-/// handshake for 5 s after its first attempt) and the packets again.
-struct Unconfirmed {
+/// The waiting packets go to WireGuard at once; copies are kept to hand
+/// over again to a peer set afresh at each of [`HANDSHAKE_CHECKS`] that
+/// finds nothing received. After the last, the map-server is asked again:
+/// it then holds the reply until the destination acknowledged the push and
+/// has the destination reach out (a firewall in front of it lets in only
+/// what answers its own traffic).
+struct Handshaking {
     packets: Vec<Vec<u8>>,
-    stage: Stage,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Stage {
-    /// Until the check after [`HANDSHAKE_WAIT`].
-    Awaiting,
-    /// The handshake did not come: the map-server was asked again.
-    AskedAgain,
-    /// Its reply came with the endpoint: the peer is set afresh unless the
-    /// counters, read once more, show that the handshake came meanwhile.
-    Answered,
+    /// Checks done.
+    checks: usize,
 }
 
 struct Registering {
@@ -352,8 +347,11 @@ pub struct Counters {
     pub ignored_packets: u64,
     pub refused_packets: u64,
     pub bad_messages: u64,
-    /// First contacts whose destination's handshake did not come within
-    /// [`HANDSHAKE_WAIT`]: this side started it after all.
+    /// First contacts whose handshake was started again: it found the
+    /// destination not ready yet (see [`HANDSHAKE_CHECKS`]).
+    pub handshake_retries: u64,
+    /// First contacts whose handshake never completed: the map-server was
+    /// asked to have the destination reach out.
     pub handshake_fallbacks: u64,
 }
 
@@ -369,9 +367,8 @@ pub struct Agent {
     next_map_server: usize,
     /// When the peers' counters are read next.
     next_stats: Instant,
-    /// First contacts to check for the destination's handshake, and when
-    /// (see [`Unconfirmed`]); in order, as the wait is fixed.
-    handshake_checks: VecDeque<(Instant, PublicKey)>,
+    /// When first contacts check their handshake (see [`Handshaking`]).
+    handshake_checks: BTreeSet<(Instant, PublicKey)>,
     /// Nonces of Map-Requests and Map-Registers.
     rng: fastrand::Rng,
     counters: Counters,
@@ -405,7 +402,7 @@ impl Agent {
             budget: Budget::new(now),
             next_map_server: 0,
             next_stats: now + STATS_EVERY,
-            handshake_checks: VecDeque::new(),
+            handshake_checks: BTreeSet::new(),
             rng,
             counters: Counters::default(),
         }
@@ -836,8 +833,8 @@ impl Agent {
         let ttl = Duration::from_secs(u64::from(record.ttl) * 60);
         let key = record.eid.wireguard_key();
         let revoked = record.eid.revoked();
-        // The first locator packets may be sent to; none, but located:
-        // the destination starts the handshake (see [`Unconfirmed`]).
+        // The first locator packets may be sent to; none, but located: the
+        // other side starts the handshake (see [`Handshaking`]).
         let endpoint = record
             .locators
             .iter()
@@ -940,17 +937,18 @@ impl Agent {
             .entry(key)
             .or_insert_with(|| Peer::new(endpoint, now));
         let new_route = peer.prefixes.insert(prefix);
-        let answered = endpoint;
-        // An answer without an endpoint to send to leaves the one
-        // WireGuard has (from the destination's handshake).
+        // Pushed with an endpoint to send to: the other side waits for
+        // this one to reach out (a NAT in front of it lets in only what
+        // answers), with a new handshake if this side has been silent long
+        // (the other side may have forgotten the session).
+        let reach_out = !replied && endpoint.is_some();
+        // An answer without one leaves the endpoint WireGuard has (from
+        // the other side's handshake).
         let endpoint = endpoint.or(peer.endpoint);
         let changed = new_route || peer.endpoint != endpoint;
         peer.endpoint = endpoint;
-        // Pushed: the other side is reaching for this node; it may not
-        // have this node's endpoint (behind a NAT) or may have forgotten
-        // the session: reach out, with a new handshake.
-        let stale = !replied && known && now.saturating_duration_since(peer.heard) >= STALE_AFTER;
-        peer.reaching_out |= stale || (!replied && changed && peer.rx == 0);
+        let stale = reach_out && known && now.saturating_duration_since(peer.heard) >= STALE_AFTER;
+        peer.reaching_out |= stale || (reach_out && changed && peer.rx == 0);
         if stale {
             log::info!("{prefix}: pushed again, silent for {STALE_AFTER:?}: a new handshake");
             (peer.heard, peer.rx, peer.tx) = (now, 0, 0);
@@ -962,25 +960,13 @@ impl Agent {
         if new_route {
             out.push(Effect::AddRoute(prefix));
         }
-        match &mut peer.unconfirmed {
-            Some(u) if replied && u.stage == Stage::AskedAgain => match answered {
-                Some(_) => {
-                    u.stage = Stage::Answered;
-                    out.push(Effect::ReadPeerStats);
-                }
-                None => {
-                    u.stage = Stage::Awaiting;
-                    self.handshake_checks.push_back((now + HANDSHAKE_WAIT, key));
-                }
-            },
-            None if replied && endpoint.is_none() => {
-                peer.unconfirmed = Some(Unconfirmed {
-                    packets: waiting.clone(),
-                    stage: Stage::Awaiting,
-                });
-                self.handshake_checks.push_back((now + HANDSHAKE_WAIT, key));
-            }
-            _ => {}
+        if replied && !known && endpoint.is_some() {
+            peer.handshaking = Some(Handshaking {
+                packets: waiting.clone(),
+                checks: 0,
+            });
+            self.handshake_checks
+                .insert((now + HANDSHAKE_CHECKS[0], key));
         }
         if !waiting.is_empty() {
             log::debug!(
@@ -1044,13 +1030,9 @@ impl Agent {
             }
             peer.rx = s.rx_bytes;
             peer.tx = s.tx_bytes;
-            if let Some(u) = &peer.unconfirmed {
-                if s.rx_bytes > 0 {
-                    // The destination's handshake came.
-                    peer.unconfirmed = None;
-                } else if u.stage == Stage::Answered {
-                    restart(s.public_key, peer, out);
-                }
+            if s.rx_bytes > 0 {
+                // Its handshake completed.
+                peer.handshaking = None;
             }
             if peer.reaching_out && s.rx_bytes > 0 {
                 // It answered: no keepalives needed any more.
@@ -1077,42 +1059,44 @@ impl Agent {
         self.check_handshakes(now, out);
     }
 
-    /// First contacts whose destination's handshake is due and has not
-    /// come (the counters were read just now): asks the map-server again
-    /// (see [`Unconfirmed`]).
+    /// First contacts whose handshake check is due and found nothing
+    /// received (the counters were read just now): each starts its
+    /// handshake again, or after the last check asks the map-server again
+    /// (see [`Handshaking`]).
     fn check_handshakes(&mut self, now: Instant, out: &mut Outbox) {
-        while let Some(&(at, key)) = self.handshake_checks.front() {
+        while let Some(&(at, key)) = self.handshake_checks.first() {
             if at > now {
                 return;
             }
-            self.handshake_checks.pop_front();
+            self.handshake_checks.pop_first();
             let Some(peer) = self.peers.get_mut(&key) else {
                 continue;
             };
-            let Some(u) = peer
-                .unconfirmed
-                .as_mut()
-                .filter(|u| u.stage == Stage::Awaiting)
+            let (Some(h), Some(&prefix)) = (peer.handshaking.as_mut(), peer.prefixes.first())
             else {
                 continue;
             };
-            let Some(prefix) = peer.prefixes.first().copied() else {
-                continue;
-            };
-            if !self.budget.site(now) {
-                // No Map-Request left this instant: checked again later.
-                self.counters.throttled += 1;
-                self.handshake_checks.push_back((now + HANDSHAKE_WAIT, key));
+            h.checks += 1;
+            if let Some(wait) = HANDSHAKE_CHECKS.get(h.checks) {
+                self.counters.handshake_retries += 1;
+                log::debug!("no handshake with the peer of {prefix} yet: starting it again");
+                restart(key, peer, out);
+                self.handshake_checks.insert((now + *wait, key));
                 continue;
             }
-            u.stage = Stage::AskedAgain;
+            peer.handshaking = None;
             self.counters.handshake_fallbacks += 1;
             log::info!(
-                "no handshake from the peer of {prefix} within {HANDSHAKE_WAIT:?}: \
-                 asking the map-server again, to start it from this side"
+                "no handshake with the peer of {prefix} after {} tries: asking the \
+                 map-server to have it reach out",
+                HANDSHAKE_CHECKS.len()
             );
-            let nonce = self.rng.u64(..);
-            self.send_request(now, nonce, prefix, out);
+            if self.budget.site(now) {
+                let nonce = self.rng.u64(..);
+                self.send_request(now, nonce, prefix, out);
+            } else {
+                self.counters.throttled += 1;
+            }
         }
     }
 
@@ -1134,7 +1118,7 @@ impl Agent {
         self.register_due(now, out);
         let check_due = self
             .handshake_checks
-            .front()
+            .first()
             .is_some_and(|(at, _)| *at <= now);
         if now >= self.next_stats || check_due {
             if now >= self.next_stats {
@@ -1282,7 +1266,7 @@ impl Agent {
     /// When [`Agent::poll`] next has something to do.
     pub fn poll_at(&self) -> Instant {
         let registers = self.registering.iter().map(|r| r.next);
-        let checks = self.handshake_checks.front().map(|(at, _)| *at);
+        let checks = self.handshake_checks.first().map(|(at, _)| *at);
         self.cache
             .next_deadline()
             .into_iter()
@@ -1296,7 +1280,7 @@ impl Agent {
 struct Found {
     prefix: IpNet,
     key: PublicKey,
-    /// None: not to be sent to (see [`Unconfirmed`]).
+    /// None: not to be sent to (see [`Handshaking`]).
     endpoint: Option<SocketAddr>,
     ttl: Duration,
 }
@@ -1310,17 +1294,14 @@ fn set_peer(public_key: PublicKey, peer: &Peer) -> Effect {
     }
 }
 
-/// Sets an unconfirmed peer afresh, at its endpoint now known, and hands
-/// WireGuard its first packets again: a new peer starts a handshake at
-/// once, where the old one would wait out the 5 s after its first attempt.
-fn restart(public_key: PublicKey, peer: &mut Peer, out: &mut Outbox) {
-    let Some(u) = peer.unconfirmed.take() else {
-        return;
-    };
+/// Sets a peer afresh and hands WireGuard its first packets again: a new
+/// peer starts a handshake at once, where the old one would wait out the
+/// 5 s after its first attempt.
+fn restart(public_key: PublicKey, peer: &Peer, out: &mut Outbox) {
     out.push(Effect::RemovePeer { public_key });
     out.push(set_peer(public_key, peer));
-    for packet in u.packets {
-        let packet = out.copy(&packet);
+    for packet in peer.handshaking.iter().flat_map(|h| &h.packets) {
+        let packet = out.copy(packet);
         out.push(Effect::Forward(packet));
     }
 }

@@ -188,13 +188,13 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
         "packets: {} dropped, {} refused with ICMP ({} over the per-source limits)",
         c.dropped_packets, c.refused_packets, c.throttled
     );
-    if c.handshake_fallbacks > 0 {
+    if c.handshake_retries + c.handshake_fallbacks > 0 {
         let _ = writeln!(
             out,
-            "  {} first contact(s) started the WireGuard handshake from this side: the \
-             destination's did not arrive within {:?} (a firewall in front of this node?)",
-            c.handshake_fallbacks,
-            crate::engine::HANDSHAKE_WAIT
+            "  first contacts: {} handshake(s) started again (the destination was not ready: \
+             harmless), {} never completed and had the destination reach out instead \
+             (a firewall in front of it?)",
+            c.handshake_retries, c.handshake_fallbacks
         );
     }
     if c.ignored_packets > 0 {
@@ -261,7 +261,7 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         .collect();
     let c = &status.counters;
     format!(
-        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"misses\":{},\"throttled\":{},\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"ignored_packets\":{},\"bad_messages\":{},\"handshake_fallbacks\":{}}}}}\n",
+        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"misses\":{},\"throttled\":{},\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"ignored_packets\":{},\"bad_messages\":{},\"handshake_retries\":{},\"handshake_fallbacks\":{}}}}}\n",
         map_servers.join(","),
         rlocs.join(","),
         peer_list.join(","),
@@ -279,6 +279,7 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         c.refused_packets,
         c.ignored_packets,
         c.bad_messages,
+        c.handshake_retries,
         c.handshake_fallbacks
     )
 }

@@ -206,9 +206,9 @@ fn cold_miss_queues_packets_asks_once_then_installs_and_sends_them() {
     );
 }
 
-/// Site b's record as the map-server answers a first contact whose
-/// handshake b starts: its locator not to be sent to.
-fn record_b_initiates(endpoint: &str) -> Record<'static> {
+/// Site b's record with its locator marked not to be sent to: b starts
+/// the handshake, this side answers.
+fn record_b_starts(endpoint: &str) -> Record<'static> {
     let mut record = record_b(endpoint);
     let locators = vec![Locator {
         priority: lisp::UNUSABLE_PRIORITY,
@@ -222,99 +222,93 @@ fn b_stats(rx_bytes: u64) -> [PeerStats; 1] {
     [PeerStats {
         public_key: B_KEY,
         rx_bytes,
-        tx_bytes: 0,
+        tx_bytes: 148,
     }]
 }
 
-#[test]
-fn a_first_contact_that_the_destination_starts_sets_the_peer_without_an_endpoint() {
-    let mut w = World::new();
-    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
-    let actions = w.receive(&reply(nonce, record_b_initiates("192.0.2.11:51820")));
-    assert_eq!(
-        actions,
-        vec![
-            Effect::SetPeer {
-                public_key: B_KEY,
-                endpoint: None,
-                allowed_ips: vec![net("10.2.0.0/24")],
-                keepalive: false,
-            },
-            Effect::AddRoute(net("10.2.0.0/24")),
-            Effect::Forward(vec![1]),
-        ],
-        "WireGuard holds the packet until b's handshake comes"
-    );
-    // Checked once, after the wait: b's handshake came.
-    assert!(!w
-        .wait(agent::engine::HANDSHAKE_WAIT / 2)
-        .contains(&Effect::ReadPeerStats));
-    assert_eq!(
-        w.wait(agent::engine::HANDSHAKE_WAIT / 2),
-        vec![Effect::ReadPeerStats]
-    );
-    assert!(w.stats(&b_stats(148)).is_empty());
-    assert_eq!(w.agent.counters().handshake_fallbacks, 0);
-    assert!(!w
-        .wait(Duration::from_secs(1))
-        .contains(&Effect::ReadPeerStats));
+/// b as a peer, at `endpoint`, not reached out to.
+fn peer_b(endpoint: Option<&str>) -> Effect<Vec<u8>> {
+    Effect::SetPeer {
+        public_key: B_KEY,
+        endpoint: endpoint.map(|e| e.parse().unwrap()),
+        allowed_ips: vec![net("10.2.0.0/24")],
+        keepalive: false,
+    }
 }
 
 #[test]
-fn a_destination_handshake_that_never_comes_is_started_from_this_side() {
+fn a_first_contact_starts_its_handshake_again_until_the_destination_is_ready() {
     let mut w = World::new();
+    w.wait(Duration::ZERO);
     let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
-    w.receive(&reply(nonce, record_b_initiates("192.0.2.11:51820")));
-    assert!(w
-        .wait(agent::engine::HANDSHAKE_WAIT)
-        .contains(&Effect::ReadPeerStats));
-    // Nothing received from b: ask again.
-    let asked = requests(&w.stats(&b_stats(0)));
-    assert_eq!(asked.len(), 1, "asked again");
-    assert_eq!(w.agent.counters().handshake_fallbacks, 1);
-    // The held answer gives the endpoint; the counters are read once more
-    // before the peer is set afresh.
-    let actions = w.receive(&reply(asked[0].nonce, record_b("192.0.2.11:51820")));
-    let at = Some("192.0.2.11:51820".parse().unwrap());
-    assert_eq!(
-        actions,
-        vec![
-            Effect::SetPeer {
-                public_key: B_KEY,
-                endpoint: at,
-                allowed_ips: vec![net("10.2.0.0/24")],
-                keepalive: false,
-            },
-            Effect::ReadPeerStats,
-        ]
-    );
+    w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
+    let [first, second, _] = agent::engine::HANDSHAKE_CHECKS;
+    assert_eq!(w.wait(first), vec![Effect::ReadPeerStats]);
+    // Nothing from b: its agent had not set this node as a peer yet when
+    // the handshake arrived. A new peer starts another at once.
     assert_eq!(
         w.stats(&b_stats(0)),
         vec![
             Effect::RemovePeer { public_key: B_KEY },
-            Effect::SetPeer {
-                public_key: B_KEY,
-                endpoint: at,
-                allowed_ips: vec![net("10.2.0.0/24")],
-                keepalive: false,
-            },
+            peer_b(Some("192.0.2.11:51820")),
             Effect::Forward(vec![1]),
-        ],
-        "a new peer starts its handshake at once, with the first packet again"
+        ]
     );
-    assert!(w.stats(&b_stats(0)).is_empty(), "once");
+    assert_eq!(w.wait(second), vec![Effect::ReadPeerStats]);
+    assert!(w.stats(&b_stats(92)).is_empty(), "b answered");
+    assert!(
+        !w.wait(Duration::from_secs(1))
+            .contains(&Effect::ReadPeerStats),
+        "no more checks"
+    );
+    assert_eq!(w.agent.counters().handshake_retries, 1);
 }
 
 #[test]
-fn a_destination_handshake_that_comes_late_is_kept() {
+fn a_first_handshake_that_never_completes_has_the_destination_reach_out() {
+    let mut w = World::new();
+    w.wait(Duration::ZERO);
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
+    let mut asked = Vec::new();
+    for wait in agent::engine::HANDSHAKE_CHECKS {
+        assert_eq!(w.wait(wait), vec![Effect::ReadPeerStats]);
+        asked = requests(&w.stats(&b_stats(0)));
+    }
+    assert_eq!(asked.len(), 1, "the map-server asked again, once");
+    let counters = w.agent.counters();
+    assert_eq!(
+        (counters.handshake_retries, counters.handshake_fallbacks),
+        (2, 1)
+    );
+    // Its held answer changes nothing here: b reaches out.
+    assert!(w
+        .receive(&reply(asked[0].nonce, record_b("192.0.2.11:51820")))
+        .is_empty());
+}
+
+#[test]
+fn a_mapping_marked_not_to_be_sent_to_sets_the_peer_to_answer_only() {
+    let mut w = World::new();
+    // Pushed: the other side starts the handshake; no reaching out.
+    let actions = w.receive(&push(vec![record_b_starts("192.0.2.11:51820")], MS_KEY));
+    assert_eq!(actions[0], peer_b(None));
+    // Answered so (the other side is starting one already): the packets
+    // go to WireGuard, which sends them once that handshake is done.
     let mut w = World::new();
     let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
-    w.receive(&reply(nonce, record_b_initiates("192.0.2.11:51820")));
-    w.wait(agent::engine::HANDSHAKE_WAIT);
-    let asked = requests(&w.stats(&b_stats(0)));
-    w.receive(&reply(asked[0].nonce, record_b("192.0.2.11:51820")));
-    // b's handshake came before the held answer: its session stays.
-    assert!(w.stats(&b_stats(148)).is_empty());
+    let actions = w.receive(&reply(nonce, record_b_starts("192.0.2.11:51820")));
+    assert_eq!(
+        actions,
+        vec![
+            peer_b(None),
+            Effect::AddRoute(net("10.2.0.0/24")),
+            Effect::Forward(vec![1]),
+        ]
+    );
+    assert!(!w
+        .wait(Duration::from_secs(1))
+        .contains(&Effect::ReadPeerStats));
 }
 
 #[test]
@@ -496,26 +490,6 @@ fn a_push_for_a_peer_silent_for_long_starts_a_new_handshake() {
             }
         ]
     );
-}
-
-#[test]
-fn a_first_contact_answered_without_an_endpoint_again_keeps_waiting() {
-    let mut w = World::new();
-    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
-    w.receive(&reply(nonce, record_b_initiates("192.0.2.11:51820")));
-    w.wait(agent::engine::HANDSHAKE_WAIT);
-    let asked = requests(&w.stats(&b_stats(0)));
-    // The map-server forgot the first contact (it restarted): b starts
-    // again, and it is checked again.
-    let actions = w.receive(&reply(
-        asked[0].nonce,
-        record_b_initiates("192.0.2.11:51820"),
-    ));
-    assert!(actions.is_empty(), "{actions:?}");
-    assert!(w
-        .wait(agent::engine::HANDSHAKE_WAIT)
-        .contains(&Effect::ReadPeerStats));
-    assert_eq!(requests(&w.stats(&b_stats(0))).len(), 1, "asked again");
 }
 
 #[test]

@@ -236,23 +236,24 @@ fn a_site_behind_a_nat_is_reached_through_its_observed_endpoint() {
 }
 
 #[test]
-fn a_site_behind_a_firewall_starts_the_first_handshake_itself() {
+fn a_site_behind_a_firewall_is_reached_once_it_reaches_out() {
     let mut lab = Lab::new("sa");
     lab.node("a", 1000, "10.1.0.0/24");
     lab.node("b", 1000, "10.2.0.0/24");
     lab.start();
     let (a, b) = (lab.get("a"), lab.get("b"));
-    // a's underlay lets in from b only what answers a's own traffic: the
-    // handshake b starts for a's first contact never arrives.
+    // b's underlay lets in from a only what answers b's own traffic: the
+    // handshakes a starts on its first contact never arrive, until b
+    // reaches out to a.
     let rules = lab.ns.file(
-        "a-firewall.nft",
+        "b-firewall.nft",
         &format!(
             "table inet firewall {{\n chain input {{\n  type filter hook input priority 0;\n  \
              ip saddr {} ct state new drop\n }}\n}}\n",
-            b.rloc
+            a.rloc
         ),
     );
-    let out = exec(&a.ns, &["nft", "-f", &rules.to_string_lossy()]);
+    let out = exec(&b.ns, &["nft", "-f", &rules.to_string_lossy()]);
     assert!(
         out.status.success(),
         "nft: {}",
@@ -265,7 +266,7 @@ fn a_site_behind_a_firewall_starts_the_first_handshake_itself() {
     );
     assert_eq!(lab.status_counter("a", "handshake_fallbacks"), 1);
     let (received, text) = ping(&b.host, "10.1.0.2", 2);
-    assert_eq!(received, 2, "and b reaches a back:\n{text}");
+    assert_eq!(received, 2, "and b reaches a:\n{text}");
 }
 
 #[test]

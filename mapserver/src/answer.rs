@@ -60,10 +60,10 @@ impl Answer {
     }
 
     /// Marks every locator not to be sent to (priority 255: "MUST NOT be
-    /// used for unicast forwarding", RFC 9301 section 5.4): the requester
-    /// configures the peer without an endpoint and waits for the
-    /// destination's handshake, which brings the endpoint with it.
-    pub fn destination_initiates(&mut self) {
+    /// used for unicast forwarding", RFC 9301 section 5.4): the receiver
+    /// sets the peer without an endpoint and answers the handshake the
+    /// mapping's owner starts, which brings the endpoint with it.
+    pub fn not_to_be_sent_to(&mut self) {
         for locator in &mut self.locators {
             locator.priority = lisp::UNUSABLE_PRIORITY;
         }

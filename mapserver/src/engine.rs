@@ -34,28 +34,48 @@ const HOLD_REPLY_MAX: Duration = Duration::from_millis(100);
 
 /// How long a first contact between two sites is remembered: a second
 /// request between them meanwhile gets the held reply (see
-/// [`MapServer::destination_initiates`]). Well past the agent's wait for
-/// the destination's handshake (20 ms) and its way back here.
+/// [`MapServer::who_starts`]). Well past the agent's checks of its first
+/// handshake (35 ms in all) and its way back here.
 const FIRST_CONTACT_WINDOW: Duration = Duration::from_secs(1);
 
 /// First contacts remembered at most; past it, replies are held.
 const MAX_FIRST_CONTACTS: usize = 4096;
 
-/// A Map-Reply held until the destination has acknowledged the push: the
-/// destination's agent acknowledges only after it configured the
-/// requester as a WireGuard peer, so the requester's first handshake then
-/// finds it ready instead of being dropped (and retried 5 s later). Only
-/// for a requester that must send first (see
-/// [`MapServer::destination_initiates`]): for the others the reply goes at
-/// once and the destination starts the handshake. Never both at once:
-/// crossing handshakes each replace their own initiation with the other's,
-/// reject the response to their own, and neither side has a session until
-/// the retry 5 s later (3 first contacts in 6 in the lab).
+/// A Map-Reply held until the destination has acknowledged the push (see
+/// [`Start::AfterReachOut`]): the destination's agent acknowledges only
+/// after it configured the requester as a WireGuard peer and reached out
+/// to it, so the requester's first handshake finds it ready.
 struct HeldReply {
     to: SocketAddr,
     reply: Vec<u8>,
     waiting_for: Vec<PushKey>,
     until: Instant,
+}
+
+/// Who starts the WireGuard handshake of a first contact. One side only:
+/// crossing handshakes each replace their own initiation with the other's,
+/// reject the response to their own, and neither side has a session until
+/// WireGuard's retry 5 s later. The side that must not start is given the
+/// other's locators marked not to be sent to (see
+/// [`Answer::not_to_be_sent_to`]): it sets the peer without an endpoint,
+/// and only answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    /// The requester, at once: the destination can be reached unasked (this
+    /// map-server sees its WireGuard endpoint where it registered, so no
+    /// NAT in front of it lets in only what answers its own traffic). It
+    /// is pushed first, for a head start; the requester's agent starts the
+    /// handshake again if the destination was not ready yet.
+    Requester,
+    /// The destination, which reached for the requester within
+    /// [`FIRST_CONTACT_WINDOW`] and is starting one already.
+    Destination,
+    /// The destination reaches out (opening a NAT in front of it), and the
+    /// requester starts once the destination acknowledged the push: the
+    /// held reply. For a destination behind a NAT, and for a requester
+    /// asking again within [`FIRST_CONTACT_WINDOW`] (its handshakes never
+    /// completed: a firewall in front of the destination).
+    AfterReachOut,
 }
 
 /// A site and what the map-server knows of it at run time.
@@ -644,36 +664,25 @@ impl MapServer {
         }
         self.metrics.map_requests.fetch_add(1, Relaxed);
         let mut answers: heapless::Vec<Answer, MAX_RECORDS> = heapless::Vec::new();
-        let mut pushes: heapless::Vec<(SiteId, u32), MAX_RECORDS> = heapless::Vec::new();
-        let mut at_once = true;
+        let mut waiting_for = Vec::new();
         for wanted in &request.records {
             let Some(mut r) = self.resolve(now, id, &wanted) else {
                 continue;
             };
-            if let Some((owner, iid)) = r.push.filter(|(owner, _)| *owner != id) {
-                if self.destination_initiates(now, id, owner, iid) {
-                    r.answer.destination_initiates();
-                } else {
-                    at_once = false;
-                }
-                let _ = pushes.push((owner, iid));
-            }
             self.subscribe_as_resolved(id, &r);
+            if let Some((owner, iid)) = r.push.filter(|(owner, _)| *owner != id) {
+                // Pushed before the reply goes: the destination's agent
+                // then has a head start on the requester's handshake.
+                let start = self.who_starts(now, id, owner, iid);
+                let push = self.push_mappings(owner, id, iid, start == Start::Requester, now, out);
+                match start {
+                    Start::Requester => {}
+                    Start::Destination => r.answer.not_to_be_sent_to(),
+                    Start::AfterReachOut => waiting_for.extend(push),
+                }
+            }
             let _ = answers.push(r.answer);
         }
-        if at_once {
-            // The requester is ready before the destination's handshake can
-            // reach it: it configures the peer while the push travels.
-            self.reply(from, request.nonce, &answers, out);
-            for (owner, iid) in pushes {
-                self.push_mappings(owner, id, iid, now, out);
-            }
-            return;
-        }
-        let waiting_for: Vec<PushKey> = pushes
-            .into_iter()
-            .filter_map(|(owner, iid)| self.push_mappings(owner, id, iid, now, out))
-            .collect();
         if waiting_for.is_empty() {
             return self.reply(from, request.nonce, &answers, out);
         }
@@ -690,53 +699,43 @@ impl MapServer {
         }
     }
 
-    /// Whether the destination `owner` is to start the WireGuard handshake
-    /// of a first contact with `requester`, who is then answered at once
-    /// (its reply marks the destination's locators not to be sent to) and
-    /// only answers the handshake. So when the requester can be reached
-    /// unasked: its WireGuard endpoint as this map-server sees it is one it
-    /// registered (no NAT between them lets in only what it sent to
-    /// first). And not twice within [`FIRST_CONTACT_WINDOW`] for a pair,
-    /// either way round: a requester asking again has not seen the
-    /// handshake come, and two sites reaching for each other at once must
-    /// not both wait; both get the held reply.
-    fn destination_initiates(
-        &mut self,
-        now: Instant,
-        requester: SiteId,
-        owner: SiteId,
-        iid: u32,
-    ) -> bool {
-        let Some(seen) = self.site(requester).and_then(|s| s.observed) else {
+    /// Who starts the WireGuard handshake of a first contact between
+    /// `requester` and the destination `owner` (see [`Start`]).
+    fn who_starts(&mut self, now: Instant, requester: SiteId, owner: SiteId, iid: u32) -> Start {
+        let recent = |at: &Instant| now.saturating_duration_since(*at) < FIRST_CONTACT_WINDOW;
+        let contacts = &mut self.first_contacts;
+        if contacts.get(&(owner, requester)).is_some_and(recent) {
+            return Start::Destination;
+        }
+        if contacts.get(&(requester, owner)).is_some_and(recent)
+            || !self.seen_where_registered(owner, iid)
+        {
+            return Start::AfterReachOut;
+        }
+        let contacts = &mut self.first_contacts;
+        if contacts.len() >= MAX_FIRST_CONTACTS {
+            contacts.retain(|_, at| recent(at));
+            if contacts.len() >= MAX_FIRST_CONTACTS {
+                return Start::AfterReachOut;
+            }
+        }
+        contacts.insert((requester, owner), now);
+        Start::Requester
+    }
+
+    /// Whether this map-server sees `site`'s WireGuard endpoint at one of
+    /// the locators of its mappings in `iid`: no NAT in front of it.
+    fn seen_where_registered(&self, site: SiteId, iid: u32) -> bool {
+        let Some(seen) = self.site(site).and_then(|s| s.observed) else {
             return false;
         };
         let mut mappings = self
             .db
-            .site_prefixes(requester)
+            .site_prefixes(site)
             .filter(|e| e.iid == iid)
             .filter_map(|e| self.db.get(e))
             .peekable();
-        let reachable = mappings.peek().is_some()
-            && mappings.all(|m| m.rlocs.iter().any(|r| r.address == seen));
-        if !reachable {
-            return false;
-        }
-        let recent = |at: &Instant| now.saturating_duration_since(*at) < FIRST_CONTACT_WINDOW;
-        let contacts = &mut self.first_contacts;
-        if [(requester, owner), (owner, requester)]
-            .iter()
-            .any(|pair| contacts.get(pair).is_some_and(recent))
-        {
-            return false;
-        }
-        if contacts.len() >= MAX_FIRST_CONTACTS {
-            contacts.retain(|_, at| recent(at));
-            if contacts.len() >= MAX_FIRST_CONTACTS {
-                return false;
-            }
-        }
-        contacts.insert((requester, owner), now);
-        true
+        mappings.peek().is_some() && mappings.all(|m| m.rlocs.iter().any(|r| r.address == seen))
     }
 
     /// What the map-server answers `site` for one EID-Record it asked
@@ -957,12 +956,14 @@ impl MapServer {
 
     /// Pushes `about`'s mappings in instance `iid` to site `to`, unless such
     /// a push is already on its way; returns the push in flight, for the
-    /// reply to wait for.
+    /// reply to wait for. `about_initiates`: `about` starts the handshake,
+    /// and `to` is to answer it, not to send (see [`Start`]).
     fn push_mappings(
         &mut self,
         to: SiteId,
         about: SiteId,
         iid: u32,
+        about_initiates: bool,
         now: Instant,
         out: &mut Outbox,
     ) -> Option<PushKey> {
@@ -981,7 +982,11 @@ impl MapServer {
         let mut pushed: heapless::Vec<(EidPrefix, u32), MAX_RECORDS> = heapless::Vec::new();
         for eid in self.db.site_prefixes(about).filter(|e| e.iid == iid) {
             if let Some(m) = self.db.get(eid) {
-                if records.push(self.record_of(m)).is_err() {
+                let mut record = self.record_of(m);
+                if about_initiates {
+                    record.not_to_be_sent_to();
+                }
+                if records.push(record).is_err() {
                     break;
                 }
                 let _ = pushed.push((m.eid, m.ttl));

@@ -272,80 +272,82 @@ fn reply_priorities(sent: &[(SocketAddr, Vec<u8>)]) -> Vec<u8> {
     record.locators.iter().map(|l| l.priority).collect()
 }
 
+/// The same in what `sent` pushed to `site`.
+fn pushed_priorities(site: &TestSite, sent: &[(SocketAddr, Vec<u8>)]) -> Vec<u8> {
+    let record = pushed_record(site, sent);
+    record.locators.iter().map(|l| l.priority).collect()
+}
+
 #[test]
-fn a_first_contact_is_answered_at_once_when_the_destination_can_start_the_handshake() {
+fn a_first_contact_is_answered_at_once_when_the_destination_can_be_reached() {
     let mut w = World::new(&[&A, &B], NO_LIMIT);
     w.register(&A, "192.0.2.10:51820");
     w.register(&B, "192.0.2.11:40000");
-    // The map-server sees a where it registered: no NAT in between.
-    w.observe(&A, "192.0.2.10:51820");
+    // The map-server sees b where it registered: no NAT in front of it.
+    w.observe(&B, "192.0.2.11:40000");
     let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
-    assert_eq!(sent.len(), 2, "the reply and the push, nothing held");
-    assert_eq!(sent[0].0.ip(), A.control_address(NET), "the reply first");
-    assert_eq!(
-        reply_priorities(&sent),
-        [lisp::UNUSABLE_PRIORITY],
-        "a does not send to b's locator: b starts the handshake"
-    );
-    // b still learns a's key and endpoint, and reaches out.
-    let pushed = notify(&B, &pushed_to(&B, &sent));
-    let record = pushed.body.records.get(0).unwrap();
+    assert_eq!(sent.len(), 2, "the push and the reply, nothing held");
+    assert_eq!(sent[0].0, B.control_socket(NET), "the push first");
+    // b learns a's key, and answers a's handshake rather than start one.
+    let record = pushed_record(&B, &sent);
     assert_eq!(record.eid.wireguard_key(), Some(A.public_key));
     assert_eq!(
         first_endpoint(&record),
         Some("192.0.2.10:51820".parse().unwrap())
     );
+    assert_eq!(pushed_priorities(&B, &sent), [lisp::UNUSABLE_PRIORITY]);
+    // a may send to b at once.
+    assert_eq!(reply_priorities(&sent), [1]);
     assert_eq!(w.metrics.held_replies.load(Relaxed), 0);
 }
 
 #[test]
-fn the_requester_starts_the_handshake_behind_a_nat_or_when_asking_again() {
+fn the_reply_waits_for_a_destination_behind_a_nat_or_a_requester_asking_again() {
     let mut w = World::new(&[&A, &B], NO_LIMIT);
-    w.register(&A, "192.168.1.10:51820");
-    w.register(&B, "192.0.2.11:40000");
-    // Behind a NAT: b's handshake would not get in unasked.
-    w.observe(&A, "203.0.113.5:40001");
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.168.1.11:51820");
+    // Behind a NAT: b must reach out first, or a's handshake is not let in.
+    w.observe(&B, "203.0.113.5:40001");
     let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
     assert_eq!(sent.len(), 1, "the push; the reply waits for its ack");
-    let released = w.ack_pushes(&sent, &[&B]);
-    assert_eq!(reply_priorities(&released), [1]);
-
-    // Seen where it registered: answered at once; but asking again soon
-    // after (b's handshake never came), it gets the held reply.
-    w.observe(&A, "192.168.1.10:51820");
-    let sent = w.from(&A, &request(6, "[1000] 10.2.0.9/32"));
-    assert_eq!(reply_priorities(&sent), [lisp::UNUSABLE_PRIORITY]);
+    assert_eq!(pushed_priorities(&B, &sent), [1], "b sends");
     w.ack_pushes(&sent, &[&B]);
-    w.now += Duration::from_millis(25);
+
+    // Seen where it registered: answered at once; but a asking again soon
+    // after (its handshake never completed) gets the held reply.
+    w.observe(&B, "192.168.1.11:51820");
+    let sent = w.from(&A, &request(6, "[1000] 10.2.0.9/32"));
+    assert_eq!(sent.len(), 2, "at once");
+    w.ack_pushes(&sent, &[&B]);
+    w.now += Duration::from_millis(40);
     let sent = w.from(&A, &request(7, "[1000] 10.2.0.9/32"));
     assert_eq!(sent.len(), 1, "held");
-    let released = w.ack_pushes(&sent, &[&B]);
-    assert_eq!(reply_priorities(&released), [1]);
+    assert_eq!(pushed_priorities(&B, &sent), [1], "b reaches out");
+    assert_eq!(reply_priorities(&w.ack_pushes(&sent, &[&B])), [1]);
     assert_eq!(w.metrics.held_replies.load(Relaxed), 2);
     // Later on, a request is a first contact again.
     w.now += Duration::from_secs(2);
-    let sent = w.from(&A, &request(8, "[1000] 10.2.0.9/32"));
-    assert_eq!(reply_priorities(&sent), [lisp::UNUSABLE_PRIORITY]);
+    assert_eq!(w.from(&A, &request(8, "[1000] 10.2.0.9/32")).len(), 2);
 }
 
 #[test]
-fn two_sites_reaching_for_each_other_at_once_do_not_both_wait() {
+fn of_two_sites_reaching_for_each_other_at_once_only_one_starts() {
     let mut w = World::new(&[&A, &B], NO_LIMIT);
     w.register(&A, "192.0.2.10:51820");
     w.register(&B, "192.0.2.11:51820");
     w.observe(&A, "192.0.2.10:51820");
     w.observe(&B, "192.0.2.11:51820");
     let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(sent.len(), 2, "a starts");
+    // b asks for a before a's handshake arrived: b only answers it.
+    let sent = w.from(&B, &request(6, "[1000] 10.1.0.9/32"));
     assert_eq!(
         reply_priorities(&sent),
         [lisp::UNUSABLE_PRIORITY],
-        "b starts"
+        "b waits for a's"
     );
-    // b asks for a before its push arrived: b sends first after all, once
-    // a has it as a peer.
-    let sent = w.from(&B, &request(6, "[1000] 10.1.0.9/32"));
-    assert_eq!(sent.len(), 1, "held");
-    assert_eq!(reply_priorities(&w.ack_pushes(&sent, &[&A])), [1]);
+    assert_eq!(pushed_priorities(&A, &sent), [1]);
+    assert_eq!(w.metrics.held_replies.load(Relaxed), 0);
 }
 
 #[test]
