@@ -108,7 +108,9 @@ pub enum Effect<B = Bytes> {
         allowed_ips: Vec<IpNet>,
         /// Send keepalives until the peer answers: a peer that was pushed
         /// to us is reached out to from this side too, so that this
-        /// side's NAT lets the other side's handshake in.
+        /// side's NAT lets the other side's handshake in; and turning
+        /// them on makes WireGuard start a handshake at once, which a
+        /// first contact wants as early as it can.
         keepalive: bool,
     },
     RemovePeer {
@@ -948,7 +950,10 @@ impl Agent {
         let changed = new_route || peer.endpoint != endpoint;
         peer.endpoint = endpoint;
         let stale = reach_out && known && now.saturating_duration_since(peer.heard) >= STALE_AFTER;
-        peer.reaching_out |= stale || (reach_out && changed && peer.rx == 0);
+        // A first contact's peer too: WireGuard then starts the handshake
+        // as it sets the peer up, not once it reads the first packet.
+        let starts = replied && !known && endpoint.is_some();
+        peer.reaching_out |= stale || starts || (reach_out && changed && peer.rx == 0);
         if stale {
             log::info!("{prefix}: pushed again, silent for {STALE_AFTER:?}: a new handshake");
             (peer.heard, peer.rx, peer.tx) = (now, 0, 0);
@@ -960,7 +965,7 @@ impl Agent {
         if new_route {
             out.push(Effect::AddRoute(prefix));
         }
-        if replied && !known && endpoint.is_some() {
+        if starts {
             peer.handshaking = Some(Handshaking {
                 packets: waiting.clone(),
                 checks: 0,

@@ -197,7 +197,8 @@ fn cold_miss_queues_packets_asks_once_then_installs_and_sends_them() {
                 public_key: B_KEY,
                 endpoint: Some("192.0.2.11:51820".parse().unwrap()),
                 allowed_ips: vec![net("10.2.0.0/24")],
-                keepalive: false,
+                // Turned on, keepalives start the handshake at once.
+                keepalive: true,
             },
             Effect::AddRoute(net("10.2.0.0/24")),
             Effect::Forward(vec![1]),
@@ -226,13 +227,13 @@ fn b_stats(rx_bytes: u64) -> [PeerStats; 1] {
     }]
 }
 
-/// b as a peer, at `endpoint`, not reached out to.
-fn peer_b(endpoint: Option<&str>) -> Effect<Vec<u8>> {
+/// b as a peer, at `endpoint`.
+fn peer_b(endpoint: Option<&str>, keepalive: bool) -> Effect<Vec<u8>> {
     Effect::SetPeer {
         public_key: B_KEY,
         endpoint: endpoint.map(|e| e.parse().unwrap()),
         allowed_ips: vec![net("10.2.0.0/24")],
-        keepalive: false,
+        keepalive,
     }
 }
 
@@ -250,12 +251,16 @@ fn a_first_contact_starts_its_handshake_again_until_the_destination_is_ready() {
         w.stats(&b_stats(0)),
         vec![
             Effect::RemovePeer { public_key: B_KEY },
-            peer_b(Some("192.0.2.11:51820")),
+            peer_b(Some("192.0.2.11:51820"), true),
             Effect::Forward(vec![1]),
         ]
     );
     assert_eq!(w.wait(second), vec![Effect::ReadPeerStats]);
-    assert!(w.stats(&b_stats(92)).is_empty(), "b answered");
+    assert_eq!(
+        w.stats(&b_stats(92)),
+        [peer_b(Some("192.0.2.11:51820"), false)],
+        "b answered: no keepalives any more"
+    );
     assert!(
         !w.wait(Duration::from_secs(1))
             .contains(&Effect::ReadPeerStats),
@@ -292,7 +297,7 @@ fn a_mapping_marked_not_to_be_sent_to_sets_the_peer_to_answer_only() {
     let mut w = World::new();
     // Pushed: the other side starts the handshake; no reaching out.
     let actions = w.receive(&push(vec![record_b_starts("192.0.2.11:51820")], MS_KEY));
-    assert_eq!(actions[0], peer_b(None));
+    assert_eq!(actions[0], peer_b(None, false));
     // Answered so (the other side is starting one already): the packets
     // go to WireGuard, which sends them once that handshake is done.
     let mut w = World::new();
@@ -301,7 +306,7 @@ fn a_mapping_marked_not_to_be_sent_to_sets_the_peer_to_answer_only() {
     assert_eq!(
         actions,
         vec![
-            peer_b(None),
+            peer_b(None, false),
             Effect::AddRoute(net("10.2.0.0/24")),
             Effect::Forward(vec![1]),
         ]

@@ -326,7 +326,7 @@ fn the_reply_waits_for_a_destination_behind_a_nat_or_a_requester_asking_again() 
     assert_eq!(reply_priorities(&w.ack_pushes(&sent, &[&B])), [1]);
     assert_eq!(w.metrics.held_replies.load(Relaxed), 2);
     // Later on, a request is a first contact again.
-    w.now += Duration::from_secs(2);
+    w.now += Duration::from_secs(1);
     assert_eq!(w.from(&A, &request(8, "[1000] 10.2.0.9/32")).len(), 2);
 }
 
