@@ -10,8 +10,8 @@
 # shellcheck shell=bash
 
 usage() {
-  # Lines 2 and 3 of the builder's comment that start with its path.
-  grep -m2 "^#   .*$PROG " "$0" | sed 's/^# *//' >&2
+  # The lines of the builder's comment that start with its path.
+  grep "^#   .*$PROG " "$0" | sed 's/^# *//' >&2
   exit 2
 }
 

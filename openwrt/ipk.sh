@@ -4,12 +4,14 @@
 #
 #   openwrt/ipk.sh BINARY_DIR ARCH VERSION OUTDIR
 #   openwrt/ipk.sh --all DIST_DIR VERSION OUTDIR
+#   openwrt/ipk.sh --luci VERSION OUTDIR
 #
 # BINARY_DIR holds `lispguard` and/or `lispguard-mapserver`; ARCH is the
 # OpenWrt package architecture (mips_24kc, aarch64_cortex-a53, ...).
 # With --all, every DIST_DIR/<rust-target>/ of a known target is packaged
 # for its OpenWrt architecture. VERSION is the package version as opkg
 # compares it, e.g. 0.1.0-1. Writes OUTDIR/<package>_<VERSION>_<ARCH>.ipk.
+# With --luci, the LuCI pages (luci-app-lispguard/), architecture `all`.
 #
 # The layout is that of OpenWrt's scripts/ipkg-build: a gzipped tar (GNU
 # format) of ./debian-binary ("2.0"), ./data.tar.gz and ./control.tar.gz,
@@ -22,6 +24,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 FILES=$HERE/lispguard/files
+LUCI=$HERE/luci-app-lispguard
 MAINTAINER=${LISPGUARD_MAINTAINER:-lispguard developers}
 LICENSE="MIT OR Apache-2.0"
 
@@ -49,20 +52,24 @@ pack_dir() {
   (cd "$1" && "${TAR[@]}" -cf - .) | gzip -n -9 > "$2"
 }
 
-# Control fields common to both packages, then Depends etc.: $1 package,
+# The control fields of a package: $1 package,
 # $2 version, $3 arch, $4 depends, $5 installed size.
 control() {
+  local source=lispguard section=net
+  [ "$1" != luci-app-lispguard ] || { source=$1 section=luci; }
   printf 'Package: %s\nVersion: %s\nDepends: %s\n' "$1" "$2" "$4"
-  printf 'Source: feeds/lispguard/lispguard\nSourceName: lispguard\n'
+  printf 'Source: feeds/lispguard/%s\nSourceName: %s\n' "$source" "$source"
   printf 'License: %s\nLicenseFiles: LICENSE-MIT LICENSE-APACHE\n' "$LICENSE"
-  printf 'Section: net\nMaintainer: %s\n' "$MAINTAINER"
+  printf 'Section: %s\nMaintainer: %s\n' "$section" "$MAINTAINER"
   printf 'Architecture: %s\nInstalled-Size: %s\n' "$3" "$5"
 }
 
 # opkg's maintainer scripts as OpenWrt generates them: default_postinst
 # runs the package's uci-defaults, then enables and starts its init script
 # on a running router (IPKG_INSTROOT empty); in an image build it only
-# enables it. default_prerm stops and disables it.
+# enables it. default_prerm stops and disables it. A LuCI package ($2
+# luci) then, on a running router, drops LuCI's caches and has rpcd reread
+# its plugins and ACLs, as OpenWrt does for LuCI packages.
 write_scripts() {
   cat > "$1/postinst" <<'SH'
 #!/bin/sh
@@ -70,6 +77,14 @@ write_scripts() {
 [ -s "${IPKG_INSTROOT}/lib/functions.sh" ] || exit 0
 . "${IPKG_INSTROOT}/lib/functions.sh"
 default_postinst "$0" "$@"
+SH
+  [ "${2:-}" != luci ] || cat >> "$1/postinst" <<'SH'
+[ -n "${IPKG_INSTROOT}" ] || {
+	rm -f /tmp/luci-indexcache.*
+	rm -rf /tmp/luci-modulecache/
+	killall -HUP rpcd 2>/dev/null
+	exit 0
+}
 SH
   cat > "$1/prerm" <<'SH'
 #!/bin/sh
@@ -116,12 +131,27 @@ build_package() {
 /etc/lispguard/mapserver.toml"
       keep="/etc/lispguard/mapserver.key"
       ;;
+    luci-app-lispguard)
+      depends="luci-base, lispguard"
+      description="Status and settings pages for the lispguard agent (WireGuard peers
+ on demand over LISP) in LuCI, and the rpcd plugin behind the status page."
+      # as luci.mk installs an app: htdocs/ to /www, root/ to /
+      mkdir -p "$root/www"
+      cp -R "$LUCI/htdocs/." "$root/www/"
+      cp -R "$LUCI/root/." "$root/"
+      find "$root" -type f -exec chmod 0644 {} +
+      chmod 0755 "$root/usr/libexec/rpcd/lispguard"
+      conffiles=""
+      keep=""
+      ;;
     *) die "unknown package $pkg" ;;
   esac
   # The WireGuard key is made on the router and never shipped; sysupgrade
   # keeps it (OpenWrt writes keep.d for conffiles absent from a package).
-  install -D -m 0644 /dev/null "$root/lib/upgrade/keep.d/$pkg"
-  echo "$keep" > "$root/lib/upgrade/keep.d/$pkg"
+  if [ -n "$keep" ]; then
+    install -D -m 0644 /dev/null "$root/lib/upgrade/keep.d/$pkg"
+    echo "$keep" > "$root/lib/upgrade/keep.d/$pkg"
+  fi
   find "$root" -type d -exec chmod 0755 {} +
 
   pack_dir "$root" "$work/data.tar.gz"
@@ -131,9 +161,13 @@ build_package() {
     control "$pkg" "$version" "$arch" "$depends" "$size"
     printf 'Description: %s\n' "$description"
   } > "$ctl/control"
-  printf '%s\n' "$conffiles" | LC_ALL=C sort > "$ctl/conffiles"
-  write_scripts "$ctl"
-  chmod 0644 "$ctl/control" "$ctl/conffiles"
+  [ -z "$conffiles" ] || printf '%s\n' "$conffiles" | LC_ALL=C sort > "$ctl/conffiles"
+  case "$pkg" in
+    luci-app-*) write_scripts "$ctl" luci ;;
+    *) write_scripts "$ctl" ;;
+  esac
+  chmod 0644 "$ctl/control"
+  [ ! -e "$ctl/conffiles" ] || chmod 0644 "$ctl/conffiles"
   chmod 0755 "$ctl"
   pack_dir "$ctl" "$work/control.tar.gz"
 
@@ -159,4 +193,10 @@ check_arch() {
   esac
 }
 
+if [ "${1:-}" = --luci ]; then
+  [ $# -eq 3 ] || usage
+  check_version "$2"
+  build_package luci-app-lispguard "" all "$2" "$3"
+  exit 0
+fi
 package_main "$@"

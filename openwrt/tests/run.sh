@@ -3,8 +3,12 @@
 # script; the procd init scripts and the uci-defaults script run with
 # stand-ins for procd, UCI, logger and the binaries; ipk.sh on dummy
 # binaries; the feed Makefile's install sections run with a stand-in of
-# the OpenWrt build system. Needs bash, GNU tar, gzip, GNU make; installs
-# the packages shellcheck and busybox (for ash) with apt-get if missing.
+# the OpenWrt build system; luci-app-lispguard: its JSON and JavaScript
+# checked, its rpcd plugin run as rpcd runs it against a live agent in a
+# network namespace (lab.sh). Needs bash, GNU tar, gzip, GNU make, and for
+# the lab root, ip, wireguard-go and the binaries (built with cargo when
+# cargo is there); installs the packages shellcheck, busybox (for ash),
+# jq and nodejs with apt-get if missing.
 #
 #   bash openwrt/tests/run.sh
 set -uo pipefail
@@ -16,6 +20,9 @@ STUBS=$TESTS/stubs
 
 # shellcheck source-path=SCRIPTDIR/../.. source=tests/checks.sh
 source "$OPENWRT/../tests/checks.sh"
+# json_file FILE FILTER: FILE holds one JSON value, for which FILTER is
+# true (jq 1.6's -e alone passes an empty file).
+json_file() { jq -e --slurp "length == 1 and (.[0] | $2)" "$1"; }
 # has FILE LINE: FILE has exactly this line.
 has() { grep -qxF -- "$2" "$1"; }
 hasnt() { ! grep -qxF -- "$2" "$1"; }
@@ -23,6 +30,8 @@ hasnt() { ! grep -qxF -- "$2" "$1"; }
 missing=()
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 command -v busybox >/dev/null || missing+=(busybox)
+command -v jq >/dev/null || missing+=(jq)
+command -v node >/dev/null || missing+=(nodejs)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
@@ -40,15 +49,18 @@ else
 fi
 
 WORK=$(mktemp -d)
-trap 'rm -rf "$WORK"' EXIT
+# shellcheck source-path=SCRIPTDIR source=lab.sh
+source "$TESTS/lab.sh"
+trap 'lab_stop; rm -rf "$WORK"' EXIT
 
 # ---------------------------------------------------------------- shellcheck
 echo "# shellcheck"
 if command -v shellcheck >/dev/null; then
-  for f in "$FILES"/*.init "$FILES"/*.uci-defaults "$TESTS"/procd-stubs.sh "$STUBS"/*; do
+  for f in "$FILES"/*.init "$FILES"/*.uci-defaults "$TESTS"/procd-stubs.sh "$STUBS"/* \
+    "$OPENWRT"/luci-app-lispguard/root/usr/libexec/rpcd/lispguard; do
     check "shellcheck -s sh ${f#"$OPENWRT"/}" shellcheck -s sh "$f"
   done
-  for f in "$OPENWRT"/ipk.sh "$TESTS"/run.sh; do
+  for f in "$OPENWRT"/ipk.sh "$TESTS"/run.sh "$TESTS"/lab.sh; do
     check "shellcheck ${f#"$OPENWRT"/}" shellcheck -x "$f"
   done
 else
@@ -462,6 +474,171 @@ if command -v make >/dev/null; then
   done
 else
   not_ok "make is not installed"
+fi
+
+# ---------------------------------------------------------------- LuCI app
+echo "# luci-app-lispguard"
+LUCI=$OPENWRT/luci-app-lispguard
+PLUGIN=$LUCI/root/usr/libexec/rpcd/lispguard
+
+while IFS= read -r f; do
+  check "valid JSON: ${f#"$OPENWRT"/}" json_file "$f" 'type == "object"'
+done < <(find "$LUCI" -name '*.json' | LC_ALL=C sort)
+check "acl: reads the rpcd object lispguard (status) and UCI lispguard, writes UCI lispguard" \
+  json_file "$LUCI/root/usr/share/rpcd/acl.d/luci-app-lispguard.json" \
+  '."luci-app-lispguard" | .read.ubus.lispguard == ["status"] and .read.uci == ["lispguard"] and .write.uci == ["lispguard"]'
+check "menu: the views lispguard/status and lispguard/settings, under the app's ACL" \
+  json_file "$LUCI/root/usr/share/luci/menu.d/luci-app-lispguard.json" \
+  '[.[].action.path // empty] == ["lispguard/status", "lispguard/settings"] and .["admin/vpn/lispguard"].depends.acl == ["luci-app-lispguard"]'
+for v in status settings; do
+  check "menu: view lispguard/$v is there" test -f "$LUCI/htdocs/luci-static/resources/view/lispguard/$v.js"
+done
+
+# A LuCI view is a function body (its top level ends in `return
+# view.extend(...)`), which LuCI's loader wraps in a function: checked the
+# same way, wrapped.
+while IFS= read -r f; do
+  { echo '(function() {'; cat "$f"; echo '});'; } > "$WORK/view.js"
+  check "node --check ${f#"$OPENWRT"/} (wrapped in a function, as LuCI loads it)" node --check "$WORK/view.js"
+done < <(find "$LUCI" -name '*.js' | LC_ALL=C sort)
+
+check "plugin: executable" test -x "$PLUGIN"
+
+# The settings page, run in node with stand-ins for LuCI (luci-views.js):
+# the file it writes with every option filled is one the agent takes
+# without an error or a warning (an unknown option would be one), and it
+# has every option the shipped /etc/config/lispguard mentions.
+VIEWS=$LUCI/htdocs/luci-static/resources/view/lispguard
+LAB_BIN=${LISPGUARD_BIN:-$OPENWRT/../target/debug}
+if command -v cargo >/dev/null && [ -z "${LISPGUARD_BIN:-}" ]; then
+  (cd "$OPENWRT/.." && cargo build -q --locked --bins -p agent -p mapserver) ||
+    not_ok "cargo build of lispguard and lispguard-mapserver"
+fi
+samples='{"enabled": "1", "agent.control_address": "100.64.0.2", "overlay": "10.0.0.0/8",
+  "address": "192.0.2.1", "public_key": "nl4ahiw4qqiXoEqMuiMuZMwNWNLYndS5yThDqErM0X4=",
+  "map_server.control_address": "100.64.0.1", "key": "site key", "prefix": "10.1.0.0/24"}'
+check "settings page: renders (node, LuCI stand-ins)" sh -c \
+  "node '$TESTS/luci-views.js' settings '$VIEWS' '$samples' > '$WORK/settings.uci'"
+check "settings page: what it writes, lispguard check-config: ok, no warning" sh -c \
+  "out=\$('$LAB_BIN/lispguard' check-config '$WORK/settings.uci' 2>&1); [ \"\$out\" = '$WORK/settings.uci: ok' ] || { echo \"\$out\"; false; }"
+while IFS= read -r option; do
+  # private_key 'generate' is what an unset private_key_file means
+  [ "$option" = private_key ] && continue
+  check "settings page: has $option (files/lispguard.config)" \
+    grep -qE "^[[:space:]]*(option|list) $option " "$WORK/settings.uci"
+done < <(sed -n 's/^[#[:space:]]*\(option\|list\) \([a-z_]*\) .*/\2/p' "$FILES/lispguard.config" | sort -u)
+
+# Its Makefile, with stand-ins for rules.mk and LuCI's luci.mk
+if command -v make >/dev/null; then
+  mkdir -p "$top/feeds/luci"
+  cp "$TESTS/luci-stub.mk" "$top/feeds/luci/luci.mk"
+  make --no-print-directory -s -C "$LUCI" TOPDIR="$top" stub-luci > "$WORK/luciinfo" 2>&1
+  check "luci Makefile: depends on luci-base and lispguard" has "$WORK/luciinfo" "LUCI_DEPENDS=+luci-base +lispguard"
+  check "luci Makefile: architecture all" has "$WORK/luciinfo" "LUCI_PKGARCH=all"
+  check "luci Makefile: PKG_VERSION is the workspace's ($version)" has "$WORK/luciinfo" "PKG_VERSION=$version"
+fi
+
+# ipk.sh --luci
+check "ipk.sh --luci" "$OPENWRT/ipk.sh" --luci 0.1.0-1 "$WORK/luci"
+if inspect luci-app-lispguard "$WORK/luci/luci-app-lispguard_0.1.0-1_all.ipk"; then
+  c=$WORK/x/luci-app-lispguard/control/control
+  check "luci ipk: Architecture all" has "$c" "Architecture: all"
+  check "luci ipk: Depends luci-base, lispguard" has "$c" "Depends: luci-base, lispguard"
+  check "luci ipk: Section luci" has "$c" "Section: luci"
+  check "luci ipk: as luci.mk installs it: htdocs/ in /www, root/ in /" diff \
+    <(cd "$LUCI" && find htdocs root -type f | sed 's|^htdocs/|./www/|; s|^root/|./|' | LC_ALL=C sort) \
+    <(grep -v '/$' "$WORK/x/luci-app-lispguard/data.paths")
+  check "luci ipk: the plugin 0755" test "$(mode_of luci-app-lispguard usr/libexec/rpcd/lispguard)" = -rwxr-xr-x
+  check "luci ipk: the views 0644" test "$(mode_of luci-app-lispguard www/luci-static/resources/view/lispguard/status.js)" = -rw-r--r--
+  check "luci ipk: postinst reloads rpcd on a running router" grep -qxF '	killall -HUP rpcd 2>/dev/null' \
+    "$WORK/x/luci-app-lispguard/control/postinst"
+  check "luci ipk: no conffiles" test ! -e "$WORK/x/luci-app-lispguard/control/conffiles"
+else
+  not_ok "luci ipk: unpack"
+fi
+
+# The rpcd plugin as rpcd runs it: `list`, and `call METHOD` with the
+# arguments on stdin; in the router's shell, with its tools (busybox's
+# applets, when busybox is there), uci (the stand-in) and lispguard.
+mkdir -p "$WORK/rpcd-path" "$WORK/busybox"
+ln -sf "$STUBS/uci" "$WORK/rpcd-path/uci"
+ln -sf "$LAB_BIN/lispguard" "$WORK/rpcd-path/lispguard"
+rpcd_path=$WORK/rpcd-path:/usr/bin:/bin
+if command -v busybox >/dev/null && busybox --install -s "$WORK/busybox"; then
+  rpcd_path=$WORK/rpcd-path:$WORK/busybox
+fi
+# rpcd_plugin SOCKET ARGS...: the plugin's output, in $WORK/rpcd.json
+rpcd_plugin() {
+  local socket=$1
+  shift
+  printf '{}' | env -i PATH="$rpcd_path" UCI_GET_lispguard_main_status_socket="$socket" \
+    "$(command -v "${ASH[0]}")" "${ASH[@]:1}" "$PLUGIN" "$@" > "$WORK/rpcd.json"
+}
+json() { json_file "$WORK/rpcd.json" "$1"; }
+
+rpcd_plugin "" list
+check "plugin list: valid JSON, the method status without arguments" json '. == {"status": {}}'
+
+lab_missing=""
+[ "$(id -u)" = 0 ] || lab_missing="root"
+for tool in ip wireguard-go "$LAB_BIN/lispguard" "$LAB_BIN/lispguard-mapserver"; do
+  command -v "$tool" >/dev/null || lab_missing="$lab_missing $tool"
+done
+
+if [ -n "$lab_missing" ]; then
+  not_ok "rpcd plugin against a live agent: needs$lab_missing"
+else
+  rpcd_plugin "$WORK/nowhere.sock" call status < /dev/null
+  check "plugin call status, no agent: valid JSON with an error" \
+    json '.error | test("cannot reach the agent at .*nowhere.sock")'
+  rpcd_plugin "$WORK/no\"w\\here.sock" call status
+  check "plugin call status, no agent, a socket path with \" and \\: valid JSON, the path in the error" \
+    json '.error | contains("no\"w\\here.sock")'
+  rpcd_plugin "" call status
+  check "plugin call status, status_socket unset: the agent's default /run/lispguard.sock" \
+    json '.error // "" | test("/run/lispguard.sock") or (.map_servers | type == "array")'
+  rm -f "$WORK/rpcd-path/lispguard"
+  rpcd_plugin "$WORK/nowhere.sock" call status
+  check "plugin call status, no lispguard binary: valid JSON with an error" json '.error | type == "string"'
+  ln -sf "$LAB_BIN/lispguard" "$WORK/rpcd-path/lispguard"
+  rpcd_plugin "" call nosuch
+  check "plugin call of an unknown method: valid JSON with an error" json '.error == "unknown method nosuch"'
+
+  mkdir -p "$WORK/lab"
+  if lab_start "$WORK/lab"; then
+    ok "lab: a map-server and agents A and B registered"
+    # A's first contact with B: B becomes A's peer
+    check "lab: A pings B's EID with cold caches" \
+      ip netns exec "${LAB_NS[1]}" ping -c 1 -w 20 -I 10.1.0.1 10.2.0.2
+    rpcd_plugin "$WORK/lab/a.sock" call status
+    check "plugin call status: valid JSON, no error" json 'has("error") | not'
+    check "plugin call status: A registered with the map-server 100.64.0.1" \
+      json '.map_servers == [.map_servers[0]] and .map_servers[0].control_address == "100.64.0.1" and .map_servers[0].registered_seconds_ago != null'
+    check "plugin call status: A's RLOC" json '.rlocs | index("172.31.2.2")'
+    b_public=$("$LAB_BIN/lispguard" pubkey < "$WORK/lab/b.key")
+    check "plugin call status: the peer B, its key, EID and endpoint" json \
+      ".peers | length == 1 and .[0].public_key == \"$b_public\" and (.[0].eid_prefixes | index(\"10.2.0.2/32\")) and .[0].endpoint == \"172.31.3.2:51820\""
+    check "plugin call status: B's handshake and bytes" json \
+      '.peers[0].last_handshake_unix_ms > 0 and .peers[0].rx_bytes > 0 and .peers[0].tx_bytes > 0'
+    node "$TESTS/luci-views.js" status "$VIEWS" < "$WORK/rpcd.json" > "$WORK/page.json"
+    check "status page: the map-server, registered" json_file "$WORK/page.json" \
+      '.error == null and (.map_servers | length == 1) and .map_servers[0][0] == "100.64.0.1" and (.map_servers[0][1] | test("^registered"))'
+    check "status page: the peer B: EID, endpoint, handshake, bytes" json_file "$WORK/page.json" \
+      '.peers | length == 1 and .[0][0] == "10.2.0.2/32" and .[0][1] == "172.31.3.2:51820" and (.[0][3] | test("ago$")) and .[0][4] != "0"'
+    check "plugin call status: what \`lispguard status --json\` prints" sh -c \
+      "'$LAB_BIN/lispguard' status --json -s '$WORK/lab/a.sock' | jq -e --slurp '.[0].peers[0].public_key == \"$b_public\"'"
+
+    lab_stop_one a
+    rpcd_plugin "$WORK/lab/a.sock" call status
+    check "plugin call status, agent stopped: valid JSON with an error" \
+      json '.error | test("cannot reach the agent at .*a.sock")'
+    node "$TESTS/luci-views.js" status "$VIEWS" < "$WORK/rpcd.json" > "$WORK/page.json"
+    check "status page, agent stopped: says the agent does not answer, and why" json_file "$WORK/page.json" \
+      '(.error | test("does not answer: .*cannot reach the agent")) and .peers == []'
+  else
+    not_ok "lab: a map-server and agents A and B registered" "$(tail -n 5 "$WORK"/lab/*.log 2>&1)"
+  fi
+  lab_stop
 fi
 
 echo
