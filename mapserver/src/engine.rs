@@ -456,6 +456,26 @@ impl MapServer {
         }
     }
 
+    /// Handles one datagram from `from` on the underlay listener, as the
+    /// server does ([`Directory::admit_underlay`]).
+    pub fn handle_underlay(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        msg: &[u8],
+        out: &mut Outbox,
+    ) {
+        let directory = self.directory.clone();
+        match directory.admit_underlay(now, from, msg) {
+            Ok(admitted) => {
+                if !self.answer(now, &admitted, out) {
+                    self.decide(now, admitted, out);
+                }
+            }
+            Err(refused) => directory.refuse(now, refused, from),
+        }
+    }
+
     /// Decides on a message a receive thread admitted. The directory it
     /// was admitted by may be older than a revocation made meanwhile:
     /// that is checked again here.
