@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{config_with_xtrs, plain_register, request, LispXtr, TestSite, A, B, X, Y};
+use common::{config_with_xtrs, plain_register, request, Itr, LispXtr, TestSite, A, B, X, Y};
 use lisp::{auth, Action, MapNotify, MapReply, Message, XtrId};
 use mapserver::config::Config;
 use mapserver::engine::MapServer;
@@ -86,13 +86,16 @@ fn ip(s: &str) -> IpAddr {
 /// `Y`'s ITR at 192.0.2.21 asks for `eid` from its host 10.9.0.5, to be
 /// answered at 192.0.2.22, inner source port 61000.
 fn ecm_from_y(nonce: u64, eid: &str) -> Vec<u8> {
+    let itr = Itr {
+        address: ip("192.0.2.21"),
+        rlocs: vec![ip("2001:db8::22"), ip("192.0.2.22")],
+        port: 61000,
+    };
     Y.ecm_request(
         nonce,
         "[1000] 10.9.0.5/32",
         eid,
-        &[ip("2001:db8::22"), ip("192.0.2.22")],
-        "192.0.2.21:4342".parse().unwrap(),
-        61000,
+        &itr,
         RESOLVER.parse().unwrap(),
     )
 }
@@ -175,26 +178,29 @@ fn an_ecm_map_request_is_answered_at_its_itr_rloc_and_inner_source_port() {
 #[test]
 fn an_ecm_map_request_with_no_itr_rloc_to_answer_at_is_dropped() {
     let mut w = World::new(&[], &[(&X, ""), (&Y, "")]);
+    let resolver = RESOLVER.parse().unwrap();
+    let mut itr = Itr {
+        address: ip("192.0.2.21"),
+        rlocs: vec![ip("2001:db8::22")],
+        port: 61000,
+    };
     let only_v6 = Y.ecm_request(
         1,
         "[1000] 10.9.0.5/32",
         "[1000] 10.8.0.9/32",
-        &[ip("2001:db8::22")],
-        "192.0.2.21:4342".parse().unwrap(),
-        61000,
-        RESOLVER.parse().unwrap(),
+        &itr,
+        resolver,
     );
     assert!(w.underlay("192.0.2.21:4342", &only_v6).is_empty());
     assert_eq!(w.metrics.drops(DropReason::NoItrRloc), 1);
     // A source EID no plain LISP site holds.
+    itr.rlocs = vec![ip("192.0.2.22")];
     let stranger = Y.ecm_request(
         2,
         "[1000] 10.1.0.5/32",
         "[1000] 10.8.0.9/32",
-        &[ip("192.0.2.22")],
-        "192.0.2.21:4342".parse().unwrap(),
-        61000,
-        RESOLVER.parse().unwrap(),
+        &itr,
+        resolver,
     );
     assert!(w.underlay("192.0.2.21:4342", &stranger).is_empty());
     assert_eq!(w.metrics.drops(DropReason::UnknownSource), 1);

@@ -208,16 +208,13 @@ impl LispXtr {
     }
 
     /// A Map-Request for `eid` from source EID `source` (its own host),
-    /// encapsulated (ECM) to the map-resolver at `resolver` from `itr`,
-    /// with `itr_rlocs` to answer at and the inner UDP source `port`.
+    /// encapsulated (ECM) by `itr` to the map-resolver at `resolver`.
     pub fn ecm_request(
         &self,
         nonce: u64,
         source: &str,
         eid: &str,
-        itr_rlocs: &[std::net::IpAddr],
-        itr: SocketAddr,
-        port: u16,
+        itr: &Itr,
         resolver: SocketAddr,
     ) -> Vec<u8> {
         let source: EidPrefix = source.parse().unwrap();
@@ -227,7 +224,7 @@ impl LispXtr {
             eid_mask_len: eid.prefix.prefix_len(),
             eid: Address::eid(eid.iid, eid.prefix.addr(), None),
         }];
-        let rlocs: Vec<Address> = itr_rlocs.iter().map(|ip| Address::Ip(*ip)).collect();
+        let rlocs: Vec<Address> = itr.rlocs.iter().map(|ip| Address::Ip(*ip)).collect();
         let request = MapRequest {
             source_eid: Address::eid(source.iid, source.prefix.addr(), None),
             ..MapRequest::new(nonce, &rlocs, &records)
@@ -238,12 +235,22 @@ impl LispXtr {
             ddt: false,
             to_etr: false,
             to_ms: false,
-            source: SocketAddr::new(itr.ip(), port),
+            source: SocketAddr::new(itr.address, itr.port),
             destination: resolver,
             message: &inner,
         };
         written(|b| ecm.emit(b))
     }
+}
+
+/// An ITR as its Map-Requests describe it.
+pub struct Itr {
+    /// Its own address: the inner IP source.
+    pub address: std::net::IpAddr,
+    /// Where it wants the answer (ITR-RLOCs), in order.
+    pub rlocs: Vec<std::net::IpAddr>,
+    /// The inner UDP source port: where the answer goes.
+    pub port: u16,
 }
 
 /// A Map-Register without a WireGuard key, signed with `site_key`.
