@@ -224,7 +224,7 @@ impl Directory {
                     Untrusted::new_checked(msg).map_err(|_| unsited(DropReason::Malformed))?;
                 let eid = untrusted.untrusted_records().iter().next();
                 let eid = eid.and_then(|r| r.eid_prefix());
-                (eid, Err(untrusted), from)
+                (eid, Underlay::Register(untrusted), from)
             }
             Some(message_type::ECM) => {
                 let malformed = |_| unsited(DropReason::Malformed);
@@ -240,7 +240,11 @@ impl Directory {
                 } else {
                     128
                 };
-                (EidPrefix::from_address(source, len), Ok(request), to)
+                (
+                    EidPrefix::from_address(source, len),
+                    Underlay::Request(request),
+                    to,
+                )
             }
             _ => return Err(unsited(DropReason::UnexpectedType)),
         };
@@ -259,8 +263,8 @@ impl Directory {
             return Err(refused(DropReason::Revoked));
         }
         let input = match input {
-            Ok(request) => Input::Request(request),
-            Err(untrusted) => {
+            Underlay::Request(request) => Input::Request(request),
+            Underlay::Register(untrusted) => {
                 let verified = untrusted
                     .verify(&site.key)
                     .map_err(|_| refused(DropReason::AuthFailed))?;
@@ -311,6 +315,16 @@ impl Directory {
             name,
         );
     }
+}
+
+/// What came in on the underlay, before its site is known.
+// On the stack and moved once, as `Input`.
+#[allow(clippy::large_enum_variant)]
+enum Underlay<'a> {
+    /// To verify with the key of the site its EID leads to.
+    Register(Untrusted<'a>),
+    /// Decapsulated: an RFC 9301 Map-Request carries no authentication.
+    Request(MapRequest<'a>),
 }
 
 /// Where the answer to an encapsulated Map-Request goes: its first
