@@ -2,7 +2,10 @@
 //! the three authenticated messages. They share one layout after the
 //! first word — nonce, Key ID, Algorithm ID, authentication data, records,
 //! and the xTR-ID and Site-ID when the I bit says so — which [`Packet`]
-//! reads and [`Registration`] holds.
+//! reads and [`Registration`] holds. A Map-Notify echoes the xTR-ID and
+//! Site-ID of the Map-Register it answers (RFC 9301 §5.7: its fields are
+//! copied from the Map-Register), with its own I bit, bit 4 as Wireshark,
+//! tcpdump and lispers.net read it.
 //!
 //! Only an [`Authenticated`] message parses into a [`MapRegister`] or a
 //! [`MapNotify`]: verify before parse is a type rule. What a map-server
@@ -24,6 +27,8 @@ mod bits {
     pub const P: u32 = 1 << 27;
     pub const S: u32 = 1 << 26;
     pub const I: u32 = 1 << 25;
+    /// A Map-Notify's or Map-Notify-Ack's I bit.
+    pub const NOTIFY_I: u32 = 1 << 27;
     pub const E: u32 = 1 << 12;
     pub const T: u32 = 1 << 11;
     pub const A: u32 = 1 << 10;
@@ -115,7 +120,7 @@ impl<'a> Packet<&'a [u8]> {
         List::from_checked((self.word() & 0xff) as usize, bytes.unwrap_or_default())
     }
 
-    /// xTR-ID and Site-ID, when a Map-Register's I bit says they are there.
+    /// xTR-ID and Site-ID, when the I bit says they are there.
     pub fn xtr(&self) -> Option<XtrId> {
         let mut c = Cursor::at(self.buffer, self.xtr_at, self.end);
         read_xtr_id(&mut c, has_xtr_id(self.word())).ok().flatten()
@@ -135,10 +140,14 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
     }
 }
 
-/// RFC 9301 gives only the Map-Register an I bit (bit 4 of a Map-Notify
-/// is reserved).
+/// Whether the I bit of a message of this type is set: bit 6 of a
+/// Map-Register, bit 4 of a Map-Notify or Map-Notify-Ack.
 fn has_xtr_id(word: u32) -> bool {
-    (word >> 28) as u8 == message_type::MAP_REGISTER && word & bits::I != 0
+    let i = match (word >> 28) as u8 {
+        message_type::MAP_REGISTER => bits::I,
+        _ => bits::NOTIFY_I,
+    };
+    word & i != 0
 }
 
 /// A Map-Register whose authenticity is not known yet: only for choosing
@@ -198,7 +207,8 @@ pub struct Registration<'a> {
     pub key_id: u8,
     pub algorithm: Algorithm,
     pub records: List<'a, Record<'a>>,
-    /// xTR-ID and Site-ID, sent when the I bit is set (Map-Register only).
+    /// xTR-ID and Site-ID, sent when the I bit is set: a Map-Register's,
+    /// echoed by the Map-Notify that answers it.
     pub xtr: Option<XtrId>,
 }
 
@@ -341,14 +351,8 @@ impl<'a> MapNotify<'a> {
     }
 
     fn emit_as(&self, message_type: u8, buf: &mut [u8], key: &[u8]) -> Result<usize, WriteError> {
-        // RFC 9301 gives Map-Notify no I bit: nothing would announce an xTR-ID.
-        if self.body.xtr.is_some() {
-            return Err(WriteError::Invalid {
-                field: "xTR-ID in Map-Notify",
-                value: 1,
-            });
-        }
-        self.body.emit(u32::from(message_type) << 28, buf, key)
+        let first = u32::from(message_type) << 28 | flag(self.body.xtr.is_some(), bits::NOTIFY_I);
+        self.body.emit(first, buf, key)
     }
 }
 

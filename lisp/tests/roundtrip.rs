@@ -343,7 +343,7 @@ proptest! {
     }
 
     #[test]
-    fn map_notify_and_ack_round_trip_and_verify(body in registration(false)) {
+    fn map_notify_and_ack_round_trip_and_verify(body in registration(true)) {
         let notify = MapNotify { body };
         let bytes = write_exact(|b| notify.emit(b, KEY));
         let verified = auth::verify(&bytes, KEY).unwrap();

@@ -5,8 +5,8 @@
 
 use lisp::address::NatTraversal;
 use lisp::{
-    auth, map_reply, map_request, Action, Address, Algorithm, List, Locator, MapRegister, MapReply,
-    MapRequest, Record, Registration, RequestRecord,
+    auth, map_reply, map_request, Action, Address, Algorithm, Ecm, List, Locator, MapNotify,
+    MapRegister, MapReply, MapRequest, Record, Registration, RequestRecord, XtrId,
 };
 
 fn unhex(s: &str) -> Vec<u8> {
@@ -130,6 +130,76 @@ fn map_reply_with_nat_traversal_vector() {
     let packet = map_reply::Packet::new_checked(&bytes[..]).unwrap();
     assert_eq!(packet.nonce(), 0xff);
     assert_eq!(MapReply::parse(&packet), expected);
+    let mut buf = [0u8; 128];
+    let len = expected.emit(&mut buf).unwrap();
+    assert_eq!(buf[..len], bytes[..]);
+}
+
+/// Type 4 with the I bit (bit 4, 0x48): a Map-Notify echoing the xTR-ID
+/// and Site-ID of a Map-Register, after its record (RFC 9301 §5.6, §5.7).
+#[test]
+fn map_notify_with_xtr_id_vector() {
+    let bytes = unhex(
+        "48 00 00 01 000000000000002a 00 02 0020
+         2f9a71fb3ab6b4b681c485396546842f54eec469e3e9532abf2f1d7754c8b61d
+         000005a0 01 18 1000 0000 0001 0a010000
+         0164ff00 0001 0001 c6336407
+         00112233445566778899aabbccddeeff 0000000000000007",
+    );
+    let locators = [Locator::reachable(ip("198.51.100.7"))];
+    let records = [Record {
+        ttl: 1440,
+        eid_mask_len: 24,
+        action: Action::NO_ACTION,
+        authoritative: true,
+        map_version: 0,
+        eid: ip("10.1.0.0"),
+        locators: List::new(&locators),
+    }];
+    let expected = MapNotify {
+        body: Registration {
+            nonce: 42,
+            key_id: 0,
+            algorithm: Algorithm::HmacSha256_128,
+            records: List::new(&records),
+            xtr: Some(XtrId {
+                xtr_id: 0x0011_2233_4455_6677_8899_aabb_ccdd_eeff,
+                site_id: 7,
+            }),
+        },
+    };
+    let verified = auth::verify(&bytes, KEY).unwrap();
+    assert_eq!(MapNotify::parse(&verified), Ok(expected.clone()));
+    let mut buf = [0u8; 128];
+    let len = expected.emit(&mut buf, KEY).unwrap();
+    assert_eq!(buf[..len], bytes[..]);
+}
+
+/// Type 8 with the M bit, an IPv4 header (TTL 64, UDP, its checksum) and
+/// a UDP header (port 40000 to 4342, its checksum over the pseudo-header)
+/// around the Map-Request of `map_request_vector` (RFC 9301 §5.8).
+#[test]
+fn ecm_vector() {
+    let inner = "10 00 00 01  0102030405060708
+                 0000  0001 c0000201
+                 00 20 0001 0a020009";
+    let bytes = unhex(&format!(
+        "81 00 00 00
+         45 00 0038 0000 0000 40 11 aeae 0a010005 c0000201
+         9c40 10f6 0024 9a24
+         {inner}"
+    ));
+    let inner = unhex(inner);
+    let expected = Ecm {
+        security: false,
+        ddt: false,
+        to_etr: false,
+        to_ms: true,
+        source: "10.1.0.5:40000".parse().unwrap(),
+        destination: "192.0.2.1:4342".parse().unwrap(),
+        message: &inner,
+    };
+    assert_eq!(Ecm::parse(&bytes), Ok(expected.clone()));
     let mut buf = [0u8; 128];
     let len = expected.emit(&mut buf).unwrap();
     assert_eq!(buf[..len], bytes[..]);

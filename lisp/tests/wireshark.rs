@@ -284,6 +284,23 @@ fn wireshark_decodes_every_field_as_written() {
     expected[8].push(("ip.checksum.status", "1;1".into()));
     expected[9].push(("ipv6.src", "fd00::5".into()));
 
+    let echo = samples::map_notify_with_xtr_id();
+    let x = echo.body.xtr.unwrap();
+    let mut e = vec![
+        ("lisp.type", "4".to_string()),
+        ("lisp.nonce", format!("0x{:016x}", echo.body.nonce)),
+        ("lisp.mnot.flags.xtrid", "1".into()),
+        ("lisp.xtrid", hex(&x.xtr_id.to_be_bytes())),
+        ("lisp.siteid", hex(&x.site_id.to_be_bytes())),
+    ];
+    e.extend(auth_fields(
+        &all[10].1,
+        echo.body.key_id,
+        echo.body.algorithm,
+    ));
+    e.extend(mapping_fields(&body_records));
+    expected.push(e);
+
     let mut fields: Vec<&str> = expected.iter().flatten().map(|(f, _)| *f).collect();
     fields.sort();
     fields.dedup();

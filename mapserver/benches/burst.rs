@@ -36,7 +36,7 @@ fn mapping(i: u32, now: Instant) -> Mapping {
         eid: format!("[1000] 10.0.{}.{}/32", i / 250, i % 250 + 1)
             .parse()
             .unwrap(),
-        key: B.public_key,
+        key: Some(B.public_key),
         rlocs,
         ttl: 15,
         registered: now,

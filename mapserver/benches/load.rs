@@ -65,7 +65,7 @@ fn mapping(i: u32, now: Instant) -> Mapping {
         // reply for its ack; see engine.rs).
         site: None,
         eid: format!("[1000] {}/32", eid(i)).parse().unwrap(),
-        key: B.public_key,
+        key: Some(B.public_key),
         rlocs,
         ttl: 15,
         registered: now,

@@ -1,5 +1,6 @@
 //! What a receive thread decides about a datagram before it takes any
-//! lock: which site sent it (by its control address), whether the site
+//! lock: which site sent it (by its control address in the tunnel; on the
+//! underlay, a plain LISP site, by its EID prefixes), whether the site
 //! may send now (its rate), and the message verified and parsed. The
 //! engine builds a new [`Directory`] when its sites change (reload,
 //! restore, revoke); the server swaps it in whole, so that the receive
@@ -9,7 +10,10 @@
 use crate::config::Site;
 use crate::db::SiteId;
 use crate::metrics::{DropLog, DropReason, Metrics};
-use lisp::{auth, map_request, message_type, Authenticated, MapRegister, MapRequest};
+use lisp::{
+    auth, map_request, message_type, Address, Authenticated, Ecm, EidPrefix, MapRegister,
+    MapRequest, Untrusted,
+};
 // 64-bit atomics even on CPUs without them (32-bit MIPS).
 use portable_atomic::{AtomicU64, Ordering::Relaxed};
 use std::collections::HashMap;
@@ -30,9 +34,15 @@ struct Entry {
     due: AtomicU64,
 }
 
-/// The sites by control address, read-mostly.
+/// The sites by control address and by EID prefix, read-mostly.
 pub struct Directory {
-    by_control: HashMap<IpAddr, Entry>,
+    /// Indexed by SiteId; None for a removed site.
+    entries: Vec<Option<Entry>>,
+    /// WireGuard sites by control address.
+    by_control: HashMap<IpAddr, SiteId>,
+    /// Plain LISP sites by their configured EID prefixes, most specific
+    /// first (a walk: a handful of such sites per map-server).
+    by_eid: Vec<(EidPrefix, SiteId)>,
     /// Nanoseconds between two messages of one site at its rate; 0: no
     /// limit.
     interval: u64,
@@ -59,6 +69,8 @@ pub enum Input<'a> {
 /// A datagram the engine is to decide on.
 pub struct Admitted<'a> {
     pub site: SiteId,
+    /// Where the answer goes: the datagram's source; for an ECM
+    /// Map-Request, its ITR-RLOC at the inner UDP source port.
     pub from: SocketAddr,
     pub input: Input<'a>,
 }
@@ -83,28 +95,40 @@ impl Directory {
         metrics: Arc<Metrics>,
         drop_log: Arc<DropLog>,
     ) -> Directory {
-        let by_control = sites
-            .map(|(id, site, revoked)| {
-                let due = previous
-                    .and_then(|p| p.by_control.get(&site.control_address))
-                    .filter(|e| e.id == id)
-                    .map_or(0, |e| e.due.load(Relaxed));
-                let entry = Entry {
-                    id,
-                    name: site.name.clone(),
-                    key: site.key.clone(),
-                    revoked,
-                    due: AtomicU64::new(due),
-                };
-                (site.control_address, entry)
-            })
-            .collect();
+        let mut entries: Vec<Option<Entry>> = Vec::new();
+        let mut by_control = HashMap::new();
+        let mut by_eid = Vec::new();
+        for (id, site, revoked) in sites {
+            let due = previous
+                .and_then(|p| p.entry(id))
+                .map_or(0, |e| e.due.load(Relaxed));
+            let slot = id as usize;
+            if entries.len() <= slot {
+                entries.resize_with(slot + 1, || None);
+            }
+            entries[slot] = Some(Entry {
+                id,
+                name: site.name.clone(),
+                key: site.key.clone(),
+                revoked,
+                due: AtomicU64::new(due),
+            });
+            match site.control_address() {
+                Some(control) => {
+                    by_control.insert(control, id);
+                }
+                None => by_eid.extend(site.eids.iter().map(|eid| (*eid, id))),
+            }
+        }
+        by_eid.sort_by_key(|(eid, _)| std::cmp::Reverse(eid.prefix.prefix_len()));
         let interval = match rate_limit {
             0 => 0,
             rate => 1_000_000_000 / u64::from(rate),
         };
         Directory {
+            entries,
             by_control,
+            by_eid,
             interval,
             tolerance: interval * (2 * u64::from(rate_limit)).saturating_sub(1),
             origin,
@@ -124,7 +148,11 @@ impl Directory {
         from: SocketAddr,
         msg: &'a [u8],
     ) -> Result<Admitted<'a>, Refused> {
-        let Some(site) = self.by_control.get(&from.ip()) else {
+        let Some(site) = self
+            .by_control
+            .get(&from.ip())
+            .and_then(|id| self.entry(*id))
+        else {
             return Err(Refused {
                 reason: DropReason::UnknownSource,
                 site: None,
@@ -173,6 +201,89 @@ impl Directory {
         })
     }
 
+    /// What a plain LISP xTR sent to the underlay listener: a Map-Register
+    /// from the plain LISP site whose EID prefixes hold its first record's
+    /// EID (RFC 9301 §5.6: the site is found by the EID prefixes and the
+    /// key), verified with that site's key before it is parsed; or an ECM
+    /// Map-Request (§5.8) from the plain LISP site whose prefixes hold its
+    /// source EID, to be answered at its first usable ITR-RLOC of
+    /// `from`'s address family, at the inner UDP source port (§5.7), never
+    /// at `from`. A request's source EID is not authenticated (RFC 9301
+    /// Map-Requests are not): it chooses the rate and the policy, and
+    /// policy never serves a plain LISP site a WireGuard key.
+    pub fn admit_underlay<'a>(
+        &self,
+        now: Instant,
+        from: SocketAddr,
+        msg: &'a [u8],
+    ) -> Result<Admitted<'a>, Refused> {
+        let unsited = |reason| Refused { reason, site: None };
+        let (eid, input, reply_to) = match msg.first().map(|b| b >> 4) {
+            Some(message_type::MAP_REGISTER) => {
+                let untrusted =
+                    Untrusted::new_checked(msg).map_err(|_| unsited(DropReason::Malformed))?;
+                let eid = untrusted.untrusted_records().iter().next();
+                let eid = eid.and_then(|r| r.eid_prefix());
+                (eid, Underlay::Register(untrusted), from)
+            }
+            Some(message_type::ECM) => {
+                let malformed = |_| unsited(DropReason::Malformed);
+                let ecm = Ecm::parse(msg).map_err(malformed)?;
+                let packet = map_request::Packet::new_checked(ecm.message).map_err(malformed)?;
+                let request = MapRequest::parse(&packet);
+                let Some(to) = itr_rloc(&request, from, ecm.source.port()) else {
+                    return Err(unsited(DropReason::NoItrRloc));
+                };
+                let source = &request.source_eid;
+                let len = if source.ip().is_some_and(|ip| ip.is_ipv4()) {
+                    32
+                } else {
+                    128
+                };
+                (
+                    EidPrefix::from_address(source, len),
+                    Underlay::Request(request),
+                    to,
+                )
+            }
+            _ => return Err(unsited(DropReason::UnexpectedType)),
+        };
+        let site = eid
+            .and_then(|eid| self.by_eid.iter().find(|(p, _)| p.contains(&eid)))
+            .and_then(|(_, id)| self.entry(*id))
+            .ok_or(unsited(DropReason::UnknownSource))?;
+        let refused = |reason| Refused {
+            reason,
+            site: Some(site.id),
+        };
+        if !self.within_rate(site, now) {
+            return Err(refused(DropReason::RateLimited));
+        }
+        if site.revoked {
+            return Err(refused(DropReason::Revoked));
+        }
+        let input = match input {
+            Underlay::Request(request) => Input::Request(request),
+            Underlay::Register(untrusted) => {
+                let verified = untrusted
+                    .verify(&site.key)
+                    .map_err(|_| refused(DropReason::AuthFailed))?;
+                let register =
+                    MapRegister::parse(&verified).map_err(|_| refused(DropReason::Malformed))?;
+                Input::Register(register)
+            }
+        };
+        Ok(Admitted {
+            site: site.id,
+            from: reply_to,
+            input,
+        })
+    }
+
+    fn entry(&self, id: SiteId) -> Option<&Entry> {
+        self.entries.get(id as usize)?.as_ref()
+    }
+
     /// Takes one message from the site's rate: GCRA, which lets through
     /// what a bucket of twice the rate refilled at the rate would.
     fn within_rate(&self, site: &Entry, now: Instant) -> bool {
@@ -191,8 +302,10 @@ impl Directory {
     /// Counts a refused datagram and logs it (at most once per reason
     /// every few seconds; see [`DropLog`]).
     pub fn refuse(&self, now: Instant, refused: Refused, from: SocketAddr) {
-        let site = refused.site.and(self.by_control.get(&from.ip()));
-        let name = site.map(|e| e.name.as_str());
+        let name = refused
+            .site
+            .and_then(|id| self.entry(id))
+            .map(|e| e.name.as_str());
         log_drop(
             &self.metrics,
             &self.drop_log,
@@ -202,6 +315,33 @@ impl Directory {
             name,
         );
     }
+}
+
+/// What came in on the underlay, before its site is known.
+// On the stack and moved once, as `Input`.
+#[allow(clippy::large_enum_variant)]
+enum Underlay<'a> {
+    /// To verify with the key of the site its EID leads to.
+    Register(Untrusted<'a>),
+    /// Decapsulated: an RFC 9301 Map-Request carries no authentication.
+    Request(MapRequest<'a>),
+}
+
+/// Where the answer to an encapsulated Map-Request goes: its first
+/// ITR-RLOC that is an address of `from`'s family a datagram can go to, at
+/// the inner UDP source `port` (RFC 9301 §5.7).
+fn itr_rloc(request: &MapRequest<'_>, from: SocketAddr, port: u16) -> Option<SocketAddr> {
+    let usable = |ip: &IpAddr| {
+        ip.is_ipv4() == from.is_ipv4()
+            && !ip.is_unspecified()
+            && !ip.is_multicast()
+            && *ip != IpAddr::from([255, 255, 255, 255])
+    };
+    let ip = request.itr_rlocs.iter().find_map(|rloc| match rloc {
+        Address::Ip(ip) if usable(&ip) => Some(ip),
+        _ => None,
+    })?;
+    (port != 0).then_some(SocketAddr::new(ip, port))
 }
 
 /// Counts a drop, and logs it as [`DropLog`] allows.

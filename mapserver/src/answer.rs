@@ -16,10 +16,12 @@ pub struct Answer {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// The EID's WireGuard key, at the locators.
-    Mapping([u8; 32]),
-    /// The key withdrawn: no locators, TTL 0, R bit.
-    Revocation([u8; 32]),
+    /// The EID's WireGuard key (none: a plain LISP mapping, or one served
+    /// to a plain LISP site), at the locators.
+    Mapping(Option<[u8; 32]>),
+    /// The mapping withdrawn: no locators, TTL 0, and its key with the R
+    /// bit.
+    Revocation(Option<[u8; 32]>),
     /// No mapping: what to do with the packets.
     Negative(Action),
 }
@@ -27,7 +29,7 @@ pub enum Kind {
 impl Answer {
     pub fn mapping(
         eid: EidPrefix,
-        key: [u8; 32],
+        key: Option<[u8; 32]>,
         ttl: u32,
         locators: heapless::Vec<Locator<'static>, MAX_LOCATORS>,
     ) -> Answer {
@@ -39,7 +41,7 @@ impl Answer {
         }
     }
 
-    pub fn revocation(eid: EidPrefix, key: [u8; 32]) -> Answer {
+    pub fn revocation(eid: EidPrefix, key: Option<[u8; 32]>) -> Answer {
         let locators = heapless::Vec::new();
         Answer {
             eid,
@@ -69,14 +71,41 @@ impl Answer {
         }
     }
 
+    /// The same answer without its WireGuard key: what a plain LISP site
+    /// is served.
+    pub fn without_key(self) -> Answer {
+        let kind = match self.kind {
+            Kind::Mapping(_) => Kind::Mapping(None),
+            Kind::Revocation(_) => Kind::Revocation(None),
+            negative => negative,
+        };
+        Answer { kind, ..self }
+    }
+
     /// The record as it goes on the wire.
     pub fn record(&self) -> Record<'_> {
+        let (iid, address, len) = (
+            self.eid.iid,
+            self.eid.prefix.addr(),
+            self.eid.prefix.prefix_len(),
+        );
         match &self.kind {
-            Kind::Mapping(key) => Record::mapping(&self.eid, key, self.ttl, &self.locators),
-            Kind::Revocation(key) => Record::revocation(&self.eid, key),
+            Kind::Mapping(Some(key)) => Record::mapping(&self.eid, key, self.ttl, &self.locators),
+            Kind::Revocation(Some(key)) => Record::revocation(&self.eid, key),
+            Kind::Mapping(None) => Record {
+                locators: List::new(&self.locators),
+                ..Record::negative(
+                    Address::eid(iid, address, None),
+                    len,
+                    self.ttl,
+                    Action::NO_ACTION,
+                )
+            },
+            Kind::Revocation(None) => {
+                Record::negative(Address::eid(iid, address, None), len, 0, Action::NO_ACTION)
+            }
             Kind::Negative(action) => {
-                let address = Address::eid(self.eid.iid, self.eid.prefix.addr(), None);
-                Record::negative(address, self.eid.prefix.prefix_len(), self.ttl, *action)
+                Record::negative(Address::eid(iid, address, None), len, self.ttl, *action)
             }
         }
     }

@@ -14,8 +14,12 @@ pub enum Change {
     /// A registration is gone: withdrawn, expired, revoked, no longer
     /// allowed by the configuration.
     Withdrawn { eid: EidPrefix },
-    /// An operator revoked the site while it had this WireGuard key.
-    Revoked { site: String, key: PublicKey },
+    /// An operator revoked the site while it had this WireGuard key (none:
+    /// a plain LISP site).
+    Revoked {
+        site: String,
+        key: Option<PublicKey>,
+    },
     /// A revocation no longer holds: the site has a new key or is gone.
     Unrevoked { site: String },
     /// Where the site's WireGuard packets come from now.

@@ -22,10 +22,16 @@
 //! public_key = "base64 WireGuard public key"
 //! control_address = "100.64.0.2"
 //! eids = ["[1000] 10.1.0.0/16"]
+//!
+//! [[site]]                           # a standard LISP xTR on the underlay
+//! name = "branch-lisp"
+//! kind = "lisp"                      # needs [lisp] underlay_listen
+//! key = "shared secret for Map-Register"
+//! eids = ["[1000] 10.9.0.0/16"]
 //! ```
 
 use lisp::EidPrefix;
-use netconf::check::options::{boolean, integer, nonempty};
+use netconf::check::options::{self, boolean, integer, nonempty};
 use netconf::check::{rules, Document, Report, Section, Value};
 use netconf::PublicKey;
 use std::net::{IpAddr, SocketAddr};
@@ -48,6 +54,9 @@ pub struct Lisp {
     /// Where Map-Registers and Map-Requests arrive; default the control
     /// address, port 4342.
     pub listen: Option<SocketAddr>,
+    /// Where plain LISP xTRs (sites of kind "lisp") send Map-Registers and
+    /// ECM Map-Requests, on the underlay; none: no such listener.
+    pub underlay_listen: Option<SocketAddr>,
     /// Seconds a registration lives without being refreshed.
     pub registration_ttl: u64,
     /// TTL of a negative Map-Reply, in minutes.
@@ -72,6 +81,7 @@ impl Default for Lisp {
     fn default() -> Self {
         Lisp {
             listen: None,
+            underlay_listen: None,
             registration_ttl: 180,
             negative_ttl: 1,
             metrics: SocketAddr::from(([127, 0, 0, 1], 9090)),
@@ -104,23 +114,45 @@ pub struct Config {
     pub statics: Vec<StaticMapping>,
 }
 
-/// A site: one agent (xTR or mobile node) and what it may register.
+/// A site: one agent (xTR or mobile node), or a standard LISP xTR, and
+/// what it may register.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Site {
     pub name: String,
     /// Shared key of its Map-Registers' HMAC.
     pub key: Vec<u8>,
+    /// How a lispguard agent reaches the map-server; None for a plain
+    /// LISP xTR (`kind = "lisp"`), which registers on the underlay and
+    /// whose registrations carry no WireGuard key.
+    pub wireguard: Option<Peer>,
+    /// EID-Prefixes it may register.
+    pub eids: Vec<EidPrefix>,
+    /// Whether it may register prefixes more specific than `eids`.
+    pub accept_more_specifics: bool,
+    /// Sites whose EIDs it may resolve; if None, all sites of its own
+    /// kind (WireGuard or plain LISP) in the same instance. A site of the
+    /// other kind only when named here.
+    pub may_resolve: Option<Vec<String>>,
+}
+
+/// A lispguard site's side of the tunnel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer {
     /// Its WireGuard public key: the map-server's peer, and the only key
     /// its registrations may carry.
     pub public_key: PublicKey,
     /// Its overlay address for control messages, inside the tunnel.
     pub control_address: IpAddr,
-    /// EID-Prefixes it may register.
-    pub eids: Vec<EidPrefix>,
-    /// Whether it may register prefixes more specific than `eids`.
-    pub accept_more_specifics: bool,
-    /// Sites whose EIDs it may resolve; all in the same instance if None.
-    pub may_resolve: Option<Vec<String>>,
+}
+
+impl Site {
+    pub fn public_key(&self) -> Option<PublicKey> {
+        self.wireguard.map(|w| w.public_key)
+    }
+
+    pub fn control_address(&self) -> Option<IpAddr> {
+        self.wireguard.map(|w| w.control_address)
+    }
 }
 
 /// A mapping served without registration.
@@ -213,6 +245,16 @@ impl Config {
             None => Some(Lisp::default()),
         };
         let sites = read_sites(&mut report, &doc, control_address);
+        if lisp.as_ref().is_some_and(|l| l.underlay_listen.is_none()) {
+            for site in doc.sections_of("site") {
+                if matches!(site.entry("kind").map(|e| &e.value), Some(Value::String(k)) if k == "lisp")
+                {
+                    let line = site.entry("kind").map_or(site.line, |e| e.line);
+                    let message = "a plain LISP site, but [lisp] underlay_listen is not set: it cannot reach the map-server";
+                    report.warning(line, &format!("site[{}] kind", site.index), message);
+                }
+            }
+        }
         let statics = read_statics(&mut report, &doc);
         let config = (|| {
             Some(Config {
@@ -273,6 +315,7 @@ fn read_lisp(report: &mut Report, section: &Section) -> Option<Lisp> {
     let mut o = report.options(section, "lisp.");
     let lisp = Lisp {
         listen: o.get("listen", listen_address),
+        underlay_listen: o.get("underlay_listen", listen_address),
         registration_ttl: o
             .get("registration_ttl", rules::seconds)
             .unwrap_or(defaults.registration_ttl),
@@ -310,6 +353,8 @@ fn read_lisp(report: &mut Report, section: &Section) -> Option<Lisp> {
 struct SiteRead {
     name: Option<String>,
     key: Option<Vec<u8>>,
+    /// None for a plain LISP site, whose key and address stay None.
+    lisp: bool,
     public_key: Option<PublicKey>,
     control_address: Option<IpAddr>,
     /// The EID prefixes that parsed, each with its line.
@@ -328,11 +373,17 @@ impl SiteRead {
         let may_resolve = self
             .may_resolve
             .map(|names| names.into_iter().map(|(name, _)| name).collect());
+        let wireguard = match self.lisp {
+            true => None,
+            false => Some(Peer {
+                public_key: self.public_key?,
+                control_address: self.control_address?,
+            }),
+        };
         Some(Site {
             name: self.name?,
             key: self.key?,
-            public_key: self.public_key?,
-            control_address: self.control_address?,
+            wireguard,
             eids: self.eids.into_iter().map(|(eid, _)| eid).collect(),
             accept_more_specifics: self.accept_more_specifics,
             may_resolve,
@@ -362,12 +413,34 @@ fn read_site(report: &mut Report, section: &Section, own: Option<IpAddr>) -> Sit
     let mut o = report.options(section, &label);
     let name = o.required("name", "the site's name", nonempty);
     let key = o.required("key", "the shared key of its Map-Registers", nonempty);
-    let public_key = o.required("public_key", "its WireGuard public key", rules::key);
-    let control_address = o.required(
-        "control_address",
-        "its IP address inside the tunnel",
-        rules::ip_address,
-    );
+    let lisp = o
+        .get("kind", |v| match options::text(v)? {
+            "wireguard" => Ok(false),
+            "lisp" => Ok(true),
+            other => Err(format!(
+                "'{other}': \"wireguard\" (a lispguard agent) or \"lisp\" (a plain LISP xTR)"
+            )),
+        })
+        .unwrap_or(false);
+    let (public_key, control_address) = if lisp {
+        for name in ["public_key", "control_address"] {
+            if o.is_set(name) {
+                o.error_on(
+                    name,
+                    "a plain LISP site (kind = \"lisp\") has no WireGuard side",
+                );
+            }
+        }
+        (None, None)
+    } else {
+        let public_key = o.required("public_key", "its WireGuard public key", rules::key);
+        let control_address = o.required(
+            "control_address",
+            "its IP address inside the tunnel",
+            rules::ip_address,
+        );
+        (public_key, control_address)
+    };
     if control_address.is_some() && control_address == own {
         o.error_on(
             "control_address",
@@ -404,6 +477,7 @@ fn read_site(report: &mut Report, section: &Section, own: Option<IpAddr>) -> Sit
     SiteRead {
         name,
         key: key.map(String::into_bytes),
+        lisp,
         public_key,
         control_address,
         eids,

@@ -98,8 +98,9 @@ fn sites_table(sites: &[SiteStatus], now: Instant) -> String {
         let head = format!(
             "{:<16} {:<16} {:<11} {:<22}",
             name,
-            s.control_address,
-            key_fingerprint(&s.public_key),
+            s.control_address
+                .map_or("(underlay)".into(), |a| a.to_string()),
+            s.public_key.map_or("-".into(), |k| key_fingerprint(&k)),
             seen
         );
         if s.mappings.is_empty() {

@@ -34,7 +34,8 @@ pub struct Mapping {
     /// Index of the registering site; None for a static mapping.
     pub site: Option<SiteId>,
     pub eid: EidPrefix,
-    pub key: PublicKey,
+    /// None for a plain LISP site's registration.
+    pub key: Option<PublicKey>,
     /// At most [`lisp::MAX_LOCATORS`], as a record carries.
     pub rlocs: Locators,
     /// Record TTL handed out, in minutes.
@@ -206,7 +207,7 @@ mod tests {
         Mapping {
             site: Some(site),
             eid: eid.parse().unwrap(),
-            key: [site as u8; 32],
+            key: Some([site as u8; 32]),
             rlocs: Locators::new(),
             ttl: 1,
             registered: expires,

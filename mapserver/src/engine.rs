@@ -6,7 +6,11 @@
 //! address, which WireGuard guarantees (the inner source of a packet from
 //! a peer lies within that peer's allowed-ips). Nothing a site claims about
 //! itself is taken on trust: what the map-server pushes about a site comes
-//! from that site's authenticated registration.
+//! from that site's authenticated registration. A plain LISP site (no
+//! WireGuard) is known on the underlay by its registration's EID prefixes
+//! and key ([`Directory::admit_underlay`]); it is never pushed to, never
+//! served a WireGuard key, and the two kinds resolve each other only where
+//! `may_resolve` names the other site.
 
 use crate::admission::{log_drop, Admitted, Directory, Input};
 use crate::answer::{with_records, Answer};
@@ -169,7 +173,7 @@ pub struct Saved {
     /// Registering site and mapping (its `site` field is ignored).
     pub registrations: Vec<(String, Mapping)>,
     /// Revoked sites and the WireGuard key they had when revoked.
-    pub revoked: Vec<(String, PublicKey)>,
+    pub revoked: Vec<(String, Option<PublicKey>)>,
     /// Sites' last observed WireGuard endpoints.
     pub observed: Vec<(String, SocketAddr)>,
 }
@@ -205,8 +209,9 @@ pub struct MapServer {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SiteStatus {
     pub name: String,
-    pub control_address: IpAddr,
-    pub public_key: PublicKey,
+    /// None for a plain LISP site.
+    pub control_address: Option<IpAddr>,
+    pub public_key: Option<PublicKey>,
     pub observed: Option<SocketAddr>,
     pub revoked: bool,
     pub mappings: Vec<Mapping>,
@@ -298,7 +303,7 @@ impl MapServer {
             // A revocation holds until the site gets a new key.
             let revoked = old
                 .as_ref()
-                .is_some_and(|s| s.revoked && s.config.public_key == site.public_key);
+                .is_some_and(|s| s.revoked && s.config.public_key() == site.public_key());
             if !revoked && old.as_ref().is_some_and(|s| s.revoked) {
                 log::info!("site '{}' has a new key: no longer revoked", site.name);
                 out.store(Change::Unrevoked {
@@ -319,7 +324,7 @@ impl MapServer {
                 .site_prefixes(id)
                 .filter(|eid| {
                     !allowed(site, eid)
-                        || self.db.get(eid).is_some_and(|m| m.key != site.public_key)
+                        || self.db.get(eid).is_some_and(|m| m.key != site.public_key())
                 })
                 .copied()
                 .collect();
@@ -390,7 +395,7 @@ impl MapServer {
                 .copied()
                 .and_then(|id| self.site_mut(id));
             match site {
-                Some(site) if site.config.public_key == key => site.revoked = true,
+                Some(site) if site.config.public_key() == key => site.revoked = true,
                 _ => out.store(Change::Unrevoked { site: name }),
             }
         }
@@ -412,7 +417,7 @@ impl MapServer {
                 let site = self.site(id)?;
                 let fits = !site.revoked
                     && allowed(&site.config, &mapping.eid)
-                    && mapping.key == site.config.public_key
+                    && mapping.key == site.config.public_key()
                     && mapping.expires.is_some_and(|at| at > now)
                     && self.db.get(&mapping.eid).is_none();
                 fits.then_some(id)
@@ -439,7 +444,7 @@ impl MapServer {
             .iter()
             .flatten()
             .filter(|s| s.revoked)
-            .map(|s| s.config.public_key)
+            .filter_map(|s| s.config.public_key())
             .collect()
     }
 
@@ -460,7 +465,7 @@ impl MapServer {
         out: &mut Outbox,
     ) {
         for site in self.sites.iter_mut().flatten() {
-            if &site.config.public_key == public_key && site.observed != endpoint {
+            if site.config.public_key() == Some(*public_key) && site.observed != endpoint {
                 site.observed = endpoint;
                 if let Some(endpoint) = endpoint {
                     out.store(Change::Observed {
@@ -478,6 +483,26 @@ impl MapServer {
     pub fn handle(&mut self, now: Instant, from: SocketAddr, msg: &[u8], out: &mut Outbox) {
         let directory = self.directory.clone();
         match directory.admit(now, from, msg) {
+            Ok(admitted) => {
+                if !self.answer(now, &admitted, out) {
+                    self.decide(now, admitted, out);
+                }
+            }
+            Err(refused) => directory.refuse(now, refused, from),
+        }
+    }
+
+    /// Handles one datagram from `from` on the underlay listener, as the
+    /// server does ([`Directory::admit_underlay`]).
+    pub fn handle_underlay(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        msg: &[u8],
+        out: &mut Outbox,
+    ) {
+        let directory = self.directory.clone();
+        match directory.admit_underlay(now, from, msg) {
             Ok(admitted) => {
                 if !self.answer(now, &admitted, out) {
                     self.decide(now, admitted, out);
@@ -551,11 +576,9 @@ impl MapServer {
         self.update_gauge();
         self.pushes.resume(id, now, out);
         if register.want_map_notify {
+            // Its fields copied, xTR-ID and Site-ID included (RFC 9301 §5.7).
             let notify = MapNotify {
-                body: Registration {
-                    xtr: None,
-                    ..register.body
-                },
+                body: register.body,
             };
             let Some(site) = self.site(id) else { return };
             if out
@@ -580,7 +603,8 @@ impl MapServer {
         if !allowed(site, &eid) {
             return Err(DropReason::OutsidePrefix);
         }
-        if record.eid.wireguard_key() != Some(site.public_key) {
+        // A WireGuard site's key, or none from a plain LISP site.
+        if record.eid.wireguard_key() != site.public_key() {
             return Err(DropReason::KeyMismatch);
         }
         if self.db.get(&eid).is_some_and(|m| m.site != Some(id)) {
@@ -600,7 +624,7 @@ impl MapServer {
         Ok(Mapping {
             site: Some(id),
             eid,
-            key: site.public_key,
+            key: site.public_key(),
             rlocs,
             ttl: record.ttl,
             registered: now,
@@ -760,12 +784,22 @@ impl MapServer {
             Some(m) if self.may_resolve(id, m) => {
                 log::debug!("site '{}' resolved {eid} to {}", self.site_name(id), m.eid);
                 let until = now + Duration::from_secs(u64::from(m.ttl) * 60);
+                let lisp = |id| self.site(id).is_some_and(|s| s.config.wireguard.is_none());
+                let answer = match lisp(id) {
+                    true => self.record_of(m).without_key(),
+                    false => self.record_of(m),
+                };
                 Resolution {
-                    answer: self.record_of(m),
+                    answer,
                     negative: false,
                     subscribe: Some((m.eid, until)),
                     subscribe_negative: None,
-                    push: m.site.map(|owner| (owner, m.eid.iid)),
+                    // Only between two WireGuard sites: a push configures a
+                    // tunnel.
+                    push: m
+                        .site
+                        .filter(|owner| !lisp(*owner) && !lisp(id))
+                        .map(|owner| (owner, m.eid.iid)),
                 }
             }
             Some(denied) => negative(
@@ -827,8 +861,10 @@ impl MapServer {
         });
     }
 
-    /// Policy: never across instance IDs; within one, any site unless the
-    /// requester's `may_resolve` names the sites it may reach.
+    /// Policy: never across instance IDs; within one, any site of the
+    /// requester's kind (static mappings count as WireGuard ones) unless
+    /// its `may_resolve` names the sites it may reach; a site of the other
+    /// kind only when `may_resolve` names it.
     fn may_resolve(&self, requester: SiteId, mapping: &Mapping) -> bool {
         let Some(site) = self.site(requester) else {
             return false;
@@ -836,11 +872,15 @@ impl MapServer {
         if !site.config.eids.iter().any(|e| e.iid == mapping.eid.iid) {
             return false;
         }
-        match (&site.config.may_resolve, mapping.site) {
+        let owner = mapping.site.and_then(|o| self.site(o));
+        let named = |names: &Vec<String>| owner.is_some_and(|o| names.contains(&o.config.name));
+        let lisp_owner = owner.is_some_and(|o| o.config.wireguard.is_none());
+        if site.config.wireguard.is_none() != lisp_owner {
+            return site.config.may_resolve.as_ref().is_some_and(named);
+        }
+        match (&site.config.may_resolve, owner) {
             (None, _) | (Some(_), None) => true,
-            (Some(names), Some(owner)) => self
-                .site(owner)
-                .is_some_and(|o| names.contains(&o.config.name)),
+            (Some(names), Some(_)) => named(names),
         }
     }
 
@@ -1018,7 +1058,11 @@ impl MapServer {
         let Some(site) = self.site(key.to_site).filter(|s| !s.revoked) else {
             return;
         };
-        let to = SocketAddr::new(site.config.control_address, CONTROL_PORT);
+        // A plain LISP site is never pushed to: it is not in the tunnel.
+        let Some(control) = site.config.control_address() else {
+            return;
+        };
+        let to = SocketAddr::new(control, CONTROL_PORT);
         let write = |buf: &mut [u8]| {
             with_records(&records, |records| {
                 let notify = MapNotify {
@@ -1126,7 +1170,7 @@ impl MapServer {
         for subscribers in self.subscribers.all_mut().flat_map(|m| m.values_mut()) {
             subscribers.retain(|s| s.site != id);
         }
-        let control = self.site(id).map(|s| s.config.control_address);
+        let control = self.site(id).and_then(|s| s.config.control_address());
         self.held.retain(|h| Some(h.to.ip()) != control);
         if let Some(site) = self.site_mut(id) {
             site.revoked = true;
@@ -1136,7 +1180,7 @@ impl MapServer {
                 .clear();
             let change = Change::Revoked {
                 site: site.config.name.clone(),
-                key: site.config.public_key,
+                key: site.config.public_key(),
             };
             out.store(change);
         }
@@ -1181,8 +1225,8 @@ impl MapServer {
                 let s = s.as_ref()?;
                 Some(SiteStatus {
                     name: s.config.name.clone(),
-                    control_address: s.config.control_address,
-                    public_key: s.config.public_key,
+                    control_address: s.config.control_address(),
+                    public_key: s.config.public_key(),
                     observed: s.observed,
                     revoked: s.revoked,
                     mappings: self
@@ -1278,7 +1322,7 @@ impl StaticsUpdate<'_> {
         let old = self.engine.db.insert(Mapping {
             site: None,
             eid: mapping.eid,
-            key: mapping.public_key,
+            key: Some(mapping.public_key),
             rlocs: Locators::from_elem(
                 Rloc {
                     address: mapping.rloc,

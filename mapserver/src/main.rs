@@ -171,13 +171,16 @@ fn run(run: &Run) -> Result<(), Failure> {
     // WireGuard handshakes with them now, not when they next send.
     let mut waking = HashMap::new();
     for site in engine.sites().into_iter().filter(|s| !s.revoked) {
+        let Some(public_key) = site.public_key else {
+            continue; // a plain LISP site: no tunnel
+        };
         let registered = site.mappings.iter().find_map(|m| m.rlocs.first());
         let Some(endpoint) = site.observed.or(registered.map(|r| r.address)) else {
             continue;
         };
-        match tunnel.wake(&site.public_key, endpoint) {
+        match tunnel.wake(&public_key, endpoint) {
             Ok(()) => {
-                waking.insert(site.name, site.public_key);
+                waking.insert(site.name, public_key);
             }
             Err(e) => log::warn!("WireGuard peer of site '{}': {e}", site.name),
         }
@@ -223,6 +226,7 @@ fn run(run: &Run) -> Result<(), Failure> {
                 tunnel: Some(ifindex),
                 observer: Some(observer),
                 changes: Some(changes.clone()),
+                underlay: config.lisp.underlay_listen,
             },
         )
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?,
@@ -232,6 +236,9 @@ fn run(run: &Run) -> Result<(), Failure> {
     let socket = &config.lisp.control_socket;
     control::serve(socket, server.clone())
         .map_err(|e| format!("cannot open the control socket {}: {e}", socket.display()))?;
+    if let Some(underlay) = server.underlay_addr() {
+        log::info!("plain LISP xTRs on {underlay} (underlay)");
+    }
     log::info!(
         "map-server on {listen} ({threads} threads), {} sites, metrics on http://{}/metrics",
         config.sites.len(),
@@ -301,7 +308,7 @@ fn keep(
         let mut tunnel = tunnel.lock().unwrap_or_else(|p| p.into_inner());
         for change in &batch {
             let done = match (change, tunnel.as_mut()) {
-                (Change::Revoked { key, .. }, Some(tunnel)) => tunnel.revoke(key),
+                (Change::Revoked { key: Some(key), .. }, Some(tunnel)) => tunnel.revoke(key),
                 (Change::Registered { site, .. }, Some(tunnel)) => match waking.remove(site) {
                     Some(key) => tunnel.quiet(&key),
                     None => Ok(()),

@@ -30,10 +30,13 @@ pub enum DropReason {
     /// Not received on the map-server's WireGuard interface: its source
     /// address is not vouched for (a forged datagram from the underlay).
     NotFromTunnel,
+    /// An ECM Map-Request with no ITR-RLOC of the family it came in (or
+    /// no inner source port) to answer at.
+    NoItrRloc,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 10] = [
+    pub const ALL: [DropReason; 11] = [
         DropReason::Malformed,
         DropReason::UnknownSource,
         DropReason::AuthFailed,
@@ -44,6 +47,7 @@ impl DropReason {
         DropReason::UnexpectedType,
         DropReason::RateLimited,
         DropReason::NotFromTunnel,
+        DropReason::NoItrRloc,
     ];
 
     pub fn label(self) -> &'static str {
@@ -58,6 +62,7 @@ impl DropReason {
             DropReason::UnexpectedType => "unexpected_type",
             DropReason::RateLimited => "rate_limited",
             DropReason::NotFromTunnel => "not_from_tunnel",
+            DropReason::NoItrRloc => "no_itr_rloc",
         }
     }
 }

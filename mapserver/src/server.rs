@@ -10,7 +10,10 @@
 //!
 //! Where the map-server has its WireGuard interface, a datagram is taken
 //! only if it arrived on it: WireGuard vouches for the inner source
-//! address, the underlay does not.
+//! address, the underlay does not. Plain LISP xTRs have a listener of
+//! their own on the underlay (off unless configured), one socket and
+//! thread, where a site is found by its EID prefixes and key instead
+//! ([`Directory::admit_underlay`]).
 
 use crate::admission::{Directory, Input, Refused};
 use crate::change::Change;
@@ -50,6 +53,18 @@ pub struct Host {
     pub observer: Option<Observer>,
     /// Receives the engine's state changes, in the order they were made.
     pub changes: Option<mpsc::Sender<Vec<Change>>>,
+    /// Where plain LISP xTRs reach the map-server on the underlay (port 0
+    /// picks one); None: no such listener.
+    pub underlay: Option<SocketAddr>,
+}
+
+/// Which listener a datagram came in on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Listener {
+    /// The sites' control addresses, in the tunnel.
+    Control,
+    /// Plain LISP xTRs on the underlay.
+    Underlay,
 }
 
 impl Host {
@@ -109,6 +124,7 @@ impl Shared {
     /// A datagram `bytes` arrived.
     fn on_datagram(
         &self,
+        listener: Listener,
         received: &udp::Received,
         bytes: &[u8],
         metrics: &Metrics,
@@ -117,14 +133,18 @@ impl Shared {
         let from = received.from;
         let started = Instant::now();
         let directory = self.directory.load();
-        if !udp::from_tunnel(received, self.host.tunnel) {
+        if listener == Listener::Control && !udp::from_tunnel(received, self.host.tunnel) {
             let refused = Refused {
                 reason: DropReason::NotFromTunnel,
                 site: None,
             };
             return directory.refuse(started, refused, from);
         }
-        let admitted = match directory.admit(started, from, bytes) {
+        let admitted = match listener {
+            Listener::Control => directory.admit(started, from, bytes),
+            Listener::Underlay => directory.admit_underlay(started, from, bytes),
+        };
+        let admitted = match admitted {
             Ok(admitted) => admitted,
             Err(refused) => {
                 directory.refuse(started, refused, from);
@@ -168,6 +188,7 @@ pub struct Server {
     /// For what the engine sends outside a receive loop (revoke, reload).
     socket: UdpSocket,
     local_addr: SocketAddr,
+    underlay_addr: Option<SocketAddr>,
     stop: Option<Sender<()>>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -216,6 +237,8 @@ impl Server {
         for _ in 1..threads.max(1) {
             sockets.push(shared_socket(local_addr)?);
         }
+        let underlay = host.underlay.map(shared_socket).transpose()?;
+        let underlay_addr = underlay.as_ref().map(UdpSocket::local_addr).transpose()?;
         let (stop, stopped) = async_channel::bounded::<()>(1);
         let (wake, woken) = async_channel::bounded::<()>(1);
         let shared = Arc::new(Shared {
@@ -230,15 +253,19 @@ impl Server {
         let timer_socket = sockets[0].try_clone()?;
         let socket = sockets[0].try_clone()?;
         let mut threads = Vec::new();
-        for (n, socket) in sockets.into_iter().enumerate() {
+        let listeners = sockets
+            .into_iter()
+            .map(|s| (Listener::Control, s))
+            .chain(underlay.map(|s| (Listener::Underlay, s)));
+        for (n, (listener, socket)) in listeners.enumerate() {
             let (shared, stopped) = (shared.clone(), stopped.clone());
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("lisp-rx-{n}"))
-                    .spawn(move || {
-                        async_io::block_on(receive(&shared, socket).or(wait(stopped)))
-                    })?,
-            );
+            let name = match listener {
+                Listener::Control => format!("lisp-rx-{n}"),
+                Listener::Underlay => "lisp-underlay".into(),
+            };
+            threads.push(std::thread::Builder::new().name(name).spawn(move || {
+                async_io::block_on(receive(&shared, listener, socket).or(wait(stopped)))
+            })?);
         }
         let shared_for_timer = shared.clone();
         threads.push(
@@ -253,6 +280,7 @@ impl Server {
             shared,
             socket,
             local_addr,
+            underlay_addr,
             stop: Some(stop),
             threads,
         })
@@ -260,6 +288,11 @@ impl Server {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the underlay listener is bound, if there is one.
+    pub fn underlay_addr(&self) -> Option<SocketAddr> {
+        self.underlay_addr
     }
 
     /// Runs `f` on the engine and sends what it leaves in the outbox: for
@@ -303,7 +336,7 @@ async fn send_all(socket: &Async<UdpSocket>, out: &mut Outbox) {
 }
 
 /// One receive thread: each datagram from `socket` to the engine.
-async fn receive(shared: &Shared, socket: UdpSocket) {
+async fn receive(shared: &Shared, listener: Listener, socket: UdpSocket) {
     let socket = match Async::new(socket) {
         Ok(socket) => socket,
         Err(e) => return log::error!("cannot poll the LISP socket: {e}"),
@@ -326,7 +359,13 @@ async fn receive(shared: &Shared, socket: UdpSocket) {
                 .receive_dropped
                 .fetch_add(u64::from(dropped), Relaxed);
         }
-        shared.on_datagram(&received, &buf[..received.len], &metrics, &mut out);
+        shared.on_datagram(
+            listener,
+            &received,
+            &buf[..received.len],
+            &metrics,
+            &mut out,
+        );
         send_all(&socket, &mut out).await;
     }
 }

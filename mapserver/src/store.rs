@@ -31,7 +31,7 @@ CREATE TABLE registration (
     iid INTEGER NOT NULL,
     prefix TEXT NOT NULL,          -- canonical, e.g. 10.1.0.0/16
     site TEXT NOT NULL,
-    key BLOB NOT NULL,             -- WireGuard public key, 32 bytes
+    key BLOB NOT NULL,             -- WireGuard public key, 32 bytes; empty: none (a plain LISP site)
     rlocs TEXT NOT NULL,           -- 'priority weight address:port' lines
     ttl INTEGER NOT NULL,          -- record TTL, minutes
     registered INTEGER NOT NULL,   -- first registered, unix seconds
@@ -40,7 +40,7 @@ CREATE TABLE registration (
 );
 CREATE TABLE revocation (
     site TEXT PRIMARY KEY,
-    key BLOB NOT NULL              -- the WireGuard key it had when revoked
+    key BLOB NOT NULL              -- the WireGuard key it had when revoked; empty: none
 );
 CREATE TABLE endpoint (
     site TEXT PRIMARY KEY,
@@ -211,7 +211,7 @@ impl Store {
                 .parse()
                 .ok()
                 .map(|p| EidPrefix::new(iid, p))
-                .zip(PublicKey::try_from(key.as_slice()).ok())
+                .zip(key_of(&key))
                 .zip(parse_rlocs(&rlocs));
             let Some(((eid, key), rlocs)) = parsed else {
                 log::warn!(
@@ -235,7 +235,7 @@ impl Store {
         Ok(out)
     }
 
-    fn revocations(&self) -> Result<Vec<(String, PublicKey)>, Error> {
+    fn revocations(&self) -> Result<Vec<(String, Option<PublicKey>)>, Error> {
         let what = "reading revocations";
         let mut statement = context(what, self.db.prepare("SELECT site, key FROM revocation"))?;
         let rows = context(
@@ -247,9 +247,9 @@ impl Store {
         let mut out = Vec::new();
         for row in rows {
             let (site, key) = context(what, row)?;
-            match PublicKey::try_from(key.as_slice()) {
-                Ok(key) => out.push((site, key)),
-                Err(_) => log::warn!("state file: revocation of '{site}' unreadable, dropped"),
+            match key_of(&key) {
+                Some(key) => out.push((site, key)),
+                None => log::warn!("state file: revocation of '{site}' unreadable, dropped"),
             }
         }
         Ok(out)
@@ -282,8 +282,22 @@ impl Store {
                 })
                 .optional(),
         )?;
-        Ok(key.and_then(|k| PublicKey::try_from(k.as_slice()).ok()))
+        Ok(key.and_then(|k| key_of(&k)).flatten())
     }
+}
+
+/// A key column: 32 bytes, or empty for none (a plain LISP site has no
+/// WireGuard key); None when it is neither.
+fn key_of(blob: &[u8]) -> Option<Option<PublicKey>> {
+    match blob {
+        [] => Some(None),
+        key => PublicKey::try_from(key).ok().map(Some),
+    }
+}
+
+/// What a key column holds for `key`.
+fn key_blob(key: &Option<PublicKey>) -> &[u8] {
+    key.as_ref().map_or(&[], |k| k.as_slice())
 }
 
 fn apply_one(
@@ -301,7 +315,7 @@ fn apply_one(
                     mapping.eid.iid,
                     mapping.eid.prefix.to_string(),
                     site,
-                    mapping.key.as_slice(),
+                    key_blob(&mapping.key),
                     format_rlocs(&mapping.rlocs),
                     mapping.ttl,
                     clock.unix(mapping.registered),
@@ -320,7 +334,7 @@ fn apply_one(
         Change::Revoked { site, key } => {
             tx.execute(
                 "INSERT OR REPLACE INTO revocation (site, key) VALUES (?1, ?2)",
-                params![site, key.as_slice()],
+                params![site, key_blob(key)],
             )?;
         }
         Change::Unrevoked { site } => {
@@ -377,7 +391,7 @@ mod tests {
         Mapping {
             site: Some(3),
             eid: eid.parse().unwrap(),
-            key: [7; 32],
+            key: Some([7; 32]),
             rlocs,
             ttl: 15,
             registered: expires - Duration::from_secs(100),
@@ -409,7 +423,7 @@ mod tests {
                         },
                         Change::Revoked {
                             site: "b".into(),
-                            key: [9; 32],
+                            key: Some([9; 32]),
                         },
                         Change::Observed {
                             site: "a".into(),
@@ -436,7 +450,7 @@ mod tests {
         let expires = m.expires.unwrap();
         assert!(expires.duration_since(clock.at) <= Duration::from_secs(181));
         assert!(expires.duration_since(clock.at) >= Duration::from_secs(179));
-        assert_eq!(saved.revoked, vec![("b".to_string(), [9; 32])]);
+        assert_eq!(saved.revoked, vec![("b".to_string(), Some([9; 32]))]);
         assert_eq!(store.revocation("b").unwrap(), Some([9; 32]));
         assert_eq!(
             saved.observed,

@@ -71,8 +71,9 @@ impl Tunnel {
         self.peers = config
             .sites
             .iter()
-            .filter(|s| !revoked.contains(&s.public_key))
-            .map(|s| (s.public_key, s.control_address))
+            .filter_map(|s| s.wireguard)
+            .filter(|w| !revoked.contains(&w.public_key))
+            .map(|w| (w.public_key, w.control_address))
             .collect();
         for peer in self.wg.peers()? {
             if !self.peers.contains_key(&peer.public_key) {
@@ -87,7 +88,11 @@ impl Tunnel {
                 persistent_keepalive: None,
             })?;
         }
-        let addresses: HashSet<IpAddr> = config.sites.iter().map(|s| s.control_address).collect();
+        let addresses: HashSet<IpAddr> = config
+            .sites
+            .iter()
+            .filter_map(|s| s.control_address())
+            .collect();
         for gone in self.routed.difference(&addresses) {
             self.rtnl.remove_route(host(*gone), self.wg.name())?;
         }

@@ -363,3 +363,52 @@ fn the_command_line_has_a_version_its_commands_and_a_usage_error() {
         );
     }
 }
+
+#[test]
+fn a_plain_lisp_site_has_a_key_and_prefixes_and_no_wireguard_side() {
+    let text = "control_address = \"100.64.0.1\"\n\
+         [wireguard]\n\
+         private_key_file = \"/k\"\n\
+         [lisp]\n\
+         underlay_listen = \"192.0.2.1:4342\"\n\
+         [[site]]\n\
+         name = \"x\"\n\
+         kind = \"lisp\"\n\
+         key = \"s\"\n\
+         eids = [\"[1000] 10.8.0.0/16\"]\n";
+    let config = Config::parse(Path::new("ms.toml"), text).unwrap();
+    assert_eq!(
+        config.lisp.underlay_listen,
+        Some("192.0.2.1:4342".parse().unwrap())
+    );
+    assert_eq!(config.sites[0].wireguard, None);
+    assert_eq!(config.sites[0].key, b"s");
+
+    let wrong = format!(
+        "{text}public_key = \"{KEY_A}\"\ncontrol_address = \"100.64.0.9\"\n\
+         [[site]]\nname = \"y\"\nkind = \"bgp\"\nkey = \"t\"\n\
+         public_key = \"{KEY_A}\"\ncontrol_address = \"100.64.0.2\"\neids = [\"10.9.0.0/16\"]\n"
+    );
+    let found = errors(&wrong);
+    let lines: Vec<(usize, &str)> = found.iter().map(|(l, o, _)| (*l, o.as_str())).collect();
+    assert_eq!(
+        lines,
+        [
+            (11, "site 'x' public_key"),
+            (12, "site 'x' control_address"),
+            (15, "site 'y' kind"),
+        ]
+    );
+    assert!(found[0].2.contains("no WireGuard side"), "{}", found[0].2);
+    assert!(found[2].2.contains("\"lisp\""), "{}", found[2].2);
+}
+
+#[test]
+fn a_plain_lisp_site_without_the_underlay_listener_is_a_warning() {
+    let text = "control_address = \"100.64.0.1\"\n[wireguard]\nprivate_key_file = \"/k\"\n\
+         [[site]]\nname = \"x\"\nkind = \"lisp\"\nkey = \"s\"\neids = [\"10.8.0.0/16\"]\n";
+    let (_, warnings) = Config::parse_with_warnings(Path::new("ms.toml"), text).unwrap();
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(warnings[0].line, 6);
+    assert!(warnings[0].message.contains("underlay_listen"));
+}

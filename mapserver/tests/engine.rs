@@ -830,7 +830,7 @@ fn a_revoked_site_gets_no_answers_and_no_pushes() {
             },
             Change::Revoked {
                 site: "b".into(),
-                key: B.public_key
+                key: Some(B.public_key)
             }
         ]
     );
@@ -879,7 +879,7 @@ fn restore_takes_back_what_the_configuration_still_allows() {
     let mut mapping = a.mappings[0].clone();
     let old_key = Mapping {
         eid: "[1000] 10.1.1.0/24".parse().unwrap(),
-        key: [0x01; 32],
+        key: Some([0x01; 32]),
         ..mapping.clone()
     };
     let expired = Mapping {
@@ -895,7 +895,7 @@ fn restore_takes_back_what_the_configuration_still_allows() {
             ("a".into(), expired),
             ("gone".into(), a.mappings[0].clone()),
         ],
-        revoked: vec![("b".into(), B.public_key)],
+        revoked: vec![("b".into(), Some(B.public_key))],
         observed: vec![("a".into(), "203.0.113.7:4000".parse().unwrap())],
     };
     let metrics = Arc::new(Metrics::default());

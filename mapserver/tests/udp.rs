@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{config, request, TestSite, A, B, C};
+use common::{config, config_with_xtrs, request, Itr, TestSite, A, B, C, X, Y};
 use lisp::{auth, Action, Address, MapNotify, Message};
 use mapserver::engine::MapServer;
 use mapserver::metrics::DropReason;
 use mapserver::metrics::Metrics;
-use mapserver::server::Server;
+use mapserver::server::{Host, Server};
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -278,4 +278,77 @@ fn datagrams_a_full_receive_buffer_drops_are_counted() {
     assert!(metrics
         .render()
         .contains(&format!("lispguard_receive_dropped_total {dropped}")));
+}
+
+#[test]
+fn plain_lisp_xtrs_register_and_resolve_over_the_underlay() {
+    const NET: u8 = 8;
+    private_loopback();
+    let config = config_with_xtrs(NET, &[], &[(&X, ""), (&Y, "")], "rate_limit = 0");
+    let engine = MapServer::new(
+        &config,
+        Arc::new(Metrics::default()),
+        Instant::now(),
+        fastrand::Rng::with_seed(1),
+    );
+    let host = Host {
+        underlay: Some(SocketAddr::from(([127, NET, 0, 1], 0))),
+        ..Default::default()
+    };
+    let server = Server::start(engine, SocketAddr::from(([127, NET, 0, 1], 0)), 1, host).unwrap();
+    let resolver = server.underlay_addr().expect("an underlay listener");
+    let bind = |last: u8, port: u16| {
+        let socket = UdpSocket::bind(SocketAddr::from(([127, NET, 0, last], port))).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        socket
+    };
+    let mut buf = [0u8; 1500];
+
+    // x's ETR registers its prefix from its RLOC, with its xTR-ID.
+    let etr = bind(20, 4342);
+    let xtr = lisp::XtrId {
+        xtr_id: 0xfeed,
+        site_id: 3,
+    };
+    let rloc = etr.local_addr().unwrap().ip();
+    etr.send_to(
+        &X.register(1, "[1000] 10.8.0.0/24", rloc, Some(xtr)),
+        resolver,
+    )
+    .unwrap();
+    let (len, from) = etr.recv_from(&mut buf).expect("a Map-Notify");
+    assert_eq!(from, resolver);
+    let verified = auth::verify(&buf[..len], X.key).expect("signed with x's key");
+    assert_eq!(MapNotify::parse(&verified).unwrap().body.xtr, Some(xtr));
+
+    // y's ITR encapsulates a Map-Request from one socket and names another
+    // (its ITR-RLOC and inner source port) for the answer.
+    let sender = bind(21, 0);
+    let answers = bind(22, 0);
+    let itr = Itr {
+        address: sender.local_addr().unwrap().ip(),
+        rlocs: vec![answers.local_addr().unwrap().ip()],
+        port: answers.local_addr().unwrap().port(),
+    };
+    let ecm = Y.ecm_request(
+        9,
+        "[1000] 10.9.0.5/32",
+        "[1000] 10.8.0.9/32",
+        &itr,
+        resolver,
+    );
+    sender.send_to(&ecm, resolver).unwrap();
+    let (len, from) = answers
+        .recv_from(&mut buf)
+        .expect("a Map-Reply at the ITR-RLOC");
+    assert_eq!(from, resolver);
+    let Ok(Message::MapReply(reply)) = Message::parse(&buf[..len]) else {
+        panic!("expected a Map-Reply");
+    };
+    assert_eq!(reply.nonce, 9);
+    let record = reply.records.get(0).unwrap();
+    assert_eq!(record.eid.wireguard_key(), None);
+    assert_eq!(record.locators.get(0).unwrap().rloc.ip(), Some(rloc));
 }

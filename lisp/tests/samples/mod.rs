@@ -155,6 +155,17 @@ pub fn map_notify() -> MapNotify<'static> {
     }
 }
 
+/// The Map-Notify that answers a Map-Register with the I bit: its xTR-ID
+/// and Site-ID echoed.
+pub fn map_notify_with_xtr_id() -> MapNotify<'static> {
+    MapNotify {
+        body: Registration {
+            nonce: 0xdead_beef_0000_0002,
+            ..map_register(Algorithm::HmacSha256_128).body
+        },
+    }
+}
+
 /// A Map-Request encapsulated to a Map-Resolver, inner header of the
 /// family of `source`.
 pub fn ecm<'a>(inner: &'a [u8], source: &str, destination: &str) -> Ecm<'a> {
@@ -221,6 +232,11 @@ pub fn all() -> Vec<(&'static str, Vec<u8>, usize)> {
             "ecm-ipv6",
             written(|b| ecm(&inner, "[fd00::5]:40000", "[fd00::53]:4342").emit(b)),
             0,
+        ),
+        (
+            "map-notify-xtr-id",
+            written(|b| map_notify_with_xtr_id().emit(b, SITE_KEY)),
+            2,
         ),
     ]
 }

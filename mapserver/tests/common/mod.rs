@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use lisp::{
-    Action, Address, Algorithm, EidPrefix, List, Locator, MapNotify, MapRegister, MapRequest,
-    Record, Registration, RequestRecord,
+    Action, Address, Algorithm, Ecm, EidPrefix, List, Locator, MapNotify, MapRegister, MapRequest,
+    Record, Registration, RequestRecord, XtrId,
 };
 use mapserver::config::{format_key, Config};
 use std::net::SocketAddr;
@@ -160,6 +160,147 @@ pub fn config(net: u8, sites: &[&TestSite], lisp: &str) -> Config {
     );
     for site in sites {
         text.push_str(&site.toml(net));
+    }
+    Config::parse(Path::new("test.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// A standard LISP xTR: a site of kind "lisp", on the underlay, with a
+/// shared key and prefixes and no WireGuard side.
+pub struct LispXtr {
+    pub name: &'static str,
+    pub key: &'static [u8],
+    pub eids: &'static [&'static str],
+}
+
+pub const X: LispXtr = LispXtr {
+    name: "x",
+    key: b"key of x",
+    eids: &["[1000] 10.8.0.0/16"],
+};
+pub const Y: LispXtr = LispXtr {
+    name: "y",
+    key: b"key of y",
+    eids: &["[1000] 10.9.0.0/16"],
+};
+
+impl LispXtr {
+    /// Its `[[site]]` section, with `extra` options.
+    pub fn toml(&self, extra: &str) -> String {
+        let eids: Vec<String> = self.eids.iter().map(|e| format!("\"{e}\"")).collect();
+        format!(
+            "[[site]]\nname = \"{}\"\nkind = \"lisp\"\nkey = \"{}\"\neids = [{}]\naccept_more_specifics = true\n{extra}\n",
+            self.name,
+            std::str::from_utf8(self.key).unwrap(),
+            eids.join(", ")
+        )
+    }
+
+    /// A Map-Register of `eid` at the plain RLOC `rloc`, as a standard xTR
+    /// sends it: no Security Key LCAF, M set, its xTR-ID if given (I bit).
+    pub fn register(
+        &self,
+        nonce: u64,
+        eid: &str,
+        rloc: std::net::IpAddr,
+        xtr: Option<XtrId>,
+    ) -> Vec<u8> {
+        plain_register(nonce, eid, rloc, self.key, xtr)
+    }
+
+    /// A Map-Request for `eid` from source EID `source` (its own host),
+    /// encapsulated (ECM) by `itr` to the map-resolver at `resolver`.
+    pub fn ecm_request(
+        &self,
+        nonce: u64,
+        source: &str,
+        eid: &str,
+        itr: &Itr,
+        resolver: SocketAddr,
+    ) -> Vec<u8> {
+        let source: EidPrefix = source.parse().unwrap();
+        let eid: EidPrefix = eid.parse().unwrap();
+        let records = [RequestRecord {
+            notify: false,
+            eid_mask_len: eid.prefix.prefix_len(),
+            eid: Address::eid(eid.iid, eid.prefix.addr(), None),
+        }];
+        let rlocs: Vec<Address> = itr.rlocs.iter().map(|ip| Address::Ip(*ip)).collect();
+        let request = MapRequest {
+            source_eid: Address::eid(source.iid, source.prefix.addr(), None),
+            ..MapRequest::new(nonce, &rlocs, &records)
+        };
+        let inner = written(|b| request.emit(b));
+        let ecm = Ecm {
+            security: false,
+            ddt: false,
+            to_etr: false,
+            to_ms: false,
+            source: SocketAddr::new(itr.address, itr.port),
+            destination: resolver,
+            message: &inner,
+        };
+        written(|b| ecm.emit(b))
+    }
+}
+
+/// An ITR as its Map-Requests describe it.
+pub struct Itr {
+    /// Its own address: the inner IP source.
+    pub address: std::net::IpAddr,
+    /// Where it wants the answer (ITR-RLOCs), in order.
+    pub rlocs: Vec<std::net::IpAddr>,
+    /// The inner UDP source port: where the answer goes.
+    pub port: u16,
+}
+
+/// A Map-Register without a WireGuard key, signed with `site_key`.
+pub fn plain_register(
+    nonce: u64,
+    eid: &str,
+    rloc: std::net::IpAddr,
+    site_key: &[u8],
+    xtr: Option<XtrId>,
+) -> Vec<u8> {
+    let eid: EidPrefix = eid.parse().unwrap();
+    let locators = [Locator {
+        local: true,
+        ..Locator::reachable(Address::Ip(rloc))
+    }];
+    let records = [Record {
+        ttl: 1440,
+        eid_mask_len: eid.prefix.prefix_len(),
+        action: Action::NO_ACTION,
+        authoritative: true,
+        map_version: 0,
+        eid: Address::eid(eid.iid, eid.prefix.addr(), None),
+        locators: List::new(&locators),
+    }];
+    let register = MapRegister::new(Registration {
+        nonce,
+        key_id: 0,
+        algorithm: Algorithm::HmacSha256_128,
+        records: List::new(&records),
+        xtr,
+    });
+    written(|b| register.emit(b, site_key))
+}
+
+/// [`config`] with plain LISP sites too, each with its extra options,
+/// and the underlay listener on.
+pub fn config_with_xtrs(
+    net: u8,
+    sites: &[&TestSite],
+    xtrs: &[(&LispXtr, &str)],
+    lisp: &str,
+) -> Config {
+    let mut text = format!(
+        "control_address = \"127.{net}.0.1\"\n[wireguard]\nprivate_key_file = \"/dev/null\"\n[lisp]\nunderlay_listen = \"127.{net}.0.1:4342\"\n{lisp}\n"
+    );
+    for site in sites {
+        text.push_str(&site.toml(net));
+    }
+    for (xtr, extra) in xtrs {
+        text.push_str(&xtr.toml(extra));
     }
     Config::parse(Path::new("test.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
 }
