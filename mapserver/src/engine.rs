@@ -676,12 +676,18 @@ impl MapServer {
             Some(m) if self.may_resolve(id, m) => {
                 log::debug!("site '{}' resolved {eid} to {}", self.site_name(id), m.eid);
                 let until = now + Duration::from_secs(u64::from(m.ttl) * 60);
+                // Without the N bit (RFC 9437) the requester only looks
+                // (`lispguard lookup`): it is not subscribed, and the
+                // owner is not pushed its mapping.
                 Resolution {
                     answer: self.record_of(m),
                     negative: false,
-                    subscribe: Some((m.eid, until)),
+                    subscribe: wanted.notify.then_some((m.eid, until)),
                     subscribe_negative: None,
-                    push: m.site.map(|owner| (owner, m.eid.iid)),
+                    push: m
+                        .site
+                        .filter(|_| wanted.notify)
+                        .map(|owner| (owner, m.eid.iid)),
                 }
             }
             Some(denied) => negative(
