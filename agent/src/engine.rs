@@ -807,7 +807,7 @@ impl Agent {
             return;
         };
         let handled = match msg.first().map(|b| b >> 4) {
-            Some(message_type::MAP_REPLY) => self.on_reply(now, msg, out),
+            Some(message_type::MAP_REPLY) => self.on_reply(now, ms, msg, out),
             Some(message_type::MAP_NOTIFY) => self.on_notify(now, ms, from, msg, out),
             _ => false,
         };
@@ -816,16 +816,14 @@ impl Agent {
         }
     }
 
-    fn on_reply(&mut self, now: Instant, msg: &[u8], out: &mut Outbox) -> bool {
+    /// A Map-Reply from map-server `ms`.
+    fn on_reply(&mut self, now: Instant, ms: usize, msg: &[u8], out: &mut Outbox) -> bool {
         let Ok(packet) = map_reply::Packet::new_checked(msg) else {
             return false;
         };
         let reply = MapReply::parse(&packet);
         if let Some(i) = self.lookups.iter().position(|l| l.nonce == reply.nonce) {
             let lookup = self.lookups.swap_remove(i);
-            let Some(ms) = lookup.map_server else {
-                return false;
-            };
             self.answered(now, ms);
             self.counters.map_replies += 1;
             let reply = out.copy(msg);
