@@ -22,6 +22,8 @@ pub enum State {
         nonce: u64,
         /// Map-Requests sent so far.
         sent: u32,
+        /// When the first packet missed: the start of a first contact.
+        missed: Instant,
         retry_at: Instant,
         /// The inner source whose packet started it: each source may have
         /// only so many destinations pending (a scan stays its own).
@@ -300,6 +302,7 @@ mod tests {
         State::Pending {
             nonce: 1,
             sent: 1,
+            missed: Instant::now(),
             retry_at: Instant::now(),
             source: "10.1.0.2".parse().unwrap(),
             queue: vec![vec![0u8; 20]; packets],

@@ -7,6 +7,7 @@
 //! ```toml
 //! control_address = "100.64.0.2"   # this node's address inside the tunnel
 //! overlay = ["10.0.0.0/8"]         # destinations resolved on demand
+//! metrics = "127.0.0.1:9101"       # Prometheus metrics; off when unset
 //!
 //! [[map_server]]
 //! address = "192.0.2.1"            # its WireGuard endpoint
@@ -23,7 +24,7 @@ use ipnet::IpNet;
 use lisp::EidPrefix;
 use netconf::check::options::{integer, nonempty, text};
 use netconf::check::{rules, Document, Report, Section};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 pub use netconf::check::{ConfigError, ConfigErrors};
@@ -52,6 +53,9 @@ pub struct Config {
     pub log_level: String,
     /// The unix socket `lispguard status` reads.
     pub status_socket: PathBuf,
+    /// Where Prometheus metrics are served (`GET /metrics`); off when
+    /// unset.
+    pub metrics: Option<SocketAddr>,
     pub map_servers: Vec<MapServer>,
     pub eids: Vec<Eid>,
 }
@@ -196,6 +200,7 @@ struct Own {
     record_ttl: u32,
     log_level: String,
     status_socket: PathBuf,
+    metrics: Option<SocketAddr>,
 }
 
 impl Own {
@@ -212,6 +217,7 @@ impl Own {
             record_ttl: self.record_ttl,
             log_level: self.log_level,
             status_socket: self.status_socket,
+            metrics: self.metrics,
             map_servers: map_servers?,
             eids: eids?,
         })
@@ -271,6 +277,15 @@ fn read_agent(report: &mut Report, agent: &Section, label: &str) -> Own {
     let status_socket = o
         .get("status_socket", nonempty)
         .map_or_else(default_status_socket, PathBuf::from);
+    let metrics = o.get("metrics", rules::socket_address);
+    if metrics.is_some_and(|m| !m.ip().is_loopback()) {
+        // Allowed, since it was written out; said, since the metrics
+        // (peers, map-servers) are served to whoever reaches the address.
+        o.warning_on(
+            "metrics",
+            "not a loopback address: anyone who reaches it reads the metrics (no authentication)",
+        );
+    }
     o.finish();
     Own {
         interface,
@@ -284,6 +299,7 @@ fn read_agent(report: &mut Report, agent: &Section, label: &str) -> Own {
         record_ttl,
         log_level,
         status_socket,
+        metrics,
     }
 }
 

@@ -10,8 +10,10 @@ use crate::engine::{
     Agent, Counters, Effect, MapServerSettings, Outbox, PeerStats, Refusal, Settings,
 };
 use crate::inject::Injector;
+use crate::lookup::{self, Query};
+use crate::metrics;
 use crate::packet::{self, Unreachable};
-use crate::status;
+use crate::status::{self, Request};
 use crate::tun::Tun;
 use async_io::{Async, Timer};
 use futures_lite::FutureExt;
@@ -20,8 +22,9 @@ use lisp::CONTROL_PORT;
 use netconf::{AddressEvents, Peer, Rtnl, WireGuard};
 use std::collections::HashSet;
 use std::io::{self, Read};
-use std::net::{IpAddr, ToSocketAddrs, UdpSocket};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// Keepalive to the map-servers: keeps the NAT binding of the one socket
@@ -252,8 +255,9 @@ impl Host {
                 Some(peer) => self.wg.set_peer(peer),
                 None => Ok(()),
             },
-            // The daemon reads them where it carries out the outbox.
-            Effect::ReadPeerStats => Ok(()),
+            // The daemon reads them, and answers lookups, where it carries
+            // out the outbox.
+            Effect::ReadPeerStats | Effect::LookedUp { .. } => Ok(()),
             Effect::AddRoute(prefix) => {
                 let source = self
                     .source
@@ -376,6 +380,8 @@ struct Agentd<'a> {
     events: Async<AddressEvents>,
     status_listener: Async<UnixListener>,
     clients: Vec<status::Client>,
+    /// Clients waiting for the answer to their lookup, by its id.
+    lookups: Vec<(u64, Query, status::Client)>,
     stop: Async<UnixStream>,
     packet: Vec<u8>,
     message: Vec<u8>,
@@ -465,6 +471,16 @@ impl Agentd<'_> {
             let mut read_stats = false;
             for effect in self.out.actions() {
                 read_stats |= matches!(effect, Effect::ReadPeerStats);
+                if let Effect::LookedUp {
+                    lookup,
+                    map_server,
+                    reply,
+                } = effect
+                {
+                    let reply = reply.map(|r| self.out.bytes(r));
+                    let iid = self.config.iid();
+                    looked_up(&mut self.lookups, *lookup, iid, *map_server, reply);
+                }
                 // Per packet: at debug (a flood must not flood the log too).
                 let per_packet = matches!(effect, Effect::Forward(_) | Effect::Refuse { .. });
                 match self.host.carry_out(effect, &self.out) {
@@ -544,13 +560,33 @@ impl Agentd<'_> {
         }
     }
 
-    /// Status client `i` sent something: answered once its request is in.
+    /// Status client `i` sent something: answered once its request is in
+    /// (a lookup once the map-server answered).
     fn status_request(&mut self, i: usize) {
         match self.clients[i].read() {
             Ok(None) => {}
             Ok(Some(request)) => {
                 let client = self.clients.swap_remove(i);
-                client.answer(&request, &self.engine.status(Instant::now()), &self.host.wg);
+                let now = Instant::now();
+                match Request::parse(&request) {
+                    Ok(Request::Status { json }) => {
+                        client.answer(json, &self.engine.status(now), &self.host.wg)
+                    }
+                    Ok(Request::Metrics) => {
+                        client.reply(&metrics::render(&self.engine.status(now)))
+                    }
+                    Ok(Request::Lookup(query)) => {
+                        match self.engine.lookup(now, query.eid, &mut self.out) {
+                            Some(id) => self.lookups.push((id, query, client)),
+                            None => client.reply(&format!(
+                                "error: {} lookups in progress already; try again\n",
+                                crate::engine::LOOKUPS_MAX
+                            )),
+                        }
+                        self.carry_out();
+                    }
+                    Err(answer) => client.reply(&answer),
+                }
             }
             Err(e) => {
                 log::debug!("status client: {e}");
@@ -590,6 +626,21 @@ impl Agentd<'_> {
     }
 }
 
+/// The answer to lookup `id`, to the client waiting for it.
+fn looked_up(
+    lookups: &mut Vec<(u64, Query, status::Client)>,
+    id: u64,
+    iid: u32,
+    map_server: IpAddr,
+    reply: Option<&[u8]>,
+) {
+    let Some(at) = lookups.iter().position(|(l, _, _)| *l == id) else {
+        return;
+    };
+    let (_, query, client) = lookups.swap_remove(at);
+    client.reply(&lookup::show(query, iid, map_server, reply));
+}
+
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(config: &Config) -> Result<(), String> {
     let (mut host, private_key) = Host::up(config).map_err(|e| e.to_string())?;
@@ -627,6 +678,9 @@ pub fn run(config: &Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     }
     let stop = Async::new(stop_reader).map_err(|e| e.to_string())?;
+    if let Some(addr) = config.metrics {
+        serve_metrics(addr, config.status_socket.clone())?;
+    }
     let mut agentd = Agentd {
         config,
         host,
@@ -635,6 +689,7 @@ pub fn run(config: &Config) -> Result<(), String> {
         events,
         status_listener,
         clients: Vec::new(),
+        lookups: Vec::new(),
         stop,
         packet: vec![0u8; 65536],
         message: vec![0u8; 65536],
@@ -648,6 +703,20 @@ pub fn run(config: &Config) -> Result<(), String> {
     let _ = agentd.stop.get_ref().read(&mut drain);
     agentd.host.down();
     log::info!("stopped");
+    Ok(())
+}
+
+/// Serves the metrics from a thread of its own, which asks the event loop
+/// for them on the status socket at each scrape: the loop renders them
+/// from the engine between two events (one consistent snapshot, nothing
+/// shared, nothing published while no one scrapes) and never waits on a
+/// scraper's network.
+fn serve_metrics(addr: SocketAddr, status_socket: PathBuf) -> Result<(), String> {
+    netconf::http::serve(addr, move || {
+        status::request(&status_socket, &Request::Metrics)
+    })
+    .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+    log::info!("metrics on http://{addr}/metrics");
     Ok(())
 }
 

@@ -8,6 +8,7 @@
 
 use crate::budget::Budget;
 use crate::cache::{MapCache, State};
+use crate::metrics::{Histogram, Refused};
 use ipnet::IpNet;
 use lisp::{
     auth, map_reply, message_type, Action, Address, Algorithm, EidPrefix, List, Locator, MapNotify,
@@ -28,6 +29,16 @@ const REQUEST_RETRY: [Duration; 4] = [
     Duration::from_millis(400),
     Duration::from_millis(800),
 ];
+/// A Map-Request sent and retried as [`REQUEST_RETRY`] says is given up
+/// this long after the first.
+pub const REQUEST_GIVE_UP: Duration = {
+    let (mut total, mut i) = (Duration::ZERO, 0);
+    while i < REQUEST_RETRY.len() {
+        total = total.saturating_add(REQUEST_RETRY[i]);
+        i += 1;
+    }
+    total
+};
 /// A Map-Request unanswered this long is forgotten (its nonce no longer
 /// accepted).
 const REQUEST_FORGOTTEN: Duration = Duration::from_secs(10);
@@ -75,6 +86,8 @@ const IDLE_AFTER: Duration = Duration::from_secs(30);
 const REFRESH_GRACE: Duration = Duration::from_secs(30);
 /// How often the WireGuard counters are read (idle and dead peers).
 pub const STATS_EVERY: Duration = Duration::from_secs(5);
+/// Lookups (`lispguard lookup`) in progress at once; more are refused.
+pub const LOOKUPS_MAX: usize = 8;
 
 /// Why queued packets could not be sent: the ICMP error they get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +156,13 @@ pub enum Effect<B = Bytes> {
         packet: B,
         why: Refusal,
     },
+    /// The answer to lookup `lookup` ([`Agent::lookup`]): the Map-Reply
+    /// from the map-server at `map_server`, or `None` if none came.
+    LookedUp {
+        lookup: u64,
+        map_server: IpAddr,
+        reply: Option<B>,
+    },
 }
 
 impl<B> Effect<B> {
@@ -174,6 +194,15 @@ impl<B> Effect<B> {
             Effect::Refuse { packet, why } => Effect::Refuse {
                 packet: f(packet),
                 why,
+            },
+            Effect::LookedUp {
+                lookup,
+                map_server,
+                reply,
+            } => Effect::LookedUp {
+                lookup,
+                map_server,
+                reply: reply.map(f),
             },
         }
     }
@@ -291,6 +320,17 @@ struct Registering {
     rehandshaken: Option<Instant>,
 }
 
+/// A lookup in progress: a Map-Request whose answer is shown, never
+/// installed; its nonce is its id.
+struct Lookup {
+    nonce: u64,
+    eid: IpAddr,
+    /// Map-Requests sent so far, and to which map-server the last.
+    sent: u32,
+    map_server: Option<usize>,
+    retry_at: Instant,
+}
+
 /// A Map-Request out: what it resolves, and which map-server has it.
 #[derive(Clone, Copy)]
 struct Asked {
@@ -319,6 +359,8 @@ pub struct MapServerStatus {
     pub registered: Option<Duration>,
     /// A Map-Register is waiting for its Map-Notify.
     pub waiting: bool,
+    /// It has not left a message unanswered since it last answered.
+    pub answering: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -348,6 +390,8 @@ pub struct Counters {
     /// Not for the overlay (e.g. IPv6 router solicitations on the TUN).
     pub ignored_packets: u64,
     pub refused_packets: u64,
+    /// Refused packets by reason, indexed by [`Refused`].
+    pub refused: [u64; Refused::ALL.len()],
     pub bad_messages: u64,
     /// First contacts whose handshake was started again: it found the
     /// destination not ready yet (see [`HANDSHAKE_CHECKS`]).
@@ -355,6 +399,8 @@ pub struct Counters {
     /// First contacts whose handshake never completed: the map-server was
     /// asked to have the destination reach out.
     pub handshake_fallbacks: u64,
+    /// From a miss to its peer set up.
+    pub first_contact: Histogram,
 }
 
 pub struct Agent {
@@ -364,6 +410,7 @@ pub struct Agent {
     peers: HashMap<PublicKey, Peer>,
     /// Map-Requests out, by nonce.
     requests: HashMap<u64, Asked>,
+    lookups: Vec<Lookup>,
     registering: Vec<Registering>,
     budget: Budget,
     next_map_server: usize,
@@ -400,6 +447,7 @@ impl Agent {
             rlocs: Vec::new(),
             peers: HashMap::new(),
             requests: HashMap::new(),
+            lookups: Vec::new(),
             registering,
             budget: Budget::new(now),
             next_map_server: 0,
@@ -450,6 +498,7 @@ impl Agent {
                     control_address: ms.control_address,
                     registered: r.acked.map(|at| now.saturating_duration_since(at)),
                     waiting: r.nonce.is_some(),
+                    answering: !r.lost,
                 })
                 .collect(),
             peers: Vec::new(),
@@ -538,10 +587,15 @@ impl Agent {
             Some((
                 _,
                 State::Negative {
-                    action, expires, ..
+                    action,
+                    expires,
+                    no_answer,
                 },
             )) if *expires > now => {
-                let why = refusal(*action);
+                let why = match no_answer {
+                    true => Refused::NoAnswer,
+                    false => refused(*action),
+                };
                 self.refuse(packet, why, out);
             }
             Some((prefix, State::Pending { .. })) => {
@@ -579,13 +633,14 @@ impl Agent {
         {
             log::debug!("{source} -> {prefix}: over the Map-Request limits, refused");
             self.counters.throttled += 1;
-            self.refuse(packet, Refusal::NoMapping, out);
+            self.refuse(packet, Refused::OverLimits, out);
             return;
         }
         let nonce = self.rng.u64(..);
         let state = State::Pending {
             nonce,
             sent: 1,
+            missed: now,
             retry_at: now + REQUEST_RETRY[0],
             source,
             queue: vec![packet.to_vec()],
@@ -618,22 +673,95 @@ impl Agent {
             sent: now,
         };
         self.requests.insert(nonce, asked);
-        let Some(ms) = map_server.map(|i| self.settings.map_servers[i].control_address) else {
-            return;
-        };
+        if let Some(ms) = map_server {
+            self.emit_request(ms, nonce, prefix, true, out);
+        }
+    }
+
+    /// Writes the Map-Request `nonce` for `prefix` to map-server `ms`:
+    /// with the N bit (RFC 9437: subscribe) when it resolves, without it
+    /// when it only looks up (the map-server then pushes nothing).
+    fn emit_request(
+        &mut self,
+        ms: usize,
+        nonce: u64,
+        prefix: IpNet,
+        notify: bool,
+        out: &mut Outbox,
+    ) {
+        let to = SocketAddr::new(self.settings.map_servers[ms].control_address, CONTROL_PORT);
         let itr_rlocs = [Address::Ip(self.settings.control_address)];
         let records = [RequestRecord {
-            notify: true,
+            notify,
             eid_mask_len: prefix.prefix_len(),
             eid: Address::eid(self.settings.iid, prefix.addr(), None),
         }];
         let request = MapRequest::new(nonce, &itr_rlocs, &records);
         if let Ok(message) = out.write(|buf| request.emit(buf)) {
             self.counters.map_requests += 1;
-            out.push(Effect::Control {
-                to: SocketAddr::new(ms, CONTROL_PORT),
-                message,
-            });
+            out.push(Effect::Control { to, message });
+        }
+    }
+
+    /// Asks a map-server what this node would get for `eid` (`lispguard
+    /// lookup`), changing nothing: no subscription, no push, no peer, no
+    /// cache entry. The answer comes as [`Effect::LookedUp`] with the
+    /// returned id, after retries as a resolution has them. `None` when
+    /// [`LOOKUPS_MAX`] are in progress or there is no map-server.
+    pub fn lookup(&mut self, now: Instant, eid: IpAddr, out: &mut Outbox) -> Option<u64> {
+        if self.lookups.len() >= LOOKUPS_MAX || self.settings.map_servers.is_empty() {
+            return None;
+        }
+        let nonce = self.rng.u64(..);
+        self.lookups.push(Lookup {
+            nonce,
+            eid,
+            sent: 0,
+            map_server: None,
+            retry_at: now,
+        });
+        self.lookups_due(now, out);
+        Some(nonce)
+    }
+
+    /// Sends the lookups' Map-Requests that are due; answers those out of
+    /// retries with no reply.
+    fn lookups_due(&mut self, now: Instant, out: &mut Outbox) {
+        let mut i = 0;
+        while i < self.lookups.len() {
+            let l = &self.lookups[i];
+            if l.retry_at > now {
+                i += 1;
+                continue;
+            }
+            let (nonce, eid) = (l.nonce, l.eid);
+            let Some(wait) = REQUEST_RETRY.get(l.sent as usize) else {
+                let l = self.lookups.swap_remove(i);
+                let map_server = l.map_server.map_or(self.settings.control_address, |ms| {
+                    self.settings.map_servers[ms].control_address
+                });
+                out.push(Effect::LookedUp {
+                    lookup: l.nonce,
+                    map_server,
+                    reply: None,
+                });
+                continue;
+            };
+            if !self.budget.site(now) {
+                self.lookups[i].retry_at =
+                    now + self.budget.site_wait(now).max(Duration::from_millis(1));
+                i += 1;
+                continue;
+            }
+            let ms = self.pick_map_server();
+            let l = &mut self.lookups[i];
+            l.sent += 1;
+            l.retry_at = now + *wait;
+            l.map_server = ms;
+            if let Some(ms) = ms {
+                self.emit_request(ms, nonce, IpNet::from(eid), false, out);
+            }
+            i += 1;
         }
     }
 
@@ -737,7 +865,7 @@ impl Agent {
             return;
         };
         let handled = match msg.first().map(|b| b >> 4) {
-            Some(message_type::MAP_REPLY) => self.on_reply(now, msg, out),
+            Some(message_type::MAP_REPLY) => self.on_reply(now, ms, msg, out),
             Some(message_type::MAP_NOTIFY) => self.on_notify(now, ms, from, msg, out),
             _ => false,
         };
@@ -746,11 +874,24 @@ impl Agent {
         }
     }
 
-    fn on_reply(&mut self, now: Instant, msg: &[u8], out: &mut Outbox) -> bool {
+    /// A Map-Reply from map-server `ms`.
+    fn on_reply(&mut self, now: Instant, ms: usize, msg: &[u8], out: &mut Outbox) -> bool {
         let Ok(packet) = map_reply::Packet::new_checked(msg) else {
             return false;
         };
         let reply = MapReply::parse(&packet);
+        if let Some(i) = self.lookups.iter().position(|l| l.nonce == reply.nonce) {
+            let lookup = self.lookups.swap_remove(i);
+            self.answered(now, ms);
+            self.counters.map_replies += 1;
+            let reply = out.copy(msg);
+            out.push(Effect::LookedUp {
+                lookup: lookup.nonce,
+                map_server: self.settings.map_servers[ms].control_address,
+                reply: Some(reply),
+            });
+            return true;
+        }
         // Only answers to our own requests: a nonce we did not send is not
         // trusted.
         let Some(Asked {
@@ -870,7 +1011,7 @@ impl Agent {
                 let expires = now + ttl.max(Duration::from_secs(1));
                 // A negative answer may cover more than was asked: every
                 // destination pending within it is answered too.
-                let waiting = self.take_pending(asked.into_iter().chain([prefix]));
+                let (waiting, _) = self.take_pending(asked.into_iter().chain([prefix]));
                 let negative = State::Negative {
                     action,
                     expires,
@@ -878,7 +1019,7 @@ impl Agent {
                 };
                 let _ = self.cache.insert(prefix, negative);
                 for packet in waiting {
-                    self.refuse(&packet, refusal(action), out);
+                    self.refuse(&packet, refused(action), out);
                 }
             }
         }
@@ -893,18 +1034,29 @@ impl Agent {
     }
 
     /// Removes the pending entries at and within these prefixes; returns
-    /// the packets they held.
-    fn take_pending(&mut self, prefixes: impl IntoIterator<Item = IpNet>) -> Vec<Vec<u8>> {
+    /// the packets they held, and when the first of them missed.
+    fn take_pending(
+        &mut self,
+        prefixes: impl IntoIterator<Item = IpNet>,
+    ) -> (Vec<Vec<u8>>, Option<Instant>) {
         let mut packets = Vec::new();
+        let mut first = None;
         for prefix in prefixes {
             for p in self.cache.pending_within(&prefix) {
-                if let Some(State::Pending { nonce, queue, .. }) = self.cache.remove(&p) {
+                if let Some(State::Pending {
+                    nonce,
+                    queue,
+                    missed,
+                    ..
+                }) = self.cache.remove(&p)
+                {
                     self.requests.remove(&nonce);
                     packets.extend(queue);
+                    first = Some(first.map_or(missed, |f: Instant| f.min(missed)));
                 }
             }
         }
-        packets
+        (packets, first)
     }
 
     /// Installs a mapping: its peer and route, then the packets that
@@ -924,7 +1076,11 @@ impl Agent {
                 self.detach(old, &prefix, out);
             }
         }
-        let waiting = self.take_pending([prefix]);
+        let (waiting, missed) = self.take_pending([prefix]);
+        if let Some(missed) = missed {
+            let took = now.saturating_duration_since(missed);
+            self.counters.first_contact.observe(took);
+        }
         let expires = now + ttl.max(Duration::from_secs(60));
         if self
             .cache
@@ -1010,10 +1166,14 @@ impl Agent {
         }
     }
 
-    fn refuse(&mut self, packet: &[u8], why: Refusal, out: &mut Outbox) {
+    fn refuse(&mut self, packet: &[u8], why: Refused, out: &mut Outbox) {
         self.counters.refused_packets += 1;
+        self.counters.refused[why as usize] += 1;
         let packet = out.copy(packet);
-        out.push(Effect::Refuse { packet, why });
+        out.push(Effect::Refuse {
+            packet,
+            why: why.refusal(),
+        });
     }
 
     /// What the WireGuard interface counts for each peer: tells idle peers
@@ -1121,6 +1281,7 @@ impl Agent {
     /// due; [`Agent::poll_at`] says when it next has something to do.
     pub fn poll(&mut self, now: Instant, out: &mut Outbox) {
         self.register_due(now, out);
+        self.lookups_due(now, out);
         let check_due = self
             .handshake_checks
             .first()
@@ -1179,7 +1340,7 @@ impl Agent {
         }
         let Some(wait) = REQUEST_RETRY.get(sent as usize) else {
             log::debug!("no Map-Reply for {prefix} after {sent} Map-Requests");
-            let waiting = self.take_pending([prefix]);
+            let (waiting, _) = self.take_pending([prefix]);
             let negative = State::Negative {
                 action: lisp::Action::DROP_NO_REASON,
                 expires: now + NO_ANSWER_TTL,
@@ -1187,7 +1348,7 @@ impl Agent {
             };
             let _ = self.cache.insert(prefix, negative);
             for packet in waiting {
-                self.refuse(&packet, Refusal::NoMapping, out);
+                self.refuse(&packet, Refused::NoAnswer, out);
             }
             return;
         };
@@ -1272,11 +1433,13 @@ impl Agent {
     pub fn poll_at(&self) -> Instant {
         let registers = self.registering.iter().map(|r| r.next);
         let checks = self.handshake_checks.first().map(|(at, _)| *at);
+        let lookups = self.lookups.iter().map(|l| l.retry_at);
         self.cache
             .next_deadline()
             .into_iter()
             .chain(registers)
             .chain(checks)
+            .chain(lookups)
             .fold(self.next_stats, Instant::min)
     }
 }
@@ -1311,10 +1474,11 @@ fn restart(public_key: PublicKey, peer: &Peer, out: &mut Outbox) {
     }
 }
 
-fn refusal(action: Action) -> Refusal {
+/// Why packets for a destination answered with `action` are refused.
+fn refused(action: Action) -> Refused {
     if action == Action::DROP_POLICY_DENIED {
-        Refusal::Denied
+        Refused::Denied
     } else {
-        Refusal::NoMapping
+        Refused::NoMapping
     }
 }

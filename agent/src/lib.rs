@@ -7,6 +7,8 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod inject;
+pub mod lookup;
+pub mod metrics;
 pub mod packet;
 pub mod status;
 pub mod tun;

@@ -1,6 +1,8 @@
 //! `lispguard`: the command line.
 
 use agent::config::Config;
+use agent::lookup::{self, Query};
+use agent::status::Request;
 use agent::{daemon, status};
 use argh::FromArgs;
 use netconf::cli::Failure;
@@ -27,6 +29,7 @@ netconf::command_line! {
 enum Command {
     Run(Run),
     Status(StatusCommand),
+    Lookup(LookupCommand),
     CheckConfig(CheckConfig),
     Genkey(Genkey),
     Pubkey(Pubkey),
@@ -54,6 +57,24 @@ struct Run {
 /// key, TTL, last handshake, bytes) and counters.
 #[argh(subcommand, name = "status")]
 struct StatusCommand {
+    /// print JSON instead of a table
+    #[argh(switch)]
+    json: bool,
+    /// the agent's status socket (default /run/lispguard.sock)
+    #[argh(option, short = 's', default = "PathBuf::from(DEFAULT_SOCKET)")]
+    socket: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// Ask the map-server, through the running agent, what this node would get
+/// for EID (as the LISP tools' lig does): the WireGuard key, EID prefix,
+/// TTL and locators (endpoint, priority/weight), or the negative answer
+/// and its action. Installs nothing and pushes nothing to the EID's node.
+#[argh(subcommand, name = "lookup")]
+struct LookupCommand {
+    /// the EID: one IPv4 or IPv6 address
+    #[argh(positional)]
+    eid: String,
     /// print JSON instead of a table
     #[argh(switch)]
     json: bool,
@@ -93,7 +114,15 @@ struct Pubkey {}
 fn main() -> ExitCode {
     netconf::cli::main::<Cli>(|command| match command {
         Command::Run(run) => run_agent(&run),
-        Command::Status(s) => Ok(status::request(&s.socket, s.json).map(|text| print!("{text}"))?),
+        Command::Status(s) => {
+            let request = Request::Status { json: s.json };
+            Ok(status::request(&s.socket, &request).map(|text| print!("{text}"))?)
+        }
+        Command::Lookup(l) => {
+            let eid = lookup::parse_eid(&l.eid)?;
+            let request = Request::Lookup(Query { eid, json: l.json });
+            Ok(status::request(&l.socket, &request).map(|text| print!("{text}"))?)
+        }
         Command::CheckConfig(check) => Ok(Config::load(&check.file)
             .map(|(_, warnings)| {
                 for warning in &warnings {

@@ -1,8 +1,12 @@
 //! `lispguard status`: the running agent answers on a local unix socket
 //! with what it knows — map-servers, peers with their EIDs, endpoints,
-//! keys, TTLs, handshakes and bytes — as a table or as JSON.
+//! keys, TTLs, handshakes and bytes — as a table or as JSON. The same
+//! socket answers `metrics` (the Prometheus text, for the metrics
+//! thread) and `lookup EID` (see [`crate::lookup`]). An answer that
+//! starts with `error: ` is one.
 
 use crate::engine::{PeerSummary, Status};
+use crate::lookup::Query;
 use async_io::Async;
 use netconf::{control, key_fingerprint, PeerStatus, WireGuard};
 use std::fmt::Write as _;
@@ -25,6 +29,39 @@ const REQUEST_MAX: usize = 256;
 const WRITE_TIMEOUT: Duration = Duration::from_millis(200);
 /// How long `lispguard status` waits on the agent before giving up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a scrape waits on the event loop: a loop that does not answer
+/// by then is answered 503.
+const METRICS_TIMEOUT: Duration = Duration::from_secs(2);
+/// The answer to a request that is not one.
+const UNKNOWN: &str = "error: unknown request (status, status json, metrics, lookup EID [json])\n";
+
+/// What a client asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Request {
+    Status {
+        json: bool,
+    },
+    /// The Prometheus text.
+    Metrics,
+    Lookup(Query),
+}
+
+impl Request {
+    /// A request line; `Err` holds the answer to a bad one.
+    pub fn parse(line: &str) -> Result<Request, String> {
+        let line = line.trim();
+        let (word, args) = line.split_once(' ').unwrap_or((line, ""));
+        match (word, args.trim()) {
+            ("status", "") => Ok(Request::Status { json: false }),
+            ("status", "json") => Ok(Request::Status { json: true }),
+            ("metrics", "") => Ok(Request::Metrics),
+            ("lookup", args) => Query::parse(args)
+                .map(Request::Lookup)
+                .map_err(|e| format!("error: {e}\n")),
+            _ => Err(UNKNOWN.into()),
+        }
+    }
+}
 
 /// Listens on `path`, replacing a socket a previous run left behind.
 pub fn listen(path: &Path) -> io::Result<Async<UnixListener>> {
@@ -84,12 +121,17 @@ impl Client {
     }
 
     /// Answers `status` or `status json`.
-    pub fn answer(self, request: &str, status: &Status, wg: &WireGuard) {
+    pub fn answer(self, json_wanted: bool, status: &Status, wg: &WireGuard) {
         let peers = wg.peers().unwrap_or_default();
-        let text = match request.trim() {
-            "status json" => json(status, &peers),
-            _ => table(status, &peers),
+        let text = match json_wanted {
+            true => json(status, &peers),
+            false => table(status, &peers),
         };
+        self.reply(&text);
+    }
+
+    /// Writes `text` as the whole answer.
+    pub fn reply(self, text: &str) {
         let result = self.stream.into_inner().and_then(|stream| {
             stream.set_nonblocking(false)?;
             stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
@@ -101,19 +143,32 @@ impl Client {
     }
 }
 
-/// The client side: the running agent's answer.
-pub fn request(path: &Path, json: bool) -> Result<String, String> {
-    let request = if json { "status json" } else { "status" };
-    netconf::control::request(path, request, REQUEST_TIMEOUT).map_err(|e| match e {
+/// The client side: the running agent's answer to `request`; an answer
+/// starting with `error: ` is an error.
+pub fn request(path: &Path, request: &Request) -> Result<String, String> {
+    let (line, timeout) = match request {
+        Request::Status { json: false } => ("status".to_string(), REQUEST_TIMEOUT),
+        Request::Status { json: true } => ("status json".to_string(), REQUEST_TIMEOUT),
+        Request::Metrics => ("metrics".to_string(), METRICS_TIMEOUT),
+        Request::Lookup(query) => (query.line(), REQUEST_TIMEOUT),
+    };
+    let answer = netconf::control::request(path, &line, timeout).map_err(|e| match e {
         control::Error::Unreachable(e) => format!(
             "cannot reach the agent at {}: {e} (is it running?)",
             path.display()
         ),
         control::Error::Exchange(e) => e.to_string(),
-    })
+    })?;
+    match answer.strip_prefix("error: ") {
+        Some(error) => Err(error.trim_end().to_string()),
+        None if answer.is_empty() => {
+            Err("the agent closed the connection without an answer".into())
+        }
+        None => Ok(answer),
+    }
 }
 
-fn ago(duration: Duration) -> String {
+pub(crate) fn ago(duration: Duration) -> String {
     let s = duration.as_secs();
     match s {
         0..120 => format!("{s}s"),
@@ -219,7 +274,7 @@ fn endpoint(p: &PeerSummary, wg: Option<&PeerStatus>) -> Option<SocketAddr> {
 
 /// A JSON string: the values here are addresses, prefixes and base64 keys,
 /// but quote and backslash are escaped all the same.
-fn string(s: &str) -> String {
+pub(crate) fn string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
@@ -288,6 +343,28 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
 mod tests {
     use super::*;
     use crate::engine::Counters;
+
+    #[test]
+    fn requests_are_read_and_a_wrong_one_answered_with_an_error() {
+        assert_eq!(
+            Request::parse("status\n"),
+            Ok(Request::Status { json: false })
+        );
+        assert_eq!(
+            Request::parse("status json"),
+            Ok(Request::Status { json: true })
+        );
+        assert_eq!(Request::parse("metrics"), Ok(Request::Metrics));
+        let eid = "10.2.0.2".parse().unwrap();
+        assert_eq!(
+            Request::parse("lookup 10.2.0.2 json"),
+            Ok(Request::Lookup(Query { eid, json: true }))
+        );
+        assert!(Request::parse("lookup nowhere")
+            .unwrap_err()
+            .starts_with("error: 'nowhere' is not an EID"));
+        assert_eq!(Request::parse("stats"), Err(UNKNOWN.to_string()));
+    }
 
     fn status(ignored_packets: u64) -> Status {
         Status {

@@ -7,6 +7,7 @@
 //!     option control_address '100.64.0.2'
 //!     list overlay '10.0.0.0/8'
 //!     option private_key 'generate'       # or: option private_key_file '/etc/...'
+//!     option metrics '127.0.0.1:9101'     # Prometheus metrics; off when unset
 //! config map_server
 //!     option address '192.0.2.1'
 //!     option public_key '...'

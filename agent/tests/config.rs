@@ -35,6 +35,24 @@ fn defaults_are_the_documented_ones() {
     assert_eq!(config.register_interval, 60);
     assert_eq!(config.map_servers[0].port, 51820);
     assert_eq!(config.iid(), 1000);
+    assert_eq!(config.metrics, None, "metrics are off by default");
+}
+
+#[test]
+fn metrics_on_loopback_are_quiet_elsewhere_a_warning() {
+    let (config, warnings) =
+        Config::parse_toml(Path::new("a.toml"), &base("metrics = \"127.0.0.1:9101\"")).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.metrics, Some("127.0.0.1:9101".parse().unwrap()));
+    let (config, warnings) =
+        Config::parse_toml(Path::new("a.toml"), &base("metrics = \"0.0.0.0:9101\"")).unwrap();
+    assert_eq!(config.metrics, Some("0.0.0.0:9101".parse().unwrap()));
+    assert_eq!(
+        warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+        ["warning: a.toml:3: metrics: not a loopback address: anyone who reaches it reads the metrics (no authentication)"]
+    );
+    let found = errors(&base("metrics = \"127.0.0.1\""));
+    assert_eq!(places(&found), [(3, "metrics")], "{found:?}");
 }
 
 #[test]

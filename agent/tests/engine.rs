@@ -1042,3 +1042,102 @@ fn the_same_seed_gives_the_same_nonces() {
 fn first_endpoint(record: &lisp::Record) -> Option<SocketAddr> {
     record.locators.get(0)?.rloc.endpoint()
 }
+
+#[test]
+fn first_contact_time_runs_from_the_miss_to_the_peer_and_refusals_count_by_reason() {
+    use agent::metrics::Refused;
+    let mut w = World::new();
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    w.now += Duration::from_millis(3);
+    w.packet("10.2.0.9", 2); // queued: the contact started with the first
+    w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
+    let c = *w.agent.counters();
+    assert_eq!(c.first_contact.count(), 1);
+    assert_eq!(c.first_contact.at_most(Duration::from_micros(2500)), 0);
+    assert_eq!(c.first_contact.at_most(Duration::from_millis(5)), 1);
+    assert_eq!(c.refused, [0; Refused::ALL.len()]);
+
+    // A negative answer, a denial, and no answer at all.
+    let nonce = requests(&w.packet("10.7.0.1", 3))[0].nonce;
+    let negative = |eid, action| Record::negative(Address::eid(1000, ip(eid), None), 32, 1, action);
+    w.receive(&reply(nonce, negative("10.7.0.1", Action::DROP_NO_REASON)));
+    w.packet("10.7.0.1", 4);
+    let nonce = requests(&w.packet("10.8.0.1", 5))[0].nonce;
+    w.receive(&reply(
+        nonce,
+        negative("10.8.0.1", Action::DROP_POLICY_DENIED),
+    ));
+    requests(&w.packet("10.9.0.1", 6));
+    for _ in 0..16 {
+        w.wait(Duration::from_millis(100));
+    }
+    w.packet("10.9.0.1", 7);
+    let c = *w.agent.counters();
+    assert_eq!(c.refused[Refused::NoMapping as usize], 2);
+    assert_eq!(c.refused[Refused::Denied as usize], 1);
+    assert_eq!(c.refused[Refused::NoAnswer as usize], 2);
+    assert_eq!(c.refused_packets, 5);
+    assert_eq!(c.first_contact.count(), 1, "refusals are no first contact");
+}
+
+/// The answers to lookups among `actions`: (id, reply bytes).
+fn looked_up(actions: &[Effect<Vec<u8>>]) -> Vec<(u64, Option<Vec<u8>>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Effect::LookedUp { lookup, reply, .. } => Some((*lookup, reply.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_lookup_asks_without_the_n_bit_and_installs_nothing() {
+    let mut w = World::new();
+    let mut out = Outbox::default();
+    let id = w.agent.lookup(w.now, ip("10.2.0.9"), &mut out).unwrap();
+    let asked = requests(&owned(&out));
+    assert_eq!(asked.len(), 1);
+    let record = asked[0].records.get(0).unwrap();
+    assert_eq!((record.eid_mask_len, record.notify), (32, false));
+    assert_eq!(asked[0].nonce, id);
+
+    let answer = reply(id, record_b("192.0.2.11:51820"));
+    let actions = w.receive(&answer);
+    assert_eq!(looked_up(&actions), [(id, Some(answer.clone()))]);
+    assert_eq!(actions.len(), 1, "nothing but the answer: {actions:?}");
+    let status = w.agent.status(w.now);
+    assert!(status.peers.is_empty());
+    assert_eq!((status.cached, status.pending, status.negative), (0, 0, 0));
+    assert_eq!(w.agent.counters().map_replies, 1);
+    assert!(looked_up(&w.receive(&answer)).is_empty(), "answered once");
+}
+
+#[test]
+fn an_unanswered_lookup_is_retried_then_answered_with_none() {
+    let mut w = World::new();
+    w.wait(Duration::ZERO); // the first Map-Register goes out
+    let mut out = Outbox::default();
+    let id = w.agent.lookup(w.now, ip("10.2.0.9"), &mut out).unwrap();
+    let mut sent = requests(&owned(&out)).len();
+    let mut answers = Vec::new();
+    for _ in 0..2000 {
+        let actions = w.wait(Duration::from_millis(1));
+        sent += requests(&actions).len();
+        answers.extend(looked_up(&actions));
+    }
+    assert_eq!(sent, 4, "as a resolution is retried");
+    assert_eq!(answers, [(id, None)]);
+    assert_eq!(w.agent.status(w.now).pending, 0);
+}
+
+#[test]
+fn lookups_at_once_are_bounded() {
+    let mut w = World::new();
+    let mut out = Outbox::default();
+    for n in 0..agent::engine::LOOKUPS_MAX {
+        let eid = ip(&format!("10.2.0.{}", n + 1));
+        assert!(w.agent.lookup(w.now, eid, &mut out).is_some());
+    }
+    assert_eq!(w.agent.lookup(w.now, ip("10.2.0.99"), &mut out), None);
+}

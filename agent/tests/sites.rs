@@ -6,7 +6,7 @@
 mod e2e;
 
 use e2e::lab::Lab;
-use e2e::{exec, ping};
+use e2e::{binary, exec, ping};
 
 /// A packet counter of an interface in a namespace.
 fn counter(ns: &str, interface: &str, which: &str) -> u64 {
@@ -328,4 +328,116 @@ fn a_labs_keys_live_in_a_private_directory_that_goes_with_the_lab() {
     assert!(dir.join("a.key").exists());
     drop(lab);
     assert!(!dir.exists(), "{} is left behind", dir.display());
+}
+
+/// The value of one sample in a Prometheus text (the first line that
+/// starts with `sample` and a space).
+fn sample(metrics: &str, sample: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {sample} in:\n{metrics}"))
+}
+
+#[test]
+fn lookup_shows_a_mapping_without_installing_it_and_metrics_count_a_first_contact() {
+    let mut lab = Lab::new("s10");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.enable_metrics("a");
+    lab.start();
+    let (a, b) = (lab.get("a"), lab.get("b"));
+
+    // Off by default: nothing listens on b.
+    let refused = lab.agent_metrics("b").unwrap_err();
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+
+    // a looks up b's host: b's key and endpoint; nothing installed on a,
+    // nothing pushed to b.
+    let (ok, text) = lab.lookup("a", &["10.2.0.2", "--json"]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("\"public_key\":\"{}\"", b.public_key())),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("\"endpoint\":\"{}:51820\"", b.rloc)),
+        "{text}"
+    );
+    assert!(text.contains("\"eid_prefix\":\"10.2.0.0/24\""), "{text}");
+    let (ok, table) = lab.lookup("a", &["10.2.0.2"]);
+    assert!(
+        ok && table.contains(&format!("{}:51820 (1/100)", b.rloc)),
+        "{table}"
+    );
+    assert!(!lab.status("a").contains("10.2.0.0/24"), "a peer on a");
+    assert!(!lab.status("b").contains("10.1.0.0/24"), "a push to b");
+    // An EID no one registered: the negative answer.
+    let (ok, text) = lab.lookup("a", &["10.99.0.1"]);
+    assert!(ok, "{text}");
+    assert!(text.contains("negative: drop"), "{text}");
+    assert_eq!(lab.status_counter("a", "negative"), 0, "not cached");
+    // Not an EID.
+    let (ok, text) = lab.lookup("a", &["10.2.0.0/24"]);
+    assert!(!ok && text.contains("not an EID"), "{text}");
+
+    // a's first contact with b, then a scrape.
+    let (received, text) = ping(&a.host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "{text}");
+    let http = lab.agent_metrics("a").unwrap();
+    assert!(http.starts_with("HTTP/1.0 200 OK"), "{http}");
+    assert_eq!(sample(&http, "lispguard_agent_peers"), 1.0);
+    assert!(sample(&http, "lispguard_agent_misses_total") >= 1.0);
+    assert!(
+        sample(&http, "lispguard_agent_map_requests_total") >= 4.0,
+        "3 lookups, 1 miss"
+    );
+    assert!(sample(&http, "lispguard_agent_map_replies_total") >= 4.0);
+    assert_eq!(
+        sample(&http, "lispguard_agent_first_contact_seconds_count"),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &http,
+            "lispguard_agent_first_contact_seconds_bucket{le=\"5\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &http,
+            "lispguard_agent_map_server_registered{map_server=\"100.64.0.1\"}"
+        ),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &http,
+            "lispguard_agent_refused_packets_total{reason=\"no_mapping\"}"
+        ),
+        0.0
+    );
+
+    // No agent at the socket; no map-server to answer.
+    let nobody = [
+        &binary("lispguard"),
+        "lookup",
+        "-s",
+        "/nonexistent.sock",
+        "10.1.0.2",
+    ];
+    let out = exec(&a.ns, &nobody);
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && text.contains("is it running?"),
+        "{text}"
+    );
+    lab.stop_map_server(libc::SIGTERM);
+    let (ok, text) = lab.lookup("a", &["10.3.0.2"]);
+    assert!(
+        !ok && text.contains("no Map-Reply for 10.3.0.2 within 1500 ms"),
+        "{text}"
+    );
 }

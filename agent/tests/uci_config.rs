@@ -163,3 +163,11 @@ fn uci_and_toml_treat_an_unknown_option_alike() {
         "warning: lispguard:4: agent.registr_interval: unknown option, ignored (did you mean 'register_interval'?)"
     );
 }
+
+#[test]
+fn metrics_is_a_uci_option_as_in_toml() {
+    let text = uci("\toption metrics '127.0.0.1:9101'\n");
+    let (config, warnings) = Config::parse_uci(Path::new("lispguard"), &text).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.metrics, Some("127.0.0.1:9101".parse().unwrap()));
+}

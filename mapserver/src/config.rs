@@ -281,14 +281,6 @@ fn single<'d>(report: &mut Report, doc: &'d Document, kind: &'d str) -> Option<&
 
 /// An address and port to listen on; port 0 would be a random port no
 /// one knows.
-fn listen_address(value: &Value) -> Result<SocketAddr, String> {
-    let address: SocketAddr = netconf::check::options::parsed("an address:port")(value)?;
-    if address.port() == 0 {
-        return Err(format!("{address}: port 0: a port number is 1 to 65535"));
-    }
-    Ok(address)
-}
-
 fn read_wireguard(report: &mut Report, section: &Section) -> Option<WireGuard> {
     let mut o = report.options(section, "wireguard.");
     let interface = o
@@ -314,15 +306,17 @@ fn read_lisp(report: &mut Report, section: &Section) -> Option<Lisp> {
     let defaults = Lisp::default();
     let mut o = report.options(section, "lisp.");
     let lisp = Lisp {
-        listen: o.get("listen", listen_address),
-        underlay_listen: o.get("underlay_listen", listen_address),
+        listen: o.get("listen", rules::socket_address),
+        underlay_listen: o.get("underlay_listen", rules::socket_address),
         registration_ttl: o
             .get("registration_ttl", rules::seconds)
             .unwrap_or(defaults.registration_ttl),
         negative_ttl: o
             .get("negative_ttl", rules::minutes)
             .unwrap_or(defaults.negative_ttl),
-        metrics: o.get("metrics", listen_address).unwrap_or(defaults.metrics),
+        metrics: o
+            .get("metrics", rules::socket_address)
+            .unwrap_or(defaults.metrics),
         control_socket: o
             .get("control_socket", nonempty)
             .map_or(defaults.control_socket, PathBuf::from),
@@ -577,7 +571,7 @@ fn read_statics(report: &mut Report, doc: &Document) -> Option<Vec<StaticMapping
             o.required(
                 "rloc",
                 "its WireGuard endpoint (address:port)",
-                listen_address,
+                rules::socket_address,
             ),
             o.get("ttl", rules::minutes)
                 .unwrap_or_else(default_static_ttl),

@@ -784,6 +784,9 @@ impl MapServer {
             Some(m) if self.may_resolve(id, m) => {
                 log::debug!("site '{}' resolved {eid} to {}", self.site_name(id), m.eid);
                 let until = now + Duration::from_secs(u64::from(m.ttl) * 60);
+                // Without the N bit (RFC 9437) the requester only looks
+                // (`lispguard lookup`): it is not subscribed, and the
+                // owner is not pushed its mapping.
                 let lisp = |id| self.site(id).is_some_and(|s| s.config.wireguard.is_none());
                 let answer = match lisp(id) {
                     true => self.record_of(m).without_key(),
@@ -792,13 +795,13 @@ impl MapServer {
                 Resolution {
                     answer,
                     negative: false,
-                    subscribe: Some((m.eid, until)),
+                    subscribe: wanted.notify.then_some((m.eid, until)),
                     subscribe_negative: None,
                     // Only between two WireGuard sites: a push configures a
                     // tunnel.
                     push: m
                         .site
-                        .filter(|owner| !lisp(*owner) && !lisp(id))
+                        .filter(|owner| wanted.notify && !lisp(*owner) && !lisp(id))
                         .map(|owner| (owner, m.eid.iid)),
                 }
             }

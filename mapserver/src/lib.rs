@@ -12,7 +12,6 @@ pub mod config;
 pub mod control;
 pub mod db;
 pub mod engine;
-pub mod http;
 pub mod metrics;
 pub mod outbox;
 pub mod push;

@@ -9,7 +9,7 @@ use mapserver::outbox::{Outbox, OutboxExt};
 use mapserver::server::{Host, Observer, Server};
 use mapserver::store::{Clock, Store};
 use mapserver::tunnel::Tunnel;
-use mapserver::{control, http, statics};
+use mapserver::{control, statics};
 use netconf::cli::Failure;
 use netconf::logger;
 use netconf::PublicKey;
@@ -231,7 +231,7 @@ fn run(run: &Run) -> Result<(), Failure> {
         )
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?,
     );
-    http::serve(config.lisp.metrics, metrics)
+    netconf::http::serve(config.lisp.metrics, move || Ok(metrics.render()))
         .map_err(|e| format!("cannot serve metrics on {}: {e}", config.lisp.metrics))?;
     let socket = &config.lisp.control_socket;
     control::serve(socket, server.clone())

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{config, request, TestSite, A, B, C, D};
+use common::{config, request, request_with, TestSite, A, B, C, D};
 use lisp::{auth, Action, Address, EidPrefix, MapNotify, MapReply, Message};
 use mapserver::change::Change;
 use mapserver::config::StaticMapping;
@@ -348,6 +348,24 @@ fn of_two_sites_reaching_for_each_other_at_once_only_one_starts() {
     );
     assert_eq!(pushed_priorities(&A, &sent), [1]);
     assert_eq!(w.metrics.held_replies.load(Relaxed), 0);
+}
+
+#[test]
+fn a_request_without_the_n_bit_only_looks_nothing_pushed_nothing_subscribed() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:40000");
+    // `lispguard lookup` on a: answered at once, b told nothing.
+    let sent = w.from(&A, &request_with(5, "[1000] 10.2.0.9/32", false));
+    assert_eq!(sent.len(), 1, "the reply alone");
+    assert_eq!(sent[0].0.ip(), A.control_address(NET));
+    let record = reply(&sent).records.get(0).unwrap();
+    assert_eq!(record.eid.wireguard_key(), Some(B.public_key));
+    // b moves: a, not subscribed, hears nothing of it.
+    let moved = B.register(2, "[1000] 10.2.0.0/24", "192.0.2.12:40000".parse().unwrap());
+    let sent = w.from(&B, &moved);
+    assert_eq!(sent.len(), 1, "b's own Map-Notify only: {sent:?}");
+    assert_eq!(sent[0].0.ip(), B.control_address(NET));
 }
 
 #[test]

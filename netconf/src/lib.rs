@@ -11,6 +11,7 @@ pub mod cli;
 pub mod control;
 mod error;
 mod genl;
+pub mod http;
 pub mod rtnl;
 pub mod udp;
 pub mod wireguard;

@@ -6,6 +6,9 @@
 use super::{binary, exec, link, route, sysctl, Namespaces, Process};
 use std::path::Path;
 
+/// Where an agent with metrics serves them, in its own namespace.
+pub const AGENT_METRICS: &str = "127.0.0.1:9101";
+
 /// A WireGuard key pair: the private key written to `file`, the public key
 /// returned in base64.
 pub fn keypair(file: &Path) -> String {
@@ -31,7 +34,16 @@ pub struct Node {
     pub tun: String,
     /// Minutes others may cache its mapping.
     pub record_ttl: u32,
+    /// Serves Prometheus metrics on 127.0.0.1:9101 in its namespace.
+    pub metrics: bool,
     public_key: String,
+}
+
+impl Node {
+    /// Its WireGuard public key, base64.
+    pub fn public_key(&self) -> &str {
+        &self.public_key
+    }
 }
 
 pub struct Lab {
@@ -157,6 +169,7 @@ impl Lab {
             rloc,
             tun: format!("lg{}{name}t", self.tag),
             record_ttl: 15,
+            metrics: false,
             public_key,
         });
         self.nodes.last().unwrap()
@@ -181,6 +194,13 @@ impl Lab {
     pub fn set_record_ttl(&mut self, name: &str, minutes: u32) {
         if let Some(n) = self.nodes.iter_mut().find(|n| n.name == name) {
             n.record_ttl = minutes;
+        }
+    }
+
+    /// Has `name` serve its metrics (before start): off by default.
+    pub fn enable_metrics(&mut self, name: &str) {
+        if let Some(n) = self.nodes.iter_mut().find(|n| n.name == name) {
+            n.metrics = true;
         }
     }
 
@@ -292,7 +312,7 @@ impl Lab {
         format!(
             "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"{backend}\"\n\
              private_key_file = \"{key}\"\ncontrol_address = \"{control_address}\"\n\
-             overlay = [\"10.0.0.0/8\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n\
+             overlay = [\"10.0.0.0/8\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n{metrics}\
              [[map_server]]\naddress = \"172.31.1.2\"\npublic_key = \"{ms}\"\n\
              control_address = \"100.64.0.1\"\nkey = \"key {name}\"\n\
              [[eid]]\nprefix = \"{eid}\"\niid = {iid}\n",
@@ -307,6 +327,11 @@ impl Lab {
             eid = n.eid,
             iid = n.iid,
             ttl = n.record_ttl,
+            metrics = if n.metrics {
+                format!("metrics = \"{AGENT_METRICS}\"\n")
+            } else {
+                String::new()
+            },
         ) + &more
     }
 
@@ -463,6 +488,33 @@ impl Lab {
             http.read_to_string(&mut text).unwrap();
             text
         })
+    }
+
+    /// A GET of an agent's metrics address, in its namespace: the whole
+    /// HTTP answer, or why there was none.
+    pub fn agent_metrics(&self, name: &str) -> std::io::Result<String> {
+        super::in_namespace(&self.get(name).ns, || {
+            use std::io::{Read, Write};
+            let mut http = std::net::TcpStream::connect(AGENT_METRICS)?;
+            http.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")?;
+            let mut text = String::new();
+            http.read_to_string(&mut text)?;
+            Ok(text)
+        })
+    }
+
+    /// `lispguard lookup` on node `name`: whether it succeeded, and what
+    /// it printed (standard output, then error).
+    pub fn lookup(&self, name: &str, args: &[&str]) -> (bool, String) {
+        let socket = self.ns.dir.join(format!("{name}.sock"));
+        let socket = socket.to_string_lossy().into_owned();
+        let lispguard = binary("lispguard");
+        let mut cmd = vec![lispguard.as_str(), "lookup", "-s", &socket];
+        cmd.extend(args);
+        let out = exec(&self.get(name).ns, &cmd);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
     }
 
     /// A map-server command (`sites`, `revoke NAME`, ...).

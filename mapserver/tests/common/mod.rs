@@ -135,9 +135,14 @@ impl TestSite {
 
 /// A Map-Request for one EID (`[IID] address/len`).
 pub fn request(nonce: u64, eid: &str) -> Vec<u8> {
+    request_with(nonce, eid, true)
+}
+
+/// A Map-Request for one EID, with or without the N bit (subscribe).
+pub fn request_with(nonce: u64, eid: &str, notify: bool) -> Vec<u8> {
     let eid: EidPrefix = eid.parse().unwrap();
     let records = [RequestRecord {
-        notify: true,
+        notify,
         eid_mask_len: eid.prefix.prefix_len(),
         eid: Address::eid(eid.iid, eid.prefix.addr(), None),
     }];

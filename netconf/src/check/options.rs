@@ -112,6 +112,13 @@ impl<'a> Options<'a> {
         self.error(line, name, message);
     }
 
+    /// A warning about option `name`, at its line.
+    pub fn warning_on(&mut self, name: &str, message: &str) {
+        let line = self.line(name);
+        let option = self.name(name);
+        self.report.warning(line, &option, message);
+    }
+
     /// The line of option `name`, or else of the section header.
     pub fn line(&self, name: &str) -> usize {
         self.section

@@ -93,6 +93,16 @@ pub fn port(value: &Value) -> Result<u16, String> {
     }
 }
 
+/// An address and port to listen on or send to: `ADDRESS:PORT`, IPv6 in
+/// brackets, the port not 0.
+pub fn socket_address(value: &Value) -> Result<std::net::SocketAddr, String> {
+    let address: std::net::SocketAddr = super::options::parsed("an address:port")(value)?;
+    if address.port() == 0 {
+        return Err(format!("{address}: port 0: a port number is 1 to 65535"));
+    }
+    Ok(address)
+}
+
 /// A WireGuard key: 32 bytes in base64.
 pub fn key(value: &Value) -> Result<[u8; 32], String> {
     crate::parse_key(text(value)?)
