@@ -76,6 +76,11 @@ return view.extend({
 		o = s.option(form.Value, 'status_socket', _('Status socket'));
 		o.placeholder = '/run/lispguard.sock';
 
+		o = s.option(form.Value, 'metrics', _('Prometheus metrics'),
+			_('ADDRESS:PORT to serve /metrics on; off when empty. Anyone who reaches it reads them: keep it on loopback.'));
+		o.datatype = 'ipaddrport(1)';
+		o.placeholder = '127.0.0.1:9101';
+
 		s = m.section(form.TypedSection, 'map_server', _('Map-servers'));
 		s.addremove = true;
 		s.anonymous = true;
