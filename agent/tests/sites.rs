@@ -270,6 +270,26 @@ fn a_site_behind_a_firewall_is_reached_once_it_reaches_out() {
 }
 
 #[test]
+fn two_sites_behind_nats_reach_each_other_directly_on_the_first_ping() {
+    let mut lab = Lab::new("sc");
+    lab.node_behind_nat("a", 1000, "10.1.0.0/24");
+    lab.node_behind_nat("b", 1000, "10.2.0.0/24");
+    lab.start();
+    let (a, b) = (lab.get("a"), lab.get("b"));
+    // b reaches out first (its NAT then lets a's handshake in), a's NAT
+    // keeps the port it uses towards the map-server: direct, no relay.
+    let (received, text) = ping(&a.host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "a to b, both behind NATs, first ping:\n{text}");
+    let status = lab.status("a");
+    assert!(
+        status.contains("\"endpoint\":\"172.31.3.2:"),
+        "b's public side: {status}"
+    );
+    let (received, text) = ping(&b.host, "10.1.0.2", 2);
+    assert_eq!(received, 2, "b to a:\n{text}");
+}
+
+#[test]
 fn expiry_removes_the_idle_peer_and_route_on_both_sides() {
     let mut lab = Lab::new("s3");
     lab.node("a", 1000, "10.1.0.0/24");

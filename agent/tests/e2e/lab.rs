@@ -113,7 +113,12 @@ impl Lab {
             route(&nat_ns, "default", &format!("172.31.{n}.1"));
             let rules = self.ns.file(
                 &format!("{name}-nat.nft"),
-                "table ip nat {\n chain postrouting {\n  type nat hook postrouting priority 100;\n  oifname \"wan\" masquerade\n }\n}\n",
+                // As a home router has it: masquerade, and nothing new let
+                // in from the outside (without that, an unasked packet
+                // from a peer leaves a conntrack entry that makes the
+                // masquerade pick another port for the node's own
+                // handshake to that peer, and hole punching fails).
+                "table ip nat {\n chain postrouting {\n  type nat hook postrouting priority 100;\n  oifname \"wan\" masquerade\n }\n chain input {\n  type filter hook input priority 0;\n  iifname \"wan\" ct state new drop\n }\n}\n",
             );
             let out = exec(&nat_ns, &["nft", "-f", &rules.to_string_lossy()]);
             assert!(
