@@ -33,6 +33,10 @@ fn addresses_and_address_events() {
     let rtnl = netns();
     let name = ifname(1);
     let wg = Wg::up(&name, &generate_private_key(), 51801);
+    // No IPv6 link-local address of the kernel's own: its events (added,
+    // then again when its duplicate detection ends) would come at any time.
+    let gen_mode = format!("/proc/sys/net/ipv6/conf/{name}/addr_gen_mode");
+    std::fs::write(&gen_mode, "1").unwrap();
     rtnl.set_up(&name, Some(1380)).unwrap();
     let index = rtnl.ifindex(&name).unwrap();
     assert!(index > 1, "lo is 1");
