@@ -767,13 +767,17 @@ impl Agent {
 
     /// Map-servers take turns: a Map-Request that got no answer goes to the
     /// next one.
+    /// The map-servers take turns; one that left a message unanswered
+    /// is skipped while another answers (its retries and re-handshakes go
+    /// on: it is asked again once it answers).
     fn pick_map_server(&mut self) -> Option<usize> {
         let count = self.settings.map_servers.len();
-        if count == 0 {
-            return None;
-        }
-        let ms = self.next_map_server % count;
-        self.next_map_server = self.next_map_server.wrapping_add(1);
+        let first = self.next_map_server;
+        let ms = (0..count)
+            .map(|k| first.wrapping_add(k) % count)
+            .find(|ms| !self.registering[*ms].lost)
+            .or((count > 0).then(|| first % count))?;
+        self.next_map_server = ms.wrapping_add(1);
         Some(ms)
     }
 

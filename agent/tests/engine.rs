@@ -41,6 +41,11 @@ impl World {
     }
 
     fn with_cache(cache_capacity: usize) -> World {
+        World::with(cache_capacity, &["100.64.0.1"])
+    }
+
+    /// An agent with these map-servers' control addresses.
+    fn with(cache_capacity: usize, map_servers: &[&str]) -> World {
         let now = Instant::now();
         let settings = Settings {
             iid: 1000,
@@ -51,10 +56,13 @@ impl World {
             listen_port: 51820,
             register_interval: Duration::from_secs(60),
             record_ttl: 15,
-            map_servers: vec![MapServerSettings {
-                control_address: ip("100.64.0.1"),
-                key: MS_KEY.to_vec(),
-            }],
+            map_servers: map_servers
+                .iter()
+                .map(|ms| MapServerSettings {
+                    control_address: ip(ms),
+                    key: MS_KEY.to_vec(),
+                })
+                .collect(),
             cache_capacity,
         };
         World {
@@ -314,6 +322,31 @@ fn a_mapping_marked_not_to_be_sent_to_sets_the_peer_to_answer_only() {
     assert!(!w
         .wait(Duration::from_secs(1))
         .contains(&Effect::ReadPeerStats));
+}
+
+/// The map-servers that `actions` sent a Map-Request to.
+fn asked_at(actions: &[Effect<Vec<u8>>]) -> Vec<IpAddr> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Effect::Control { to, message } if message[0] >> 4 == 1 => Some(to.ip()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_map_server_that_does_not_answer_is_skipped_while_another_does() {
+    let mut w = World::with(16, &["100.64.0.1", "100.64.0.254"]);
+    w.wait(Duration::ZERO);
+    assert_eq!(asked_at(&w.packet("10.2.0.9", 1)), [ip("100.64.0.1")]);
+    // Unanswered: the retry goes to the other one, and so do new requests.
+    assert_eq!(
+        asked_at(&w.wait(Duration::from_millis(100))),
+        [ip("100.64.0.254")]
+    );
+    assert_eq!(asked_at(&w.packet("10.3.0.9", 2)), [ip("100.64.0.254")]);
+    assert_eq!(asked_at(&w.packet("10.4.0.9", 3)), [ip("100.64.0.254")]);
 }
 
 #[test]

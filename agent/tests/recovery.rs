@@ -368,3 +368,23 @@ fn forged_control_messages_from_the_underlay_are_dropped_by_both_daemons() {
         lab.status("b")
     );
 }
+
+#[test]
+fn with_two_map_servers_first_contacts_go_on_when_one_is_killed() {
+    let mut lab = Lab::new("r5");
+    lab.add_second_map_server();
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.node("m", 1000, "10.9.0.1/32");
+    // Returns once every node registered with both, so that either
+    // map-server can answer for it.
+    lab.start();
+    lab.stop_map_server(libc::SIGKILL);
+    let a_host = lab.get("a").host.clone();
+    let (answered, text) = first_ping(&a_host, "10.2.0.2", 2);
+    assert!(answered, "a -> b with the first map-server gone:\n{text}");
+    // The second: the dead one is skipped once it left a request
+    // unanswered.
+    let (answered, text) = first_ping(&lab.get("m").ns, "10.2.0.2", 2);
+    assert!(answered, "m -> b:\n{text}");
+}

@@ -58,7 +58,36 @@ pub struct Lab {
     /// lines).
     pub agent_log_level: &'static str,
     ms_public: String,
+    /// A second map-server's namespace and public key, when it has one
+    /// ([`Lab::add_second_map_server`]).
+    second_ms: Option<(String, String)>,
 }
+
+/// What tells the lab's map-servers apart: the first's, the second's.
+struct MsSpec {
+    process: &'static str,
+    file: &'static str,
+    interface: &'static str,
+    address: &'static str,
+    control_address: &'static str,
+}
+
+const MAP_SERVERS: [MsSpec; 2] = [
+    MsSpec {
+        process: "map-server",
+        file: "ms",
+        interface: "ms",
+        address: "172.31.1.2",
+        control_address: "100.64.0.1",
+    },
+    MsSpec {
+        process: "map-server 2",
+        file: "ms2",
+        interface: "m2",
+        address: "172.31.254.2",
+        control_address: "100.64.0.254",
+    },
+];
 
 impl Lab {
     /// A lab whose names start with `tag` and this run's id.
@@ -80,7 +109,40 @@ impl Lab {
             processes: Vec::new(),
             agent_log_level: "info",
             ms_public,
+            second_ms: None,
         }
+    }
+
+    /// A second map-server beside the first, in a namespace of its own on
+    /// the underlay (172.31.254.2, control address 100.64.0.254), with its
+    /// own key and state: every node registers with both.
+    pub fn add_second_map_server(&mut self) {
+        let ns = self.ns.add(&format!("{}-ms2", self.tag));
+        link(
+            &self.router,
+            "r-ms2",
+            "172.31.254.1/24",
+            &ns,
+            "u0",
+            "172.31.254.2/24",
+        );
+        route(&ns, "default", "172.31.254.1");
+        let public = keypair(&self.ns.dir.join("ms2.key"));
+        self.second_ms = Some((ns, public));
+    }
+
+    /// The map-servers: the specs of those the lab has, with their
+    /// namespaces and public keys.
+    fn map_servers(&self) -> impl Iterator<Item = (&'static MsSpec, &str, &str)> {
+        let first = (self.ms.as_str(), self.ms_public.as_str());
+        let second = self
+            .second_ms
+            .as_ref()
+            .map(|(n, k)| (n.as_str(), k.as_str()));
+        MAP_SERVERS
+            .iter()
+            .zip([Some(first), second])
+            .filter_map(|(spec, ms)| ms.map(|(ns, key)| (spec, ns, key)))
     }
 
     /// A node: `eid` a LAN prefix (an xTR with a host at .2 behind it) or
@@ -276,17 +338,20 @@ impl Lab {
             .expect("a node of the lab")
     }
 
-    fn ms_config(&self) -> String {
+    fn ms_config(&self, spec: &MsSpec) -> String {
         let dir = &self.ns.dir;
+        let file = spec.file;
         let mut text = format!(
-            "control_address = \"100.64.0.1\"\n\
-             [wireguard]\ninterface = \"lg{}ms\"\nbackend = \"{}\"\nprivate_key_file = \"{}\"\n\
+            "control_address = \"{}\"\n\
+             [wireguard]\ninterface = \"lg{}{}\"\nbackend = \"{}\"\nprivate_key_file = \"{}\"\n\
              [lisp]\nmetrics = \"127.0.0.1:9090\"\ncontrol_socket = \"{}\"\nstate_file = \"{}\"\n",
+            spec.control_address,
             self.tag,
+            spec.interface,
             super::backend(),
-            dir.join("ms.key").display(),
-            dir.join("ms.sock").display(),
-            dir.join("ms.db").display(),
+            dir.join(format!("{file}.key")).display(),
+            dir.join(format!("{file}.sock")).display(),
+            dir.join(format!("{file}.db")).display(),
         );
         for n in &self.nodes {
             let eids: Vec<String> = [&n.eid]
@@ -318,9 +383,7 @@ impl Lab {
             "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"{backend}\"\n\
              private_key_file = \"{key}\"\ncontrol_address = \"{control_address}\"\n\
              overlay = [\"10.0.0.0/8\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n{metrics}\
-             [[map_server]]\naddress = \"172.31.1.2\"\npublic_key = \"{ms}\"\n\
-             control_address = \"100.64.0.1\"\nkey = \"key {name}\"\n\
-             [[eid]]\nprefix = \"{eid}\"\niid = {iid}\n",
+             {map_servers}[[eid]]\nprefix = \"{eid}\"\niid = {iid}\n",
             tag = self.tag,
             name = n.name,
             tun = n.tun,
@@ -328,7 +391,14 @@ impl Lab {
             key = dir.join(format!("{}.key", n.name)).display(),
             control_address = n.control_address,
             socket = dir.join(format!("{}.sock", n.name)).display(),
-            ms = self.ms_public,
+            map_servers = self
+                .map_servers()
+                .map(|(spec, _, public)| format!(
+                    "[[map_server]]\naddress = \"{}\"\npublic_key = \"{public}\"\n\
+                     control_address = \"{}\"\nkey = \"key {}\"\n",
+                    spec.address, spec.control_address, n.name
+                ))
+                .collect::<String>(),
             eid = n.eid,
             iid = n.iid,
             ttl = n.record_ttl,
@@ -342,15 +412,18 @@ impl Lab {
 
     /// Starts the map-server and every agent; returns when all registered.
     pub fn start(&mut self) {
-        let ms = self.start_ms();
-        self.processes.push(ms);
+        let map_servers: Vec<_> = self
+            .map_servers()
+            .map(|(spec, ns, _)| self.start_ms(spec, ns))
+            .collect();
+        self.processes.extend(map_servers);
         self.start_agents();
     }
 
     /// Stops every agent (each removes its interface, peers and routes)
     /// and starts them again: caches cold on every side.
     pub fn restart_agents(&mut self) {
-        self.processes.truncate(1);
+        self.processes.truncate(self.map_servers().count());
         self.start_agents();
     }
 
@@ -359,8 +432,12 @@ impl Lab {
             let agent = self.start_agent(&self.nodes[n]);
             self.processes.push(agent);
         }
-        for p in &self.processes[1..] {
-            p.await_log("registered with the map-server");
+        // Registered with every map-server: the line once for each.
+        let map_servers = self.map_servers().count();
+        for p in &self.processes[map_servers..] {
+            for _ in 0..map_servers {
+                p.await_log("registered with the map-server");
+            }
         }
     }
 
@@ -438,11 +515,13 @@ impl Lab {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn start_ms(&self) -> Process {
-        let config = self.ns.file("ms.toml", &self.ms_config());
+    fn start_ms(&self, spec: &MsSpec, ns: &str) -> Process {
+        let config = self
+            .ns
+            .file(&format!("{}.toml", spec.file), &self.ms_config(spec));
         Process::start(
-            "map-server",
-            &self.ms,
+            spec.process,
+            ns,
             &binary("lispguard-mapserver"),
             &[
                 "run",
@@ -466,11 +545,17 @@ impl Lab {
     /// Stops the map-server with `signal` (SIGTERM: as `systemctl stop`
     /// does; SIGKILL: a crash) and waits until it is gone.
     pub fn stop_map_server(&mut self, signal: i32) {
+        self.stop(MAP_SERVERS[0].process, signal);
+    }
+
+    /// Stops the process named `name` with `signal` and waits until it is
+    /// gone.
+    pub fn stop(&mut self, name: &str, signal: i32) {
         let at = self
             .processes
             .iter()
-            .position(|p| p.name == "map-server")
-            .expect("a running map-server");
+            .position(|p| p.name == name)
+            .unwrap_or_else(|| panic!("no running {name}"));
         let ms = self.processes.remove(at);
         ms.signal(signal);
         drop(ms); // waits for it
@@ -479,7 +564,7 @@ impl Lab {
     /// Starts the map-server again, with the same configuration and state
     /// file; returns when it logs that it listens.
     pub fn restart_map_server(&mut self) {
-        let ms = self.start_ms();
+        let ms = self.start_ms(&MAP_SERVERS[0], &self.ms);
         self.processes.insert(0, ms);
     }
 
