@@ -530,6 +530,54 @@ fn a_push_for_a_peer_silent_for_long_starts_a_new_handshake() {
     );
 }
 
+/// Site b's record as the map-server gives it for a b seen behind a NAT.
+fn record_b_behind_nat() -> Record<'static> {
+    let mut record = record_b("192.0.2.11:51820");
+    let nat = lisp::NatTraversal {
+        ms_port: 4342,
+        etr_port: 40001,
+        global_etr_rloc: Some(ip("203.0.113.5")),
+        private_etr_rloc: Some(ip("192.168.1.11")),
+        ..lisp::NatTraversal::default()
+    };
+    let locators = vec![Locator::reachable(Address::NatTraversal(nat))];
+    record.locators = List::new(locators.leak());
+    record
+}
+
+#[test]
+fn a_peer_behind_a_nat_gets_keepalives_until_it_goes() {
+    let mut w = World::new();
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    let actions = w.receive(&reply(nonce, record_b_behind_nat()));
+    let at = Some("203.0.113.5:40001");
+    assert_eq!(actions[0], peer_b(at, true));
+    let counters = |rx, tx| {
+        [PeerStats {
+            public_key: B_KEY,
+            rx_bytes: rx,
+            tx_bytes: tx,
+        }]
+    };
+    // It answered: the keepalives stay on.
+    assert!(w.stats(&counters(1000, 1000)).is_empty());
+    // Keepalives alone are no use of it: when its mapping expires (15
+    // min), the peer goes, and they with it.
+    let (mut rx, mut tx) = (1000, 1000);
+    let mut removed = false;
+    for _ in 0..(16 * 60 / 5) {
+        (rx, tx) = (rx + 32, tx + 32);
+        let mut actions = w.wait(Duration::from_secs(5));
+        actions.extend(w.stats(&counters(rx, tx)));
+        removed |= actions.contains(&Effect::RemovePeer { public_key: B_KEY });
+        assert!(
+            !actions.iter().any(|a| matches!(a, Effect::SetPeer { .. })),
+            "{actions:?}"
+        );
+    }
+    assert!(removed, "the idle peer is removed at its expiry");
+}
+
 #[test]
 fn a_revocation_removes_route_and_peer() {
     let mut w = World::new();

@@ -6,7 +6,7 @@
 mod e2e;
 
 use e2e::lab::Lab;
-use e2e::{binary, exec, ping};
+use e2e::{binary, exec, ping, sysctl};
 
 /// A packet counter of an interface in a namespace.
 fn counter(ns: &str, interface: &str, which: &str) -> u64 {
@@ -287,6 +287,28 @@ fn two_sites_behind_nats_reach_each_other_directly_on_the_first_ping() {
     );
     let (received, text) = ping(&b.host, "10.1.0.2", 2);
     assert_eq!(received, 2, "b to a:\n{text}");
+}
+
+#[test]
+fn a_peer_behind_a_nat_is_kept_reachable_through_a_pause() {
+    let mut lab = Lab::new("sd");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node_behind_nat("b", 1000, "10.2.0.0/24");
+    lab.start();
+    let (a, b) = (lab.get("a"), lab.get("b"));
+    // b's NAT forgets a binding after 30 s without a packet (Linux's
+    // default for one seen one way; WireGuard's keepalive is every 25 s).
+    let nat = b.nat.clone().expect("b is behind a NAT");
+    for timeout in ["udp_timeout", "udp_timeout_stream"] {
+        sysctl(&nat, &format!("net.netfilter.nf_conntrack_{timeout}"), "30");
+    }
+    let (received, text) = ping(&a.host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "{text}");
+    // A pause longer than the NAT's memory: a's keepalives to b hold the
+    // binding, so a still gets through at once.
+    std::thread::sleep(std::time::Duration::from_secs(45));
+    let (received, text) = ping(&a.host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "after the pause:\n{text}");
 }
 
 #[test]

@@ -31,6 +31,8 @@ pub struct Node {
     pub control_address: String,
     /// Its underlay address.
     pub rloc: String,
+    /// The namespace of the NAT in front of it, if any.
+    pub nat: Option<String>,
     pub tun: String,
     /// Minutes others may cache its mapping.
     pub record_ttl: u32,
@@ -192,6 +194,7 @@ impl Lab {
         } else {
             (self.router.clone(), format!("172.31.{n}"))
         };
+        let nat_ns = nat.then(|| uplink.clone());
         let rloc = format!("{gateway}.2");
         let uplink_if = if nat {
             "inside".to_string()
@@ -234,6 +237,7 @@ impl Lab {
             more_eids: Vec::new(),
             control_address: format!("100.64.0.{n}"),
             rloc,
+            nat: nat_ns,
             tun: format!("lg{}{name}t", self.tag),
             record_ttl: 15,
             metrics: false,
