@@ -8,6 +8,8 @@
 //!
 //! `tests/bench/first-contact.sh [TRIALS]` (root; installs Nebula), or
 //! `cargo bench -p agent --bench first_contact [-- TRIALS]`.
+//! `--data FILE` also writes every trial there as TSV (system, trial,
+//! ms, lost), for `tests/bench/plots.sh`.
 //! `-- --timeline` prints instead where the time of one lispguard first
 //! contact goes, from packet captures on every link (one clock: the
 //! namespaces share the kernel's).
@@ -24,7 +26,15 @@ const NEBULA_NET: &str = "192.168.100";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let trials: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(25);
+    let data = args
+        .iter()
+        .position(|a| a == "--data")
+        .map(|k| args.get(k + 1).expect("--data FILE").clone());
+    let trials: usize = args
+        .iter()
+        .filter(|a| Some(*a) != data.as_ref())
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(25);
     let mut lab = Lab::new("fc");
     lab.node("a", 1000, "10.1.0.0/24");
     lab.node("b", 1000, "10.2.0.0/24");
@@ -36,12 +46,15 @@ fn main() {
         return;
     }
     let mut nebula = Nebula::new(&mut lab);
+    // (name, key in the data file)
     let systems = [
-        "lispguard, site to site",
-        "lispguard, mobile to mobile",
-        "Nebula, node to node",
+        ("lispguard, site to site", "lispguard-site"),
+        ("lispguard, mobile to mobile", "lispguard-mobile"),
+        ("Nebula, node to node", "nebula"),
     ];
     let mut results: Vec<Trials> = systems.iter().map(|_| Trials::default()).collect();
+    // (system, trial, round trip; None: lost)
+    let mut rows: Vec<(usize, usize, Option<f64>)> = Vec::new();
     let site_host = lab.get("a").host.clone();
     let mobile = lab.get("m").ns.clone();
     for trial in 0..trials {
@@ -51,10 +64,20 @@ fn main() {
         let pairs = [(0, &site_host, "10.2.0.2"), (1, &mobile, "10.9.0.2")];
         for k in 0..2 {
             let (system, from, to) = pairs[(k + trial) % 2];
-            results[system].add(e2e::ping(from, to, 1));
+            rows.push((system, trial, results[system].add(e2e::ping(from, to, 1))));
         }
         nebula.restart_nodes();
-        results[2].add(e2e::ping(&nebula.nodes[0].0, &format!("{NEBULA_NET}.3"), 1));
+        let ping = e2e::ping(&nebula.nodes[0].0, &format!("{NEBULA_NET}.3"), 1);
+        rows.push((2, trial, results[2].add(ping)));
+    }
+    if let Some(file) = data {
+        let mut tsv = String::from("system\ttrial\tms\tlost\n");
+        for (system, trial, ms) in rows {
+            let ms = ms.map_or(String::new(), |ms| format!("{ms:.3}"));
+            let lost = u8::from(ms.is_empty());
+            tsv += &format!("{}\t{trial}\t{ms}\t{lost}\n", systems[system].1);
+        }
+        std::fs::write(&file, tsv).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
     let nebula_p50 = results[2].at(0.5);
     let nebula_p99 = results[2].at(0.99);
@@ -63,7 +86,7 @@ fn main() {
         "  {:<28} {:>6} {:>6} {:>6} {:>6}  {:>5}  {:>13}",
         "", "p50", "p90", "p99", "max", "lost", "p50/p99 ratio"
     );
-    for (name, r) in systems.iter().zip(&results) {
+    for ((name, _), r) in systems.iter().zip(&results) {
         println!(
             "  {:<28} {:>6.2} {:>6.2} {:>6.2} {:>6.2}  {:>2}/{:<2}  {:>5.2} / {:.2}",
             name,
@@ -89,13 +112,18 @@ struct Trials {
 }
 
 impl Trials {
-    fn add(&mut self, (received, text): (u32, String)) {
+    /// Counts one trial; its round trip, None if the ping was lost.
+    fn add(&mut self, (received, text): (u32, String)) -> Option<f64> {
         match (received, e2e::rtt_ms(&text)) {
             (1, Some(ms)) => {
                 self.times.push(ms);
                 self.times.sort_by(f64::total_cmp);
+                Some(ms)
             }
-            _ => self.lost += 1,
+            _ => {
+                self.lost += 1;
+                None
+            }
         }
     }
 

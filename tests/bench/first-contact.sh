@@ -3,6 +3,7 @@
 # (agent/benches/first_contact.rs). Run as root on Debian 12:
 #
 #   bash tests/bench/first-contact.sh [TRIALS]      (default 25)
+#   bash tests/bench/first-contact.sh TRIALS --data FILE   (also every trial, as TSV)
 #   bash tests/bench/first-contact.sh --timeline    (where one contact's time goes)
 #
 # Installs Nebula (Debian package: nebula and nebula-cert) and what the
