@@ -72,28 +72,18 @@ if [ "${1:-}" != --render ]; then
   } >"$out/machine.txt"
 fi
 
-# The figures of the table in docs/benchmarks.md. Quantiles: nearest rank,
-# over the answered pings; lost pings count in the CDF's denominator.
-awk -F '\t' '
-  NR == 1 { next }
-  { n[$1]++; if ($4 == 1) { lost[$1]++ } else { ms[$1, ++k[$1]] = $3; sum[$1] += $3 } }
-  function q(s, p,   i) { i = int((k[s] - 1) * p + 0.5) + 1; return v[s, i] }
-  END {
-    for (s in n) {
-      m = k[s]
-      for (i = 1; i <= m; i++) v[s, i] = ms[s, i]
-      for (i = 2; i <= m; i++) for (j = i; j > 1 && v[s, j - 1] > v[s, j]; j--) {
-        t = v[s, j]; v[s, j] = v[s, j - 1]; v[s, j - 1] = t
-      }
-      printf "%-18s %7.2f %7.2f %7.2f %7.2f %7.2f %3d/%d\n", s, sum[s] / m, q(s, 0.5),
-        q(s, 0.9), q(s, 0.99), q(s, 1), lost[s], n[s]
-    }
-  }' "$out/first-contact.tsv" | sort >"$out/first-contact-summary.txt.new"
+# The figures of the table in docs/benchmarks.md. Quantiles: nearest rank
+# (as the benchmark prints them), over the answered pings.
 {
   printf "%-18s %7s %7s %7s %7s %7s %6s\n" "first ping (ms)" mean p50 p90 p99 max lost
-  cat "$out/first-contact-summary.txt.new"
+  tail -n +2 "$out/first-contact.tsv" | sort -t "$(printf '\t')" -k1,1 -k3,3g | awk -F '\t' '
+    { n[$1]++; if ($4 == 1) lost[$1]++; else { ms[$1, ++k[$1]] = $3; sum[$1] += $3 } }
+    function q(s, p) { return ms[s, int((k[s] - 1) * p + 0.5) + 1] }
+    END {
+      for (s in n) printf "%-18s %7.2f %7.2f %7.2f %7.2f %7.2f %3d/%d\n", s, k[s] ? sum[s] / k[s] : "nan",
+        q(s, 0.5), q(s, 0.9), q(s, 0.99), q(s, 1), lost[s], n[s]
+    }' | sort
 } >"$out/first-contact-summary.txt"
-rm "$out/first-contact-summary.txt.new"
 cat "$out/first-contact-summary.txt"
 
 gnuplot <<EOF
