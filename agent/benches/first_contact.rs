@@ -8,23 +8,31 @@
 //!
 //! `tests/bench/first-contact.sh [TRIALS]` (root; installs Nebula), or
 //! `cargo bench -p agent --bench first_contact [-- TRIALS]`.
+//! `--data FILE` also writes every trial there as TSV (system, trial,
+//! ms, lost), for `tests/bench/plots.sh`.
 //! `-- --timeline` prints instead where the time of one lispguard first
 //! contact goes, from packet captures on every link (one clock: the
 //! namespaces share the kernel's).
 
 #[path = "../tests/e2e/mod.rs"]
 mod e2e;
+mod nebula;
 
 use e2e::lab::Lab;
-use e2e::{link, route, Process};
+use nebula::{nebula_version, Nebula, NEBULA_NET};
 use std::process::{Command, Stdio};
-
-/// The overlay prefix of the Nebula lab and its lighthouse's address.
-const NEBULA_NET: &str = "192.168.100";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let trials: usize = args.iter().find_map(|a| a.parse().ok()).unwrap_or(25);
+    let data = args
+        .iter()
+        .position(|a| a == "--data")
+        .map(|k| args.get(k + 1).expect("--data FILE").clone());
+    let trials: usize = args
+        .iter()
+        .filter(|a| Some(*a) != data.as_ref())
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(25);
     let mut lab = Lab::new("fc");
     lab.node("a", 1000, "10.1.0.0/24");
     lab.node("b", 1000, "10.2.0.0/24");
@@ -36,12 +44,15 @@ fn main() {
         return;
     }
     let mut nebula = Nebula::new(&mut lab);
+    // (name, key in the data file)
     let systems = [
-        "lispguard, site to site",
-        "lispguard, mobile to mobile",
-        "Nebula, node to node",
+        ("lispguard, site to site", "lispguard-site"),
+        ("lispguard, mobile to mobile", "lispguard-mobile"),
+        ("Nebula, node to node", "nebula"),
     ];
     let mut results: Vec<Trials> = systems.iter().map(|_| Trials::default()).collect();
+    // (system, trial, round trip; None: lost)
+    let mut rows: Vec<(usize, usize, Option<f64>)> = Vec::new();
     let site_host = lab.get("a").host.clone();
     let mobile = lab.get("m").ns.clone();
     for trial in 0..trials {
@@ -51,10 +62,20 @@ fn main() {
         let pairs = [(0, &site_host, "10.2.0.2"), (1, &mobile, "10.9.0.2")];
         for k in 0..2 {
             let (system, from, to) = pairs[(k + trial) % 2];
-            results[system].add(e2e::ping(from, to, 1));
+            rows.push((system, trial, results[system].add(e2e::ping(from, to, 1))));
         }
         nebula.restart_nodes();
-        results[2].add(e2e::ping(&nebula.nodes[0].0, &format!("{NEBULA_NET}.3"), 1));
+        let ping = e2e::ping(&nebula.nodes[0].0, &format!("{NEBULA_NET}.3"), 1);
+        rows.push((2, trial, results[2].add(ping)));
+    }
+    if let Some(file) = data {
+        let mut tsv = String::from("system\ttrial\tms\tlost\n");
+        for (system, trial, ms) in rows {
+            let ms = ms.map_or(String::new(), |ms| format!("{ms:.3}"));
+            let lost = u8::from(ms.is_empty());
+            tsv += &format!("{}\t{trial}\t{ms}\t{lost}\n", systems[system].1);
+        }
+        std::fs::write(&file, tsv).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
     let nebula_p50 = results[2].at(0.5);
     let nebula_p99 = results[2].at(0.99);
@@ -63,7 +84,7 @@ fn main() {
         "  {:<28} {:>6} {:>6} {:>6} {:>6}  {:>5}  {:>13}",
         "", "p50", "p90", "p99", "max", "lost", "p50/p99 ratio"
     );
-    for (name, r) in systems.iter().zip(&results) {
+    for ((name, _), r) in systems.iter().zip(&results) {
         println!(
             "  {:<28} {:>6.2} {:>6.2} {:>6.2} {:>6.2}  {:>2}/{:<2}  {:>5.2} / {:.2}",
             name,
@@ -89,13 +110,18 @@ struct Trials {
 }
 
 impl Trials {
-    fn add(&mut self, (received, text): (u32, String)) {
+    /// Counts one trial; its round trip, None if the ping was lost.
+    fn add(&mut self, (received, text): (u32, String)) -> Option<f64> {
         match (received, e2e::rtt_ms(&text)) {
             (1, Some(ms)) => {
                 self.times.push(ms);
                 self.times.sort_by(f64::total_cmp);
+                Some(ms)
             }
-            _ => self.lost += 1,
+            _ => {
+                self.lost += 1;
+                None
+            }
         }
     }
 
@@ -107,126 +133,6 @@ impl Trials {
             .copied()
             .unwrap_or(f64::NAN)
     }
-}
-
-/// A lighthouse and two nodes in namespaces of the lab, on links of
-/// their own to its router (172.30.N.0/24), certificates from
-/// `nebula-cert`.
-struct Nebula {
-    /// (namespace, config file) of the two nodes.
-    nodes: Vec<(String, String)>,
-    /// First the lighthouse, then the running nodes.
-    processes: Vec<Process>,
-}
-
-impl Nebula {
-    fn new(lab: &mut Lab) -> Nebula {
-        let dir = lab.ns.dir.clone();
-        let cert = |args: &[&str]| {
-            let out = Command::new("nebula-cert")
-                .args(args)
-                .current_dir(&dir)
-                .output()
-                .expect(
-                    "nebula-cert (Debian package nebula: tests/bench/first-contact.sh installs it)",
-                );
-            assert!(out.status.success(), "nebula-cert {args:?}: {out:?}");
-        };
-        cert(&["ca", "-name", "lab", "-duration", "1h"]);
-        let mut namespaces = Vec::new();
-        let mut configs = Vec::new();
-        for (k, name) in ["lighthouse", "n1", "n2"].into_iter().enumerate() {
-            let n = k + 1;
-            let ns = lab.ns.add(&format!("{}-neb{name}", lab.tag));
-            link(
-                &lab.router,
-                &format!("r-neb{n}"),
-                &format!("172.30.{n}.1/24"),
-                &ns,
-                "u0",
-                &format!("172.30.{n}.2/24"),
-            );
-            route(&ns, "default", &format!("172.30.{n}.1"));
-            cert(&[
-                "sign",
-                "-name",
-                name,
-                "-ip",
-                &format!("{NEBULA_NET}.{n}/24"),
-                "-out-crt",
-                &format!("{name}.crt"),
-                "-out-key",
-                &format!("{name}.key"),
-            ]);
-            let config = lab
-                .ns
-                .file(&format!("{name}.yml"), &nebula_config(&dir, name, n == 1));
-            namespaces.push(ns);
-            configs.push(config.to_string_lossy().into_owned());
-        }
-        let lighthouse = start_nebula("lighthouse", &namespaces[0], &configs[0]);
-        let nodes = namespaces.into_iter().zip(configs).skip(1).collect();
-        let mut nebula = Nebula {
-            nodes,
-            processes: vec![lighthouse],
-        };
-        nebula.restart_nodes();
-        nebula
-    }
-
-    /// Stops the nodes (if running) and starts them again; returns when
-    /// both have handshaken with the lighthouse.
-    fn restart_nodes(&mut self) {
-        self.processes.truncate(1);
-        for (k, (ns, config)) in self.nodes.iter().enumerate() {
-            let node = start_nebula(&format!("nebula n{}", k + 1), ns, config);
-            self.processes.push(node);
-        }
-        for node in &self.processes[1..] {
-            node.await_log(&format!("vpnIp={NEBULA_NET}.1"));
-        }
-    }
-}
-
-/// A Nebula process; its log (on stdout) is turned to stderr, where
-/// [`Process`] reads it. Ready once its TUN device is up.
-fn start_nebula(name: &str, ns: &str, config: &str) -> Process {
-    Process::start(
-        name,
-        ns,
-        "sh",
-        &["-c", &format!("exec nebula -config {config} 1>&2")],
-        "Nebula interface is active",
-    )
-}
-
-fn nebula_config(dir: &std::path::Path, name: &str, lighthouse: bool) -> String {
-    let lighthouses = if lighthouse {
-        String::new()
-    } else {
-        format!("  hosts: [\"{NEBULA_NET}.1\"]\n")
-    };
-    format!(
-        "pki:\n  ca: {dir}/ca.crt\n  cert: {dir}/{name}.crt\n  key: {dir}/{name}.key\n\
-         static_host_map:\n  \"{NEBULA_NET}.1\": [\"172.30.1.2:4242\"]\n\
-         lighthouse:\n  am_lighthouse: {lighthouse}\n  interval: 60\n{lighthouses}\
-         listen:\n  host: 0.0.0.0\n  port: 4242\n\
-         punchy:\n  punch: true\n\
-         tun:\n  dev: neb{name}\n  mtu: 1300\n\
-         logging:\n  level: info\n  format: text\n\
-         firewall:\n  outbound:\n    - port: any\n      proto: any\n      host: any\n\
-         \x20 inbound:\n    - port: any\n      proto: any\n      host: any\n",
-        dir = dir.display(),
-    )
-}
-
-fn nebula_version() -> String {
-    Command::new("nebula")
-        .arg("-version")
-        .stderr(Stdio::null())
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default()
 }
 
 /// Where the time of one cold site-to-site first contact goes: every

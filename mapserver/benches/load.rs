@@ -2,6 +2,8 @@
 //! time per reply over loopback UDP, with 10 to 1M registered EIDs, and
 //! memory per registration.
 //! `cargo bench -p mapserver --bench load [-- [echo|engine] SECONDS [N...]]`
+//! `--data FILE` also writes the runs over sockets there as TSV, for
+//! `tests/bench/plots.sh`.
 //!
 //! Server and load generator share this machine (and its cores). `echo`
 //! puts a trivial UDP server in the map-server's place (it answers every
@@ -386,8 +388,14 @@ fn main() {
         false => Target::MapServer,
     };
     let engine = std::env::args().any(|a| a == "engine");
-    let numbers: Vec<u64> = std::env::args()
-        .skip(1)
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let data = args
+        .iter()
+        .position(|a| a == "--data")
+        .map(|k| args.get(k + 1).expect("--data FILE").clone());
+    let numbers: Vec<u64> = args
+        .iter()
+        .filter(|a| Some(*a) != data.as_ref())
         .filter_map(|a| a.parse().ok())
         .collect();
     let seconds = numbers.first().copied().unwrap_or(5);
@@ -417,6 +425,14 @@ fn main() {
         "p99 µs",
         "RSS/mapping B"
     );
+    let mut tsv = String::from(
+        "target\teids\tthreads\tin_flight\treplies_per_s\tcpu_us_per_reply\
+         \tmean_us\tp50_us\tp99_us\trss_per_mapping_b\n",
+    );
+    let target_name = match target {
+        Target::MapServer => "mapserver",
+        Target::Echo => "echo",
+    };
     // The first run of a size measures memory: later ones reuse what the
     // previous run freed.
     let runs = [(1, SATURATING_WINDOW), (2, SATURATING_WINDOW), (2, 1)];
@@ -430,17 +446,36 @@ fn main() {
                 _ => "-".into(),
             };
             let cpu_per_reply = run.server_cpu.as_secs_f64() * 1e6 / run.requests.max(1) as f64;
+            let replies_per_s = run.requests as f64 / run.seconds;
+            let (p50, p99) = (
+                percentile(&run.latencies_us, 0.50),
+                percentile(&run.latencies_us, 0.99),
+            );
+            let mean = run
+                .latencies_us
+                .iter()
+                .map(|&us| f64::from(us))
+                .sum::<f64>()
+                / run.latencies_us.len().max(1) as f64;
+            tsv += &format!(
+                "{target_name}\t{eids}\t{threads}\t{}\t{replies_per_s:.0}\t{cpu_per_reply:.3}\
+                 \t{mean:.1}\t{p50}\t{p99}\t{memory}\n",
+                window * CLIENTS
+            );
             println!(
                 "{:>10} {:>8} {:>9} {:>12.0} {:>13.2} {:>9} {:>9} {:>14}",
                 eids,
                 threads,
                 window * CLIENTS,
-                run.requests as f64 / run.seconds,
+                replies_per_s,
                 cpu_per_reply,
-                percentile(&run.latencies_us, 0.50),
-                percentile(&run.latencies_us, 0.99),
+                p50,
+                p99,
                 memory
             );
         }
+    }
+    if let Some(file) = data {
+        std::fs::write(&file, tsv).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
 }

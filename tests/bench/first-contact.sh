@@ -3,7 +3,10 @@
 # (agent/benches/first_contact.rs). Run as root on Debian 12:
 #
 #   bash tests/bench/first-contact.sh [TRIALS]      (default 25)
+#   bash tests/bench/first-contact.sh TRIALS --data FILE   (also every trial, as TSV;
+#                                   FILE absolute: cargo runs the bench in agent/)
 #   bash tests/bench/first-contact.sh --timeline    (where one contact's time goes)
+#   bash tests/bench/first-contact.sh --build-only  (only install and build)
 #
 # Installs Nebula (Debian package: nebula and nebula-cert) and what the
 # tests need (tshark, wireguard-go, ...), and builds the daemons in release.
@@ -24,4 +27,5 @@ fi
 # The lab runs the workspace's daemons from target/release: built first, so
 # that a map-server changed since the last build is not measured stale.
 cargo build --release --workspace --bins --locked
+[ "${1:-}" != --build-only ] || exit 0
 cargo bench -p agent --bench first_contact --locked -- "$@"

@@ -1,0 +1,164 @@
+//! Data-plane throughput once a tunnel is up: `iperf3` TCP and UDP
+//! between two sites' hosts and between two mobile nodes through
+//! lispguard (wireguard-go), between two Nebula nodes, and between two
+//! xTRs on the underlay without a tunnel (the lab's own ceiling), in the
+//! lab of `first_contact`. A first ping sets each tunnel up; then one TCP
+//! run and one UDP run (as fast as the sender goes, 1200-byte datagrams:
+//! no fragmentation in either overlay), one system after the other.
+//!
+//! `cargo bench -p agent --bench throughput [-- SECONDS] [--data FILE]`
+//! (root; iperf3, Nebula and the release binaries: `tests/bench/plots.sh`
+//! installs and builds them). `--data FILE` also writes the table as TSV.
+
+#[path = "../tests/e2e/mod.rs"]
+mod e2e;
+mod nebula;
+
+use e2e::lab::Lab;
+use e2e::Process;
+use nebula::{nebula_version, Nebula, NEBULA_NET};
+
+/// What one iperf3 run measured at the receiver.
+struct Run {
+    mbit_s: f64,
+    /// TCP: segments the sender retransmitted; UDP: datagrams lost, %.
+    loss: f64,
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let data = args
+        .iter()
+        .position(|a| a == "--data")
+        .map(|k| args.get(k + 1).expect("--data FILE").clone());
+    let seconds: u32 = args
+        .iter()
+        .filter(|a| Some(*a) != data.as_ref())
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(5);
+    let mut lab = Lab::new("tp");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.node("m", 1000, "10.9.0.1/32");
+    lab.node("n", 1000, "10.9.0.2/32");
+    lab.start();
+    let nebula = Nebula::new(&mut lab);
+    let (a, b) = (lab.get("a"), lab.get("b"));
+    let (m, n) = (lab.get("m"), lab.get("n"));
+    // (name, key in the data file, client namespace, server namespace,
+    // server address)
+    let systems = [
+        (
+            "underlay, no tunnel",
+            "underlay",
+            &a.ns,
+            &b.ns,
+            b.rloc.clone(),
+        ),
+        (
+            "lispguard, site to site",
+            "lispguard-site",
+            &a.host,
+            &b.host,
+            "10.2.0.2".to_string(),
+        ),
+        (
+            "lispguard, mobile to mobile",
+            "lispguard-mobile",
+            &m.ns,
+            &n.ns,
+            "10.9.0.2".to_string(),
+        ),
+        (
+            "Nebula, node to node",
+            "nebula",
+            &nebula.nodes[0].0,
+            &nebula.nodes[1].0,
+            format!("{NEBULA_NET}.3"),
+        ),
+    ];
+    let mut tsv = String::from("system\ttcp_mbit_s\ttcp_retransmits\tudp_mbit_s\tudp_lost_pct\n");
+    println!("iperf3 through the lab, {seconds} s per run (receiver's Mbit/s):");
+    println!(
+        "  {:<28} {:>9} {:>12} {:>9} {:>9}",
+        "", "TCP", "retransmits", "UDP", "UDP lost"
+    );
+    for (name, key, client, server, address) in &systems {
+        let (received, text) = e2e::ping(client, address, 1);
+        assert_eq!(received, 1, "{name}: no answer to the first ping: {text}");
+        // --forceflush: its stdout is a pipe, where "listening" would
+        // wait in a buffer.
+        let _server = Process::start(
+            &format!("iperf3 {key}"),
+            server,
+            "sh",
+            &["-c", "exec iperf3 --server --forceflush --format m 1>&2"],
+            "Server listening",
+        );
+        let tcp = iperf3(client, address, seconds, &[]);
+        let udp = iperf3(
+            client,
+            address,
+            seconds,
+            &["--udp", "--bitrate", "0", "--length", "1200"],
+        );
+        println!(
+            "  {:<28} {:>9.0} {:>12.0} {:>9.0} {:>8.1}%",
+            name, tcp.mbit_s, tcp.loss, udp.mbit_s, udp.loss
+        );
+        tsv += &format!(
+            "{key}\t{:.0}\t{:.0}\t{:.0}\t{:.2}\n",
+            tcp.mbit_s, tcp.loss, udp.mbit_s, udp.loss
+        );
+    }
+    println!(
+        "  (UDP: as fast as the sender goes; Nebula: {})",
+        nebula_version()
+    );
+    if let Some(file) = data {
+        std::fs::write(&file, tsv).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+}
+
+/// One `iperf3` client run from `ns`; what its summary says the receiver
+/// got.
+fn iperf3(ns: &str, server: &str, seconds: u32, extra: &[&str]) -> Run {
+    let seconds = seconds.to_string();
+    let mut args = vec!["iperf3", "--client", server, "--time", &seconds];
+    args.extend(["--format", "m"]);
+    args.extend(extra);
+    let out = e2e::exec(ns, &args);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "iperf3 {extra:?}: {text}");
+    // The summary's lines end with "sender" and "receiver"; the rate is
+    // the word before "Mbits/sec".
+    let line = |end: &str| -> Vec<&str> {
+        text.lines()
+            .find(|l| l.trim_end().ends_with(end))
+            .unwrap_or_else(|| panic!("iperf3: no {end} line: {text}"))
+            .split_whitespace()
+            .collect()
+    };
+    let rate_at = |words: &[&str]| {
+        words
+            .iter()
+            .position(|w| *w == "Mbits/sec")
+            .unwrap_or_else(|| panic!("iperf3: no rate: {text}"))
+    };
+    let receiver = line("receiver");
+    let at = rate_at(&receiver);
+    let mbit_s = receiver[at - 1].parse().expect("a rate");
+    let loss = if extra.contains(&"--udp") {
+        // "... 0.010 ms  12/34567 (0.035%)  receiver"
+        receiver
+            .iter()
+            .find_map(|w| w.strip_prefix('(')?.strip_suffix("%)")?.parse().ok())
+            .unwrap_or_else(|| panic!("iperf3: no loss: {text}"))
+    } else {
+        // "... 831 Mbits/sec    0             sender"
+        let sender = line("sender");
+        let at = rate_at(&sender);
+        sender[at + 1].parse().expect("retransmits")
+    };
+    Run { mbit_s, loss }
+}
