@@ -69,11 +69,14 @@ const REHANDSHAKE_EVERY: Duration = Duration::from_secs(2);
 /// destination before its agent had set this node as a peer was dropped,
 /// and WireGuard itself would try again only 5 s later. It takes about
 /// 1 ms in the lab, and the first try finds the destination not ready in
-/// about one contact in eight.
+/// about one contact in eight. The later checks wait longer than 20 ms:
+/// WireGuard drops an initiation that comes within 20 ms of the last one
+/// it took from the same peer (a flood), and the destination may have
+/// taken the one before while its answer was on its way.
 pub const HANDSHAKE_CHECKS: [Duration; 3] = [
-    Duration::from_millis(3),
-    Duration::from_millis(10),
-    Duration::from_millis(20),
+    Duration::from_millis(5),
+    Duration::from_millis(25),
+    Duration::from_millis(50),
 ];
 /// A pushed peer not heard from for this long may be one the other side
 /// forgot (it restarted, or its mapping expired first): it is set afresh,
@@ -126,11 +129,10 @@ pub enum Effect<B = Bytes> {
         /// before stays.
         endpoint: Option<SocketAddr>,
         allowed_ips: Vec<IpNet>,
-        /// Send keepalives until the peer answers: a peer that was pushed
-        /// to us is reached out to from this side too, so that this
-        /// side's NAT lets the other side's handshake in; and turning
-        /// them on makes WireGuard start a handshake at once, which a
-        /// first contact wants as early as it can.
+        /// Send keepalives: until a peer that was pushed to us answers
+        /// (it is reached out to from this side too, so that this side's
+        /// NAT lets the other side's handshake in), and to a peer behind
+        /// a NAT for as long as it is set.
         keepalive: bool,
     },
     RemovePeer {
@@ -1131,10 +1133,11 @@ impl Agent {
         peer.endpoint = endpoint;
         peer.behind_nat = behind_nat;
         let stale = reach_out && known && now.saturating_duration_since(peer.heard) >= STALE_AFTER;
-        // A first contact's peer too: WireGuard then starts the handshake
-        // as it sets the peer up, not once it reads the first packet.
+        // A first contact: this side starts the handshake (when WireGuard
+        // reads the first packet; turning keepalives on to start it as the
+        // peer is set up found the other side not ready more often).
         let starts = replied && !known && endpoint.is_some();
-        peer.reaching_out |= stale || starts || (reach_out && changed && peer.rx == 0);
+        peer.reaching_out |= stale || (reach_out && changed && peer.rx == 0);
         if stale {
             log::info!("{prefix}: pushed again, silent for {STALE_AFTER:?}: a new handshake");
             (peer.heard, peer.rx, peer.tx) = (now, 0, 0);

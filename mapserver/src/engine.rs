@@ -39,7 +39,7 @@ const HOLD_REPLY_MAX: Duration = Duration::from_millis(100);
 /// How long a first contact between two sites is remembered: a second
 /// request between them meanwhile gets the held reply (see
 /// [`MapServer::who_starts`]). Well past the agent's checks of its first
-/// handshake (33 ms in all) and its way back here; short enough that a
+/// handshake (80 ms in all) and its way back here; short enough that a
 /// node that restarted and reaches for the same destination again finds
 /// it forgotten.
 const FIRST_CONTACT_WINDOW: Duration = Duration::from_millis(250);
