@@ -367,6 +367,16 @@ enum Wake {
     StatusRequest(usize),
     Timer,
     Stop,
+    Reload,
+}
+
+/// How a run ended.
+pub enum Ended {
+    /// SIGTERM or SIGINT: the interface, routes and peers are removed.
+    Stopped,
+    /// SIGHUP with a good configuration: the agent is to start again in
+    /// place with it (see [`run`]).
+    Reload,
 }
 
 /// The event loop's state: the engine, the host it drives and the
@@ -383,6 +393,9 @@ struct Agentd<'a> {
     /// Clients waiting for the answer to their lookup, by its id.
     lookups: Vec<(u64, Query, status::Client)>,
     stop: Async<UnixStream>,
+    reload: Async<UnixStream>,
+    /// Where the configuration was read from, for a reload.
+    config_file: &'a std::path::Path,
     packet: Vec<u8>,
     message: Vec<u8>,
     next_summary: Instant,
@@ -390,8 +403,8 @@ struct Agentd<'a> {
 }
 
 impl Agentd<'_> {
-    /// Runs until SIGTERM or SIGINT.
-    async fn run(&mut self) {
+    /// Runs until SIGTERM or SIGINT, or SIGHUP with a good configuration.
+    async fn run(&mut self) -> Ended {
         loop {
             self.carry_out();
             let wake = self.wait().await;
@@ -403,7 +416,9 @@ impl Agentd<'_> {
                 Ok(Wake::StatusConnection(stream)) => self.status_connection(stream),
                 Ok(Wake::StatusRequest(i)) => self.status_request(i),
                 Ok(Wake::Timer) => {}
-                Ok(Wake::Stop) => return,
+                Ok(Wake::Stop) => return Ended::Stopped,
+                Ok(Wake::Reload) if self.reload_checked() => return Ended::Reload,
+                Ok(Wake::Reload) => {}
                 Err(e) => log::warn!("{e}"),
             }
             self.clock();
@@ -418,6 +433,7 @@ impl Agentd<'_> {
         let tun = async { host.tun.readable().await.map(|()| Wake::Traffic) };
         let addresses = async { self.events.readable().await.map(|()| Wake::Addresses) };
         let signal = async { self.stop.readable().await.map(|()| Wake::Stop) };
+        let reload = async { self.reload.readable().await.map(|()| Wake::Reload) };
         let deadline = async {
             Timer::at(self.deadline()).await;
             Ok(Wake::Timer)
@@ -428,8 +444,32 @@ impl Agentd<'_> {
             .or(self.status_requests())
             .or(self.status_connections())
             .or(signal)
+            .or(reload)
             .or(deadline)
             .await
+    }
+
+    /// SIGHUP: whether the configuration file, read again, is good and
+    /// differs from the one running. A bad one is logged and changes
+    /// nothing.
+    fn reload_checked(&mut self) -> bool {
+        let mut drain = [0u8; 16];
+        let _ = self.reload.get_ref().read(&mut drain);
+        let file = self.config_file.display();
+        match Config::load(self.config_file) {
+            Ok((new, _)) if new == *self.config => {
+                log::info!("SIGHUP: {file} unchanged");
+                false
+            }
+            Ok(_) => {
+                log::info!("SIGHUP: {file} changed: starting again with it, tunnels kept");
+                true
+            }
+            Err(e) => {
+                log::error!("SIGHUP: {e}; going on as configured before");
+                false
+            }
+        }
     }
 
     /// The first of the status clients with something to read.
@@ -641,8 +681,12 @@ fn looked_up(
     client.reply(&lookup::show(query, iid, map_server, reply));
 }
 
-/// Runs the agent until SIGTERM or SIGINT.
-pub fn run(config: &Config) -> Result<(), String> {
+/// Runs the agent until SIGTERM or SIGINT, which remove its interface,
+/// routes and peers; or until SIGHUP with a changed, good configuration in
+/// `config_file`, which leaves them (as after a crash, the next run adopts
+/// the peers, and tunnels in use never notice) unless the interface itself
+/// changes.
+pub fn run(config: &Config, config_file: &std::path::Path) -> Result<Ended, String> {
     let (mut host, private_key) = Host::up(config).map_err(|e| e.to_string())?;
     let public_key = netconf::public_key(&private_key);
     log::info!(
@@ -678,6 +722,10 @@ pub fn run(config: &Config) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     }
     let stop = Async::new(stop_reader).map_err(|e| e.to_string())?;
+    let (reload_reader, reload_writer) = UnixStream::pair().map_err(|e| e.to_string())?;
+    signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, reload_writer)
+        .map_err(|e| e.to_string())?;
+    let reload = Async::new(reload_reader).map_err(|e| e.to_string())?;
     if let Some(addr) = config.metrics {
         serve_metrics(addr, config.status_socket.clone())?;
     }
@@ -691,19 +739,28 @@ pub fn run(config: &Config) -> Result<(), String> {
         clients: Vec::new(),
         lookups: Vec::new(),
         stop,
+        reload,
+        config_file,
         packet: vec![0u8; 65536],
         message: vec![0u8; 65536],
         next_summary: now + SUMMARY_EVERY,
         summarised: Counters::default(),
     };
-    async_io::block_on(agentd.run());
+    let ended = async_io::block_on(agentd.run());
     agentd.summary();
     let _ = std::fs::remove_file(&config.status_socket);
     let mut drain = [0u8; 16];
     let _ = agentd.stop.get_ref().read(&mut drain);
+    if let Ended::Reload = ended {
+        let next = Config::load(config_file).map(|(c, _)| c);
+        let same = |c: &Config| c.interface == config.interface && c.backend == config.backend;
+        if next.as_ref().is_ok_and(same) {
+            return Ok(Ended::Reload);
+        }
+    }
     agentd.host.down();
     log::info!("stopped");
-    Ok(())
+    Ok(ended)
 }
 
 /// Serves the metrics from a thread of its own, which asks the event loop

@@ -153,5 +153,17 @@ fn run_agent(run: &Run) -> Result<(), Failure> {
     for warning in &warnings {
         log::warn!("{warning}");
     }
-    Ok(daemon::run(&config)?)
+    match daemon::run(&config, &run.config)? {
+        daemon::Ended::Stopped => Ok(()),
+        // In place: the same process (its PID, as systemd and procd know
+        // it), this program, its arguments.
+        daemon::Ended::Reload => {
+            use std::os::unix::process::CommandExt;
+            let program = std::env::current_exe().map_err(|e| e.to_string())?;
+            let e = std::process::Command::new(program)
+                .args(std::env::args_os().skip(1))
+                .exec();
+            Err(format!("starting again: {e}").into())
+        }
+    }
 }

@@ -388,3 +388,52 @@ fn with_two_map_servers_first_contacts_go_on_when_one_is_killed() {
     let (answered, text) = first_ping(&lab.get("m").ns, "10.2.0.2", 2);
     assert!(answered, "m -> b:\n{text}");
 }
+
+#[test]
+fn sighup_starts_again_with_a_changed_configuration_and_keeps_the_tunnels() {
+    let mut lab = Lab::new("r6");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.start();
+    let (a_host, b_host) = (lab.get("a").host.clone(), lab.get("b").host.clone());
+    assert!(first_ping(&a_host, "10.2.0.2", 2).0, "a -> b");
+
+    // A bad file: the agent says why and goes on as it was.
+    let file = lab.ns.dir.join("a.toml");
+    let good = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        good.replace("record_ttl = 15", "record_ttl = \"soon\""),
+    )
+    .unwrap();
+    lab.agent("a").signal(libc::SIGHUP);
+    let said = lab.agent("a").await_log("SIGHUP: ");
+    assert!(said.contains("record_ttl"), "{said}");
+    assert!(lab.status("a").contains("\"10.2.0.0/24\""));
+
+    // A good one: a starts again in place with it (same process), and the
+    // tunnel to b carries on without a new first contact.
+    let pushes = lab.status_counter("b", "pushes");
+    lab.set_record_ttl("a", 7);
+    lab.reload_agent("a");
+    lab.agent("a").await_log("changed: starting again");
+    lab.agent("a").await_log("registered with the map-server");
+    let (found, text) = lab.lookup("b", &["--json", "10.1.0.9"]);
+    assert!(
+        found && text.contains("\"ttl_seconds\":420"),
+        "the new record TTL:\n{text}"
+    );
+    assert!(
+        first_ping(&b_host, "10.1.0.2", 2).0,
+        "b -> a after the reload"
+    );
+    assert!(
+        first_ping(&a_host, "10.2.0.2", 2).0,
+        "a -> b after the reload"
+    );
+    assert_eq!(
+        lab.status_counter("b", "pushes"),
+        pushes,
+        "no new first contact"
+    );
+}

@@ -482,6 +482,23 @@ impl Lab {
         self.processes.last().unwrap()
     }
 
+    /// Writes node `name`'s configuration file again (after changing the
+    /// node) and sends its agent SIGHUP.
+    pub fn reload_agent(&self, name: &str) {
+        let node = self.get(name);
+        self.ns
+            .file(&format!("{name}.toml"), &self.agent_config(node));
+        self.agent(name).signal(libc::SIGHUP);
+    }
+
+    /// A node, to change before [`Lab::reload_agent`].
+    pub fn node_mut(&mut self, name: &str) -> &mut Node {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .expect("a node of the lab")
+    }
+
     /// A started agent's process.
     pub fn agent(&self, name: &str) -> &Process {
         self.processes
