@@ -23,22 +23,8 @@ use nebula::{nebula_version, Nebula, NEBULA_NET};
 use std::process::{Command, Stdio};
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let data = args
-        .iter()
-        .position(|a| a == "--data")
-        .map(|k| args.get(k + 1).expect("--data FILE").clone());
-    let trials: usize = args
-        .iter()
-        .filter(|a| Some(*a) != data.as_ref())
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(25);
-    let mut lab = Lab::new("fc");
-    lab.node("a", 1000, "10.1.0.0/24");
-    lab.node("b", 1000, "10.2.0.0/24");
-    lab.node("m", 1000, "10.9.0.1/32");
-    lab.node("n", 1000, "10.9.0.2/32");
-    lab.start();
+    let (args, data, trials) = nebula::args(25usize);
+    let mut lab = nebula::lispguard_lab("fc");
     if args.iter().any(|a| a == "--timeline") {
         timeline(&mut lab);
         return;

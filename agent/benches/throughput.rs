@@ -14,7 +14,6 @@
 mod e2e;
 mod nebula;
 
-use e2e::lab::Lab;
 use e2e::Process;
 use nebula::{nebula_version, Nebula, NEBULA_NET};
 
@@ -26,22 +25,8 @@ struct Run {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let data = args
-        .iter()
-        .position(|a| a == "--data")
-        .map(|k| args.get(k + 1).expect("--data FILE").clone());
-    let seconds: u32 = args
-        .iter()
-        .filter(|a| Some(*a) != data.as_ref())
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(5);
-    let mut lab = Lab::new("tp");
-    lab.node("a", 1000, "10.1.0.0/24");
-    lab.node("b", 1000, "10.2.0.0/24");
-    lab.node("m", 1000, "10.9.0.1/32");
-    lab.node("n", 1000, "10.9.0.2/32");
-    lab.start();
+    let (_, data, seconds) = nebula::args(5u32);
+    let mut lab = nebula::lispguard_lab("tp");
     let nebula = Nebula::new(&mut lab);
     let (a, b) = (lab.get("a"), lab.get("b"));
     let (m, n) = (lab.get("m"), lab.get("n"));

@@ -1,9 +1,38 @@
-//! Nebula (Debian package nebula, 1.6.1 in Debian 12) beside lispguard
-//! in the benchmarks' lab: a lighthouse and two nodes.
+//! What the side-by-side benches share: their command line, lispguard's
+//! lab, and Nebula (Debian package nebula, 1.6.1 in Debian 12) beside it
+//! in that lab: a lighthouse and two nodes.
 
 use crate::e2e::lab::Lab;
 use crate::e2e::{link, route, Process};
 use std::process::{Command, Stdio};
+
+/// The benches' command line: `--data FILE`, and one number (trials,
+/// seconds) or `default`.
+pub fn args<N: std::str::FromStr>(default: N) -> (Vec<String>, Option<String>, N) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let data = args
+        .iter()
+        .position(|a| a == "--data")
+        .map(|k| args.get(k + 1).expect("--data FILE").clone());
+    let number = args
+        .iter()
+        .filter(|a| Some(*a) != data.as_ref())
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(default);
+    (args, data, number)
+}
+
+/// The benches' lispguard lab, started: two sites (a, b) and two mobile
+/// nodes (m, n).
+pub fn lispguard_lab(tag: &str) -> Lab {
+    let mut lab = Lab::new(tag);
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.node("m", 1000, "10.9.0.1/32");
+    lab.node("n", 1000, "10.9.0.2/32");
+    lab.start();
+    lab
+}
 
 /// The overlay prefix of the Nebula lab and its lighthouse's address.
 pub const NEBULA_NET: &str = "192.168.100";

@@ -105,23 +105,8 @@ impl TestSite {
             local: true,
             ..Locator::reachable(Address::rloc(rloc))
         }];
-        let records = [Record {
-            ttl: 15,
-            eid_mask_len: eid.prefix.prefix_len(),
-            action: Action::NO_ACTION,
-            authoritative: true,
-            map_version: 0,
-            eid: Address::eid(eid.iid, eid.prefix.addr(), Some(&public_key)),
-            locators: List::new(&locators),
-        }];
-        let register = MapRegister::new(Registration {
-            nonce,
-            key_id: 0,
-            algorithm: Algorithm::HmacSha256_128,
-            records: List::new(&records),
-            xtr: None,
-        });
-        written(|b| register.emit(b, site_key))
+        let records = [own_record(&eid, Some(&public_key), 15, &locators)];
+        register_records(nonce, &records, site_key, None)
     }
 
     /// The Map-Notify-Ack that answers a pushed Map-Notify.
@@ -271,20 +256,41 @@ pub fn plain_register(
         local: true,
         ..Locator::reachable(Address::Ip(rloc))
     }];
-    let records = [Record {
-        ttl: 1440,
+    let records = [own_record(&eid, None, 1440, &locators)];
+    register_records(nonce, &records, site_key, xtr)
+}
+
+/// A site's record of its own EID-Prefix, as it registers it: with its
+/// WireGuard key, or (plain LISP) none.
+fn own_record<'a>(
+    eid: &EidPrefix,
+    key: Option<&'a [u8; 32]>,
+    ttl: u32,
+    locators: &'a [Locator<'a>],
+) -> Record<'a> {
+    Record {
+        ttl,
         eid_mask_len: eid.prefix.prefix_len(),
         action: Action::NO_ACTION,
         authoritative: true,
         map_version: 0,
-        eid: Address::eid(eid.iid, eid.prefix.addr(), None),
-        locators: List::new(&locators),
-    }];
+        eid: Address::eid(eid.iid, eid.prefix.addr(), key),
+        locators: List::new(locators),
+    }
+}
+
+/// A Map-Register of `records`, signed with `site_key`.
+fn register_records(
+    nonce: u64,
+    records: &[Record],
+    site_key: &[u8],
+    xtr: Option<XtrId>,
+) -> Vec<u8> {
     let register = MapRegister::new(Registration {
         nonce,
         key_id: 0,
         algorithm: Algorithm::HmacSha256_128,
-        records: List::new(&records),
+        records: List::new(records),
         xtr,
     });
     written(|b| register.emit(b, site_key))
