@@ -275,7 +275,7 @@ struct Peer {
     behind_nat: bool,
     rx: u64,
     tx: u64,
-    /// Last time its counters moved.
+    /// Last time it carried traffic (keepalives alone do not count).
     active: Instant,
     /// Last time it received; with `tx` growing, tells a dead peer.
     heard: Instant,
