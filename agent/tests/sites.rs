@@ -312,6 +312,30 @@ fn a_peer_behind_a_nat_is_kept_reachable_through_a_pause() {
 }
 
 #[test]
+fn ipv6_eids_a_robot_and_a_site_reach_each_other_and_an_unmapped_one_is_refused() {
+    let mut lab = Lab::new("se");
+    lab.node("r", 1000, "fd00:9::1/128");
+    lab.node("s", 1000, "fd00:2::/64");
+    lab.start();
+    let (r, s_host) = (lab.get("r").ns.clone(), lab.get("s").host.clone());
+    let (received, text) = ping(&r, "fd00:2::2", 1);
+    assert_eq!(
+        received, 1,
+        "robot to a host of the /64, first ping:\n{text}"
+    );
+    assert!(text.contains("from fd00:2::2"), "{text}");
+    let (received, text) = ping(&s_host, "fd00:9::1", 2);
+    assert_eq!(received, 2, "the host to the robot:\n{text}");
+    // No mapping: ICMPv6 destination unreachable, from the robot itself.
+    let (received, text) = ping(&r, "fd00:99::1", 1);
+    assert_eq!(received, 0, "{text}");
+    assert!(
+        text.contains("Destination unreachable"),
+        "ICMPv6 error:\n{text}"
+    );
+}
+
+#[test]
 fn expiry_removes_the_idle_peer_and_route_on_both_sides() {
     let mut lab = Lab::new("s3");
     lab.node("a", 1000, "10.1.0.0/24");

@@ -210,8 +210,26 @@ impl Lab {
             &format!("{rloc}/24"),
         );
         route(&ns, "default", &format!("{gateway}.1"));
-        let host = if eid.ends_with("/32") {
+        let host = if eid.ends_with("/32") || eid.ends_with("/128") {
             ns.clone()
+        } else if let Some(base) = eid.strip_suffix("::/64") {
+            // An IPv6 LAN: the xTR at ::1, the host at ::2, no duplicate
+            // address detection to wait for.
+            sysctl(&ns, "net.ipv6.conf.all.forwarding", "1");
+            let host = self.ns.add(&format!("{}-{name}h", self.tag));
+            for n in [&ns, &host] {
+                sysctl(n, "net.ipv6.conf.default.accept_dad", "0");
+            }
+            link(
+                &ns,
+                "lan",
+                &format!("{base}::1/64"),
+                &host,
+                "eth0",
+                &format!("{base}::2/64"),
+            );
+            route(&host, "default", &format!("{base}::1"));
+            host
         } else {
             sysctl(&ns, "net.ipv4.ip_forward", "1");
             let host = self.ns.add(&format!("{}-{name}h", self.tag));
@@ -386,7 +404,7 @@ impl Lab {
         format!(
             "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"{backend}\"\n\
              private_key_file = \"{key}\"\ncontrol_address = \"{control_address}\"\n\
-             overlay = [\"10.0.0.0/8\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n{metrics}\
+             overlay = [\"10.0.0.0/8\", \"fd00::/8\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n{metrics}\
              {map_servers}[[eid]]\nprefix = \"{eid}\"\niid = {iid}\n",
             tag = self.tag,
             name = n.name,
