@@ -336,6 +336,32 @@ fn ipv6_eids_a_robot_and_a_site_reach_each_other_and_an_unmapped_one_is_refused(
 }
 
 #[test]
+fn an_ipv6_underlay_carries_first_contacts_between_ipv4_and_ipv6_eids() {
+    let mut lab = Lab::ipv6_underlay("sf");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.node("r", 1000, "fd00:9::1/128");
+    lab.node("s", 1000, "fd00:2::/64");
+    lab.start();
+    let (a_host, r) = (lab.get("a").host.clone(), lab.get("r").ns.clone());
+    let (received, text) = ping(&a_host, "10.2.0.2", 1);
+    assert_eq!(
+        received, 1,
+        "IPv4 EIDs over IPv6 RLOCs, first ping:\n{text}"
+    );
+    let status = lab.status("a");
+    assert!(
+        status.contains("\"endpoint\":\"[fd31:3::2]:51820\""),
+        "b's RLOC: {status}"
+    );
+    let (received, text) = ping(&r, "fd00:2::2", 1);
+    assert_eq!(
+        received, 1,
+        "IPv6 EIDs over IPv6 RLOCs, first ping:\n{text}"
+    );
+}
+
+#[test]
 fn expiry_removes_the_idle_peer_and_route_on_both_sides() {
     let mut lab = Lab::new("s3");
     lab.node("a", 1000, "10.1.0.0/24");

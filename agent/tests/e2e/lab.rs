@@ -63,6 +63,28 @@ pub struct Lab {
     /// A second map-server's namespace and public key, when it has one
     /// ([`Lab::add_second_map_server`]).
     second_ms: Option<(String, String)>,
+    family: Family,
+}
+
+/// The underlay's addresses: IPv4 (172.31.N.0/24 per link) or IPv6 alone
+/// (fd31:N::/64).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    /// Host `host` of underlay link `net`: with its prefix length, and
+    /// without.
+    fn at(self, net: u8, host: u8) -> (String, String) {
+        let address = match self {
+            Family::V4 => format!("172.31.{net}.{host}"),
+            Family::V6 => format!("fd31:{net}::{host}"),
+        };
+        let len = if self == Family::V4 { 24 } else { 64 };
+        (format!("{address}/{len}"), address)
+    }
 }
 
 /// What tells the lab's map-servers apart: the first's, the second's.
@@ -70,7 +92,8 @@ struct MsSpec {
     process: &'static str,
     file: &'static str,
     interface: &'static str,
-    address: &'static str,
+    /// Its underlay link (the map-server is host 2 on it).
+    net: u8,
     control_address: &'static str,
 }
 
@@ -79,14 +102,14 @@ const MAP_SERVERS: [MsSpec; 2] = [
         process: "map-server",
         file: "ms",
         interface: "ms",
-        address: "172.31.1.2",
+        net: 1,
         control_address: "100.64.0.1",
     },
     MsSpec {
         process: "map-server 2",
         file: "ms2",
         interface: "m2",
-        address: "172.31.254.2",
+        net: 254,
         control_address: "100.64.0.254",
     },
 ];
@@ -94,15 +117,22 @@ const MAP_SERVERS: [MsSpec; 2] = [
 impl Lab {
     /// A lab whose names start with `tag` and this run's id.
     pub fn new(tag: &str) -> Lab {
+        Lab::with_underlay(tag, Family::V4)
+    }
+
+    /// The same with an underlay of IPv6 alone: map-servers, nodes and
+    /// their RLOCs (fd31:N::2) have no IPv4 address on it.
+    pub fn ipv6_underlay(tag: &str) -> Lab {
+        Lab::with_underlay(tag, Family::V6)
+    }
+
+    fn with_underlay(tag: &str, family: Family) -> Lab {
         let tag = &format!("{tag}{}", super::run_id());
         let mut ns = Namespaces::new(tag);
         let router = ns.add(&format!("{tag}-underlay"));
         let ms = ns.add(&format!("{tag}-ms"));
-        sysctl(&router, "net.ipv4.ip_forward", "1");
-        link(&router, "r-ms", "172.31.1.1/24", &ms, "u0", "172.31.1.2/24");
-        route(&ms, "default", "172.31.1.1");
         let ms_public = keypair(&ns.dir.join("ms.key"));
-        Lab {
+        let lab = Lab {
             tag: tag.into(),
             ns,
             router,
@@ -112,7 +142,34 @@ impl Lab {
             agent_log_level: "info",
             ms_public,
             second_ms: None,
+            family,
+        };
+        lab.prepare(&lab.router);
+        match family {
+            Family::V4 => sysctl(&lab.router, "net.ipv4.ip_forward", "1"),
+            Family::V6 => sysctl(&lab.router, "net.ipv6.conf.all.forwarding", "1"),
         }
+        lab.underlay_link("r-ms", &lab.ms, MAP_SERVERS[0].net);
+        lab
+    }
+
+    /// A new namespace's settings for the lab's underlay: on IPv6, no
+    /// duplicate address detection to wait for on the links made next.
+    fn prepare(&self, ns: &str) {
+        if self.family == Family::V6 {
+            sysctl(ns, "net.ipv6.conf.default.accept_dad", "0");
+        }
+    }
+
+    /// Links `ns` (as host 2, interface u0) to the router (host 1,
+    /// interface `router_if`) on underlay link `net`, its default route
+    /// through the router.
+    fn underlay_link(&self, router_if: &str, ns: &str, net: u8) {
+        self.prepare(ns);
+        let (router_addr, gateway) = self.family.at(net, 1);
+        let (addr, _) = self.family.at(net, 2);
+        link(&self.router, router_if, &router_addr, ns, "u0", &addr);
+        route(ns, "default", &gateway);
     }
 
     /// A second map-server beside the first, in a namespace of its own on
@@ -120,15 +177,7 @@ impl Lab {
     /// own key and state: every node registers with both.
     pub fn add_second_map_server(&mut self) {
         let ns = self.ns.add(&format!("{}-ms2", self.tag));
-        link(
-            &self.router,
-            "r-ms2",
-            "172.31.254.1/24",
-            &ns,
-            "u0",
-            "172.31.254.2/24",
-        );
-        route(&ns, "default", "172.31.254.1");
+        self.underlay_link("r-ms2", &ns, MAP_SERVERS[1].net);
         let public = keypair(&self.ns.dir.join("ms2.key"));
         self.second_ms = Some((ns, public));
     }
@@ -162,6 +211,7 @@ impl Lab {
     fn add_node(&mut self, name: &str, iid: u32, eid: &str, nat: bool) -> &Node {
         let n = self.nodes.len() + 2;
         let ns = self.ns.add(&format!("{}-{name}", self.tag));
+        assert!(!nat || self.family == Family::V4, "NATs are IPv4 only");
         let (uplink, gateway) = if nat {
             let nat_ns = self.ns.add(&format!("{}-{name}nat", self.tag));
             sysctl(&nat_ns, "net.ipv4.ip_forward", "1");
@@ -192,24 +242,24 @@ impl Lab {
             );
             (nat_ns, format!("192.168.{n}"))
         } else {
-            (self.router.clone(), format!("172.31.{n}"))
+            (self.router.clone(), String::new())
         };
         let nat_ns = nat.then(|| uplink.clone());
-        let rloc = format!("{gateway}.2");
-        let uplink_if = if nat {
-            "inside".to_string()
+        let rloc = if nat {
+            link(
+                &uplink,
+                "inside",
+                &format!("{gateway}.1/24"),
+                &ns,
+                "u0",
+                &format!("{gateway}.2/24"),
+            );
+            route(&ns, "default", &format!("{gateway}.1"));
+            format!("{gateway}.2")
         } else {
-            format!("r-{name}")
+            self.underlay_link(&format!("r-{name}"), &ns, n as u8);
+            self.family.at(n as u8, 2).1
         };
-        link(
-            &uplink,
-            &uplink_if,
-            &format!("{gateway}.1/24"),
-            &ns,
-            "u0",
-            &format!("{rloc}/24"),
-        );
-        route(&ns, "default", &format!("{gateway}.1"));
         let host = if eid.ends_with("/32") || eid.ends_with("/128") {
             ns.clone()
         } else if let Some(base) = eid.strip_suffix("::/64") {
@@ -404,7 +454,7 @@ impl Lab {
         format!(
             "interface = \"lg{tag}{name}\"\ntun = \"{tun}\"\nbackend = \"{backend}\"\n\
              private_key_file = \"{key}\"\ncontrol_address = \"{control_address}\"\n\
-             overlay = [\"10.0.0.0/8\", \"fd00::/8\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n{metrics}\
+             overlay = [\"10.0.0.0/8\", \"fd00::/16\"]\nstatus_socket = \"{socket}\"\nrecord_ttl = {ttl}\n{metrics}\
              {map_servers}[[eid]]\nprefix = \"{eid}\"\niid = {iid}\n",
             tag = self.tag,
             name = n.name,
@@ -418,7 +468,9 @@ impl Lab {
                 .map(|(spec, _, public)| format!(
                     "[[map_server]]\naddress = \"{}\"\npublic_key = \"{public}\"\n\
                      control_address = \"{}\"\nkey = \"key {}\"\n",
-                    spec.address, spec.control_address, n.name
+                    self.family.at(spec.net, 2).1,
+                    spec.control_address,
+                    n.name
                 ))
                 .collect::<String>(),
             eid = n.eid,

@@ -97,10 +97,13 @@ impl Process {
         self.await_log_within(text, Duration::from_secs(30))
     }
 
-    /// As [`Process::await_log`], waiting up to `limit` between lines.
+    /// As [`Process::await_log`], waiting up to `limit` in all (a process
+    /// that logs other lines meanwhile does not make it wait longer).
     pub fn await_log_within(&self, text: &str, limit: Duration) -> String {
+        let deadline = std::time::Instant::now() + limit;
         loop {
-            match self.log.recv_timeout(limit) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.log.recv_timeout(left) {
                 Ok(line) if line.contains(text) => return line,
                 Ok(line) if line.starts_with("ERROR") => panic!("{}: {line}", self.name),
                 Ok(_) => {}
