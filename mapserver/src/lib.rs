@@ -18,4 +18,5 @@ pub mod push;
 pub mod server;
 pub mod statics;
 pub mod store;
+pub mod token;
 pub mod tunnel;
