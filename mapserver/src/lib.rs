@@ -12,6 +12,7 @@ pub mod config;
 pub mod control;
 pub mod db;
 pub mod engine;
+pub mod issue;
 pub mod metrics;
 pub mod outbox;
 pub mod push;
