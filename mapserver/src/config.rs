@@ -63,7 +63,7 @@ pub struct Lisp {
     pub negative_ttl: u32,
     /// Prometheus metrics over HTTP.
     pub metrics: SocketAddr,
-    /// The unix socket `sites`, `lookup` and `revoke` talk to.
+    /// The unix socket `sites`, `lookup`, `revoke` and `token` talk to.
     pub control_socket: PathBuf,
     /// Receive threads; default one per core.
     pub threads: Option<usize>,

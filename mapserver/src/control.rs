@@ -1,31 +1,49 @@
-//! The local control socket the CLI's `sites`, `lookup` and `revoke` talk
-//! to: one request line in, a status line and text out.
+//! The local control socket the CLI's `sites`, `lookup`, `revoke` and
+//! `token` talk to: one request line in, a status line and text out.
 //!
 //! ```text
 //! > lookup [1000] 10.2.0.9/32
 //! < OK
 //! < [1000] 10.2.0.0/24 of site 'b' ...
+//! > token create iid=1000 uses=20 expires=86400 pool=10.9.0.0/24
+//! < OK
+//! < lgt1.BMAAAgEQ...
+//! < token 3f2a... for [1000] pool 10.9.0.0/24, 20 uses, expires in 1d00h
 //! ```
 
 use crate::engine::SiteStatus;
+use crate::issue::{self, Request};
 use crate::server::Server;
+use crate::store::Store;
+use crate::token::TokenId;
 use lisp::{Address, EidPrefix};
-use netconf::key_fingerprint;
+use netconf::{key_fingerprint, PublicKey};
 use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Longest request line accepted.
 const MAX_REQUEST: u64 = 1024;
 /// How long a command waits on the map-server before giving up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// What `token` needs: the state file (a connection of its own: tokens are
+/// no engine state yet) and the key tokens pin.
+pub struct Tokens {
+    pub store: Store,
+    pub public_key: PublicKey,
+}
+
 /// Serves the control socket at `path` until the process ends (one client
 /// at a time: these are an operator's commands).
-pub fn serve(path: &Path, server: Arc<Server>) -> io::Result<std::thread::JoinHandle<()>> {
+pub fn serve(
+    path: &Path,
+    server: Arc<Server>,
+    mut tokens: Tokens,
+) -> io::Result<std::thread::JoinHandle<()>> {
     // A socket left by a previous run that did not stop cleanly.
     if path.exists() && UnixStream::connect(path).is_err() {
         std::fs::remove_file(path)?;
@@ -35,25 +53,25 @@ pub fn serve(path: &Path, server: Arc<Server>) -> io::Result<std::thread::JoinHa
         .name("control".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                if let Err(e) = answer(stream, &server) {
+                if let Err(e) = answer(stream, &server, &mut tokens) {
                     log::warn!("control socket: {e}");
                 }
             }
         })
 }
 
-fn answer(stream: UnixStream, server: &Server) -> io::Result<()> {
+fn answer(stream: UnixStream, server: &Server, tokens: &mut Tokens) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     let mut line = String::new();
     BufReader::new(stream.try_clone()?.take(MAX_REQUEST)).read_line(&mut line)?;
-    let reply = match execute(line.trim(), server) {
+    let reply = match execute(line.trim(), server, tokens) {
         Ok(text) => format!("OK\n{text}"),
         Err(e) => format!("ERR {e}\n"),
     };
     (&stream).write_all(reply.as_bytes())
 }
 
-fn execute(request: &str, server: &Server) -> Result<String, String> {
+fn execute(request: &str, server: &Server, tokens: &mut Tokens) -> Result<String, String> {
     let (command, argument) = request.split_once(' ').unwrap_or((request, ""));
     match command {
         "sites" => Ok(server.with_engine(|engine, now, _| sites_table(&engine.sites(), now))),
@@ -70,7 +88,45 @@ fn execute(request: &str, server: &Server) -> Result<String, String> {
                 "site '{argument}' revoked: {count} registrations removed\n"
             ))
         }
+        "token" => token(argument, server, tokens),
         _ => Err(format!("unknown request '{request}'")),
+    }
+}
+
+fn token(request: &str, server: &Server, tokens: &mut Tokens) -> Result<String, String> {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (command, argument) = request.split_once(' ').unwrap_or((request, ""));
+    match command {
+        "create" => {
+            let request = Request::parse(argument)?;
+            let (underlay, public_key) = (server.underlay_addr(), tokens.public_key);
+            let (token, issued) = server.with_engine(|engine, _, _| {
+                request.issue(|eid| engine.claimant(eid), underlay, public_key, now)
+            })?;
+            tokens.store.add_token(&issued).map_err(|e| e.to_string())?;
+            let described = issue::table(std::slice::from_ref(&issued), now);
+            log::info!("token {} created", issued.id);
+            Ok(format!("{}\n{described}", token.encode()))
+        }
+        "list" => {
+            let list = tokens.store.tokens().map_err(|e| e.to_string())?;
+            Ok(issue::table(&list, now))
+        }
+        "revoke" => {
+            let id: TokenId = argument.parse()?;
+            match tokens.store.revoke_token(id).map_err(|e| e.to_string())? {
+                true => {
+                    log::warn!("token {id} revoked");
+                    Ok(format!(
+                        "token {id} revoked: it enrols no node from now on\n"
+                    ))
+                }
+                false => Err(format!("no token has id {id} (see token list)")),
+            }
+        }
+        _ => Err(format!("unknown request 'token {request}'")),
     }
 }
 

@@ -1192,6 +1192,21 @@ impl MapServer {
         Ok(count)
     }
 
+    /// The configured site whose EID prefixes overlap `eid`, if any: an
+    /// enrolment token must not hand out a site's addresses.
+    pub fn claimant(&self, eid: &EidPrefix) -> Option<String> {
+        self.sites
+            .iter()
+            .flatten()
+            .find(|s| {
+                s.config
+                    .eids
+                    .iter()
+                    .any(|e| e.contains(eid) || eid.contains(e))
+            })
+            .map(|s| s.config.name.clone())
+    }
+
     /// Retransmits pushes that are due, releases held replies and expires
     /// registrations; [`MapServer::poll_at`] says when it is next due.
     pub fn poll(&mut self, now: Instant, out: &mut Outbox) {

@@ -38,6 +38,7 @@ enum Command {
     Sites(Sites),
     Lookup(Lookup),
     Revoke(Revoke),
+    Token(TokenCommand),
 }
 
 #[derive(FromArgs)]
@@ -111,6 +112,140 @@ struct Revoke {
     socket: PathBuf,
 }
 
+#[derive(FromArgs)]
+/// Enrolment tokens: a node given one (`lispguard join TOKEN`, planned)
+/// enrols with the map-server on its underlay listener, with no edit of
+/// the configuration. A token carries the map-server's underlay address
+/// and port, its WireGuard public key and a secret; the map-server keeps
+/// only a key derived from the secret.
+#[argh(subcommand, name = "token")]
+struct TokenCommand {
+    #[argh(subcommand)]
+    command: TokenSub,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum TokenSub {
+    Create(TokenCreate),
+    List(TokenList),
+    Revoke(TokenRevoke),
+}
+
+#[derive(FromArgs)]
+/// Create a token and print it (only the token, on stdout; what it allows
+/// on stderr). It is shown this once: copy it to the nodes. Needs
+/// [lisp] underlay_listen.
+#[argh(
+    subcommand,
+    name = "create",
+    example = "Twenty robots, one address each, within a day:\n\
+               $ {command_name} --iid 1000 --pool 10.9.0.0/24 --uses 20 --group robots",
+    example = "One access point with its LAN, within an hour:\n\
+               $ {command_name} --iid 1000 --prefix 10.8.1.0/24 --expires 1h"
+)]
+struct TokenCreate {
+    /// instance ID of the EIDs it gives
+    #[argh(option)]
+    iid: u32,
+    /// give each node one address of this prefix (e.g. 10.9.0.0/24);
+    /// it must not overlap a configured site's EIDs
+    #[argh(option)]
+    pool: Option<String>,
+    /// give the one node it enrols this prefix (repeat for more); only
+    /// with --uses 1
+    #[argh(option)]
+    prefix: Vec<String>,
+    /// how many nodes it may enrol (default 1)
+    #[argh(option, default = "1")]
+    uses: u32,
+    /// how long it enrols nodes: 90s, 30m, 24h (default), 7d, or never
+    #[argh(option, default = "String::from(\"24h\")")]
+    expires: String,
+    /// the policy group its nodes join
+    #[argh(option)]
+    group: Option<String>,
+    /// the map-server's address as nodes reach it, when underlay_listen
+    /// is a wildcard (0.0.0.0 or ::)
+    #[argh(option)]
+    address: Option<std::net::IpAddr>,
+    /// control socket of the running map-server
+    #[argh(option, short = 's', default = "PathBuf::from(DEFAULT_SOCKET)")]
+    socket: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// List the tokens: id, instance, the EIDs they give, uses left, when they
+/// expire, group and state (active, revoked, expired, used up). Never
+/// their secrets: the map-server does not keep them.
+#[argh(subcommand, name = "list")]
+struct TokenList {
+    /// control socket of the running map-server
+    #[argh(option, short = 's', default = "PathBuf::from(DEFAULT_SOCKET)")]
+    socket: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// Revoke a token: it enrols no node from now on (nodes it enrolled stay).
+#[argh(subcommand, name = "revoke")]
+struct TokenRevoke {
+    /// the token's id, as `token list` shows it
+    #[argh(positional)]
+    id: String,
+    /// control socket of the running map-server
+    #[argh(option, short = 's', default = "PathBuf::from(DEFAULT_SOCKET)")]
+    socket: PathBuf,
+}
+
+/// Runs a `token` command against the running map-server.
+fn token(command: &TokenSub) -> Result<(), Failure> {
+    match command {
+        TokenSub::Create(c) => {
+            let request = token_request(c)?;
+            let reply =
+                control::request(&c.socket, &format!("token create {}", request.to_line()))?;
+            let (token, described) = reply.split_once('\n').unwrap_or((&reply, ""));
+            println!("{token}");
+            eprint!("{described}");
+            Ok(())
+        }
+        TokenSub::List(l) => print(control::request(&l.socket, "token list")),
+        TokenSub::Revoke(r) => {
+            let id: mapserver::token::TokenId = r.id.parse()?;
+            print(control::request(&r.socket, &format!("token revoke {id}")))
+        }
+    }
+}
+
+/// `token create`'s options as the control socket's request, checked here
+/// first (a bad prefix is told without a running map-server).
+fn token_request(c: &TokenCreate) -> Result<mapserver::issue::Request, String> {
+    let mut line = format!("iid={} uses={}", c.iid, c.uses);
+    let mut field = |name: &str, value: &str| {
+        if value.is_empty() || value.contains(|ch: char| ch.is_whitespace() || ch == '=') {
+            return Err(format!("--{name} '{value}': no spaces or '='"));
+        }
+        line.push_str(&format!(" {name}={value}"));
+        Ok(())
+    };
+    if let Some(seconds) = mapserver::issue::parse_lifetime(&c.expires)? {
+        field("expires", &seconds.to_string())?;
+    }
+    if let Some(group) = &c.group {
+        field("group", group)?;
+    }
+    if let Some(address) = c.address {
+        field("address", &address.to_string())?;
+    }
+    if let Some(pool) = &c.pool {
+        field("pool", pool)?;
+    }
+    for prefix in &c.prefix {
+        field("prefix", prefix)?;
+    }
+    mapserver::issue::Request::parse(&line)
+}
+
 fn main() -> ExitCode {
     netconf::cli::main::<Cli>(|command| match command {
         Command::Run(run) => self::run(&run),
@@ -129,6 +264,7 @@ fn main() -> ExitCode {
         Command::Sites(s) => print(control::request(&s.socket, "sites")),
         Command::Lookup(l) => print(control::request(&l.socket, &format!("lookup {}", l.eid))),
         Command::Revoke(r) => print(control::request(&r.socket, &format!("revoke {}", r.site))),
+        Command::Token(t) => token(&t.command),
     })
 }
 
@@ -167,6 +303,10 @@ fn run(run: &Run) -> Result<(), Failure> {
         .map_err(|e| format!("state file: {e}"))?;
     let tunnel =
         Tunnel::up(&config, &engine.revoked_keys()).map_err(|e| format!("WireGuard: {e}"))?;
+    let tokens = control::Tokens {
+        store: Store::open(state_file).map_err(|e| format!("state file: {e}"))?,
+        public_key: tunnel.public_key(),
+    };
     // Restored sites: their peers get an endpoint and keepalive, so that
     // WireGuard handshakes with them now, not when they next send.
     let mut waking = HashMap::new();
@@ -234,7 +374,7 @@ fn run(run: &Run) -> Result<(), Failure> {
     netconf::http::serve(config.lisp.metrics, move || Ok(metrics.render()))
         .map_err(|e| format!("cannot serve metrics on {}: {e}", config.lisp.metrics))?;
     let socket = &config.lisp.control_socket;
-    control::serve(socket, server.clone())
+    control::serve(socket, server.clone(), tokens)
         .map_err(|e| format!("cannot open the control socket {}: {e}", socket.display()))?;
     if let Some(underlay) = server.underlay_addr() {
         log::info!("plain LISP xTRs on {underlay} (underlay)");

@@ -16,6 +16,9 @@
 use crate::change::Change;
 use crate::db::{Locators, Mapping, Rloc};
 use crate::engine::Saved;
+use crate::issue::{Grant, Issued};
+use crate::token::TokenId;
+use ipnet::IpNet;
 use lisp::EidPrefix;
 use netconf::PublicKey;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -24,7 +27,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The schema this code writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE registration (
@@ -45,6 +48,22 @@ CREATE TABLE revocation (
 CREATE TABLE endpoint (
     site TEXT PRIMARY KEY,
     address TEXT NOT NULL          -- last observed WireGuard endpoint
+);
+";
+
+/// Version 2: enrolment tokens (see [`crate::issue`]).
+const SCHEMA_V2: &str = "
+CREATE TABLE token (
+    id TEXT PRIMARY KEY,           -- 16 hex digits
+    register_key BLOB NOT NULL,    -- derived from the secret (token.rs); the secret is never stored
+    iid INTEGER NOT NULL,
+    pool TEXT,                     -- one address per node out of it; NULL: fixed prefixes
+    prefixes TEXT NOT NULL,        -- fixed EID prefixes, one a line; empty for a pool
+    uses_left INTEGER NOT NULL,
+    expires INTEGER,               -- unix seconds; NULL: never
+    policy_group TEXT,             -- NULL: none
+    revoked INTEGER NOT NULL,      -- 0 or 1
+    created INTEGER NOT NULL       -- unix seconds
 );
 ";
 
@@ -145,16 +164,135 @@ impl Store {
                  {SCHEMA_VERSION}: written by a newer release"
             )));
         }
-        if version < 1 {
-            let tx = context("creating the schema", self.db.transaction())?;
-            context("creating the schema", tx.execute_batch(SCHEMA_V1))?;
-            context(
-                "creating the schema",
-                tx.pragma_update(None, "user_version", SCHEMA_VERSION),
-            )?;
-            context("creating the schema", tx.commit())?;
+        if version == SCHEMA_VERSION {
+            return Ok(());
         }
-        Ok(())
+        // One transaction: a file is at one version or the next, never
+        // between.
+        let what = format!("migrating the schema from version {version}");
+        let tx = context(&what, self.db.transaction())?;
+        for (from, schema) in [(1, SCHEMA_V1), (2, SCHEMA_V2)] {
+            if version < from {
+                context(&what, tx.execute_batch(schema))?;
+            }
+        }
+        context(
+            &what,
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION),
+        )?;
+        context(&what, tx.commit())
+    }
+
+    /// Keeps a token issued (`token create`).
+    pub fn add_token(&mut self, token: &Issued) -> Result<(), Error> {
+        let (pool, prefixes) = match &token.grant {
+            Grant::Pool(pool) => (Some(pool.to_string()), String::new()),
+            Grant::Prefixes(prefixes) => (
+                None,
+                prefixes
+                    .iter()
+                    .map(IpNet::to_string)
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        };
+        context(
+            "saving a token",
+            self.db.execute(
+                "INSERT INTO token (id, register_key, iid, pool, prefixes, uses_left, expires,
+                                    policy_group, revoked, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    token.id.to_string(),
+                    token.register_key.as_slice(),
+                    token.iid,
+                    pool,
+                    prefixes,
+                    token.uses_left,
+                    token.expires,
+                    token.group,
+                    token.revoked,
+                    token.created,
+                ],
+            ),
+        )
+        .map(drop)
+    }
+
+    /// Every token kept, oldest first; rows that no longer parse are
+    /// skipped (and logged).
+    pub fn tokens(&self) -> Result<Vec<Issued>, Error> {
+        let what = "reading tokens";
+        let mut statement = context(
+            what,
+            self.db.prepare(
+                "SELECT id, register_key, iid, pool, prefixes, uses_left, expires, policy_group,
+                        revoked, created
+                 FROM token ORDER BY created, id",
+            ),
+        )?;
+        let rows = context(
+            what,
+            statement.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, Option<String>>(3)?,
+                    r.get::<_, String>(4)?,
+                    Issued {
+                        id: TokenId([0; 8]),
+                        register_key: [0; 32],
+                        iid: r.get(2)?,
+                        grant: Grant::Prefixes(Vec::new()),
+                        uses_left: r.get(5)?,
+                        expires: r.get(6)?,
+                        group: r.get(7)?,
+                        revoked: r.get(8)?,
+                        created: r.get(9)?,
+                    },
+                ))
+            }),
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, key, pool, prefixes, mut token) = context(what, row)?;
+            let grant = match pool {
+                Some(pool) => pool.parse().ok().map(Grant::Pool),
+                None => prefixes
+                    .lines()
+                    .map(|p| p.parse().ok())
+                    .collect::<Option<Vec<IpNet>>>()
+                    .filter(|p| !p.is_empty())
+                    .map(Grant::Prefixes),
+            };
+            let parsed = id
+                .parse()
+                .ok()
+                .zip(<[u8; 32]>::try_from(key).ok())
+                .zip(grant);
+            let Some(((id, register_key), grant)) = parsed else {
+                log::warn!("state file: token {id} unreadable, dropped");
+                continue;
+            };
+            token.id = id;
+            token.register_key = register_key;
+            token.grant = grant;
+            out.push(token);
+        }
+        Ok(out)
+    }
+
+    /// Revokes token `id`: it enrols no node from now on. False if there
+    /// is no such token.
+    pub fn revoke_token(&mut self, id: TokenId) -> Result<bool, Error> {
+        let changed = context(
+            "revoking a token",
+            self.db.execute(
+                "UPDATE token SET revoked = 1 WHERE id = ?1",
+                [id.to_string()],
+            ),
+        )?;
+        Ok(changed == 1)
     }
 
     /// Everything kept, for [`crate::engine::MapServer::restore`]; rows
@@ -456,6 +594,93 @@ mod tests {
             saved.observed,
             vec![("a".to_string(), "203.0.113.1:4000".parse().unwrap())]
         );
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn issued(id: u8, grant: Grant) -> Issued {
+        Issued {
+            id: TokenId([id; 8]),
+            register_key: [id; 32],
+            iid: 1000,
+            grant,
+            uses_left: 20,
+            expires: Some(1_900_000_000),
+            group: Some("robots".into()),
+            revoked: false,
+            created: 1_800_000_000 + i64::from(id),
+        }
+    }
+
+    #[test]
+    fn tokens_are_kept_listed_and_revoked_across_reopening() {
+        let dir = std::env::temp_dir().join(format!("lgstore-tok-{}", std::process::id()));
+        let path = dir.join("ms.db");
+        let pool = issued(1, Grant::Pool("10.9.0.0/24".parse().unwrap()));
+        let fixed = Issued {
+            expires: None,
+            group: None,
+            uses_left: 1,
+            ..issued(
+                2,
+                Grant::Prefixes(vec![
+                    "10.8.1.0/24".parse().unwrap(),
+                    "fd00:8::/64".parse().unwrap(),
+                ]),
+            )
+        };
+        {
+            let mut store = Store::open(&path).unwrap();
+            store.add_token(&pool).unwrap();
+            store.add_token(&fixed).unwrap();
+            assert!(store.add_token(&pool).is_err(), "an id is unique");
+            assert!(store.revoke_token(TokenId([1; 8])).unwrap());
+            assert!(!store.revoke_token(TokenId([3; 8])).unwrap());
+        }
+        let store = Store::open(&path).unwrap();
+        let revoked = Issued {
+            revoked: true,
+            ..pool
+        };
+        assert_eq!(store.tokens().unwrap(), vec![revoked, fixed]);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_state_file_of_schema_1_is_migrated_and_keeps_its_registrations() {
+        let dir = std::env::temp_dir().join(format!("lgstore-v1-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ms.db");
+        // A file as the previous release wrote it.
+        let db = Connection::open(&path).unwrap();
+        db.execute_batch(SCHEMA_V1).unwrap();
+        db.pragma_update(None, "user_version", 1).unwrap();
+        db.execute(
+            "INSERT INTO registration VALUES (1000, '10.1.0.0/24', 'a', ?1,
+             '1 100 172.31.2.2:51820', 15, 1, 4000000000)",
+            [[7u8; 32].as_slice()],
+        )
+        .unwrap();
+        drop(db);
+
+        let mut store = Store::open(&path).unwrap();
+        let version: i64 = store
+            .db
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        let saved = store.load(&Clock::now()).unwrap();
+        assert_eq!(saved.registrations.len(), 1);
+        assert_eq!(saved.registrations[0].0, "a");
+        assert_eq!(saved.registrations[0].1.key, Some([7; 32]));
+        let token = issued(4, Grant::Pool("10.9.0.0/24".parse().unwrap()));
+        store.add_token(&token).unwrap();
+        drop(store);
+        // Opened again: nothing to migrate, everything there.
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.tokens().unwrap(), vec![token]);
+        assert_eq!(store.load(&Clock::now()).unwrap().registrations.len(), 1);
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -22,6 +22,7 @@ pub struct Tunnel {
     routed: HashSet<IpAddr>,
     /// Each configured (not revoked) site's key and control address.
     peers: HashMap<PublicKey, IpAddr>,
+    public_key: PublicKey,
 }
 
 /// A host prefix: /32 or /128.
@@ -59,9 +60,15 @@ impl Tunnel {
             rtnl,
             routed: HashSet::new(),
             peers: HashMap::new(),
+            public_key: netconf::public_key(&private_key),
         };
         tunnel.sync(config, revoked)?;
         Ok(tunnel)
+    }
+
+    /// The map-server's WireGuard public key (what tokens pin).
+    pub fn public_key(&self) -> PublicKey {
+        self.public_key
     }
 
     /// Makes the peers and routes those of `config`'s sites: adds the new,
