@@ -996,13 +996,16 @@ impl Agent {
         let ttl = Duration::from_secs(u64::from(record.ttl) * 60);
         let key = record.eid.wireguard_key();
         let revoked = record.eid.revoked();
-        // The first locator packets may be sent to; none, but located: the
-        // other side starts the handshake (see [`Handshaking`]).
+        // The most preferred locator packets may be sent to (the lowest
+        // priority; the first of equals); none, but located: the other
+        // side starts the handshake (see [`Handshaking`]).
         let endpoint = record
             .locators
             .iter()
             .filter(|l| l.unicast())
-            .find_map(|l| l.rloc.endpoint());
+            .filter_map(|l| Some((l.priority, l.rloc.endpoint()?)))
+            .min_by_key(|(priority, _)| *priority)
+            .map(|(_, endpoint)| endpoint);
         let located = record.locators.iter().any(|l| l.rloc.endpoint().is_some());
         let behind_nat = record
             .locators

@@ -345,6 +345,21 @@ fn a_map_server_that_does_not_answer_is_skipped_while_another_does() {
 }
 
 #[test]
+fn the_locator_of_the_lowest_priority_is_used() {
+    let mut w = World::new();
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    let mut record = record_b("192.0.2.11:51820");
+    let at = |endpoint: &str, priority| Locator {
+        priority,
+        ..Locator::reachable(Address::rloc(endpoint.parse().unwrap()))
+    };
+    let locators = vec![at("192.0.2.11:51820", 2), at("[2001:db8::11]:51820", 1)];
+    record.locators = List::new(locators.leak());
+    let actions = w.receive(&reply(nonce, record));
+    assert_eq!(actions[0], peer_b(Some("[2001:db8::11]:51820"), false));
+}
+
+#[test]
 fn a_reply_answers_every_pending_destination_it_covers() {
     let mut w = World::new();
     let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;

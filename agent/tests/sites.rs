@@ -362,6 +362,27 @@ fn an_ipv6_underlay_carries_first_contacts_between_ipv4_and_ipv6_eids() {
 }
 
 #[test]
+fn a_dual_stack_site_that_loses_its_ipv4_uplink_is_reached_at_its_ipv6_rloc() {
+    let mut lab = Lab::dual_stack_underlay("sg");
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.start();
+    let (a_host, b_ns) = (lab.get("a").host.clone(), lab.get("b").ns.clone());
+    let (received, text) = ping(&a_host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "{text}");
+    // Both RLOCs registered, the same priority: the first, IPv4, is used.
+    assert!(lab
+        .status("a")
+        .contains("\"endpoint\":\"172.31.3.2:51820\""));
+    // b's IPv4 uplink goes: it registers its IPv6 RLOC alone, and a is
+    // told (b's registration reaches the map-server over IPv6).
+    exec(&b_ns, &["ip", "addr", "del", "172.31.3.2/24", "dev", "u0"]);
+    lab.agent("a").await_log("at [fd31:3::2]:51820");
+    let (received, text) = ping(&a_host, "10.2.0.2", 3);
+    assert!(received >= 1, "at b's IPv6 RLOC:\n{text}");
+}
+
+#[test]
 fn expiry_removes_the_idle_peer_and_route_on_both_sides() {
     let mut lab = Lab::new("s3");
     lab.node("a", 1000, "10.1.0.0/24");

@@ -66,12 +66,13 @@ pub struct Lab {
     family: Family,
 }
 
-/// The underlay's addresses: IPv4 (172.31.N.0/24 per link) or IPv6 alone
-/// (fd31:N::/64).
+/// The underlay's addresses: IPv4 (172.31.N.0/24 per link), IPv6 alone
+/// (fd31:N::/64), or both.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Family {
     V4,
     V6,
+    Dual,
 }
 
 impl Family {
@@ -79,10 +80,10 @@ impl Family {
     /// without.
     fn at(self, net: u8, host: u8) -> (String, String) {
         let address = match self {
-            Family::V4 => format!("172.31.{net}.{host}"),
+            Family::V4 | Family::Dual => format!("172.31.{net}.{host}"),
             Family::V6 => format!("fd31:{net}::{host}"),
         };
-        let len = if self == Family::V4 { 24 } else { 64 };
+        let len = if self == Family::V6 { 64 } else { 24 };
         (format!("{address}/{len}"), address)
     }
 }
@@ -126,6 +127,12 @@ impl Lab {
         Lab::with_underlay(tag, Family::V6)
     }
 
+    /// The same with both IPv4 and IPv6 on every underlay link; the nodes
+    /// reach the map-servers over IPv6 and register both RLOCs.
+    pub fn dual_stack_underlay(tag: &str) -> Lab {
+        Lab::with_underlay(tag, Family::Dual)
+    }
+
     fn with_underlay(tag: &str, family: Family) -> Lab {
         let tag = &format!("{tag}{}", super::run_id());
         let mut ns = Namespaces::new(tag);
@@ -145,9 +152,11 @@ impl Lab {
             family,
         };
         lab.prepare(&lab.router);
-        match family {
-            Family::V4 => sysctl(&lab.router, "net.ipv4.ip_forward", "1"),
-            Family::V6 => sysctl(&lab.router, "net.ipv6.conf.all.forwarding", "1"),
+        if family != Family::V6 {
+            sysctl(&lab.router, "net.ipv4.ip_forward", "1");
+        }
+        if family != Family::V4 {
+            sysctl(&lab.router, "net.ipv6.conf.all.forwarding", "1");
         }
         lab.underlay_link("r-ms", &lab.ms, MAP_SERVERS[0].net);
         lab
@@ -156,7 +165,7 @@ impl Lab {
     /// A new namespace's settings for the lab's underlay: on IPv6, no
     /// duplicate address detection to wait for on the links made next.
     fn prepare(&self, ns: &str) {
-        if self.family == Family::V6 {
+        if self.family != Family::V4 {
             sysctl(ns, "net.ipv6.conf.default.accept_dad", "0");
         }
     }
@@ -170,6 +179,21 @@ impl Lab {
         let (addr, _) = self.family.at(net, 2);
         link(&self.router, router_if, &router_addr, ns, "u0", &addr);
         route(ns, "default", &gateway);
+        if self.family == Family::Dual {
+            let (router_addr, gateway) = Family::V6.at(net, 1);
+            let (addr, _) = Family::V6.at(net, 2);
+            super::ip(&[
+                "-n",
+                &self.router,
+                "addr",
+                "add",
+                &router_addr,
+                "dev",
+                router_if,
+            ]);
+            super::ip(&["-n", ns, "addr", "add", &addr, "dev", "u0"]);
+            route(ns, "default", &gateway);
+        }
     }
 
     /// A second map-server beside the first, in a namespace of its own on
@@ -468,7 +492,10 @@ impl Lab {
                 .map(|(spec, _, public)| format!(
                     "[[map_server]]\naddress = \"{}\"\npublic_key = \"{public}\"\n\
                      control_address = \"{}\"\nkey = \"key {}\"\n",
-                    self.family.at(spec.net, 2).1,
+                    match self.family {
+                        Family::Dual => Family::V6.at(spec.net, 2).1,
+                        family => family.at(spec.net, 2).1,
+                    },
                     spec.control_address,
                     n.name
                 ))
