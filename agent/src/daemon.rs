@@ -396,6 +396,8 @@ struct Agentd<'a> {
     reload: Async<UnixStream>,
     /// Where the configuration was read from, for a reload.
     config_file: &'a std::path::Path,
+    /// The configuration SIGHUP read again, good and changed.
+    reloaded: Option<Config>,
     packet: Vec<u8>,
     message: Vec<u8>,
     next_summary: Instant,
@@ -450,8 +452,8 @@ impl Agentd<'_> {
     }
 
     /// SIGHUP: whether the configuration file, read again, is good and
-    /// differs from the one running. A bad one is logged and changes
-    /// nothing.
+    /// differs from the one running (kept in `reloaded`). A bad one is
+    /// logged and changes nothing.
     fn reload_checked(&mut self) -> bool {
         let mut drain = [0u8; 16];
         let _ = self.reload.get_ref().read(&mut drain);
@@ -461,8 +463,9 @@ impl Agentd<'_> {
                 log::info!("SIGHUP: {file} unchanged");
                 false
             }
-            Ok(_) => {
+            Ok((new, _)) => {
                 log::info!("SIGHUP: {file} changed: starting again with it, tunnels kept");
+                self.reloaded = Some(new);
                 true
             }
             Err(e) => {
@@ -741,6 +744,7 @@ pub fn run(config: &Config, config_file: &std::path::Path) -> Result<Ended, Stri
         stop,
         reload,
         config_file,
+        reloaded: None,
         packet: vec![0u8; 65536],
         message: vec![0u8; 65536],
         next_summary: now + SUMMARY_EVERY,
@@ -751,12 +755,11 @@ pub fn run(config: &Config, config_file: &std::path::Path) -> Result<Ended, Stri
     let _ = std::fs::remove_file(&config.status_socket);
     let mut drain = [0u8; 16];
     let _ = agentd.stop.get_ref().read(&mut drain);
-    if let Ended::Reload = ended {
-        let next = Config::load(config_file).map(|(c, _)| c);
-        let same = |c: &Config| c.interface == config.interface && c.backend == config.backend;
-        if next.as_ref().is_ok_and(same) {
-            return Ok(Ended::Reload);
-        }
+    // Reloading on the same interface: it and its peers stay, for the
+    // next run to adopt.
+    let same = |c: &Config| c.interface == config.interface && c.backend == config.backend;
+    if agentd.reloaded.as_ref().is_some_and(same) {
+        return Ok(Ended::Reload);
     }
     agentd.host.down();
     log::info!("stopped");

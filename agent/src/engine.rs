@@ -1446,7 +1446,7 @@ impl Agent {
         for eid in &self.settings.eids {
             let record = Record::mapping(
                 eid,
-                &self.settings.public_key,
+                Some(&self.settings.public_key),
                 self.settings.record_ttl,
                 &locators,
             );

@@ -206,7 +206,7 @@ mod tests {
             "172.31.3.2:51820".parse().unwrap(),
         ))];
         let eid = EidPrefix::new(1000, "10.2.0.0/24".parse().unwrap());
-        let bytes = reply(&[Record::mapping(&eid, &key, 15, &locators)]);
+        let bytes = reply(&[Record::mapping(&eid, Some(&key), 15, &locators)]);
         let query = Query::parse("10.2.0.2").unwrap();
         let text = show(query, 1000, MS.parse().unwrap(), Some(&bytes));
         assert!(

@@ -111,11 +111,12 @@ impl<'a> Record<'a> {
     }
 
     /// A mapping as lispguard registers and hands it out: the EID-prefix in
-    /// a Security Key LCAF carrying the node's WireGuard key, at its
-    /// locators; authoritative, No-Action.
+    /// a Security Key LCAF carrying the node's WireGuard key (a plain LISP
+    /// site's: the bare EID-prefix), at its locators; authoritative,
+    /// No-Action.
     pub fn mapping(
         eid: &EidPrefix,
-        wireguard_key: &'a [u8; 32],
+        wireguard_key: Option<&'a [u8; 32]>,
         ttl: u32,
         locators: &'a [Locator<'a>],
     ) -> Record<'a> {
@@ -125,7 +126,7 @@ impl<'a> Record<'a> {
             action: Action::NO_ACTION,
             authoritative: true,
             map_version: 0,
-            eid: Address::eid(eid.iid, eid.prefix.addr(), Some(wireguard_key)),
+            eid: Address::eid(eid.iid, eid.prefix.addr(), wireguard_key),
             locators: List::new(locators),
         }
     }
@@ -133,7 +134,7 @@ impl<'a> Record<'a> {
     /// The record that withdraws a mapping: no locators, TTL 0, and its key
     /// with the R (revoked) bit set.
     pub fn revocation(eid: &EidPrefix, wireguard_key: &'a [u8; 32]) -> Record<'a> {
-        let mut record = Record::mapping(eid, wireguard_key, 0, &[]);
+        let mut record = Record::mapping(eid, Some(wireguard_key), 0, &[]);
         if let Address::SecurityKey(key) = &mut record.eid {
             key.revoked = true;
         }
@@ -266,7 +267,7 @@ mod tests {
         let rloc = [Locator::reachable(Address::Ip(
             "192.0.2.1".parse().unwrap(),
         ))];
-        let mapping = Record::mapping(&eid, &[9; 32], 60, &rloc);
+        let mapping = Record::mapping(&eid, Some(&[9; 32]), 60, &rloc);
         assert_eq!(mapping.eid.wireguard_key(), Some([9; 32]));
         assert_eq!(mapping.eid_prefix(), Some(eid));
         assert_eq!((mapping.ttl, mapping.locators.len()), (60, 1));

@@ -90,17 +90,10 @@ impl Answer {
             self.eid.prefix.prefix_len(),
         );
         match &self.kind {
-            Kind::Mapping(Some(key)) => Record::mapping(&self.eid, key, self.ttl, &self.locators),
+            Kind::Mapping(key) => {
+                Record::mapping(&self.eid, key.as_ref(), self.ttl, &self.locators)
+            }
             Kind::Revocation(Some(key)) => Record::revocation(&self.eid, key),
-            Kind::Mapping(None) => Record {
-                locators: List::new(&self.locators),
-                ..Record::negative(
-                    Address::eid(iid, address, None),
-                    len,
-                    self.ttl,
-                    Action::NO_ACTION,
-                )
-            },
             Kind::Revocation(None) => {
                 Record::negative(Address::eid(iid, address, None), len, 0, Action::NO_ACTION)
             }

@@ -5,11 +5,14 @@
 //!
 //! Needs root, `ip` (iproute2, for the namespace only) and wireguard-go.
 
+mod common;
+
+use common::Running;
 use mapserver::config::format_key;
 use mapserver::token::Token;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 /// A namespace with its loopback up and a directory for the key, the
 /// configuration and the state file (0700); both removed on drop.
@@ -138,16 +141,6 @@ impl Drop for Place {
     fn drop(&mut self) {
         let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The map-server process; stopped (SIGTERM) and awaited on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
     }
 }
 

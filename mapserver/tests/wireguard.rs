@@ -8,14 +8,14 @@
 
 mod common;
 
-use common::request;
+use common::{request, Running};
 use lisp::{auth, MapNotify, Message};
 use mapserver::config::format_key;
 use netconf::{Backend, Peer, Rtnl, WireGuard};
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 /// Runs a command of the test topology's set-up; panics with its output
@@ -94,16 +94,6 @@ impl Drop for Topology {
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The map-server process; stopped (SIGTERM) on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
     }
 }
 

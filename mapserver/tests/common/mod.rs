@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use lisp::{
-    Action, Address, Algorithm, Ecm, EidPrefix, List, Locator, MapNotify, MapRegister, MapRequest,
-    Record, Registration, RequestRecord, XtrId,
+    Address, Algorithm, Ecm, EidPrefix, List, Locator, MapNotify, MapRegister, MapRequest, Record,
+    Registration, RequestRecord, XtrId,
 };
 use mapserver::config::{format_key, Config};
 use std::net::SocketAddr;
@@ -105,7 +105,7 @@ impl TestSite {
             local: true,
             ..Locator::reachable(Address::rloc(rloc))
         }];
-        let records = [own_record(&eid, Some(&public_key), 15, &locators)];
+        let records = [Record::mapping(&eid, Some(&public_key), 15, &locators)];
         register_records(nonce, &records, site_key, None)
     }
 
@@ -256,27 +256,8 @@ pub fn plain_register(
         local: true,
         ..Locator::reachable(Address::Ip(rloc))
     }];
-    let records = [own_record(&eid, None, 1440, &locators)];
+    let records = [Record::mapping(&eid, None, 1440, &locators)];
     register_records(nonce, &records, site_key, xtr)
-}
-
-/// A site's record of its own EID-Prefix, as it registers it: with its
-/// WireGuard key, or (plain LISP) none.
-fn own_record<'a>(
-    eid: &EidPrefix,
-    key: Option<&'a [u8; 32]>,
-    ttl: u32,
-    locators: &'a [Locator<'a>],
-) -> Record<'a> {
-    Record {
-        ttl,
-        eid_mask_len: eid.prefix.prefix_len(),
-        action: Action::NO_ACTION,
-        authoritative: true,
-        map_version: 0,
-        eid: Address::eid(eid.iid, eid.prefix.addr(), key),
-        locators: List::new(locators),
-    }
 }
 
 /// A Map-Register of `records`, signed with `site_key`.
@@ -314,4 +295,16 @@ pub fn config_with_xtrs(
         text.push_str(&xtr.toml(extra));
     }
     Config::parse(Path::new("test.toml"), &text).unwrap_or_else(|e| panic!("{e}\n{text}"))
+}
+
+/// A map-server process the test started; stopped (SIGTERM) and awaited
+/// on drop.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        // SAFETY: signals our own child.
+        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+        let _ = self.0.wait();
+    }
 }
