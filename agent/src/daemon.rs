@@ -19,7 +19,7 @@ use async_io::{Async, Timer};
 use futures_lite::FutureExt;
 use ipnet::IpNet;
 use lisp::CONTROL_PORT;
-use netconf::{AddressEvents, Peer, Rtnl, WireGuard};
+use netconf::{AddressEvents, Peer, PublicKey, Rtnl, WireGuard};
 use std::collections::HashSet;
 use std::io::{self, Read};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs, UdpSocket};
@@ -31,6 +31,9 @@ use std::time::{Duration, Instant};
 /// that carries control and data open. Also the keepalive of a pushed peer
 /// until it answers.
 const KEEPALIVE: u16 = 25;
+/// How long a direct-path probe keeps the direct endpoint, watching where
+/// the peer is heard from (see [`Host::probe_direct`]).
+const PROBE_HOLD: Duration = Duration::from_millis(20);
 /// MTU of the TUN: WireGuard's default, so that the kernel fragments (or
 /// signals the path MTU) before a packet reaches the TUN; the injector
 /// cannot fragment.
@@ -243,6 +246,13 @@ impl Host {
                 log::info!("peer {} removed", netconf::key_fingerprint(public_key));
                 self.wg.remove_peer(public_key)
             }
+            Effect::ProbeDirect {
+                public_key,
+                direct,
+                relay,
+                allowed_ips,
+                keepalive,
+            } => self.probe_direct(*public_key, *direct, *relay, allowed_ips, *keepalive),
             Effect::Rehandshake { map_server } => {
                 let Some(peer) = self.map_server(*map_server) else {
                     return Ok(());
@@ -316,6 +326,62 @@ impl Host {
             .unwrap_or(destination)
     }
 
+    /// See [`Effect::ProbeDirect`]: keepalives off, then on (which sends
+    /// one at once) with the direct endpoint, which is kept for
+    /// [`PROBE_HOLD`] to see where the peer is heard from next. Heard
+    /// there: the direct path works both ways, it stays. Heard through the
+    /// relay: WireGuard went back to it by itself. Not heard: the relay
+    /// again (if the keepalive got through, the other side sends directly
+    /// from now on, and WireGuard follows when that arrives). Packets this
+    /// side sends meanwhile take the direct path: lost if it fails. Nothing
+    /// is done when WireGuard has left the relay already.
+    fn probe_direct(
+        &mut self,
+        public_key: PublicKey,
+        direct: SocketAddr,
+        relay: SocketAddr,
+        allowed_ips: &[IpNet],
+        keepalive: bool,
+    ) -> io::Result<()> {
+        let read = |wg: &WireGuard| -> io::Result<Option<(Option<SocketAddr>, u64)>> {
+            let peers = wg.peers()?;
+            let peer = peers.iter().find(|p| p.public_key == public_key);
+            Ok(peer.map(|p| (p.endpoint, p.rx_bytes)))
+        };
+        let Some((Some(endpoint), before)) = read(&self.wg)? else {
+            return Ok(());
+        };
+        if endpoint != relay {
+            return Ok(());
+        }
+        let mut peer = Peer {
+            public_key,
+            endpoint: Some(direct),
+            allowed_ips: allowed_ips.to_vec(),
+            persistent_keepalive: None,
+        };
+        let key = netconf::key_fingerprint(&public_key);
+        self.wg.set_peer(&peer)?;
+        peer.persistent_keepalive = Some(KEEPALIVE);
+        self.wg.set_peer(&peer)?;
+        let until = Instant::now() + PROBE_HOLD;
+        while Instant::now() < until {
+            match read(&self.wg)? {
+                Some((Some(now), rx)) if now == direct && rx > before => {
+                    log::debug!("peer {key}: heard on the direct path {direct}");
+                    return Ok(());
+                }
+                Some((Some(now), _)) if now == direct => {}
+                _ => return Ok(()),
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        log::debug!("peer {key}: nothing on the direct path {direct} yet: the relay again");
+        peer.endpoint = Some(relay);
+        peer.persistent_keepalive = keepalive.then_some(KEEPALIVE);
+        self.wg.set_peer(&peer)
+    }
+
     fn stats(&self) -> Vec<PeerStats> {
         match self.wg.peers() {
             Ok(peers) => peers
@@ -323,6 +389,7 @@ impl Host {
                 .filter(|p| !self.is_map_server(&p.public_key))
                 .map(|p| PeerStats {
                     public_key: p.public_key,
+                    endpoint: p.endpoint,
                     rx_bytes: p.rx_bytes,
                     tx_bytes: p.tx_bytes,
                 })

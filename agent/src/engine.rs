@@ -78,6 +78,18 @@ pub const HANDSHAKE_CHECKS: [Duration; 3] = [
     Duration::from_millis(25),
     Duration::from_millis(50),
 ];
+/// After the map-server had the destination reach out, how long the
+/// handshake may take before the map-server is asked again (it then hands
+/// out its relay).
+pub const RELAY_AFTER: Duration = Duration::from_secs(1);
+/// Times a first contact asks the map-server again because its handshake
+/// never completed: once for the destination to reach out, once for the
+/// relay.
+const MAX_ASKS: u8 = 2;
+/// While a peer goes through a relay, the direct path is tried this long
+/// after, then at twice the wait each time up to [`PROBE_MAX`].
+pub const PROBE_FIRST: Duration = Duration::from_secs(10);
+const PROBE_MAX: Duration = Duration::from_secs(300);
 /// A pushed peer not heard from for this long may be one the other side
 /// forgot (it restarted, or its mapping expired first): it is set afresh,
 /// which makes WireGuard start a handshake at once. Three readings of the
@@ -138,6 +150,19 @@ pub enum Effect<B = Bytes> {
     RemovePeer {
         public_key: PublicKey,
     },
+    /// A peer that goes through the relay at `relay`: one keepalive to
+    /// its `direct` endpoint, then the peer set as before (the relay, its
+    /// allowed-ips and keepalive). If the keepalive gets through, the
+    /// other side's WireGuard moves the peer to the direct path (it sends
+    /// to where it last heard from), and this side's follows when it hears
+    /// the answer; if not, nothing changed.
+    ProbeDirect {
+        public_key: PublicKey,
+        direct: SocketAddr,
+        relay: SocketAddr,
+        allowed_ips: Vec<IpNet>,
+        keepalive: bool,
+    },
     /// The map-server at this control address left a message unanswered:
     /// start its WireGuard session afresh (remove the peer and set it
     /// again, which makes WireGuard send a handshake at once) rather than
@@ -194,6 +219,19 @@ impl<B> Effect<B> {
                 keepalive,
             },
             Effect::RemovePeer { public_key } => Effect::RemovePeer { public_key },
+            Effect::ProbeDirect {
+                public_key,
+                direct,
+                relay,
+                allowed_ips,
+                keepalive,
+            } => Effect::ProbeDirect {
+                public_key,
+                direct,
+                relay,
+                allowed_ips,
+                keepalive,
+            },
             Effect::Rehandshake { map_server } => Effect::Rehandshake { map_server },
             Effect::SetMapServer { map_server } => Effect::SetMapServer { map_server },
             Effect::ReadPeerStats => Effect::ReadPeerStats,
@@ -256,6 +294,8 @@ pub struct Settings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerStats {
     pub public_key: PublicKey,
+    /// Where WireGuard sends to: where it last heard the peer from.
+    pub endpoint: Option<SocketAddr>,
     pub rx_bytes: u64,
     pub tx_bytes: u64,
 }
@@ -267,6 +307,9 @@ struct Peer {
     reaching_out: bool,
     /// A first contact whose handshake has not completed yet.
     handshaking: Option<Handshaking>,
+    /// It goes through this relay (the endpoint), until WireGuard moves it
+    /// to the direct path (see [`Effect::ProbeDirect`]).
+    relay: Option<Relay>,
     /// Its mapping came as a NAT-Traversal locator: keepalives hold that
     /// NAT's binding open for as long as the peer is set (until its
     /// mapping expires with the peer idle), so that this side still gets
@@ -292,6 +335,7 @@ impl Peer {
             prefixes: BTreeSet::new(),
             reaching_out: false,
             handshaking: None,
+            relay: None,
             behind_nat: false,
             rx: 0,
             tx: 0,
@@ -319,6 +363,20 @@ struct Handshaking {
     packets: Vec<Vec<u8>>,
     /// Checks done.
     checks: usize,
+    /// Times the map-server was asked again (see [`MAX_ASKS`]).
+    asks: u8,
+}
+
+/// A peer given a relay, and when the direct path is tried.
+struct Relay {
+    at: SocketAddr,
+    /// The direct endpoint to try; none: no path to try.
+    direct: Option<SocketAddr>,
+    /// WireGuard was seen sending elsewhere at the last reading: it heard
+    /// the peer from there (see [`Effect::ProbeDirect`]).
+    left: bool,
+    probe_at: Instant,
+    probe_wait: Duration,
 }
 
 struct Registering {
@@ -415,6 +473,8 @@ pub struct Counters {
     /// First contacts whose handshake never completed: the map-server was
     /// asked to have the destination reach out.
     pub handshake_fallbacks: u64,
+    /// Relayed peers that WireGuard moved to a direct path.
+    pub relay_to_direct: u64,
     /// From a miss to its peer set up.
     pub first_contact: Histogram,
 }
@@ -999,13 +1059,21 @@ impl Agent {
         // The most preferred locator packets may be sent to (the lowest
         // priority; the first of equals); none, but located: the other
         // side starts the handshake (see [`Handshaking`]).
-        let endpoint = record
-            .locators
-            .iter()
-            .filter(|l| l.unicast())
-            .filter_map(|l| Some((l.priority, l.rloc.endpoint()?)))
-            .min_by_key(|(priority, _)| *priority)
-            .map(|(_, endpoint)| endpoint);
+        let best = |relayed: bool| {
+            record
+                .locators
+                .iter()
+                .filter(|l| l.unicast() && (relayed || !l.rloc.is_relayed()))
+                .filter_map(|l| Some((l.priority, l.rloc.is_relayed(), l.rloc.endpoint()?)))
+                .min_by_key(|(priority, ..)| *priority)
+        };
+        let chosen = best(true);
+        let endpoint = chosen.map(|(.., endpoint)| endpoint);
+        // Through a relay: the best of the others is the direct path,
+        // tried while the relay carries the traffic.
+        let relayed = chosen
+            .filter(|(_, relayed, _)| *relayed)
+            .map(|_| best(false).map(|(.., direct)| direct));
         let located = record.locators.iter().any(|l| l.rloc.endpoint().is_some());
         let behind_nat = record
             .locators
@@ -1017,6 +1085,7 @@ impl Agent {
                     prefix,
                     key,
                     endpoint,
+                    relayed,
                     behind_nat,
                     ttl,
                 };
@@ -1095,6 +1164,7 @@ impl Agent {
             prefix,
             key,
             endpoint,
+            relayed,
             behind_nat,
             ttl,
         } = found;
@@ -1129,13 +1199,49 @@ impl Agent {
         // answers), with a new handshake if this side has been silent long
         // (the other side may have forgotten the session).
         let reach_out = !replied && endpoint.is_some();
+        // A relay offered while the direct path this side is on carries
+        // traffic (WireGuard moved there): it stays there.
+        let direct_works = relayed.is_some()
+            && known
+            && peer.relay.as_ref().is_none_or(|r| r.left)
+            && peer.rx > 0
+            && now.saturating_duration_since(peer.heard) < DEAD_AFTER;
+        let offered = endpoint;
         // An answer without one leaves the endpoint WireGuard has (from
         // the other side's handshake).
-        let endpoint = endpoint.or(peer.endpoint);
-        let changed = new_route || peer.endpoint != endpoint || peer.behind_nat != behind_nat;
+        let endpoint = match direct_works {
+            true => peer.endpoint,
+            false => endpoint.or(peer.endpoint),
+        };
+        let moved = peer.endpoint != endpoint;
+        let changed = new_route || moved || peer.behind_nat != behind_nat;
         peer.endpoint = endpoint;
         peer.behind_nat = behind_nat;
+        match (relayed, offered) {
+            (Some(direct), Some(at)) if peer.relay.as_ref().map(|r| r.at) != Some(at) => {
+                if !direct_works {
+                    log::info!("{prefix}: through the relay at {at}");
+                }
+                peer.relay = Some(Relay {
+                    at,
+                    direct,
+                    left: direct_works,
+                    probe_at: now + PROBE_FIRST,
+                    probe_wait: PROBE_FIRST,
+                });
+            }
+            (Some(_), Some(_)) => {}
+            _ => peer.relay = None,
+        }
         let stale = reach_out && known && now.saturating_duration_since(peer.heard) >= STALE_AFTER;
+        let handshaking = replied && peer.handshaking.is_some();
+        // Resolved again because it was dead (see [`Agent::on_peer_stats`]).
+        let dead = handshaking && peer.handshaking.as_ref().is_some_and(|h| h.asks == 0);
+        // Moved before anything was received, or dead: a new handshake at
+        // once (WireGuard would try a new endpoint only when its 5 s are
+        // up).
+        let afresh =
+            stale || dead || (known && moved && peer.rx == 0 && (reach_out || handshaking));
         // A first contact: this side starts the handshake (when WireGuard
         // reads the first packet; turning keepalives on to start it as the
         // peer is set up found the other side not ready more often).
@@ -1143,10 +1249,12 @@ impl Agent {
         peer.reaching_out |= stale || (reach_out && changed && peer.rx == 0);
         if stale {
             log::info!("{prefix}: pushed again, silent for {STALE_AFTER:?}: a new handshake");
+        }
+        if afresh {
             (peer.heard, peer.rx, peer.tx) = (now, 0, 0);
             out.push(Effect::RemovePeer { public_key: key });
         }
-        if changed || stale {
+        if changed || afresh {
             out.push(set_peer(key, peer));
         }
         if new_route {
@@ -1156,9 +1264,29 @@ impl Agent {
             peer.handshaking = Some(Handshaking {
                 packets: waiting.clone(),
                 checks: 0,
+                asks: 0,
             });
             self.handshake_checks
                 .insert((now + HANDSHAKE_CHECKS[0], key));
+        } else if let Some(h) = peer.handshaking.as_mut().filter(|_| handshaking) {
+            // The answer to asking again (see [`MAX_ASKS`]).
+            let wait = if afresh {
+                // Through the relay, or dead: the first packets again, as
+                // to a new peer (WireGuard dropped what the old one held).
+                for packet in &h.packets {
+                    let packet = out.copy(packet);
+                    out.push(Effect::Forward(packet));
+                }
+                h.checks = 0;
+                HANDSHAKE_CHECKS[0]
+            } else {
+                // The destination reached out: its handshake takes a round
+                // trip on the underlay, maybe a long one.
+                h.checks = HANDSHAKE_CHECKS.len();
+                RELAY_AFTER
+            };
+            h.packets.extend(waiting.iter().cloned());
+            self.handshake_checks.insert((now + wait, key));
         }
         if !waiting.is_empty() {
             log::debug!(
@@ -1211,6 +1339,7 @@ impl Agent {
     /// from active ones, and dead ones (sending, hearing nothing).
     pub fn on_peer_stats(&mut self, now: Instant, stats: &[PeerStats], out: &mut Outbox) {
         let mut dead = Vec::new();
+        let mut moved_off_relay = 0;
         for s in stats {
             let Some(peer) = self.peers.get_mut(&s.public_key) else {
                 continue;
@@ -1241,6 +1370,42 @@ impl Agent {
             if wants_keepalive(peer) != keepalive {
                 out.push(set_peer(s.public_key, peer));
             }
+            let keepalive = wants_keepalive(peer);
+            if let Some(relay) = peer.relay.as_mut() {
+                let prefix = peer.prefixes.first();
+                match s.endpoint {
+                    // WireGuard heard the peer elsewhere: the direct path
+                    // (see [`Effect::ProbeDirect`]); it stays there while
+                    // the peer's packets come that way.
+                    Some(direct) if direct != relay.at => {
+                        if !relay.left {
+                            log::info!("the peer of {prefix:?} moved off the relay to {direct}");
+                            moved_off_relay += 1;
+                        }
+                        relay.left = true;
+                        peer.endpoint = Some(direct);
+                    }
+                    _ if relay.left => {
+                        log::info!("the peer of {prefix:?} is back on the relay");
+                        relay.left = false;
+                        peer.endpoint = Some(relay.at);
+                    }
+                    _ if now >= relay.probe_at => {
+                        if let Some(direct) = relay.direct {
+                            out.push(Effect::ProbeDirect {
+                                public_key: s.public_key,
+                                direct,
+                                relay: relay.at,
+                                allowed_ips: peer.prefixes.iter().copied().collect(),
+                                keepalive,
+                            });
+                        }
+                        relay.probe_wait = (relay.probe_wait * 2).min(PROBE_MAX);
+                        relay.probe_at = now + relay.probe_wait;
+                    }
+                    _ => {}
+                }
+            }
             let silent = now.saturating_duration_since(peer.heard) >= DEAD_AFTER;
             let probed_lately = peer
                 .probed
@@ -1252,8 +1417,18 @@ impl Agent {
                 }
                 peer.probed = Some(now);
                 dead.extend(peer.prefixes.iter().copied());
+                // Its answer starts over as a first contact would: a new
+                // handshake, checked, and the map-server asked again if
+                // none completes (a relay that went with a restart of the
+                // map-server is found again so).
+                peer.handshaking = Some(Handshaking {
+                    packets: Vec::new(),
+                    checks: 0,
+                    asks: 0,
+                });
             }
         }
+        self.counters.relay_to_direct += moved_off_relay;
         for prefix in dead {
             log::info!("no answer from the peer of {prefix} while sending: resolving it again");
             self.refresh(now, prefix, out);
@@ -1286,13 +1461,21 @@ impl Agent {
                 self.handshake_checks.insert((now + *wait, key));
                 continue;
             }
-            peer.handshaking = None;
+            if h.asks >= MAX_ASKS {
+                peer.handshaking = None;
+                log::warn!(
+                    "no handshake with the peer of {prefix}, directly or through a relay: \
+                     WireGuard goes on trying"
+                );
+                continue;
+            }
+            h.asks += 1;
             self.counters.handshake_fallbacks += 1;
-            log::info!(
-                "no handshake with the peer of {prefix} after {} tries: asking the \
-                 map-server to have it reach out",
-                HANDSHAKE_CHECKS.len()
-            );
+            let next = match h.asks {
+                1 => "to have it reach out",
+                _ => "for its relay",
+            };
+            log::info!("no handshake with the peer of {prefix} yet: asking the map-server {next}");
             if self.budget.site(now) {
                 let nonce = self.rng.u64(..);
                 self.send_request(now, nonce, prefix, out);
@@ -1487,6 +1670,8 @@ struct Found {
     key: PublicKey,
     /// None: not to be sent to (see [`Handshaking`]).
     endpoint: Option<SocketAddr>,
+    /// The endpoint is a relay: with the direct endpoint to try, if any.
+    relayed: Option<Option<SocketAddr>>,
     /// It was given as a NAT-Traversal locator.
     behind_nat: bool,
     ttl: Duration,

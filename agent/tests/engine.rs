@@ -229,6 +229,7 @@ fn record_b_starts(endpoint: &str) -> Record<'static> {
 fn b_stats(rx_bytes: u64) -> [PeerStats; 1] {
     [PeerStats {
         public_key: B_KEY,
+        endpoint: None,
         rx_bytes,
         tx_bytes: 148,
     }]
@@ -293,6 +294,91 @@ fn a_first_handshake_that_never_completes_has_the_destination_reach_out() {
     assert!(w
         .receive(&reply(asked[0].nonce, record_b("192.0.2.11:51820")))
         .is_empty());
+}
+
+/// b through the relay at 192.0.2.1:`port`, its direct endpoint after.
+fn record_b_relayed(port: u16) -> Record<'static> {
+    let mut record = record_b("192.0.2.11:51820");
+    let relay = SocketAddr::new(ip("192.0.2.1"), port);
+    let locators = vec![
+        Locator {
+            priority: 0,
+            ..Locator::reachable(Address::relayed(relay, Some(ip("192.0.2.11"))))
+        },
+        Locator::reachable(Address::rloc("192.0.2.11:51820".parse().unwrap())),
+    ];
+    record.locators = List::new(locators.leak());
+    record
+}
+
+fn b_seen(endpoint: &str, rx_bytes: u64) -> [PeerStats; 1] {
+    [PeerStats {
+        endpoint: Some(endpoint.parse().unwrap()),
+        ..b_stats(rx_bytes)[0]
+    }]
+}
+
+#[test]
+fn a_handshake_that_fails_after_the_reach_out_goes_through_the_relay_then_tries_direct() {
+    let mut w = World::new();
+    w.wait(Duration::ZERO);
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
+    let mut asked = Vec::new();
+    for wait in agent::engine::HANDSHAKE_CHECKS {
+        w.wait(wait);
+        asked = requests(&w.stats(&b_stats(0)));
+    }
+    // b reached out; after a second with nothing, the map-server is asked
+    // for its relay.
+    assert!(w
+        .receive(&reply(asked[0].nonce, record_b("192.0.2.11:51820")))
+        .is_empty());
+    assert!(w
+        .wait(agent::engine::RELAY_AFTER)
+        .contains(&Effect::ReadPeerStats));
+    let asked = requests(&w.stats(&b_stats(0)));
+    assert_eq!(asked.len(), 1);
+    assert_eq!(w.agent.counters().handshake_fallbacks, 2);
+    // Through the relay: a new peer (a handshake at once), with
+    // keepalives, and the first packet again.
+    let relay = "192.0.2.1:40002";
+    assert_eq!(
+        w.receive(&reply(asked[0].nonce, record_b_relayed(40002))),
+        vec![
+            Effect::RemovePeer { public_key: B_KEY },
+            peer_b(Some(relay), true),
+            Effect::Forward(vec![1]),
+        ]
+    );
+    w.wait(agent::engine::HANDSHAKE_CHECKS[0]);
+    assert!(w.stats(&b_seen(relay, 92)).is_empty(), "answered");
+    // The direct path is tried, then less often while it fails.
+    w.wait(agent::engine::PROBE_FIRST);
+    let probe = Effect::ProbeDirect {
+        public_key: B_KEY,
+        direct: "192.0.2.11:51820".parse().unwrap(),
+        relay: relay.parse().unwrap(),
+        allowed_ips: vec![net("10.2.0.0/24")],
+        keepalive: true,
+    };
+    assert_eq!(w.stats(&b_seen(relay, 200)), vec![probe.clone()]);
+    w.wait(agent::engine::PROBE_FIRST);
+    assert!(w.stats(&b_seen(relay, 300)).is_empty(), "not yet again");
+    w.wait(agent::engine::PROBE_FIRST);
+    assert_eq!(w.stats(&b_seen(relay, 400)), vec![probe]);
+    // b's answer came directly: WireGuard moved there, and so does the
+    // agent; a refresh offering the relay again leaves it there.
+    let direct = "192.0.2.11:51820";
+    w.wait(Duration::from_secs(1));
+    assert!(w.stats(&b_seen(direct, 500)).is_empty());
+    assert_eq!(w.agent.counters().relay_to_direct, 1);
+    w.wait(agent::engine::PROBE_FIRST * 8);
+    assert!(w.stats(&b_seen(direct, 600)).is_empty(), "no more probes");
+    assert_eq!(
+        w.agent.status(w.now).peers[0].endpoint,
+        Some(direct.parse().unwrap())
+    );
 }
 
 #[test]
@@ -496,6 +582,7 @@ fn a_pushed_peer_is_reached_out_to_until_it_answers() {
     let stats = |rx| {
         [PeerStats {
             public_key: B_KEY,
+            endpoint: None,
             rx_bytes: rx,
             tx_bytes: 148,
         }]
@@ -565,6 +652,7 @@ fn a_peer_behind_a_nat_gets_keepalives_until_it_goes() {
     let counters = |rx, tx| {
         [PeerStats {
             public_key: B_KEY,
+            endpoint: None,
             rx_bytes: rx,
             tx_bytes: tx,
         }]
@@ -669,6 +757,7 @@ fn expiry_removes_an_idle_peer_and_refreshes_an_active_one() {
     let stats = |rx, tx| {
         [PeerStats {
             public_key: B_KEY,
+            endpoint: None,
             rx_bytes: rx,
             tx_bytes: tx,
         }]
@@ -698,6 +787,7 @@ fn a_peer_that_stops_answering_is_resolved_again() {
         w.now += Duration::from_secs(5);
         let out = w.stats(&[PeerStats {
             public_key: B_KEY,
+            endpoint: None,
             rx_bytes: 0,
             tx_bytes: tx,
         }]);
@@ -1007,6 +1097,33 @@ fn a_map_server_that_answers_again_heals_no_answer_entries_and_registration() {
 }
 
 #[test]
+fn the_answer_for_a_dead_peer_starts_a_new_handshake_as_a_first_contact_would() {
+    let mut w = World::new();
+    w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
+    let mut asked = Vec::new();
+    for tx in [100, 200, 300, 400] {
+        w.now += Duration::from_secs(5);
+        asked = requests(&w.stats(&[PeerStats {
+            tx_bytes: tx,
+            ..b_stats(0)[0]
+        }]));
+    }
+    assert_eq!(
+        w.receive(&reply(asked[0].nonce, record_b("192.0.2.11:51820"))),
+        vec![
+            Effect::RemovePeer { public_key: B_KEY },
+            // Pushed and never heard: still reaching out.
+            peer_b(Some("192.0.2.11:51820"), true),
+        ]
+    );
+    // Checked, and started again, as a first contact is.
+    w.wait(agent::engine::HANDSHAKE_CHECKS[0]);
+    assert!(w
+        .stats(&b_stats(0))
+        .contains(&Effect::RemovePeer { public_key: B_KEY }));
+}
+
+#[test]
 fn a_peer_that_never_answers_is_resolved_again_less_and_less_often() {
     let mut w = World::new();
     w.receive(&push(vec![record_b("192.0.2.11:51820")], MS_KEY));
@@ -1017,6 +1134,7 @@ fn a_peer_that_never_answers_is_resolved_again_less_and_less_often() {
         tx += 100;
         let stats = [PeerStats {
             public_key: B_KEY,
+            endpoint: None,
             rx_bytes: 0,
             tx_bytes: tx,
         }];
@@ -1033,6 +1151,7 @@ fn a_peer_that_never_answers_is_resolved_again_less_and_less_often() {
     w.now += Duration::from_secs(5);
     let heard = [PeerStats {
         public_key: B_KEY,
+        endpoint: None,
         rx_bytes: 1,
         tx_bytes: tx + 1,
     }];
@@ -1043,6 +1162,7 @@ fn a_peer_that_never_answers_is_resolved_again_less_and_less_often() {
         tx += 100;
         let stats = [PeerStats {
             public_key: B_KEY,
+            endpoint: None,
             rx_bytes: 1,
             tx_bytes: tx + 1,
         }];

@@ -290,6 +290,74 @@ fn two_sites_behind_nats_reach_each_other_directly_on_the_first_ping() {
 }
 
 #[test]
+fn two_sites_behind_nats_that_change_ports_are_relayed_on_the_first_ping() {
+    let mut lab = Lab::new("sr");
+    lab.agent_log_level = "debug";
+    lab.enable_relay();
+    lab.node_behind_port_changing_nat("a", 1000, "10.1.0.0/24");
+    lab.node_behind_port_changing_nat("b", 1000, "10.2.0.0/24");
+    lab.start();
+    let (a, b) = (lab.get("a"), lab.get("b"));
+    // Each NAT picks a new port per destination: neither side can learn
+    // where the other's NAT would let it in. The map-server sees that
+    // from where their tunnels come from, and relays them at once.
+    let (received, text) = ping(&a.host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "a to b through the relay, first ping:\n{text}");
+    let status = lab.status("a");
+    assert!(
+        status.contains("\"endpoint\":\"172.31.1.2:400"),
+        "b at the relay: {status}"
+    );
+    let (received, text) = ping(&b.host, "10.1.0.2", 2);
+    assert_eq!(received, 2, "b to a:\n{text}");
+    let metrics = lab.ms_metrics();
+    assert_eq!(sample(&metrics, "lispguard_relay_pairs"), 1.0, "{metrics}");
+    assert!(sample(&metrics, "lispguard_relay_forwarded_packets_total") >= 6.0);
+}
+
+#[test]
+fn a_pair_with_direct_udp_blocked_is_relayed_then_moves_back_to_direct_without_a_loss() {
+    let mut lab = Lab::new("sb");
+    lab.agent_log_level = "debug";
+    lab.enable_relay();
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.node("b", 1000, "10.2.0.0/24");
+    lab.start();
+    lab.block_direct_paths();
+    let (a, b) = (lab.get("a"), lab.get("b"));
+    // a's handshakes, then b's reaching out, never arrive: the third
+    // answer is the relay, about a second on.
+    let (received, text) = ping(&a.host, "10.2.0.2", 1);
+    assert_eq!(received, 1, "the first ping, through the relay:\n{text}");
+    assert_eq!(lab.status_counter("a", "handshake_fallbacks"), 2);
+    lab.agent("a").await_log("through the relay at 172.31.1.2:");
+    // The underlay lets UDP through again: the next try of the direct
+    // path (10 s after the relay) moves the pair there, while a pings b
+    // ten times a second, none lost.
+    let host = a.host.clone();
+    let pinging = std::thread::spawn(move || {
+        let ping = [
+            "ping", "-n", "-c", "250", "-i", "0.1", "-W", "2", "10.2.0.2",
+        ];
+        String::from_utf8_lossy(&exec(&host, &ping).stdout).into_owned()
+    });
+    lab.unblock_direct_paths();
+    lab.agent("a").await_log_within(
+        "moved off the relay to 172.31.3.2:51820",
+        std::time::Duration::from_secs(30),
+    );
+    let text = pinging.join().unwrap();
+    assert!(text.contains(" 250 received, 0% packet loss"), "{text}");
+    let status = lab.status("a");
+    assert!(
+        status.contains("\"endpoint\":\"172.31.3.2:51820\""),
+        "{status}"
+    );
+    let (received, text) = ping(&b.host, "10.1.0.2", 2);
+    assert_eq!(received, 2, "b to a, directly:\n{text}");
+}
+
+#[test]
 fn a_peer_behind_a_nat_is_kept_reachable_through_a_pause() {
     let mut lab = Lab::new("sd");
     lab.node("a", 1000, "10.1.0.0/24");

@@ -163,14 +163,41 @@ impl<'a> Address<'a> {
         })
     }
 
+    /// The locator of a destination reached through a relay (RFC 9735's
+    /// RTR): a NAT-Traversal LCAF whose RTR RLOC is the relay and whose
+    /// ETR port is the relay's port for the receiver's side of the pair;
+    /// the global ETR RLOC is where the destination is seen, for
+    /// information.
+    pub fn relayed(relay: SocketAddr, seen: Option<IpAddr>) -> Address<'a> {
+        let mut rtr_rlocs = heapless::Vec::new();
+        let _ = rtr_rlocs.push(relay.ip());
+        Address::NatTraversal(NatTraversal {
+            etr_port: relay.port(),
+            global_etr_rloc: seen,
+            rtr_rlocs,
+            ..NatTraversal::default()
+        })
+    }
+
+    /// Whether this locator is reached through a relay (see
+    /// [`Address::relayed`]).
+    pub fn is_relayed(&self) -> bool {
+        matches!(self, Address::NatTraversal(n) if !n.rtr_rlocs.is_empty())
+    }
+
     /// The WireGuard endpoint a locator names: a plain address at the
-    /// default port, or a NAT-Traversal LCAF's global (else private) ETR
-    /// RLOC at its ETR port.
+    /// default port, or a NAT-Traversal LCAF's RTR RLOC (a relay), else
+    /// its global (else private) ETR RLOC, at its ETR port.
     pub fn endpoint(&self) -> Option<SocketAddr> {
         match self {
             Address::Ip(ip) => Some(SocketAddr::new(*ip, WIREGUARD_PORT)),
             Address::NatTraversal(n) => {
-                let ip = n.global_etr_rloc.or(n.private_etr_rloc)?;
+                let ip = n
+                    .rtr_rlocs
+                    .first()
+                    .copied()
+                    .or(n.global_etr_rloc)
+                    .or(n.private_etr_rloc)?;
                 Some(SocketAddr::new(ip, n.etr_port))
             }
             _ => None,
@@ -588,6 +615,25 @@ mod tests {
         for endpoint in [default, other] {
             assert_eq!(Address::rloc(endpoint).endpoint(), Some(endpoint));
         }
+    }
+
+    #[test]
+    fn a_relayed_locator_names_the_relay_as_rtr_and_its_port_as_endpoint() {
+        let relay: SocketAddr = "192.0.2.1:40002".parse().unwrap();
+        let seen = "198.51.100.9".parse().unwrap();
+        let locator = Address::relayed(relay, Some(seen));
+        assert!(locator.is_relayed());
+        assert_eq!(locator.endpoint(), Some(relay));
+        let bytes = bytes_of(&locator);
+        // LCAF type 7; MS port 0, ETR port 40002, global ETR RLOC, MS
+        // RLOC and private ETR RLOC (AFI 0), RTR RLOC.
+        assert_eq!(bytes[4], 7);
+        assert_eq!(bytes[8..12], [0, 0, 0x9c, 0x42]);
+        assert_eq!(bytes[12..18], [0, 1, 198, 51, 100, 9]);
+        assert_eq!(bytes[18..22], [0, 0, 0, 0]);
+        assert_eq!(bytes[22..], [0, 1, 192, 0, 2, 1]);
+        assert_eq!(parse(&bytes), Ok((locator, bytes.len())));
+        assert!(!Address::rloc(relay).is_relayed());
     }
 
     #[test]

@@ -71,6 +71,16 @@ impl Answer {
         }
     }
 
+    /// Puts `relay` first among the locators (the last gives way when
+    /// they are as many as a record holds): the receiver sends through
+    /// the relay, and may try the others.
+    pub fn through(&mut self, relay: Locator<'static>) {
+        if self.locators.is_full() {
+            self.locators.pop();
+        }
+        let _ = self.locators.insert(0, relay);
+    }
+
     /// The same answer without its WireGuard key: what a plain LISP site
     /// is served.
     pub fn without_key(self) -> Answer {

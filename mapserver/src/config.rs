@@ -23,6 +23,11 @@
 //! control_address = "100.64.0.2"
 //! eids = ["[1000] 10.1.0.0/16"]
 //!
+//! [relay]                            # optional: for nodes with no direct path
+//! address = "192.0.2.1"              # where nodes reach this box on the underlay
+//! ports = "40000-40999"              # UDP ports, two per relayed pair
+//! idle = 90                          # seconds before an idle pair is freed
+//!
 //! [[site]]                           # a standard LISP xTR on the underlay
 //! name = "branch-lisp"
 //! kind = "lisp"                      # needs [lisp] underlay_listen
@@ -30,6 +35,7 @@
 //! eids = ["[1000] 10.9.0.0/16"]
 //! ```
 
+use crate::relay::RelayConfig;
 use lisp::EidPrefix;
 use netconf::check::options::{self, boolean, integer, nonempty};
 use netconf::check::{rules, Document, Report, Section, Value};
@@ -110,6 +116,8 @@ pub struct Config {
     pub control_address: IpAddr,
     pub wireguard: WireGuard,
     pub lisp: Lisp,
+    /// None: no relay; nodes reach each other directly or not at all.
+    pub relay: Option<RelayConfig>,
     pub sites: Vec<Site>,
     pub statics: Vec<StaticMapping>,
 }
@@ -219,7 +227,7 @@ impl Config {
     ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
         let doc = Document::from_toml(file, text)?;
         let mut report = Report::new(file);
-        report.unknown_sections(&doc, &["wireguard", "lisp", "site", "static"]);
+        report.unknown_sections(&doc, &["wireguard", "lisp", "relay", "site", "static"]);
         let none = Section::default();
         let top = doc.sections_of("").next().unwrap_or(&none);
         let mut o = report.options(top, "");
@@ -244,6 +252,10 @@ impl Config {
             Some(section) => read_lisp(&mut report, section),
             None => Some(Lisp::default()),
         };
+        let relay = match single(&mut report, &doc, "relay") {
+            Some(section) => read_relay(&mut report, section, wireguard.as_ref()).map(Some),
+            None => Some(None),
+        };
         let sites = read_sites(&mut report, &doc, control_address);
         if lisp.as_ref().is_some_and(|l| l.underlay_listen.is_none()) {
             for site in doc.sections_of("site") {
@@ -261,6 +273,7 @@ impl Config {
                 control_address: control_address?,
                 wireguard: wireguard?,
                 lisp: lisp?,
+                relay: relay?,
                 sites: sites?,
                 statics: statics?,
             })
@@ -340,6 +353,51 @@ fn read_lisp(report: &mut Report, section: &Section) -> Option<Lisp> {
     let ok = !o.had_errors();
     o.finish();
     ok.then_some(lisp)
+}
+
+/// The `[relay]` table: an address nodes reach, and a range of at least
+/// two ports apart from the map-server's own.
+fn read_relay(
+    report: &mut Report,
+    section: &Section,
+    wireguard: Option<&WireGuard>,
+) -> Option<RelayConfig> {
+    let mut o = report.options(section, "relay.");
+    let address = o.required(
+        "address",
+        "the address nodes reach the relay at on the underlay",
+        rules::ip_address,
+    );
+    let ports = o.required("ports", "the UDP ports it allocates, as FIRST-LAST", |v| {
+        let text = options::text(v)?;
+        let wrong = || format!("{text:?}: ports are FIRST-LAST, e.g. \"40000-40999\"");
+        let (first, last) = text.split_once('-').ok_or_else(wrong)?;
+        let first: u16 = first.trim().parse().map_err(|_| wrong())?;
+        let last: u16 = last.trim().parse().map_err(|_| wrong())?;
+        if first == 0 || last <= first {
+            return Err(format!(
+                "{text:?}: at least two ports, FIRST lower than LAST, not 0 (each pair takes two)"
+            ));
+        }
+        let own = [lisp::CONTROL_PORT]
+            .into_iter()
+            .chain(wireguard.map(|w| w.listen_port));
+        for port in own {
+            if (first..=last).contains(&port) {
+                return Err(format!("{text:?} holds port {port}, the map-server's own"));
+            }
+        }
+        Ok(first..=last)
+    });
+    let idle = o.get("idle", rules::seconds).unwrap_or(90);
+    let ok = !o.had_errors();
+    o.finish();
+    Some(RelayConfig {
+        address: address?,
+        ports: ports?,
+        idle: std::time::Duration::from_secs(idle.max(1)),
+    })
+    .filter(|_| ok)
 }
 
 /// A site as read, even in part, with the lines its semantic checks point

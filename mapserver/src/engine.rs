@@ -13,13 +13,15 @@
 //! `may_resolve` names the other site.
 
 use crate::admission::{log_drop, Admitted, Directory, Input};
-use crate::answer::{with_records, Answer};
+use crate::answer::{with_records, Answer, Kind};
 use crate::change::Change;
 use crate::config::{Config, Site, StaticMapping};
 use crate::db::{Db, Locators, Mapping, Rloc, SiteId};
+use crate::first_contact::{FirstContacts, Pair, Start};
 use crate::metrics::{DropLog, DropReason, Metrics};
 use crate::outbox::{Outbox, OutboxExt};
 use crate::push::{PushKey, Pushes};
+use crate::relay::Relay;
 use lisp::address::NatTraversal;
 use lisp::{
     Action, Address, Algorithm, Authenticated, EidPrefix, Locator, MapNotify, MapRegister,
@@ -36,17 +38,6 @@ use std::time::{Duration, Instant};
 /// of the requester's mapping (see [`HeldReply`]).
 const HOLD_REPLY_MAX: Duration = Duration::from_millis(100);
 
-/// How long a first contact between two sites is remembered: a second
-/// request between them meanwhile gets the held reply (see
-/// [`MapServer::who_starts`]). Well past the agent's checks of its first
-/// handshake (80 ms in all) and its way back here; short enough that a
-/// node that restarted and reaches for the same destination again finds
-/// it forgotten.
-const FIRST_CONTACT_WINDOW: Duration = Duration::from_millis(250);
-
-/// First contacts remembered at most; past it, replies are held.
-const MAX_FIRST_CONTACTS: usize = 4096;
-
 /// A Map-Reply held until the destination has acknowledged the push (see
 /// [`Start::AfterReachOut`]): the destination's agent acknowledges only
 /// after it configured the requester as a WireGuard peer and reached out
@@ -56,32 +47,6 @@ struct HeldReply {
     reply: Vec<u8>,
     waiting_for: Vec<PushKey>,
     until: Instant,
-}
-
-/// Who starts the WireGuard handshake of a first contact. One side only:
-/// crossing handshakes each replace their own initiation with the other's,
-/// reject the response to their own, and neither side has a session until
-/// WireGuard's retry 5 s later. The side that must not start is given the
-/// other's locators marked not to be sent to (see
-/// [`Answer::not_to_be_sent_to`]): it sets the peer without an endpoint,
-/// and only answers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Start {
-    /// The requester, at once: the destination can be reached unasked (this
-    /// map-server sees its WireGuard endpoint where it registered, so no
-    /// NAT in front of it lets in only what answers its own traffic). It
-    /// is pushed first, for a head start; the requester's agent starts the
-    /// handshake again if the destination was not ready yet.
-    Requester,
-    /// The destination, which reached for the requester within
-    /// [`FIRST_CONTACT_WINDOW`] and is starting one already.
-    Destination,
-    /// The destination reaches out (opening a NAT in front of it), and the
-    /// requester starts once the destination acknowledged the push: the
-    /// held reply. For a destination behind a NAT, and for a requester
-    /// asking again within [`FIRST_CONTACT_WINDOW`] (its handshakes never
-    /// completed: a firewall in front of the destination).
-    AfterReachOut,
 }
 
 /// A site and what the map-server knows of it at run time.
@@ -200,9 +165,11 @@ pub struct MapServer {
     /// Nonces of pushed Map-Notifies.
     rng: fastrand::Rng,
     held: Vec<HeldReply>,
-    /// First contacts answered at once, by (requester, destination), and
-    /// when (see [`FIRST_CONTACT_WINDOW`]).
-    first_contacts: HashMap<(SiteId, SiteId), Instant>,
+    /// Recent first contacts (see [`Start`]).
+    first_contacts: FirstContacts,
+    /// Pairs of sites with no direct path go through it (see
+    /// [`Start::Relayed`]).
+    relay: Option<Relay>,
 }
 
 /// A registered site as `sites` shows it.
@@ -250,10 +217,17 @@ impl MapServer {
             drop_log,
             rng,
             held: Vec::new(),
-            first_contacts: HashMap::new(),
+            first_contacts: FirstContacts::default(),
+            relay: None,
         };
         server.reload(config, now, &mut Outbox::default());
         server
+    }
+
+    /// Relays pairs of sites with no direct path through `relay` (see
+    /// [`Start::Relayed`]).
+    pub fn set_relay(&mut self, relay: Relay) {
+        self.relay = Some(relay);
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -699,12 +673,15 @@ impl MapServer {
             if let Some((owner, iid)) = r.push.filter(|(owner, _)| *owner != id) {
                 // Pushed before the reply goes: the destination's agent
                 // then has a head start on the requester's handshake.
-                let start = self.who_starts(now, id, owner, iid);
+                let start = self.who_starts(now, id, owner, iid, r.answer.eid);
                 let push = self.push_mappings(owner, id, iid, start == Start::Requester, now, out);
                 match start {
                     Start::Requester => {}
                     Start::Destination => r.answer.not_to_be_sent_to(),
-                    Start::AfterReachOut => waiting_for.extend(push),
+                    Start::AfterReachOut | Start::Relayed => waiting_for.extend(push),
+                }
+                if let Some(relay) = self.relay_locator(id, owner) {
+                    r.answer.through(relay);
                 }
             }
             let _ = answers.push(r.answer);
@@ -726,27 +703,66 @@ impl MapServer {
     }
 
     /// Who starts the WireGuard handshake of a first contact between
-    /// `requester` and the destination `owner` (see [`Start`]).
-    fn who_starts(&mut self, now: Instant, requester: SiteId, owner: SiteId, iid: u32) -> Start {
-        let recent = |at: &Instant| now.saturating_duration_since(*at) < FIRST_CONTACT_WINDOW;
-        let contacts = &mut self.first_contacts;
-        if contacts.get(&(owner, requester)).is_some_and(recent) {
-            return Start::Destination;
+    /// `requester` and the destination `owner`'s mapping `eid` (see
+    /// [`Start`]); a relayed pair has its relay ports from here on.
+    fn who_starts(
+        &mut self,
+        now: Instant,
+        requester: SiteId,
+        owner: SiteId,
+        iid: u32,
+        eid: EidPrefix,
+    ) -> Start {
+        let pair = Pair {
+            destination_open: self.seen_where_registered(owner, iid),
+            no_direct_path: self.behind_nat_changing_ports(requester, owner, iid),
+            relayed_now: self
+                .relay
+                .as_ref()
+                .is_some_and(|r| r.ports(requester, owner).is_some()),
+            relay: self.relay.is_some(),
+        };
+        let start = self.first_contacts.decide(now, requester, owner, eid, pair);
+        if start != Start::Relayed {
+            return start;
         }
-        if contacts.get(&(requester, owner)).is_some_and(recent)
-            || !self.seen_where_registered(owner, iid)
-        {
-            return Start::AfterReachOut;
+        match &self.relay {
+            Some(relay) if relay.allocate(requester, owner, now).is_some() => Start::Relayed,
+            _ => Start::AfterReachOut,
         }
-        let contacts = &mut self.first_contacts;
-        if contacts.len() >= MAX_FIRST_CONTACTS {
-            contacts.retain(|_, at| recent(at));
-            if contacts.len() >= MAX_FIRST_CONTACTS {
-                return Start::AfterReachOut;
-            }
+    }
+
+    /// Whether both sites are behind NATs, one of them seen at a port other
+    /// than its WireGuard port: a NAT that picks a new port per
+    /// destination, so neither can learn where to reach the other.
+    fn behind_nat_changing_ports(&self, a: SiteId, b: SiteId, iid: u32) -> bool {
+        let seen_at = |site: SiteId| {
+            let seen = self.site(site).and_then(|s| s.observed)?;
+            let registered: Vec<SocketAddr> = self
+                .mappings_of(site, iid)
+                .flat_map(|m| m.rlocs.iter().map(|r| r.address))
+                .collect();
+            let behind_nat = !registered.contains(&seen);
+            let port_changed = !registered.iter().any(|r| r.port() == seen.port());
+            Some((behind_nat, port_changed))
+        };
+        match (seen_at(a), seen_at(b)) {
+            (Some((true, a_changed)), Some((true, b_changed))) => a_changed || b_changed,
+            _ => false,
         }
-        contacts.insert((requester, owner), now);
-        Start::Requester
+    }
+
+    /// The relay's locator for site `to` to reach site `about` at, while
+    /// the pair is relayed.
+    fn relay_locator(&self, to: SiteId, about: SiteId) -> Option<Locator<'static>> {
+        let relay = self.relay.as_ref()?;
+        let ports = relay.ports(to, about)?;
+        let seen = self.site(about).and_then(|s| s.observed).map(|o| o.ip());
+        let at = SocketAddr::new(relay.address(), ports.first);
+        Some(Locator {
+            priority: 0,
+            ..Locator::reachable(Address::relayed(at, seen))
+        })
     }
 
     /// Whether this map-server sees `site`'s WireGuard endpoint at one of
@@ -755,13 +771,16 @@ impl MapServer {
         let Some(seen) = self.site(site).and_then(|s| s.observed) else {
             return false;
         };
-        let mut mappings = self
-            .db
-            .site_prefixes(site)
-            .filter(|e| e.iid == iid)
-            .filter_map(|e| self.db.get(e))
-            .peekable();
+        let mut mappings = self.mappings_of(site, iid).peekable();
         mappings.peek().is_some() && mappings.all(|m| m.rlocs.iter().any(|r| r.address == seen))
+    }
+
+    /// `site`'s registered mappings in instance `iid`.
+    fn mappings_of(&self, site: SiteId, iid: u32) -> impl Iterator<Item = &Mapping> {
+        self.db
+            .site_prefixes(site)
+            .filter(move |e| e.iid == iid)
+            .filter_map(|e| self.db.get(e))
     }
 
     /// What the map-server answers `site` for one EID-Record it asked
@@ -1031,6 +1050,9 @@ impl MapServer {
                 if about_initiates {
                     record.not_to_be_sent_to();
                 }
+                if let Some(relay) = self.relay_locator(to, about) {
+                    record.through(relay);
+                }
                 if records.push(record).is_err() {
                     break;
                 }
@@ -1108,7 +1130,12 @@ impl MapServer {
         let about = owner.unwrap_or(SiteId::MAX);
         for s in subscribers.iter().filter(|s| Some(s.site) != owner) {
             let mut records = heapless::Vec::new();
-            let _ = records.push(record.clone());
+            let mut record = record.clone();
+            let relay = owner.and_then(|owner| self.relay_locator(s.site, owner));
+            if let (Some(relay), Kind::Mapping(_)) = (relay, record.kind) {
+                record.through(relay);
+            }
+            let _ = records.push(record);
             let key = PushKey {
                 to_site: s.site,
                 about_site: about,
@@ -1175,6 +1202,9 @@ impl MapServer {
         }
         let control = self.site(id).and_then(|s| s.config.control_address());
         self.held.retain(|h| Some(h.to.ip()) != control);
+        if let Some(relay) = &self.relay {
+            relay.release_site(id);
+        }
         if let Some(site) = self.site_mut(id) {
             site.revoked = true;
             site.negatives

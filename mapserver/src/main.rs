@@ -6,6 +6,7 @@ use mapserver::config::Config;
 use mapserver::engine::MapServer;
 use mapserver::metrics::Metrics;
 use mapserver::outbox::{Outbox, OutboxExt};
+use mapserver::relay::{Relay, RelayMetrics};
 use mapserver::server::{Host, Observer, Server};
 use mapserver::store::{Clock, Store};
 use mapserver::tunnel::Tunnel;
@@ -352,6 +353,12 @@ fn run(run: &Run) -> Result<(), Failure> {
             Vec::new()
         })
     });
+    let relay_metrics = Arc::new(RelayMetrics::default());
+    if let Some(relay) = &config.relay {
+        let relay = Relay::start(relay.clone(), relay_metrics.clone())
+            .map_err(|e| format!("cannot start the relay: {e}"))?;
+        engine.set_relay(relay);
+    }
     let threads = config
         .lisp
         .threads
@@ -371,20 +378,35 @@ fn run(run: &Run) -> Result<(), Failure> {
         )
         .map_err(|e| format!("cannot listen on {listen}: {e}"))?,
     );
-    netconf::http::serve(config.lisp.metrics, move || Ok(metrics.render()))
-        .map_err(|e| format!("cannot serve metrics on {}: {e}", config.lisp.metrics))?;
+    let relayed = config.relay.is_some();
+    netconf::http::serve(config.lisp.metrics, move || {
+        let mut text = metrics.render();
+        if relayed {
+            relay_metrics.render(&mut text);
+        }
+        Ok(text)
+    })
+    .map_err(|e| format!("cannot serve metrics on {}: {e}", config.lisp.metrics))?;
     let socket = &config.lisp.control_socket;
     control::serve(socket, server.clone(), tokens)
         .map_err(|e| format!("cannot open the control socket {}: {e}", socket.display()))?;
     if let Some(underlay) = server.underlay_addr() {
         log::info!("plain LISP xTRs on {underlay} (underlay)");
     }
+    if let Some(relay) = &config.relay {
+        log::info!(
+            "relay at {}, ports {}-{}",
+            relay.address,
+            relay.ports.start(),
+            relay.ports.end()
+        );
+    }
     log::info!(
         "map-server on {listen} ({threads} threads), {} sites, metrics on http://{}/metrics",
         config.sites.len(),
         config.lisp.metrics
     );
-    wait_for_signals(&run.config, &server, &tunnel);
+    wait_for_signals(&run.config, &config, &server, &tunnel);
     let _ = std::fs::remove_file(socket);
     // Everything the engine changed is stored before the process ends.
     if changes.send(Vec::new()).is_ok() && flushed.recv_timeout(FLUSH_WAIT).is_err() {
@@ -467,7 +489,12 @@ fn keep(
 }
 
 /// Reloads on SIGHUP; returns on SIGTERM or SIGINT.
-fn wait_for_signals(path: &Path, server: &Server, tunnel: &Mutex<Option<Tunnel>>) {
+fn wait_for_signals(
+    path: &Path,
+    started: &Config,
+    server: &Server,
+    tunnel: &Mutex<Option<Tunnel>>,
+) {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
     let mut signals = match signal_hook::iterator::Signals::new([SIGHUP, SIGINT, SIGTERM]) {
         Ok(signals) => signals,
@@ -479,6 +506,9 @@ fn wait_for_signals(path: &Path, server: &Server, tunnel: &Mutex<Option<Tunnel>>
         }
         match Config::load(path).and_then(|c| c.check_mappings().map(|_| c)) {
             Ok(config) => {
+                if config.relay != started.relay {
+                    log::warn!("[relay] changed: it takes effect at the next start");
+                }
                 let revoked = server.with_engine(|engine, now, out| {
                     engine.reload(&config, now, out);
                     if config.lisp.mappings_file.is_some() {

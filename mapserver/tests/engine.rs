@@ -11,6 +11,7 @@ use mapserver::db::Mapping;
 use mapserver::engine::{MapServer, Saved};
 use mapserver::metrics::{DropReason, Metrics};
 use mapserver::outbox::{Outbox, OutboxExt};
+use mapserver::relay::{Relay, RelayConfig};
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -974,6 +975,97 @@ fn a_push_makes_the_engine_due_at_its_first_retransmission() {
 }
 
 /// The endpoint of a record's first locator.
+/// A map-server with a relay on loopback, ports from `first`.
+fn with_relay(sites: &[&TestSite], first: u16) -> World {
+    let mut w = World::new(sites, NO_LIMIT);
+    let relay = RelayConfig {
+        address: "127.0.0.1".parse().unwrap(),
+        ports: first..=first + 9,
+        idle: Duration::from_secs(90),
+    };
+    w.server
+        .set_relay(Relay::start(relay, Arc::default()).unwrap());
+    w
+}
+
+/// The relay port a record's first locator sends to, if it is the relay.
+fn relay_port(record: &lisp::Record) -> Option<u16> {
+    let first = record.locators.get(0)?;
+    (first.rloc.is_relayed() && first.priority == 0).then(|| first_endpoint(record).unwrap().port())
+}
+
+#[test]
+fn two_sites_behind_nats_that_change_ports_are_relayed_from_the_first_contact() {
+    let mut w = with_relay(&[&A, &B], 42000);
+    w.register(&A, "192.168.2.10:51820");
+    w.register(&B, "192.168.1.11:51820");
+    w.observe(&A, "198.51.100.4:40002");
+    w.observe(&B, "203.0.113.5:51820");
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(
+        sent.len(),
+        1,
+        "the push; the reply waits for b to reach out"
+    );
+    let to_b = pushed_record(&B, &sent);
+    let b_port = relay_port(&to_b).expect("b is given the relay");
+    // Then a's own locator, for b to try the direct path later.
+    assert_eq!(
+        to_b.locators.get(1).unwrap().rloc.endpoint(),
+        Some("198.51.100.4:40002".parse().unwrap())
+    );
+    let released = w.ack_pushes(&sent, &[&B]);
+    let r = reply(&released);
+    let a_port = relay_port(&r.records.get(0).unwrap()).expect("a is given the relay");
+    assert_ne!(a_port, b_port, "a port per side");
+    assert!((42000..=42009).contains(&a_port));
+    // A refresh later keeps the pair on the same ports.
+    w.now += Duration::from_secs(30);
+    let sent = w.from(&A, &request(6, "[1000] 10.2.0.9/32"));
+    assert_eq!(relay_port(&pushed_record(&B, &sent)), Some(b_port));
+    let released = w.ack_pushes(&sent, &[&B]);
+    assert_eq!(
+        relay_port(&reply(&released).records.get(0).unwrap()),
+        Some(a_port)
+    );
+    // So does what a is told when b moves.
+    let msg = B.register(
+        2,
+        "[1000] 10.2.0.0/24",
+        "192.168.7.11:51820".parse().unwrap(),
+    );
+    let update = notify(&A, &pushed_to(&A, &w.from(&B, &msg)));
+    assert_eq!(
+        relay_port(&update.body.records.get(0).unwrap()),
+        Some(a_port)
+    );
+}
+
+#[test]
+fn a_pair_whose_direct_handshakes_fail_goes_through_the_relay_on_the_third_request() {
+    let mut w = with_relay(&[&A, &B], 42010);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.observe(&A, "192.0.2.10:51820");
+    w.observe(&B, "192.0.2.11:51820");
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(sent.len(), 2, "a starts, directly");
+    assert_eq!(relay_port(&reply(&sent).records.get(0).unwrap()), None);
+    w.ack_pushes(&sent, &[&B]);
+    // a's tries never completed: b reaches out, directly.
+    w.now += Duration::from_millis(90);
+    let sent = w.from(&A, &request(6, "[1000] 10.2.0.9/32"));
+    assert_eq!(relay_port(&pushed_record(&B, &sent)), None);
+    let released = w.ack_pushes(&sent, &[&B]);
+    assert_eq!(relay_port(&reply(&released).records.get(0).unwrap()), None);
+    // Nor did that: the relay.
+    w.now += Duration::from_millis(1100);
+    let sent = w.from(&A, &request(7, "[1000] 10.2.0.9/32"));
+    assert!(relay_port(&pushed_record(&B, &sent)).is_some());
+    let released = w.ack_pushes(&sent, &[&B]);
+    assert!(relay_port(&reply(&released).records.get(0).unwrap()).is_some());
+}
+
 fn first_endpoint(record: &lisp::Record) -> Option<SocketAddr> {
     record.locators.get(0)?.rloc.endpoint()
 }

@@ -64,6 +64,20 @@ pub struct Lab {
     /// ([`Lab::add_second_map_server`]).
     second_ms: Option<(String, String)>,
     family: Family,
+    /// The first map-server relays pairs with no direct path.
+    relay: bool,
+}
+
+/// The NAT in front of a node, if any.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Nat {
+    None,
+    /// Masquerade, keeping the node's port where it can (endpoint-
+    /// independent mapping).
+    Masquerade,
+    /// Masquerade to a random port per destination (`fully-random`): no
+    /// one can learn where the node is reached from a third address.
+    RandomPorts,
 }
 
 /// The underlay's addresses: IPv4 (172.31.N.0/24 per link), IPv6 alone
@@ -150,6 +164,7 @@ impl Lab {
             ms_public,
             second_ms: None,
             family,
+            relay: false,
         };
         lab.prepare(&lab.router);
         if family != Family::V6 {
@@ -223,20 +238,75 @@ impl Lab {
     /// A node: `eid` a LAN prefix (an xTR with a host at .2 behind it) or
     /// a /32 (a mobile node that is itself the EID).
     pub fn node(&mut self, name: &str, iid: u32, eid: &str) -> &Node {
-        self.add_node(name, iid, eid, false)
+        self.add_node(name, iid, eid, Nat::None)
     }
 
     /// A node behind a NAT (nftables masquerade in a namespace of its own
     /// between the node and the router): its RLOC is private.
     pub fn node_behind_nat(&mut self, name: &str, iid: u32, eid: &str) -> &Node {
-        self.add_node(name, iid, eid, true)
+        self.add_node(name, iid, eid, Nat::Masquerade)
     }
 
-    fn add_node(&mut self, name: &str, iid: u32, eid: &str, nat: bool) -> &Node {
+    /// The same behind a NAT that picks a random port per destination.
+    pub fn node_behind_port_changing_nat(&mut self, name: &str, iid: u32, eid: &str) -> &Node {
+        self.add_node(name, iid, eid, Nat::RandomPorts)
+    }
+
+    /// Has the map-server relay pairs with no direct path (before start),
+    /// on ports 40000-40099 of its underlay address.
+    pub fn enable_relay(&mut self) {
+        self.relay = true;
+    }
+
+    /// The router drops UDP between nodes: only what goes to or comes
+    /// from the map-servers passes.
+    pub fn block_direct_paths(&self) {
+        let ms = self.family.at(MAP_SERVERS[0].net, 2).1;
+        let family = if self.family == Family::V6 {
+            "ip6"
+        } else {
+            "ip"
+        };
+        let rules = self.ns.file(
+            "block-direct.nft",
+            &format!(
+                "table inet blockdirect {{\n chain forward {{\n  type filter hook forward priority 0;\n  \
+                 meta l4proto udp {family} saddr != {ms} {family} daddr != {ms} drop\n }}\n}}\n"
+            ),
+        );
+        let out = exec(&self.router, &["nft", "-f", &rules.to_string_lossy()]);
+        assert!(
+            out.status.success(),
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Lets direct UDP between nodes through again.
+    pub fn unblock_direct_paths(&self) {
+        let out = exec(
+            &self.router,
+            &["nft", "delete", "table", "inet", "blockdirect"],
+        );
+        assert!(
+            out.status.success(),
+            "nft: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn add_node(&mut self, name: &str, iid: u32, eid: &str, nat: Nat) -> &Node {
         let n = self.nodes.len() + 2;
         let ns = self.ns.add(&format!("{}-{name}", self.tag));
-        assert!(!nat || self.family == Family::V4, "NATs are IPv4 only");
-        let (uplink, gateway) = if nat {
+        assert!(
+            nat == Nat::None || self.family == Family::V4,
+            "NATs are IPv4 only"
+        );
+        let masquerade = match nat {
+            Nat::RandomPorts => "masquerade fully-random",
+            _ => "masquerade",
+        };
+        let (uplink, gateway) = if nat != Nat::None {
             let nat_ns = self.ns.add(&format!("{}-{name}nat", self.tag));
             sysctl(&nat_ns, "net.ipv4.ip_forward", "1");
             let public = format!("172.31.{n}.2/24");
@@ -256,7 +326,7 @@ impl Lab {
                 // from a peer leaves a conntrack entry that makes the
                 // masquerade pick another port for the node's own
                 // handshake to that peer, and hole punching fails).
-                "table ip nat {\n chain postrouting {\n  type nat hook postrouting priority 100;\n  oifname \"wan\" masquerade\n }\n chain input {\n  type filter hook input priority 0;\n  iifname \"wan\" ct state new drop\n }\n}\n",
+                &format!("table ip nat {{\n chain postrouting {{\n  type nat hook postrouting priority 100;\n  oifname \"wan\" {masquerade}\n }}\n chain input {{\n  type filter hook input priority 0;\n  iifname \"wan\" ct state new drop\n }}\n}}\n"),
             );
             let out = exec(&nat_ns, &["nft", "-f", &rules.to_string_lossy()]);
             assert!(
@@ -268,8 +338,8 @@ impl Lab {
         } else {
             (self.router.clone(), String::new())
         };
-        let nat_ns = nat.then(|| uplink.clone());
-        let rloc = if nat {
+        let nat_ns = (nat != Nat::None).then(|| uplink.clone());
+        let rloc = if nat != Nat::None {
             link(
                 &uplink,
                 "inside",
@@ -449,6 +519,12 @@ impl Lab {
             dir.join(format!("{file}.sock")).display(),
             dir.join(format!("{file}.db")).display(),
         );
+        if self.relay && spec.net == MAP_SERVERS[0].net {
+            let address = self.family.at(spec.net, 2).1;
+            text.push_str(&format!(
+                "[relay]\naddress = \"{address}\"\nports = \"40000-40099\"\n"
+            ));
+        }
         for n in &self.nodes {
             let eids: Vec<String> = [&n.eid]
                 .into_iter()

@@ -1,0 +1,558 @@
+//! The relay: LISP's RTR role (RFC 9735) for WireGuard. Two nodes that
+//! cannot reach each other directly (each behind a NAT that picks a new
+//! port per destination, or a firewall between them) send their WireGuard
+//! datagrams to it, and it forwards them as they are: WireGuard encrypts
+//! them end to end, so the relay cannot read them.
+//!
+//! Never an open relay: it forwards only for a pair of sites the
+//! map-server chose to relay ([`Relay::allocate`]). Each pair gets two UDP
+//! ports from the configured range, one per side. What arrives at one
+//! side's port from the address that side sends from leaves from the other
+//! side's port to the address the other side sends from, so each node sees
+//! its peer at the port it was told, and its NAT lets the answers in.
+//! A side's address is learnt from its first datagram (its NAT's mapping
+//! towards the relay is known to no one before), and learnt again once it
+//! fell silent for [`REBIND_AFTER`] (a node that roamed, a NAT that dropped
+//! its binding). A datagram for a side not heard from yet is dropped: the
+//! map-server gives the starting side the relay only after the other side
+//! reached out, and the starter's agent sends a dropped handshake again.
+//! Pairs idle for the configured time are freed.
+
+use crate::db::SiteId;
+use polling::{Event, Events, PollMode, Poller};
+use portable_atomic::{AtomicU64, Ordering::Relaxed};
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A side whose address sent nothing for this long takes a datagram from
+/// a new address as its own: longer than the gap between WireGuard's
+/// handshake attempts while a session is up (so that two addresses cannot
+/// take turns), much shorter than the agent's wait before it asks the
+/// map-server again about a silent peer (20 s).
+pub const REBIND_AFTER: Duration = Duration::from_secs(3);
+
+/// Largest datagram forwarded: a WireGuard message on a 9000-byte MTU
+/// path, with room to spare.
+const MAX_DATAGRAM: usize = 9216;
+
+/// The `[relay]` section: where nodes reach the relay, and its ports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// The address nodes send to (the map-server box's, as they reach it).
+    pub address: IpAddr,
+    /// UDP ports it allocates, two per relayed pair.
+    pub ports: RangeInclusive<u16>,
+    /// A pair that forwarded nothing for this long is freed.
+    pub idle: Duration,
+}
+
+/// The two ports of a relayed pair, each named for the side that sends to
+/// it, in the order the pair was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ports {
+    /// Where the first site of the pair sends to (and hears the other at).
+    pub first: u16,
+    pub second: u16,
+}
+
+/// What the relay counts.
+#[derive(Default)]
+pub struct RelayMetrics {
+    pub pairs: AtomicU64,
+    pub allocated: AtomicU64,
+    pub expired: AtomicU64,
+    /// No free port pair (every one forwarding lately).
+    pub full: AtomicU64,
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    /// For a side not heard from yet.
+    pub unbound: AtomicU64,
+    /// From an address other than the side's own while it is live.
+    pub foreign: AtomicU64,
+}
+
+impl RelayMetrics {
+    /// The Prometheus text format, after the map-server's.
+    pub fn render(&self, out: &mut String) {
+        let lines: [(&str, &str, &str, &AtomicU64); 7] = [
+            (
+                "relay_pairs",
+                "gauge",
+                "Pairs of sites relayed now.",
+                &self.pairs,
+            ),
+            (
+                "relay_pairs_allocated_total",
+                "counter",
+                "Pairs given relay ports.",
+                &self.allocated,
+            ),
+            (
+                "relay_pairs_expired_total",
+                "counter",
+                "Relayed pairs freed when idle.",
+                &self.expired,
+            ),
+            (
+                "relay_full_total",
+                "counter",
+                "Pairs refused a relay: no free ports.",
+                &self.full,
+            ),
+            (
+                "relay_forwarded_packets_total",
+                "counter",
+                "Datagrams forwarded.",
+                &self.packets,
+            ),
+            (
+                "relay_forwarded_bytes_total",
+                "counter",
+                "Bytes forwarded.",
+                &self.bytes,
+            ),
+            (
+                "relay_unbound_dropped_total",
+                "counter",
+                "Datagrams dropped: the other side has not been heard from yet.",
+                &self.unbound,
+            ),
+        ];
+        for (name, kind, help, value) in lines {
+            let _ = writeln!(out, "# HELP lispguard_{name} {help}");
+            let _ = writeln!(out, "# TYPE lispguard_{name} {kind}");
+            let _ = writeln!(out, "lispguard_{name} {}", value.load(Relaxed));
+        }
+        let name = "relay_foreign_dropped_total";
+        let _ = writeln!(
+            out,
+            "# HELP lispguard_{name} Datagrams dropped: not from the address the side sends from."
+        );
+        let _ = writeln!(out, "# TYPE lispguard_{name} counter");
+        let _ = writeln!(out, "lispguard_{name} {}", self.foreign.load(Relaxed));
+    }
+}
+
+/// The relay: its ports, shared by the map-server's engine (which
+/// allocates) and the thread that forwards.
+#[derive(Clone)]
+pub struct Relay {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    config: RelayConfig,
+    poller: Poller,
+    table: Mutex<Table>,
+    metrics: Arc<RelayMetrics>,
+}
+
+#[derive(Default)]
+struct Table {
+    pairs: HashMap<(SiteId, SiteId), u64>,
+    allocations: HashMap<u64, Allocation>,
+    used: HashSet<u16>,
+    next_id: u64,
+}
+
+struct Allocation {
+    pair: (SiteId, SiteId),
+    sides: [Side; 2],
+    /// Last datagram forwarded.
+    active: Instant,
+}
+
+struct Side {
+    socket: UdpSocket,
+    port: u16,
+    /// Where this side sends from, and when it last did.
+    at: Option<(SocketAddr, Instant)>,
+}
+
+impl Relay {
+    /// Starts the relay's thread; binds nothing until a pair is allocated.
+    pub fn start(config: RelayConfig, metrics: Arc<RelayMetrics>) -> io::Result<Relay> {
+        let shared = Arc::new(Shared {
+            config,
+            poller: Poller::new()?,
+            table: Mutex::new(Table::default()),
+            metrics,
+        });
+        let relay = Relay { shared };
+        let forwarding = relay.clone();
+        std::thread::Builder::new()
+            .name("relay".into())
+            .spawn(move || forwarding.forward())?;
+        Ok(relay)
+    }
+
+    pub fn address(&self) -> IpAddr {
+        self.shared.config.address
+    }
+
+    pub fn metrics(&self) -> &RelayMetrics {
+        &self.shared.metrics
+    }
+
+    /// The ports of the pair `a`, `b` if it is relayed now.
+    pub fn ports(&self, a: SiteId, b: SiteId) -> Option<Ports> {
+        let table = self.table();
+        let id = table.pairs.get(&ordered(a, b))?;
+        let allocation = table.allocations.get(id)?;
+        Some(allocation.ports_for(a))
+    }
+
+    /// The pair's ports: those it has, else two free ones (bound now, so
+    /// that the first datagrams find them). None when every port is taken
+    /// by a pair that forwarded lately.
+    pub fn allocate(&self, a: SiteId, b: SiteId, now: Instant) -> Option<Ports> {
+        if let Some(ports) = self.ports(a, b) {
+            return Some(ports);
+        }
+        let mut table = self.table();
+        let sides = match [self.bind(&mut table), self.bind(&mut table)] {
+            [Some(one), Some(two)] => [one, two],
+            [one, two] => {
+                for side in one.into_iter().chain(two) {
+                    table.used.remove(&side.port);
+                }
+                let idle = self.shared.config.idle / 2;
+                if !self.evict_idlest(&mut table, now, idle) {
+                    self.shared.metrics.full.fetch_add(1, Relaxed);
+                    log::warn!("relay: no free ports for another pair");
+                    return None;
+                }
+                drop(table);
+                return self.allocate(a, b, now);
+            }
+        };
+        let id = table.next_id;
+        table.next_id += 1;
+        for (i, side) in sides.iter().enumerate() {
+            let key = id as usize * 2 + i;
+            // SAFETY: the socket is deleted from the poller before it is
+            // closed (`Table::free`).
+            let added = unsafe {
+                self.shared.poller.add_with_mode(
+                    &side.socket,
+                    Event::readable(key),
+                    PollMode::Level,
+                )
+            };
+            if let Err(e) = added {
+                log::error!("relay: cannot watch port {}: {e}", side.port);
+            }
+        }
+        let pair = ordered(a, b);
+        let allocation = Allocation {
+            pair,
+            sides,
+            active: now,
+        };
+        let ports = allocation.ports_for(a);
+        log::info!(
+            "relay: sites {} and {} relayed at ports {} and {}",
+            pair.0,
+            pair.1,
+            allocation.sides[0].port,
+            allocation.sides[1].port
+        );
+        table.allocations.insert(id, allocation);
+        table.pairs.insert(pair, id);
+        self.shared.metrics.allocated.fetch_add(1, Relaxed);
+        self.shared.metrics.pairs.fetch_add(1, Relaxed);
+        Some(ports)
+    }
+
+    /// Frees the ports of every pair `site` is in (it was revoked).
+    pub fn release_site(&self, site: SiteId) {
+        let mut table = self.table();
+        let ids: Vec<u64> = table
+            .pairs
+            .iter()
+            .filter(|((a, b), _)| *a == site || *b == site)
+            .map(|(_, id)| *id)
+            .collect();
+        for id in ids {
+            self.free(&mut table, id);
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.shared.table.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A socket on a free port of the range, starting at a random one.
+    fn bind(&self, table: &mut Table) -> Option<Side> {
+        let range = &self.shared.config.ports;
+        let count = u32::from(range.end() - range.start()) + 1;
+        let start = fastrand::u32(..count);
+        let any = match self.shared.config.address {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+        };
+        for k in 0..count {
+            let port = range.start() + ((start + k) % count) as u16;
+            if table.used.contains(&port) {
+                continue;
+            }
+            // Another program may hold it: then the next.
+            let Ok(socket) = UdpSocket::bind((any, port)) else {
+                continue;
+            };
+            if socket.set_nonblocking(true).is_err() {
+                continue;
+            }
+            table.used.insert(port);
+            return Some(Side {
+                socket,
+                port,
+                at: None,
+            });
+        }
+        None
+    }
+
+    /// Frees the pair that forwarded least lately, if it was idle for
+    /// `idle`.
+    fn evict_idlest(&self, table: &mut Table, now: Instant, idle: Duration) -> bool {
+        let idlest = table
+            .allocations
+            .iter()
+            .min_by_key(|(_, a)| a.active)
+            .filter(|(_, a)| now.saturating_duration_since(a.active) >= idle)
+            .map(|(id, _)| *id);
+        idlest.is_some_and(|id| {
+            self.free(table, id);
+            true
+        })
+    }
+
+    fn free(&self, table: &mut Table, id: u64) {
+        let Some(allocation) = table.allocations.remove(&id) else {
+            return;
+        };
+        table.pairs.remove(&allocation.pair);
+        for side in &allocation.sides {
+            let _ = self.shared.poller.delete(&side.socket);
+            table.used.remove(&side.port);
+        }
+        self.shared.metrics.pairs.fetch_sub(1, Relaxed);
+    }
+
+    /// The forwarding thread: waits for datagrams on every side's port,
+    /// and frees idle pairs.
+    fn forward(self) {
+        let mut events = Events::new();
+        let mut buf = vec![0u8; MAX_DATAGRAM];
+        let idle = self.shared.config.idle;
+        let sweep_every = (idle / 4).max(Duration::from_secs(1));
+        let mut next_sweep = Instant::now() + sweep_every;
+        loop {
+            events.clear();
+            let wait = next_sweep.saturating_duration_since(Instant::now());
+            if let Err(e) = self.shared.poller.wait(&mut events, Some(wait)) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("relay: {e}");
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                continue;
+            }
+            let now = Instant::now();
+            let mut table = self.table();
+            for event in events.iter() {
+                let (id, side) = ((event.key / 2) as u64, event.key % 2);
+                if let Some(allocation) = table.allocations.get_mut(&id) {
+                    allocation.drain(side, now, &mut buf, &self.shared.metrics);
+                }
+            }
+            if now >= next_sweep {
+                next_sweep = now + sweep_every;
+                let expired: Vec<u64> = table
+                    .allocations
+                    .iter()
+                    .filter(|(_, a)| now.saturating_duration_since(a.active) >= idle)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in expired {
+                    self.free(&mut table, id);
+                    self.shared.metrics.expired.fetch_add(1, Relaxed);
+                }
+            }
+        }
+    }
+}
+
+impl Allocation {
+    fn ports_for(&self, first: SiteId) -> Ports {
+        let [a, b] = [self.sides[0].port, self.sides[1].port];
+        if first == self.pair.0 {
+            Ports {
+                first: a,
+                second: b,
+            }
+        } else {
+            Ports {
+                first: b,
+                second: a,
+            }
+        }
+    }
+
+    /// Forwards everything waiting at side `from`'s port.
+    fn drain(&mut self, from: usize, now: Instant, buf: &mut [u8], metrics: &RelayMetrics) {
+        let to = 1 - from;
+        loop {
+            let (len, source) = match self.sides[from].socket.recv_from(buf) {
+                Ok(received) => received,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) => {
+                    log::debug!("relay: port {}: {e}", self.sides[from].port);
+                    return;
+                }
+            };
+            let side = &mut self.sides[from];
+            match side.at {
+                Some((at, last)) if at != source => {
+                    if now.saturating_duration_since(last) < REBIND_AFTER {
+                        metrics.foreign.fetch_add(1, Relaxed);
+                        continue;
+                    }
+                    log::info!(
+                        "relay: port {} now sends from {source} (was {at})",
+                        side.port
+                    );
+                }
+                None => log::debug!("relay: port {} sends from {source}", side.port),
+                _ => {}
+            }
+            side.at = Some((source, now));
+            let Some((destination, _)) = self.sides[to].at else {
+                metrics.unbound.fetch_add(1, Relaxed);
+                continue;
+            };
+            match self.sides[to].socket.send_to(&buf[..len], destination) {
+                Ok(_) => {
+                    self.active = now;
+                    metrics.packets.fetch_add(1, Relaxed);
+                    metrics.bytes.fetch_add(len as u64, Relaxed);
+                }
+                Err(e) => log::debug!("relay: to {destination}: {e}"),
+            }
+        }
+    }
+}
+
+/// A pair's key: the same whichever side asks.
+fn ordered(a: SiteId, b: SiteId) -> (SiteId, SiteId) {
+    (a.min(b), a.max(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn relay(ports: RangeInclusive<u16>) -> Relay {
+        let config = RelayConfig {
+            address: Ipv4Addr::LOCALHOST.into(),
+            ports,
+            idle: Duration::from_secs(60),
+        };
+        Relay::start(config, Arc::default()).unwrap()
+    }
+
+    fn node() -> UdpSocket {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        socket
+    }
+
+    fn at(port: u16) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    }
+
+    /// Waits until the relay thread counted `n` (5 s at most).
+    fn counted(counter: &AtomicU64, n: u64) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while counter.load(Relaxed) < n {
+            assert!(Instant::now() < until, "the relay did not count it");
+            std::thread::yield_now();
+        }
+    }
+
+    fn receive(socket: &UdpSocket) -> (Vec<u8>, SocketAddr) {
+        let mut buf = [0; 64];
+        let (len, from) = socket.recv_from(&mut buf).unwrap();
+        (buf[..len].to_vec(), from)
+    }
+
+    #[test]
+    fn a_pair_hears_each_other_at_its_own_port_once_both_sent() {
+        let relay = relay(41000..=41099);
+        let ports = relay.allocate(1, 2, Instant::now()).unwrap();
+        assert_ne!(ports.first, ports.second);
+        assert_eq!(relay.ports(2, 1).unwrap().first, ports.second);
+        let (a, b) = (node(), node());
+        // Before b was heard from, a's datagram has nowhere to go.
+        a.send_to(b"lost", at(ports.first)).unwrap();
+        counted(&relay.metrics().unbound, 1);
+        b.send_to(b"hello a", at(ports.second)).unwrap();
+        assert_eq!(receive(&a), (b"hello a".to_vec(), at(ports.first)));
+        a.send_to(b"hello b", at(ports.first)).unwrap();
+        assert_eq!(receive(&b), (b"hello b".to_vec(), at(ports.second)));
+        let metrics = relay.metrics();
+        assert_eq!(metrics.packets.load(Relaxed), 2);
+        assert_eq!(metrics.unbound.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn another_address_cannot_take_a_side_that_is_live() {
+        let relay = relay(41100..=41199);
+        let ports = relay.allocate(1, 2, Instant::now()).unwrap();
+        let (a, b, intruder) = (node(), node(), node());
+        b.send_to(b"b", at(ports.second)).unwrap();
+        a.send_to(b"a", at(ports.first)).unwrap();
+        assert_eq!(receive(&b).0, b"a");
+        intruder.send_to(b"intruder", at(ports.first)).unwrap();
+        counted(&relay.metrics().foreign, 1);
+        a.send_to(b"a again", at(ports.first)).unwrap();
+        assert_eq!(receive(&b).0, b"a again");
+    }
+
+    #[test]
+    fn no_relay_for_a_pair_when_every_port_is_in_use_lately() {
+        let relay = relay(41200..=41203);
+        let now = Instant::now();
+        assert!(relay.allocate(1, 2, now).is_some());
+        assert!(relay.allocate(3, 4, now).is_some());
+        assert_eq!(relay.allocate(5, 6, now), None);
+        assert_eq!(relay.metrics().full.load(Relaxed), 1);
+        // Past half the idle time, the idlest pair makes room.
+        let later = now + Duration::from_secs(31);
+        assert!(relay.allocate(5, 6, later).is_some());
+        assert_eq!(relay.ports(1, 2), None);
+        assert_eq!(relay.metrics().pairs.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn a_released_pair_frees_its_ports() {
+        let relay = relay(41300..=41301);
+        let now = Instant::now();
+        let ports = relay.allocate(1, 2, now).unwrap();
+        relay.release_site(2);
+        assert_eq!(relay.ports(1, 2), None);
+        let again = relay.allocate(3, 4, now).unwrap();
+        let mut both = [again.first, again.second];
+        both.sort();
+        let mut before = [ports.first, ports.second];
+        before.sort();
+        assert_eq!(both, before);
+    }
+}
