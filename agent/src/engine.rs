@@ -446,6 +446,8 @@ pub struct PeerSummary {
     pub prefixes: Vec<IpNet>,
     /// Until its first mapping expires (then it is refreshed or removed).
     pub expires_in: Option<Duration>,
+    /// The relay it was given (see [`Effect::ProbeDirect`]).
+    pub relay: Option<SocketAddr>,
 }
 
 /// Counters `status` shows.
@@ -608,6 +610,7 @@ impl Agent {
                 endpoint: peer.endpoint,
                 prefixes: peer.prefixes.iter().copied().collect(),
                 expires_in,
+                relay: peer.relay.as_ref().map(|r| r.at),
             });
         }
         status.peers.sort_by_key(|p| p.prefixes.first().copied());

@@ -182,6 +182,16 @@ pub fn render(status: &Status) -> String {
             "Control messages dropped: unknown sender, forged, unreadable, unasked.",
             c.bad_messages,
         ),
+        (
+            "handshake_fallbacks_total",
+            "First contacts whose handshake never completed: the map-server was asked again.",
+            c.handshake_fallbacks,
+        ),
+        (
+            "relay_to_direct_total",
+            "Relayed peers that moved to a direct path.",
+            c.relay_to_direct,
+        ),
     ];
     for (name, help, value) in counters {
         single(&mut out, name, "counter", help, value);

@@ -219,7 +219,10 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
             out,
             "  {:<11} {:<24} {:<22} {:>5} {:>10} {:>10} {:>10}",
             key_fingerprint(&p.public_key),
-            endpoint(p, wg).map_or("-".into(), |e| e.to_string()),
+            endpoint(p, wg).map_or("-".into(), |e| match p.relay == Some(e) {
+                true => format!("{e} (relay)"),
+                false => e.to_string(),
+            }),
             prefixes.join(","),
             p.expires_in.map_or("-".into(), ago),
             handshake_age(wg).map_or("never".into(), |a| format!("{} ago", ago(a))),
@@ -247,9 +250,16 @@ fn table(status: &Status, peers: &[PeerStatus]) -> String {
         let _ = writeln!(
             out,
             "  first contacts: {} handshake(s) started again (the destination was not ready: \
-             harmless), {} never completed and had the destination reach out instead \
-             (a firewall in front of it?)",
+             harmless), {} never completed and asked the map-server again (the destination \
+             reaches out, then the relay: a firewall or NAT in the way?)",
             c.handshake_retries, c.handshake_fallbacks
+        );
+    }
+    if c.relay_to_direct > 0 {
+        let _ = writeln!(
+            out,
+            "  relayed peers moved to a direct path: {}",
+            c.relay_to_direct
         );
     }
     if c.ignored_packets > 0 {
@@ -298,9 +308,10 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
             let wg = peers.iter().find(|w| w.public_key == p.public_key);
             let prefixes: Vec<String> = p.prefixes.iter().map(|x| string(&x.to_string())).collect();
             format!(
-                "{{\"public_key\":{},\"endpoint\":{},\"eid_prefixes\":[{}],\"ttl_seconds\":{},\"last_handshake_unix_ms\":{},\"rx_bytes\":{},\"tx_bytes\":{}}}",
+                "{{\"public_key\":{},\"endpoint\":{},\"relay\":{},\"eid_prefixes\":[{}],\"ttl_seconds\":{},\"last_handshake_unix_ms\":{},\"rx_bytes\":{},\"tx_bytes\":{}}}",
                 string(&netconf::format_key(&p.public_key)),
                 endpoint(p, wg).map_or("null".into(), |e| string(&e.to_string())),
+                p.relay.map_or("null".into(), |e| string(&e.to_string())),
                 prefixes.join(","),
                 p.expires_in.map_or("null".into(), |d| d.as_secs().to_string()),
                 handshake_unix_ms(wg).map_or("null".into(), |ms| ms.to_string()),
@@ -316,7 +327,7 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         .collect();
     let c = &status.counters;
     format!(
-        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"misses\":{},\"throttled\":{},\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"ignored_packets\":{},\"bad_messages\":{},\"handshake_retries\":{},\"handshake_fallbacks\":{}}}}}\n",
+        "{{\"map_servers\":[{}],\"rlocs\":[{}],\"peers\":[{}],\"map_cache\":{{\"resolved\":{},\"pending\":{},\"negative\":{},\"queued_packets\":{}}},\"counters\":{{\"misses\":{},\"throttled\":{},\"map_requests\":{},\"map_replies\":{},\"negative_replies\":{},\"pushes\":{},\"dropped_packets\":{},\"refused_packets\":{},\"ignored_packets\":{},\"bad_messages\":{},\"handshake_retries\":{},\"handshake_fallbacks\":{},\"relay_to_direct\":{}}}}}\n",
         map_servers.join(","),
         rlocs.join(","),
         peer_list.join(","),
@@ -335,7 +346,8 @@ fn json(status: &Status, peers: &[PeerStatus]) -> String {
         c.ignored_packets,
         c.bad_messages,
         c.handshake_retries,
-        c.handshake_fallbacks
+        c.handshake_fallbacks,
+        c.relay_to_direct
     )
 }
 

@@ -213,10 +213,11 @@ fn wireshark_decodes_every_field_as_written() {
         ("lisp.type", "2".to_string()),
         ("lisp.nonce", format!("0x{:016x}", reply.nonce)),
         ("lisp.records", reply.records.len().to_string()),
-        ("lisp.lcaf.type", "11;7;11".into()),
+        ("lisp.lcaf.type", "11;7;11;11;7".into()),
+        // Then the relay's locator: the global ETR RLOC, the RTR RLOC.
         (
             "lisp.lcaf.natt.rloc.ipv4",
-            "198.51.100.7;192.0.2.1;192.168.1.20".into(),
+            "198.51.100.7;192.0.2.1;192.168.1.20;198.51.100.7;192.0.2.1".into(),
         ),
     ];
     e.extend(mapping_fields(&reply_records));

@@ -412,3 +412,30 @@ fn a_plain_lisp_site_without_the_underlay_listener_is_a_warning() {
     assert_eq!(warnings[0].line, 6);
     assert!(warnings[0].message.contains("underlay_listen"));
 }
+
+#[test]
+fn a_relay_needs_an_address_and_two_ports_apart_from_the_map_servers() {
+    let text = format!("{HEAD}[relay]\naddress = \"192.0.2.1\"\nports = \"40000-40999\"\n");
+    let config = Config::parse(Path::new("ms.toml"), &text).unwrap();
+    let relay = config.relay.unwrap();
+    assert_eq!(
+        relay.address,
+        "192.0.2.1".parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(relay.ports, 40000..=40999);
+    assert_eq!(relay.idle, std::time::Duration::from_secs(90));
+    let found = errors(&format!(
+        "{HEAD}[relay]\nports = \"51000-52000\"\nidle = \"long\"\n"
+    ));
+    assert_eq!(
+        places(&found),
+        [(4, "relay.address"), (5, "relay.ports"), (6, "relay.idle")]
+    );
+    assert!(found[1].2.contains("port 51820"), "{}", found[1].2);
+    for wrong in ["40000", "40001-40000", "40000-40000", "0-10", "a-b"] {
+        let found = errors(&format!(
+            "{HEAD}[relay]\naddress = \"192.0.2.1\"\nports = \"{wrong}\"\n"
+        ));
+        assert_eq!(places(&found), [(6, "relay.ports")], "{wrong}");
+    }
+}

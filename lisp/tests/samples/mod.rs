@@ -45,6 +45,22 @@ pub fn record_b() -> Record<'static> {
     }
 }
 
+/// Site b's record as the relay hands it out: the relay first (its
+/// address as RTR RLOC, the pair's port as ETR port), then b's own.
+pub fn record_b_relayed() -> Record<'static> {
+    let relay = std::net::SocketAddr::new(ip("192.0.2.1"), 40002);
+    Record {
+        locators: vec([
+            Locator {
+                priority: 0,
+                ..Locator::reachable(Address::relayed(relay, Some(ip("198.51.100.7"))))
+            },
+            Locator::reachable(Address::Ip(ip("198.51.100.7"))),
+        ]),
+        ..record_b()
+    }
+}
+
 /// A robot's record: host EID 2001:db8:100::7/128, no instance, a plain
 /// IPv6 RLOC and an IPv4 one.
 pub fn record_robot() -> Record<'static> {
@@ -112,7 +128,7 @@ pub fn map_reply() -> MapReply<'static> {
         echo_nonce: false,
         security: false,
         nonce: 0x0102_0304_0506_0708,
-        records: vec([record_b(), record_robot()]),
+        records: vec([record_b(), record_robot(), record_b_relayed()]),
     }
 }
 
@@ -200,7 +216,7 @@ pub fn all() -> Vec<(&'static str, Vec<u8>, usize)> {
             written(|b| map_request_with_mapping().emit(b)),
             1,
         ),
-        ("map-reply", written(|b| map_reply().emit(b)), 2),
+        ("map-reply", written(|b| map_reply().emit(b)), 3),
         (
             "negative-map-reply",
             written(|b| negative_map_reply().emit(b)),
