@@ -59,6 +59,9 @@ pub struct Lab {
     /// The agents' `--log-level` (the demo's timeline reads their debug
     /// lines).
     pub agent_log_level: &'static str,
+    /// The first map-server's mappings file (static mappings in bulk), if
+    /// any: set before start.
+    pub mappings_file: Option<std::path::PathBuf>,
     ms_public: String,
     /// A second map-server's namespace and public key, when it has one
     /// ([`Lab::add_second_map_server`]).
@@ -147,6 +150,7 @@ impl Lab {
             nodes: Vec::new(),
             processes: Vec::new(),
             agent_log_level: "info",
+            mappings_file: None,
             ms_public,
             second_ms: None,
             family,
@@ -449,6 +453,9 @@ impl Lab {
             dir.join(format!("{file}.sock")).display(),
             dir.join(format!("{file}.db")).display(),
         );
+        if let (Some(mappings), "ms") = (&self.mappings_file, file) {
+            text.push_str(&format!("mappings_file = \"{}\"\n", mappings.display()));
+        }
         for n in &self.nodes {
             let eids: Vec<String> = [&n.eid]
                 .into_iter()
