@@ -60,7 +60,7 @@ const TARGET_EID: &str = "10.9.0.2";
 fn main() {
     let (args, data, trials) = nebula::args(20usize);
     let logs = args.iter().any(|a| a == "--logs");
-    e2e::ECHO_LOGS.store(logs, std::sync::atomic::Ordering::Relaxed);
+    e2e::ECHO_LOGS.store(logs, Ordering::Relaxed);
     let mut lab = Lab::new("ho");
     lab.node(PROBER, 1000, "10.9.0.1/32");
     lab.node(TARGET, 1000, "10.9.0.2/32");
@@ -69,8 +69,8 @@ fn main() {
     assert_eq!(received, 1, "the first contact: {text}");
     echo(&lab.get(TARGET).ns);
     let mut hosts = Hosts::default();
-    // The removed address's secondaries (the new one, added first)
-    // stay.
+    // A new address added before the old one goes is a secondary of the
+    // same subnet: kept, not deleted with the old one.
     for name in [PROBER, TARGET] {
         e2e::sysctl(
             &lab.get(name).ns,
