@@ -3,8 +3,9 @@
 # under docs/benchmarks/ and renders the SVG plots from it with gnuplot.
 # Run as root on Debian 12:
 #
-#   bash tests/bench/plots.sh            (every benchmark, ~6 min; then render)
-#   bash tests/bench/plots.sh load ...   (only those: first-contact, load, throughput)
+#   bash tests/bench/plots.sh            (every benchmark, ~8 min; then render)
+#   bash tests/bench/plots.sh load ...   (only those: first-contact, load, throughput,
+#                                         handover, memory)
 #   bash tests/bench/plots.sh --render   (only the plots and summary, from the kept data)
 #
 # Data (TSV, one header line), each written by the benchmark itself:
@@ -12,6 +13,10 @@
 #                       (agent/benches/first_contact.rs, 100 interleaved trials)
 #   mapserver-load.tsv  one line per run of mapserver/benches/load.rs, 10 to 1M EIDs
 #   throughput.tsv      iperf3 TCP and UDP per system (agent/benches/throughput.rs)
+#   handover.tsv        kind, trial, ms, lost: time without replies while mobile
+#                       nodes move (agent/benches/handover.rs, 20 per kind)
+#   memory.tsv          agent and wireguard-go RSS by number of peers
+#                       (agent/benches/memory.rs, 0 to 1000)
 # beside the benchmarks' printed tables (*.txt), the machine (machine.txt)
 # and when and at which commit each was run (runs.txt).
 set -euo pipefail
@@ -19,6 +24,7 @@ cd "$(dirname "$0")/../.."
 out=docs/benchmarks
 trials=100
 seconds=5
+handovers=20
 sizes=(10 100 1000 10000 100000 1000000)
 
 packages=()
@@ -41,7 +47,7 @@ ran() {
 
 if [ "${1:-}" != --render ]; then
   parts=("$@")
-  [ ${#parts[@]} -gt 0 ] || parts=(first-contact load throughput)
+  [ ${#parts[@]} -gt 0 ] || parts=(first-contact load throughput handover memory)
   export CARGO_INCREMENTAL=0
   # Installs Nebula and the lab's tools, builds the daemons in release
   # (the throughput bench's lab runs them too).
@@ -58,7 +64,14 @@ if [ "${1:-}" != --render ]; then
       throughput)
         cargo bench -p agent --bench throughput --locked -- "$seconds" \
           --data "$PWD/$out/throughput.tsv" | tee "$out/throughput.txt" ;;
-      *) echo "plots.sh: no benchmark $part (first-contact, load, throughput)" >&2; exit 2 ;;
+      handover)
+        cargo bench -p agent --bench handover --locked -- "$handovers" \
+          --data "$PWD/$out/handover.tsv" | tee "$out/handover.txt" ;;
+      memory)
+        cargo bench -p agent --bench memory --locked -- \
+          --data "$PWD/$out/memory.tsv" | tee "$out/memory.txt" ;;
+      *) echo "plots.sh: no benchmark $part (first-contact, load, throughput, handover, memory)" >&2
+         exit 2 ;;
     esac
     ran "$part"
   done
@@ -157,7 +170,7 @@ plot \$delay using 1:3 with linespoints linewidth 2 title "response delay, p50",
 EOF
 echo "plots: $out/first-contact-cdf.svg $out/mapserver-load.svg"
 
-[ -f "$out/throughput.tsv" ] || exit 0
+if [ -f "$out/throughput.tsv" ]; then
 gnuplot <<EOF
 set terminal svg size 760,460 dynamic enhanced font "sans,13" background "white"
 set datafile separator "\t"
@@ -179,3 +192,67 @@ set key top left
 plot \$overlays using 2:xtic(1) title "TCP", '' using 3 title "UDP, sender unlimited"
 EOF
 echo "plot: $out/throughput.svg"
+fi
+
+if [ -f "$out/handover.tsv" ]; then
+gnuplot <<EOF
+set terminal svg size 760,460 dynamic enhanced font "sans,13" background "white"
+set datafile separator "\t"
+set grid
+data = "$out/handover.tsv"
+set output "$out/handover-cdf.svg"
+# (d) Handover delay: CDF of the time without replies per kind of move
+# (lost handovers count in the denominator: the CDF then stays below 1).
+kinds = "single double single-mbb double-mbb"
+array n[4]
+do for [k = 1:4] {
+  s = word(kinds, k)
+  eval sprintf("set table \$gap%d", k)
+  plot data every ::1 using 3 with table if (strcol(1) eq s && column(4) == 0)
+  unset table
+  stats data using (strcol(1) eq s ? 1 : 0) nooutput
+  n[k] = STATS_sum
+}
+set title "Time without replies while mobile nodes move (10 probes per ms)"
+set xlabel "longest time without replies (ms, log scale)"
+set ylabel "fraction of handovers"
+set logscale x
+set xrange [1:20000]
+set yrange [0:1.02]
+set key at graph 0.98, graph 0.45 right
+# The paper's figures (ICCCN 2021): ~1 s for WireGuard, 8-10 s for plain LISP.
+set object 1 rectangle from 8000, graph 0 to 10000, graph 1 fillcolor "gray85" fillstyle solid noborder behind
+set arrow from 1000, graph 0 to 1000, graph 1 nohead dashtype 2 linecolor "gray40"
+set label "OOR + WireGuard,\npaper: about 1 s" at 900, graph 0.9 right textcolor "gray30"
+set label "plain LISP,\npaper: 8-10 s" at 7500, graph 0.9 right textcolor "gray30"
+plot \$gap1 using 1:(1.0 / n[1]) smooth cumulative with steps linewidth 2 title "one node moves, break before make", \
+     \$gap2 using 1:(1.0 / n[2]) smooth cumulative with steps linewidth 2 title "double jump, break before make", \
+     \$gap3 using 1:(1.0 / n[3]) smooth cumulative with steps linewidth 2 title "one node moves, make before break", \
+     \$gap4 using 1:(1.0 / n[4]) smooth cumulative with steps linewidth 2 title "double jump, make before break"
+EOF
+echo "plot: $out/handover-cdf.svg"
+fi
+
+if [ -f "$out/memory.tsv" ]; then
+gnuplot <<EOF
+set terminal svg size 760,460 dynamic enhanced font "sans,13" background "white"
+set datafile separator "\t"
+set grid
+data = "$out/memory.tsv"
+set output "$out/memory.svg"
+# (e) Resident memory by number of peers. 0 peers is drawn at 1 on the
+# log axis, labelled 0.
+set title "Resident memory of a mobile node's processes by its number of peers"
+set xlabel "peers (log scale)"
+set ylabel "resident memory (MiB, log scale)"
+set logscale xy
+set xtics ("0" 1, "10" 10, "100" 100, "1000" 1000)
+set xrange [0.8:1300]
+set key top left
+x(p) = p == 0 ? 1 : p
+plot data every ::1 using (x(\$1)):(\$4 / 1024) with linespoints linewidth 2 title "wireguard-go, RSS", \
+     data every ::1 using (x(\$1)):(\$2 / 1024) with linespoints linewidth 2 title "lispguard agent, RSS", \
+     data every ::1 using (x(\$1)):(\$3 / 1024) with linespoints linewidth 2 dashtype 2 title "lispguard agent, peak (VmHWM)"
+EOF
+echo "plot: $out/memory.svg"
+fi

@@ -59,6 +59,9 @@ pub struct Lab {
     /// The agents' `--log-level` (the demo's timeline reads their debug
     /// lines).
     pub agent_log_level: &'static str,
+    /// The first map-server's mappings file (static mappings in bulk), if
+    /// any: set before start.
+    pub mappings_file: Option<std::path::PathBuf>,
     ms_public: String,
     /// A second map-server's namespace and public key, when it has one
     /// ([`Lab::add_second_map_server`]).
@@ -161,6 +164,7 @@ impl Lab {
             nodes: Vec::new(),
             processes: Vec::new(),
             agent_log_level: "info",
+            mappings_file: None,
             ms_public,
             second_ms: None,
             family,
@@ -519,6 +523,10 @@ impl Lab {
             dir.join(format!("{file}.sock")).display(),
             dir.join(format!("{file}.db")).display(),
         );
+        // In [lisp], before the next table.
+        if let (Some(mappings), "ms") = (&self.mappings_file, file) {
+            text.push_str(&format!("mappings_file = \"{}\"\n", mappings.display()));
+        }
         if self.relay && spec.net == MAP_SERVERS[0].net {
             let address = self.family.at(spec.net, 2).1;
             text.push_str(&format!(
