@@ -48,6 +48,12 @@ const NO_ANSWER_TTL: Duration = Duration::from_secs(5);
 /// First wait before resending an unacknowledged Map-Register; it doubles
 /// up to the register interval.
 const REGISTER_RETRY: Duration = Duration::from_secs(1);
+/// After this node's underlay addresses changed, its Map-Register is sent
+/// again this soon (then twice as long each time): a new address may come
+/// before its route (a DHCP client adds the address, then the default
+/// route), and what WireGuard sends in between is lost; a second's wait
+/// for the retry was most of a handover.
+const RLOC_CHANGE_RETRY: Duration = Duration::from_millis(100);
 /// Record TTL this node gives its own mapping by default, minutes: how
 /// long others may cache it (changes reach them through the map-server).
 pub const RECORD_TTL: u32 = 15;
@@ -380,8 +386,8 @@ struct Relay {
 }
 
 struct Registering {
-    /// The nonce of the Map-Register awaiting its Map-Notify, and when it
-    /// was sent.
+    /// The nonce of the Map-Register awaiting its Map-Notify, and when the
+    /// first of those unanswered since was sent (new RLOCs start afresh).
     nonce: Option<u64>,
     sent: Instant,
     acked: Option<Instant>,
@@ -631,7 +637,10 @@ impl Agent {
         self.rlocs = rlocs;
         for r in &mut self.registering {
             r.next = now;
-            r.retry = REGISTER_RETRY;
+            r.retry = RLOC_CHANGE_RETRY;
+            // What was sent from the old addresses is superseded, not
+            // unanswered.
+            r.nonce = None;
         }
         for ms in &self.settings.map_servers {
             out.push(Effect::SetMapServer {
@@ -1595,15 +1604,15 @@ impl Agent {
                 continue;
             };
             let r = &self.registering[ms];
-            // Unanswered by its retry: the session may be dead. (One sent
-            // again sooner, as new RLOCs are, was only superseded.)
+            // Unanswered for a retry's time: the session may be dead.
             if r.nonce.is_some() && now.saturating_duration_since(r.sent) >= REGISTER_RETRY {
                 self.unanswered(now, ms, out);
             }
             let interval = self.settings.register_interval;
             let r = &mut self.registering[ms];
-            r.nonce = Some(nonce);
-            r.sent = now;
+            if r.nonce.replace(nonce).is_none() {
+                r.sent = now;
+            }
             // While lost, it is sent again with each new handshake.
             let cap = if r.lost { REHANDSHAKE_EVERY } else { interval };
             r.next = now + r.retry.min(cap);

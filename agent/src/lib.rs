@@ -7,6 +7,7 @@ pub mod config;
 pub mod daemon;
 pub mod engine;
 pub mod inject;
+pub mod join;
 pub mod lookup;
 pub mod metrics;
 pub mod packet;

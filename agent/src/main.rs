@@ -28,6 +28,7 @@ netconf::command_line! {
 #[argh(subcommand)]
 enum Command {
     Run(Run),
+    Join(Join),
     Status(StatusCommand),
     Lookup(LookupCommand),
     CheckConfig(CheckConfig),
@@ -50,6 +51,39 @@ struct Run {
     /// log to syslog (OpenWrt's logread) instead of stderr
     #[argh(switch)]
     syslog: bool,
+}
+
+#[derive(FromArgs)]
+/// Enrol this node with a token from the map-server's operator
+/// (`lispguard-mapserver token create`), write its configuration and run
+/// the agent: the key pair is made here (the private key never leaves the
+/// node), the map-server gives the control address and EIDs, and pins
+/// nothing but the WireGuard key the token carries. One command per node;
+/// the map-server's configuration is not edited.
+#[argh(subcommand, name = "join")]
+struct Join {
+    /// the token, lgt1.... as `token create` printed it
+    #[argh(positional)]
+    token: String,
+    /// the configuration file to write (TOML; default
+    /// /etc/lispguard/agent.toml); an existing one is kept unless --force
+    #[argh(option, short = 'c', default = "PathBuf::from(DEFAULT_CONFIG)")]
+    config: PathBuf,
+    /// the private key file (default /etc/lispguard/agent.key), created
+    /// 0600 if missing
+    #[argh(option, default = "PathBuf::from(\"/etc/lispguard/agent.key\")")]
+    key: PathBuf,
+    /// a destination prefix resolved on demand (repeat it; default: the
+    /// EIDs the token gives, e.g. its pool)
+    #[argh(option)]
+    overlay: Vec<String>,
+    /// replace an existing configuration file
+    #[argh(switch)]
+    force: bool,
+    /// write the configuration only (then start the agent as a service,
+    /// e.g. systemctl enable --now lispguard)
+    #[argh(switch)]
+    no_start: bool,
 }
 
 #[derive(FromArgs)]
@@ -114,6 +148,7 @@ struct Pubkey {}
 fn main() -> ExitCode {
     netconf::cli::main::<Cli>(|command| match command {
         Command::Run(run) => run_agent(&run),
+        Command::Join(join) => join_and_run(join),
         Command::Status(s) => {
             let request = Request::Status { json: s.json };
             Ok(status::request(&s.socket, &request).map(|text| print!("{text}"))?)
@@ -143,6 +178,59 @@ fn main() -> ExitCode {
                 .and_then(|_| netconf::parse_key(&text))
                 .map(|key| println!("{}", netconf::format_key(&netconf::public_key(&key))))?)
         }
+    })
+}
+
+fn join_and_run(join: Join) -> Result<(), Failure> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let token =
+        netconf::token::Token::decode(&join.token).map_err(|e| format!("the token: {e}"))?;
+    if join.config.exists() && !join.force {
+        return Err(format!(
+            "{} exists: this node has a configuration (give --force to replace it, or -c another file)",
+            join.config.display()
+        )
+        .into());
+    }
+    let overlay = join
+        .overlay
+        .iter()
+        .map(|p| netconf::check::rules::parse_prefix(p).map_err(|e| format!("--overlay: {e}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let private_key = netconf::load_or_create_private_key(&join.key)
+        .map_err(|e| format!("{}: {e}", join.key.display()))?;
+    let joined = agent::join::enrol(&token, &private_key, lisp::address::WIREGUARD_PORT)?;
+    let overlay = match overlay.is_empty() {
+        true => joined.eids.iter().map(|e| e.prefix).collect(),
+        false => overlay,
+    };
+    let site_key = token.site_key(&private_key);
+    let text = agent::join::config(&token, &joined, &site_key, &overlay, &join.key);
+    // It holds the node's Map-Register key.
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&join.config)
+        .and_then(|mut f| f.write_all(text.as_bytes()));
+    written.map_err(|e| format!("{}: {e}", join.config.display()))?;
+    let eids: Vec<String> = joined.eids.iter().map(|e| e.to_string()).collect();
+    println!(
+        "enrolled with the map-server at {}: control address {}, EIDs {}; configuration in {}",
+        joined.map_server_endpoint,
+        joined.control_address,
+        eids.join(", "),
+        join.config.display()
+    );
+    if join.no_start {
+        return Ok(());
+    }
+    run_agent(&Run {
+        config: join.config,
+        log_level: None,
+        syslog: false,
     })
 }
 

@@ -358,6 +358,91 @@ fn a_pair_with_direct_udp_blocked_is_relayed_then_moves_back_to_direct_without_a
 }
 
 #[test]
+fn twenty_robots_enrol_with_one_token_and_reach_each_other_and_bad_enrolments_are_refused() {
+    let mut lab = Lab::new("en");
+    lab.enable_enrolment();
+    lab.node("a", 1000, "10.1.0.0/24");
+    lab.start();
+    let token = lab.create_token(&["--iid", "1000", "--pool", "10.9.0.0/24", "--uses", "20"]);
+    let robots: Vec<String> = (0..20).map(|i| format!("r{i}")).collect();
+    for robot in &robots {
+        let said = lab
+            .join(robot, &token)
+            .unwrap_or_else(|e| panic!("{robot}: {e}"));
+        assert!(said.contains("enrolled with the map-server"), "{said}");
+    }
+    // Each robot reaches the next on its first ping, and site a's host
+    // reaches the first robot.
+    for (i, robot) in robots.iter().enumerate() {
+        let next = lab.get(&robots[(i + 1) % robots.len()]).eid.clone();
+        let next = next.trim_end_matches("/32");
+        let (received, text) = ping(&lab.get(robot).ns, next, 1);
+        assert_eq!(received, 1, "{robot} to {next}:\n{text}");
+    }
+    let first = lab.get("r0").eid.trim_end_matches("/32").to_string();
+    assert_eq!(first, "10.9.0.1");
+    let (received, text) = ping(&lab.get("a").host, &first, 1);
+    assert_eq!(received, 1, "a's host to r0:\n{text}");
+    // The token is spent: a 21st robot gets no answer.
+    let error = lab.join("late", &token).unwrap_err();
+    assert!(error.contains("no answer from the map-server"), "{error}");
+    // A forged token (the real id, another secret) gets none either.
+    let mut forged = netconf::token::Token::decode(&token).unwrap();
+    forged.secret = [7; 32];
+    let error = lab.join("forger", &forged.encode()).unwrap_err();
+    assert!(error.contains("no answer"), "{error}");
+    // An enrolment sent again as it was (a replay) gets no answer; the
+    // first one did.
+    let once = netconf::token::Token::decode(&lab.create_token(&[
+        "--iid",
+        "1000",
+        "--pool",
+        "10.9.1.0/24",
+        "--uses",
+        "2",
+    ]))
+    .unwrap();
+    let node = netconf::public_key(&netconf::generate_private_key());
+    let rloc = lab.get("a").rloc.parse().unwrap();
+    let message =
+        agent::join::register(&once, &node, std::net::SocketAddr::new(rloc, 51820), 9, 1).unwrap();
+    let answers = e2e::in_namespace(&lab.get("a").ns, move || {
+        let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+        let wait = std::time::Duration::from_secs(1);
+        socket.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0; 1500];
+        [0, 1].map(|_| {
+            socket.send_to(&message, once.map_server).unwrap();
+            socket.recv(&mut buf).is_ok()
+        })
+    });
+    assert_eq!(answers, [true, false], "answered once");
+    let metrics = lab.ms_metrics();
+    assert_eq!(
+        sample(&metrics, "lispguard_dropped_total{reason=\"replayed\"}"),
+        1.0
+    );
+    let dropped = |reason: &str| {
+        sample(
+            &metrics,
+            &format!("lispguard_dropped_total{{reason=\"{reason}\"}}"),
+        )
+    };
+    // Every try of each is counted.
+    assert_eq!(dropped("token_not_active"), 3.0, "{metrics}");
+    assert_eq!(dropped("auth_failed"), 3.0, "{metrics}");
+    let list = lab.ms_command(&["token", "list"]);
+    assert!(list.contains("used up"), "{list}");
+    // The map-server restarts: the enrolled robots are still its sites,
+    // and two that never spoke reach each other.
+    lab.stop_map_server(libc::SIGTERM);
+    lab.restart_map_server();
+    let far = lab.get("r10").eid.trim_end_matches("/32").to_string();
+    let (received, text) = ping(&lab.get("r0").ns, &far, 1);
+    assert_eq!(received, 1, "r0 to r10 after the restart:\n{text}");
+}
+
+#[test]
 fn a_peer_behind_a_nat_is_kept_reachable_through_a_pause() {
     let mut lab = Lab::new("sd");
     lab.node("a", 1000, "10.1.0.0/24");

@@ -187,6 +187,12 @@ impl<'a> Untrusted<'a> {
         self.packet.records()
     }
 
+    /// Unauthenticated xTR-ID and Site-ID (an enrolment's Site-ID names
+    /// the token whose key verifies it).
+    pub fn untrusted_xtr(&self) -> Option<XtrId> {
+        self.packet.xtr()
+    }
+
     /// The message as received: the digest covers all of it.
     pub fn as_bytes(&self) -> &'a [u8] {
         self.packet.buffer

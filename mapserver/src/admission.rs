@@ -52,7 +52,18 @@ pub struct Directory {
     origin: Instant,
     metrics: Arc<Metrics>,
     drop_log: Arc<DropLog>,
+    /// When the next enrolment is due (see [`ENROLMENT_RATE`]), in
+    /// nanoseconds since `origin`.
+    enrolment_due: AtomicU64,
 }
+
+/// Enrolments taken per second, all tokens together (twice as many in a
+/// burst): each costs an HMAC under the engine's lock, and a flood of
+/// forged ones must not hold that lock.
+pub const ENROLMENT_RATE: u64 = 10;
+
+/// The site an enrolment is admitted for: none yet.
+pub const ENROLLING: SiteId = SiteId::MAX;
 
 /// A message from a known site, verified (Map-Register, Map-Notify-Ack)
 /// and parsed.
@@ -64,6 +75,10 @@ pub enum Input<'a> {
     Request(MapRequest<'a>),
     /// Only its nonce matters: its records are not parsed.
     NotifyAck(Authenticated<'a>),
+    /// A Map-Register on the underlay from a node enrolling with a token
+    /// (see [`crate::enrolment`]); the engine verifies it with the
+    /// token's key.
+    Enrol(Untrusted<'a>),
 }
 
 /// A datagram the engine is to decide on.
@@ -134,6 +149,7 @@ impl Directory {
             origin,
             metrics,
             drop_log,
+            enrolment_due: AtomicU64::new(previous.map_or(0, |p| p.enrolment_due.load(Relaxed))),
         }
     }
 
@@ -224,6 +240,18 @@ impl Directory {
                     Untrusted::new_checked(msg).map_err(|_| unsited(DropReason::Malformed))?;
                 let eid = untrusted.untrusted_records().iter().next();
                 let eid = eid.and_then(|r| r.eid_prefix());
+                let site = eid.and_then(|eid| self.by_eid.iter().find(|(p, _)| p.contains(&eid)));
+                // No plain LISP site's, with a Site-ID: a node enrolling.
+                if site.is_none() && untrusted.untrusted_xtr().is_some() {
+                    if !self.enrolment_within_rate(now) {
+                        return Err(unsited(DropReason::EnrolmentRate));
+                    }
+                    return Ok(Admitted {
+                        site: ENROLLING,
+                        from,
+                        input: Input::Enrol(untrusted),
+                    });
+                }
                 (eid, Underlay::Register(untrusted), from)
             }
             Some(message_type::ECM) => {
@@ -284,6 +312,15 @@ impl Directory {
         self.entries.get(id as usize)?.as_ref()
     }
 
+    /// Takes one enrolment from [`ENROLMENT_RATE`], as
+    /// [`Directory::within_rate`] does for a site.
+    fn enrolment_within_rate(&self, now: Instant) -> bool {
+        let interval = 1_000_000_000 / ENROLMENT_RATE;
+        let tolerance = interval * (2 * ENROLMENT_RATE - 1);
+        let now = now.saturating_duration_since(self.origin).as_nanos() as u64;
+        take_due(&self.enrolment_due, now, interval, tolerance)
+    }
+
     /// Takes one message from the site's rate: GCRA, which lets through
     /// what a bucket of twice the rate refilled at the rate would.
     fn within_rate(&self, site: &Entry, now: Instant) -> bool {
@@ -291,12 +328,7 @@ impl Directory {
             return true;
         }
         let now = now.saturating_duration_since(self.origin).as_nanos() as u64;
-        site.due
-            .fetch_update(Relaxed, Relaxed, |due| {
-                let due = due.max(now);
-                (due - now <= self.tolerance).then_some(due + self.interval)
-            })
-            .is_ok()
+        take_due(&site.due, now, self.interval, self.tolerance)
     }
 
     /// Counts a refused datagram and logs it (at most once per reason
@@ -367,4 +399,14 @@ pub fn log_drop(
         String::new()
     };
     log::warn!("dropped a message from {who}: {}{more}", reason.label());
+}
+
+/// GCRA on one due time (nanoseconds): takes one message if the due time
+/// runs at most `tolerance` ahead of `now`, and moves it on by `interval`.
+fn take_due(due: &AtomicU64, now: u64, interval: u64, tolerance: u64) -> bool {
+    due.fetch_update(Relaxed, Relaxed, |due| {
+        let due = due.max(now);
+        (due - now <= tolerance).then_some(due + interval)
+    })
+    .is_ok()
 }

@@ -3,6 +3,7 @@
 //! order it happened, to whoever keeps the state ([`crate::store`]).
 
 use crate::db::Mapping;
+use crate::enrolment::Node;
 use lisp::EidPrefix;
 use netconf::PublicKey;
 use std::net::SocketAddr;
@@ -24,4 +25,6 @@ pub enum Change {
     Unrevoked { site: String },
     /// Where the site's WireGuard packets come from now.
     Observed { site: String, endpoint: SocketAddr },
+    /// A node enrolled with a token, which has `uses_left` now.
+    Enrolled { node: Box<Node>, uses_left: u32 },
 }

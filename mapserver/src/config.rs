@@ -35,6 +35,7 @@
 //! eids = ["[1000] 10.9.0.0/16"]
 //! ```
 
+use crate::enrolment::EnrolmentConfig;
 use crate::relay::RelayConfig;
 use lisp::EidPrefix;
 use netconf::check::options::{self, boolean, integer, nonempty};
@@ -118,6 +119,8 @@ pub struct Config {
     pub lisp: Lisp,
     /// None: no relay; nodes reach each other directly or not at all.
     pub relay: Option<RelayConfig>,
+    /// None: no enrolment; every site is configured.
+    pub enrolment: Option<EnrolmentConfig>,
     pub sites: Vec<Site>,
     pub statics: Vec<StaticMapping>,
 }
@@ -227,7 +230,10 @@ impl Config {
     ) -> Result<(Config, Vec<ConfigError>), ConfigErrors> {
         let doc = Document::from_toml(file, text)?;
         let mut report = Report::new(file);
-        report.unknown_sections(&doc, &["wireguard", "lisp", "relay", "site", "static"]);
+        report.unknown_sections(
+            &doc,
+            &["wireguard", "lisp", "relay", "enrolment", "site", "static"],
+        );
         let none = Section::default();
         let top = doc.sections_of("").next().unwrap_or(&none);
         let mut o = report.options(top, "");
@@ -256,6 +262,10 @@ impl Config {
             Some(section) => read_relay(&mut report, section, wireguard.as_ref()).map(Some),
             None => Some(None),
         };
+        let enrolment = match single(&mut report, &doc, "enrolment") {
+            Some(section) => read_enrolment(&mut report, section).map(Some),
+            None => Some(None),
+        };
         let sites = read_sites(&mut report, &doc, control_address);
         if lisp.as_ref().is_some_and(|l| l.underlay_listen.is_none()) {
             for site in doc.sections_of("site") {
@@ -274,6 +284,7 @@ impl Config {
                 wireguard: wireguard?,
                 lisp: lisp?,
                 relay: relay?,
+                enrolment: enrolment?,
                 sites: sites?,
                 statics: statics?,
             })
@@ -396,6 +407,29 @@ fn read_relay(
         address: address?,
         ports: ports?,
         idle: std::time::Duration::from_secs(idle.max(1)),
+    })
+    .filter(|_| ok)
+}
+
+/// The `[enrolment]` table: the pool of enrolled nodes' control
+/// addresses.
+fn read_enrolment(report: &mut Report, section: &Section) -> Option<EnrolmentConfig> {
+    let mut o = report.options(section, "enrolment.");
+    let control_pool = o.required(
+        "control_pool",
+        "the prefix enrolled nodes' control addresses come from",
+        |v| {
+            let pool = rules::parse_prefix(options::text(v)?)?;
+            match pool.hosts().next() {
+                Some(_) => Ok(pool),
+                None => Err(format!("{pool} holds no address to give")),
+            }
+        },
+    );
+    let ok = !o.had_errors();
+    o.finish();
+    Some(EnrolmentConfig {
+        control_pool: control_pool?,
     })
     .filter(|_| ok)
 }

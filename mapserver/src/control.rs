@@ -103,9 +103,19 @@ fn token(request: &str, server: &Server, tokens: &mut Tokens) -> Result<String, 
             let request = Request::parse(argument)?;
             let (underlay, public_key) = (server.underlay_addr(), tokens.public_key);
             let (token, issued) = server.with_engine(|engine, _, _| {
+                if engine.enrolment_mut().is_none() {
+                    return Err("enrolment is off: set [enrolment] control_pool in the \
+                        configuration and restart"
+                        .to_string());
+                }
                 request.issue(|eid| engine.claimant(eid), underlay, public_key, now)
             })?;
             tokens.store.add_token(&issued).map_err(|e| e.to_string())?;
+            server.with_engine(|engine, _, _| {
+                if let Some(enrolment) = engine.enrolment_mut() {
+                    enrolment.keep_token(issued.clone());
+                }
+            });
             let described = issue::table(std::slice::from_ref(&issued), now);
             log::info!("token {} created", issued.id);
             Ok(format!("{}\n{described}", token.encode()))
@@ -118,6 +128,11 @@ fn token(request: &str, server: &Server, tokens: &mut Tokens) -> Result<String, 
             let id: TokenId = argument.parse()?;
             match tokens.store.revoke_token(id).map_err(|e| e.to_string())? {
                 true => {
+                    server.with_engine(|engine, _, _| {
+                        if let Some(enrolment) = engine.enrolment_mut() {
+                            enrolment.revoke_token(id);
+                        }
+                    });
                     log::warn!("token {id} revoked");
                     Ok(format!(
                         "token {id} revoked: it enrols no node from now on\n"

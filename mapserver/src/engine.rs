@@ -17,15 +17,17 @@ use crate::answer::{with_records, Answer, Kind};
 use crate::change::Change;
 use crate::config::{Config, Site, StaticMapping};
 use crate::db::{Db, Locators, Mapping, Rloc, SiteId};
+use crate::enrolment::{Enrolment, Node};
 use crate::first_contact::{FirstContacts, Pair, Start};
 use crate::metrics::{DropLog, DropReason, Metrics};
 use crate::outbox::{Outbox, OutboxExt};
 use crate::push::{PushKey, Pushes};
 use crate::relay::Relay;
+use ipnet::IpNet;
 use lisp::address::NatTraversal;
 use lisp::{
     Action, Address, Algorithm, Authenticated, EidPrefix, Locator, MapNotify, MapRegister,
-    MapReply, MapRequest, Record, Registration, CONTROL_PORT, MAX_RECORDS,
+    MapReply, MapRequest, Record, Registration, Untrusted, CONTROL_PORT, MAX_RECORDS,
 };
 use netconf::PublicKey;
 use std::collections::HashMap;
@@ -170,6 +172,13 @@ pub struct MapServer {
     /// Pairs of sites with no direct path go through it (see
     /// [`Start::Relayed`]).
     relay: Option<Relay>,
+    /// Tokens and the nodes they enrolled (see [`crate::enrolment`]).
+    enrolment: Option<Enrolment>,
+    /// The map-server's control address and WireGuard port, for the
+    /// enrolled nodes to reach it.
+    own: (IpAddr, u16),
+    /// Unix seconds at `origin` (token expiry is in unix seconds).
+    origin_unix: i64,
 }
 
 /// A registered site as `sites` shows it.
@@ -219,6 +228,11 @@ impl MapServer {
             held: Vec::new(),
             first_contacts: FirstContacts::default(),
             relay: None,
+            enrolment: None,
+            own: (config.control_address, config.wireguard.listen_port),
+            origin_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64),
         };
         server.reload(config, now, &mut Outbox::default());
         server
@@ -228,6 +242,30 @@ impl MapServer {
     /// [`Start::Relayed`]).
     pub fn set_relay(&mut self, relay: Relay) {
         self.relay = Some(relay);
+    }
+
+    /// Enrols nodes with tokens; the nodes it enrolled before are sites
+    /// from now on (`config` is the configuration in force).
+    pub fn set_enrolment(
+        &mut self,
+        enrolment: Enrolment,
+        config: &Config,
+        now: Instant,
+        out: &mut Outbox,
+    ) {
+        self.enrolment = Some(enrolment);
+        self.reload(config, now, out);
+    }
+
+    /// The sites of the nodes enrolled.
+    pub fn enrolled_sites(&self) -> Vec<Site> {
+        let nodes = self.enrolment.iter().flat_map(|e| e.nodes());
+        nodes.map(Node::site).collect()
+    }
+
+    /// The tokens' side of `token create` and `token revoke`.
+    pub fn enrolment_mut(&mut self) -> Option<&mut Enrolment> {
+        self.enrolment.as_mut()
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
@@ -263,8 +301,10 @@ impl MapServer {
         self.registration_ttl = Duration::from_secs(config.lisp.registration_ttl);
         self.negative_ttl = config.lisp.negative_ttl;
         self.rate_limit = config.lisp.rate_limit;
+        self.own = (config.control_address, config.wireguard.listen_port);
         let mut kept = vec![false; self.sites.len()];
-        for site in &config.sites {
+        let enrolled = self.enrolled_sites();
+        for site in config.sites.iter().chain(&enrolled) {
             let next = self.ids.len() as SiteId;
             let id = *self.ids.entry(site.name.clone()).or_insert(next);
             let slot = id as usize;
@@ -495,7 +535,134 @@ impl MapServer {
             Input::Register(register) => self.on_register(now, site, from, register, out),
             Input::Request(request) => self.on_request(now, site, from, request, out),
             Input::NotifyAck(ack) => self.on_notify_ack(now, site, ack, out),
+            Input::Enrol(untrusted) => self.on_enrol(now, from, untrusted, out),
         }
+    }
+
+    /// A node enrolling with a token (see [`crate::enrolment`]): verified
+    /// with the token's key, decided, and answered with a Map-Notify
+    /// (same key, xTR-ID and Site-ID echoed) of, in this order, the node's
+    /// control address, the map-server's own mapping (its control address
+    /// and WireGuard key, its WireGuard port in a NAT-Traversal locator:
+    /// the node reaches it at the token's address), and the node's EIDs.
+    /// A refused one gets no answer, and is counted.
+    fn on_enrol(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        untrusted: Untrusted<'_>,
+        out: &mut Outbox,
+    ) {
+        let Some(mut enrolment) = self.enrolment.take() else {
+            return self.dropped(now, DropReason::UnknownToken, from, None);
+        };
+        let decided = (|| {
+            let xtr = untrusted.untrusted_xtr().ok_or(DropReason::Malformed)?;
+            let (id, key) = enrolment
+                .key_of(xtr.site_id)
+                .ok_or(DropReason::UnknownToken)?;
+            let verified = untrusted.verify(&key).map_err(|_| DropReason::AuthFailed)?;
+            let register = MapRegister::parse(&verified).map_err(|_| DropReason::Malformed)?;
+            let unix =
+                self.origin_unix + now.saturating_duration_since(self.origin).as_secs() as i64;
+            let taken =
+                |eid: &EidPrefix| self.db.lookup(eid).is_some() || self.claimant(eid).is_some();
+            let control_taken = |address: IpAddr| {
+                address == self.own.0
+                    || self
+                        .sites
+                        .iter()
+                        .flatten()
+                        .any(|s| s.config.control_address() == Some(address))
+            };
+            let enrolled = enrolment.enrol(unix, id, &register, taken, control_taken)?;
+            Ok((enrolled, key, register.body.nonce, xtr))
+        })();
+        let public_key = netconf::public_key(enrolment.private_key());
+        self.enrolment = Some(enrolment);
+        let (enrolled, key, nonce, xtr) = match decided {
+            Ok(decided) => decided,
+            Err(reason) => return self.dropped(now, reason, from, None),
+        };
+        let node = &enrolled.node;
+        if enrolled.new {
+            log::info!(
+                "node '{}' enrolled with token {} from {from}: control address {}, EIDs {:?}",
+                node.name,
+                node.token,
+                node.control_address,
+                node.eids.iter().map(|e| e.to_string()).collect::<Vec<_>>()
+            );
+            self.add_site(node.site());
+            out.store(Change::Enrolled {
+                node: Box::new(node.clone()),
+                uses_left: enrolled.uses_left,
+            });
+        }
+        let ttl = (self.registration_ttl.as_secs() / 60) as u32;
+        let host = |address: IpAddr| EidPrefix::new(0, IpNet::from(address));
+        let mut answers: heapless::Vec<Answer, MAX_RECORDS> = heapless::Vec::new();
+        let _ = answers.push(Answer::mapping(
+            host(node.control_address),
+            Some(node.public_key),
+            ttl,
+            heapless::Vec::new(),
+        ));
+        let wireguard = NatTraversal {
+            ms_port: CONTROL_PORT,
+            etr_port: self.own.1,
+            ..NatTraversal::default()
+        };
+        let mut locators = heapless::Vec::new();
+        let _ = locators.push(Locator::reachable(Address::NatTraversal(wireguard)));
+        let _ = answers.push(Answer::mapping(
+            host(self.own.0),
+            Some(public_key),
+            ttl,
+            locators,
+        ));
+        for eid in &node.eids {
+            let _ = answers.push(Answer::mapping(
+                *eid,
+                Some(node.public_key),
+                ttl,
+                heapless::Vec::new(),
+            ));
+        }
+        let write = |buf: &mut [u8]| {
+            with_records(&answers, |records| {
+                let notify = MapNotify {
+                    body: Registration {
+                        nonce,
+                        key_id: 0,
+                        algorithm: Algorithm::HmacSha256_128,
+                        records,
+                        xtr: Some(xtr),
+                    },
+                };
+                notify.emit(buf, &key)
+            })
+        };
+        if out.send(from, write).is_ok() {
+            self.metrics.notifies_sent.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// Adds a site that enrolled (its id is new, or the one it had).
+    fn add_site(&mut self, site: Site) {
+        let next = self.ids.len() as SiteId;
+        let id = *self.ids.entry(site.name.clone()).or_insert(next);
+        let slot = id as usize;
+        if slot >= self.sites.len() {
+            self.sites.resize_with(slot + 1, || None);
+        }
+        self.sites[slot] = Some(SiteState {
+            config: site,
+            revoked: false,
+            observed: None,
+            negatives: Mutex::default(),
+        });
+        self.rebuild_directory();
     }
 
     fn on_register(

@@ -4,6 +4,7 @@ use argh::FromArgs;
 use mapserver::change::Change;
 use mapserver::config::Config;
 use mapserver::engine::MapServer;
+use mapserver::enrolment::{Enrolment, Node};
 use mapserver::metrics::Metrics;
 use mapserver::outbox::{Outbox, OutboxExt};
 use mapserver::relay::{Relay, RelayMetrics};
@@ -296,6 +297,24 @@ fn run(run: &Run) -> Result<(), Failure> {
     // created.
     let state_file = &config.lisp.state_file;
     let mut store = Store::open(state_file).map_err(|e| format!("state file: {e}"))?;
+    let nodes = store.nodes().map_err(|e| format!("state file: {e}"))?;
+    let mut with_nodes = config.clone();
+    match &config.enrolment {
+        Some(enrolment) => {
+            let tokens = store.tokens().map_err(|e| format!("state file: {e}"))?;
+            let private_key =
+                netconf::load_or_create_private_key(&config.wireguard.private_key_file)
+                    .map_err(|e| format!("WireGuard: {e}"))?;
+            with_nodes.sites.extend(nodes.iter().map(Node::site));
+            let enrolment = Enrolment::new(enrolment.clone(), private_key, tokens, nodes);
+            engine.set_enrolment(enrolment, &config, now, &mut dropped);
+        }
+        None if !nodes.is_empty() => log::warn!(
+            "{} enrolled nodes are not sites while [enrolment] is not configured",
+            nodes.len()
+        ),
+        None => {}
+    }
     let clock = Clock::now();
     let saved = store.load(&clock).map_err(|e| format!("state file: {e}"))?;
     let restored = engine.restore(saved, now, &mut dropped);
@@ -303,7 +322,7 @@ fn run(run: &Run) -> Result<(), Failure> {
         .apply(dropped.changes(), &clock)
         .map_err(|e| format!("state file: {e}"))?;
     let tunnel =
-        Tunnel::up(&config, &engine.revoked_keys()).map_err(|e| format!("WireGuard: {e}"))?;
+        Tunnel::up(&with_nodes, &engine.revoked_keys()).map_err(|e| format!("WireGuard: {e}"))?;
     let tokens = control::Tokens {
         store: Store::open(state_file).map_err(|e| format!("state file: {e}"))?,
         public_key: tunnel.public_key(),
@@ -471,6 +490,9 @@ fn keep(
         for change in &batch {
             let done = match (change, tunnel.as_mut()) {
                 (Change::Revoked { key: Some(key), .. }, Some(tunnel)) => tunnel.revoke(key),
+                (Change::Enrolled { node, .. }, Some(tunnel)) => {
+                    tunnel.add_site(node.public_key, node.control_address)
+                }
                 (Change::Registered { site, .. }, Some(tunnel)) => match waking.remove(site) {
                     Some(key) => tunnel.quiet(&key),
                     None => Ok(()),
@@ -509,17 +531,19 @@ fn wait_for_signals(
                 if config.relay != started.relay {
                     log::warn!("[relay] changed: it takes effect at the next start");
                 }
-                let revoked = server.with_engine(|engine, now, out| {
+                let (revoked, nodes) = server.with_engine(|engine, now, out| {
                     engine.reload(&config, now, out);
                     if config.lisp.mappings_file.is_some() {
                         if let Err(e) = statics::apply(engine, &config, now, out) {
                             log::error!("static mappings: {e}");
                         }
                     }
-                    engine.revoked_keys()
+                    (engine.revoked_keys(), engine.enrolled_sites())
                 });
+                let mut with_nodes = config.clone();
+                with_nodes.sites.extend(nodes);
                 let mut tunnel = tunnel.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(Err(e)) = tunnel.as_mut().map(|t| t.sync(&config, &revoked)) {
+                if let Some(Err(e)) = tunnel.as_mut().map(|t| t.sync(&with_nodes, &revoked)) {
                     log::error!("WireGuard peers not updated: {e}");
                 }
                 log::info!("configuration reloaded: {} sites", config.sites.len());

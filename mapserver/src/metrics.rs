@@ -33,10 +33,20 @@ pub enum DropReason {
     /// An ECM Map-Request with no ITR-RLOC of the family it came in (or
     /// no inner source port) to answer at.
     NoItrRloc,
+    /// An enrolment naming no token this map-server issued.
+    UnknownToken,
+    /// An enrolment with a token revoked, expired or used up.
+    TokenNotActive,
+    /// An enrolment whose nonce was seen before for its token.
+    Replayed,
+    /// An enrolment over the enrolment rate.
+    EnrolmentRate,
+    /// No address left in the token's pool or the control pool.
+    PoolExhausted,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 11] = [
+    pub const ALL: [DropReason; 16] = [
         DropReason::Malformed,
         DropReason::UnknownSource,
         DropReason::AuthFailed,
@@ -48,6 +58,11 @@ impl DropReason {
         DropReason::RateLimited,
         DropReason::NotFromTunnel,
         DropReason::NoItrRloc,
+        DropReason::UnknownToken,
+        DropReason::TokenNotActive,
+        DropReason::Replayed,
+        DropReason::EnrolmentRate,
+        DropReason::PoolExhausted,
     ];
 
     pub fn label(self) -> &'static str {
@@ -63,6 +78,11 @@ impl DropReason {
             DropReason::RateLimited => "rate_limited",
             DropReason::NotFromTunnel => "not_from_tunnel",
             DropReason::NoItrRloc => "no_itr_rloc",
+            DropReason::UnknownToken => "unknown_token",
+            DropReason::TokenNotActive => "token_not_active",
+            DropReason::Replayed => "replayed",
+            DropReason::EnrolmentRate => "enrolment_rate",
+            DropReason::PoolExhausted => "pool_exhausted",
         }
     }
 }

@@ -16,6 +16,7 @@
 use crate::change::Change;
 use crate::db::{Locators, Mapping, Rloc};
 use crate::engine::Saved;
+use crate::enrolment::Node;
 use crate::issue::{Grant, Issued};
 use crate::token::TokenId;
 use ipnet::IpNet;
@@ -27,7 +28,7 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The schema this code writes; older files are migrated on open.
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE registration (
@@ -63,6 +64,21 @@ CREATE TABLE token (
     expires INTEGER,               -- unix seconds; NULL: never
     policy_group TEXT,             -- NULL: none
     revoked INTEGER NOT NULL,      -- 0 or 1
+    created INTEGER NOT NULL       -- unix seconds
+);
+";
+
+/// Version 3: enrolled nodes (see [`crate::enrolment`]).
+const SCHEMA_V3: &str = "
+CREATE TABLE node (
+    name TEXT PRIMARY KEY,
+    public_key BLOB NOT NULL,      -- WireGuard, 32 bytes
+    control_address TEXT NOT NULL,
+    eids TEXT NOT NULL,            -- '[iid] prefix' lines
+    xtr_id TEXT NOT NULL,          -- 32 hex digits
+    token TEXT NOT NULL,           -- the token it enrolled with
+    policy_group TEXT,
+    register_key TEXT NOT NULL,    -- its Map-Register key (derived from both WireGuard keys)
     created INTEGER NOT NULL       -- unix seconds
 );
 ";
@@ -171,7 +187,7 @@ impl Store {
         // between.
         let what = format!("migrating the schema from version {version}");
         let tx = context(&what, self.db.transaction())?;
-        for (from, schema) in [(1, SCHEMA_V1), (2, SCHEMA_V2)] {
+        for (from, schema) in [(1, SCHEMA_V1), (2, SCHEMA_V2), (3, SCHEMA_V3)] {
             if version < from {
                 context(&what, tx.execute_batch(schema))?;
             }
@@ -293,6 +309,61 @@ impl Store {
             ),
         )?;
         Ok(changed == 1)
+    }
+
+    /// The nodes enrolled; rows that no longer parse are skipped (and
+    /// logged).
+    pub fn nodes(&self) -> Result<Vec<Node>, Error> {
+        let what = "reading enrolled nodes";
+        let mut statement = context(
+            what,
+            self.db.prepare(
+                "SELECT name, public_key, control_address, eids, xtr_id, token, policy_group,
+                 register_key, created FROM node ORDER BY created, name",
+            ),
+        )?;
+        let rows = context(
+            what,
+            statement.query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, Option<String>>(6)?,
+                    r.get::<_, String>(7)?,
+                    r.get::<_, i64>(8)?,
+                ))
+            }),
+        )?;
+        let mut nodes = Vec::new();
+        for row in rows {
+            let (name, public_key, control, eids, xtr_id, token, group, key, created) =
+                context(what, row)?;
+            let node = (|| {
+                Some(Node {
+                    public_key: public_key.try_into().ok()?,
+                    control_address: control.parse().ok()?,
+                    eids: eids
+                        .lines()
+                        .map(|e| e.parse().ok())
+                        .collect::<Option<Vec<EidPrefix>>>()?,
+                    xtr_id: u128::from_str_radix(&xtr_id, 16).ok()?,
+                    token: token.parse().ok()?,
+                    group,
+                    key,
+                    created,
+                    name: name.clone(),
+                })
+            })();
+            match node {
+                Some(node) => nodes.push(node),
+                None => log::warn!("state file: node '{name}' unreadable, dropped"),
+            }
+        }
+        Ok(nodes)
     }
 
     /// Everything kept, for [`crate::engine::MapServer::restore`]; rows
@@ -482,6 +553,29 @@ fn apply_one(
             tx.execute(
                 "INSERT OR REPLACE INTO endpoint (site, address) VALUES (?1, ?2)",
                 params![site, endpoint.to_string()],
+            )?;
+        }
+        Change::Enrolled { node, uses_left } => {
+            let eids: Vec<String> = node.eids.iter().map(|e| e.to_string()).collect();
+            tx.execute(
+                "INSERT OR REPLACE INTO node (name, public_key, control_address, eids, xtr_id,
+                 token, policy_group, register_key, created)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    node.name,
+                    node.public_key.as_slice(),
+                    node.control_address.to_string(),
+                    eids.join("\n"),
+                    format!("{:032x}", node.xtr_id),
+                    node.token.to_string(),
+                    node.group,
+                    node.key,
+                    node.created,
+                ],
+            )?;
+            tx.execute(
+                "UPDATE token SET uses_left = ?1 WHERE id = ?2",
+                params![uses_left, node.token.to_string()],
             )?;
         }
     }

@@ -139,6 +139,20 @@ impl Tunnel {
         })
     }
 
+    /// Adds the peer and route of a node that enrolled.
+    pub fn add_site(&mut self, key: PublicKey, control: IpAddr) -> io::Result<()> {
+        self.peers.insert(key, control);
+        self.wg.set_peer(&Peer {
+            public_key: key,
+            endpoint: None,
+            allowed_ips: vec![host(control)],
+            persistent_keepalive: None,
+        })?;
+        self.rtnl.add_route(host(control), self.wg.name())?;
+        self.routed.insert(control);
+        Ok(())
+    }
+
     /// Removes a revoked site's peer.
     pub fn revoke(&mut self, key: &PublicKey) -> io::Result<()> {
         self.peers.remove(key);

@@ -48,7 +48,8 @@ impl Place {
         self.dir.join("ms.sock")
     }
 
-    /// Writes the configuration, with an underlay listener or without.
+    /// Writes the configuration, with an underlay listener and enrolment
+    /// or without.
     fn configure(&self, underlay: bool) -> PathBuf {
         let tag = std::process::id();
         let config = format!(
@@ -63,7 +64,7 @@ impl Place {
             self.socket().display(),
             self.dir.join("state/ms.db").display(),
             if underlay {
-                "underlay_listen = \"127.0.0.1:4342\"\n"
+                "underlay_listen = \"127.0.0.1:4342\"\n[enrolment]\ncontrol_pool = \"100.64.1.0/24\"\n"
             } else {
                 ""
             },
@@ -231,5 +232,5 @@ fn tokens_are_created_listed_revoked_and_kept_across_a_restart() {
     assert!(row(&list, &pool).ends_with("revoked"), "{list}");
     assert!(row(&list, &lan).ends_with("active"), "{list}");
     let error = place.fails(&["create", "--iid", "1000", "--pool", "10.9.0.0/24"]);
-    assert!(error.contains("underlay_listen"), "{error}");
+    assert!(error.contains("enrolment is off"), "{error}");
 }

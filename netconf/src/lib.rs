@@ -13,6 +13,7 @@ mod error;
 mod genl;
 pub mod http;
 pub mod rtnl;
+pub mod token;
 pub mod udp;
 pub mod wireguard;
 

@@ -4,6 +4,7 @@
 //! wireguard-go's UAPI sockets are shared by every namespace.
 
 use super::{binary, exec, link, route, sysctl, Namespaces, Process};
+use std::net::SocketAddr;
 use std::path::Path;
 
 /// Where an agent with metrics serves them, in its own namespace.
@@ -38,6 +39,8 @@ pub struct Node {
     pub record_ttl: u32,
     /// Serves Prometheus metrics on 127.0.0.1:9101 in its namespace.
     pub metrics: bool,
+    /// It enrolled with a token: no site of the map-server's configuration.
+    pub enrolled: bool,
     public_key: String,
 }
 
@@ -69,6 +72,8 @@ pub struct Lab {
     family: Family,
     /// The first map-server relays pairs with no direct path.
     relay: bool,
+    /// The first map-server enrols nodes with tokens.
+    enrolment: bool,
 }
 
 /// The NAT in front of a node, if any.
@@ -169,6 +174,7 @@ impl Lab {
             second_ms: None,
             family,
             relay: false,
+            enrolment: false,
         };
         lab.prepare(&lab.router);
         if family != Family::V6 {
@@ -260,6 +266,86 @@ impl Lab {
     /// on ports 40000-40099 of its underlay address.
     pub fn enable_relay(&mut self) {
         self.relay = true;
+    }
+
+    /// Has the first map-server enrol nodes with tokens (before start):
+    /// its underlay listener on its underlay address, port 4342, control
+    /// addresses out of 100.64.1.0/24.
+    pub fn enable_enrolment(&mut self) {
+        self.enrolment = true;
+    }
+
+    /// A token from the running map-server (`token create ARGS`).
+    pub fn create_token(&self, args: &[&str]) -> String {
+        let mut full = vec!["token", "create"];
+        full.extend(args);
+        let out = self.ms_command(&full);
+        let token = out.lines().next().unwrap_or_default();
+        assert!(token.starts_with("lgt1."), "token create {args:?}: {out}");
+        token.to_string()
+    }
+
+    /// A mobile node that enrols with `token` (`lispguard join`) and
+    /// runs, once the map-server is up: the join's output, or its error.
+    /// The configuration it writes gets the lab's names (interface, TUN,
+    /// status socket) put in front, as an operator would.
+    pub fn join(&mut self, name: &str, token: &str) -> Result<String, String> {
+        self.add_node(name, 0, "0.0.0.0/32", Nat::None);
+        let dir = self.ns.dir.clone();
+        let file = dir.join(format!("{name}.toml"));
+        let key = dir.join(format!("{name}.key"));
+        let n = self.nodes.last_mut().unwrap();
+        n.enrolled = true;
+        let out = exec(
+            &n.ns,
+            &[
+                &binary("lispguard"),
+                "join",
+                token,
+                "-c",
+                &file.to_string_lossy(),
+                "--key",
+                &key.to_string_lossy(),
+                "--overlay",
+                "10.0.0.0/8",
+                "--no-start",
+            ],
+        );
+        let said = String::from_utf8_lossy(&out.stdout).into_owned();
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let written = std::fs::read_to_string(&file).unwrap();
+        let value = |key: &str| {
+            let line = written.lines().find(|l| l.starts_with(key)).unwrap();
+            line.split('"').nth(1).unwrap().to_string()
+        };
+        n.eid = value("prefix = ");
+        n.control_address = value("control_address = ");
+        let names = format!(
+            "interface = \"lg{}{name}\"\ntun = \"{}\"\nbackend = \"{}\"\nstatus_socket = \"{}\"\n",
+            self.tag,
+            n.tun,
+            super::backend(),
+            dir.join(format!("{name}.sock")).display(),
+        );
+        std::fs::write(&file, names + &written).unwrap();
+        let agent = Process::start(
+            &format!("agent {name}"),
+            &n.ns,
+            &binary("lispguard"),
+            &[
+                "run",
+                "--log-level",
+                self.agent_log_level,
+                "-c",
+                &file.to_string_lossy(),
+            ],
+            "up, public key",
+        );
+        agent.await_log("registered with the map-server");
+        self.processes.push(agent);
+        Ok(said)
     }
 
     /// The router drops UDP between nodes: only what goes to or comes
@@ -407,6 +493,7 @@ impl Lab {
             tun: format!("lg{}{name}t", self.tag),
             record_ttl: 15,
             metrics: false,
+            enrolled: false,
             public_key,
         });
         self.nodes.last().unwrap()
@@ -527,13 +614,20 @@ impl Lab {
         if let (Some(mappings), "ms") = (&self.mappings_file, file) {
             text.push_str(&format!("mappings_file = \"{}\"\n", mappings.display()));
         }
+        if self.enrolment && spec.net == MAP_SERVERS[0].net {
+            let address = self.family.at(spec.net, 2).1;
+            text.push_str(&format!(
+                "underlay_listen = \"{}\"\n[enrolment]\ncontrol_pool = \"100.64.1.0/24\"\n",
+                SocketAddr::new(address.parse().unwrap(), 4342)
+            ));
+        }
         if self.relay && spec.net == MAP_SERVERS[0].net {
             let address = self.family.at(spec.net, 2).1;
             text.push_str(&format!(
                 "[relay]\naddress = \"{address}\"\nports = \"40000-40099\"\n"
             ));
         }
-        for n in &self.nodes {
+        for n in self.nodes.iter().filter(|n| !n.enrolled) {
             let eids: Vec<String> = [&n.eid]
                 .into_iter()
                 .chain(&n.more_eids)
@@ -613,7 +707,7 @@ impl Lab {
     }
 
     fn start_agents(&mut self) {
-        for n in 0..self.nodes.len() {
+        for n in (0..self.nodes.len()).filter(|n| !self.nodes[*n].enrolled) {
             let agent = self.start_agent(&self.nodes[n]);
             self.processes.push(agent);
         }
@@ -812,10 +906,9 @@ impl Lab {
     /// A map-server command (`sites`, `revoke NAME`, ...).
     pub fn ms_command(&self, args: &[&str]) -> String {
         let socket = self.ns.dir.join("ms.sock");
-        let mut full = vec![args[0], "-s"];
         let socket = socket.to_string_lossy().into_owned();
-        full.push(&socket);
-        full.extend(&args[1..]);
+        let mut full = args.to_vec();
+        full.extend(["-s", &socket]);
         let out = std::process::Command::new(binary("lispguard-mapserver"))
             .args(&full)
             .output()

@@ -15,10 +15,10 @@
 //! unanswered. The map-server keeps only keys derived from the secret
 //! ([`Token::register_key`]), never the secret.
 
+use crate::PublicKey;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, KeyInit, Mac};
-use netconf::PublicKey;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -79,7 +79,7 @@ impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Token")
             .field("map_server", &self.map_server)
-            .field("public_key", &netconf::key_fingerprint(&self.public_key))
+            .field("public_key", &crate::key_fingerprint(&self.public_key))
             .field("id", &self.id)
             .finish_non_exhaustive()
     }
@@ -162,6 +162,18 @@ impl Token {
     /// Map-Notify): what the map-server stores instead of the secret.
     pub fn register_key(&self) -> [u8; 32] {
         derive(&self.secret, b"enrolment map-register")
+    }
+
+    /// The Map-Register key of the node that enrols with `node_public`
+    /// (see [`site_key`]), as the map-server computes it.
+    pub fn site_key_of(map_server_private: &[u8; 32], node_public: &PublicKey) -> String {
+        site_key(&x25519_dalek::x25519(*map_server_private, *node_public))
+    }
+
+    /// The same, as the node computes it with its own private key and the
+    /// map-server's pinned public key.
+    pub fn site_key(&self, node_private: &[u8; 32]) -> String {
+        site_key(&x25519_dalek::x25519(*node_private, self.public_key))
     }
 
     /// The printable form, `lgt1.` and base64url.
@@ -251,6 +263,14 @@ impl Token {
     }
 }
 
+/// An enrolled node's Map-Register key: from the X25519 of the node's and
+/// the map-server's WireGuard keys, so that it never crosses the underlay
+/// and only the two can compute it. In base64url, as the configuration
+/// files write a site's key (text, used as the HMAC key as it stands).
+fn site_key(shared: &[u8; 32]) -> String {
+    URL_SAFE_NO_PAD.encode(derive(shared, b"node map-register"))
+}
+
 fn check(content: &[u8]) -> [u8; CHECK] {
     let digest = Sha256::digest(content);
     [digest[0], digest[1], digest[2], digest[3]]
@@ -275,6 +295,21 @@ fn derive(secret: &[u8; 32], label: &[u8]) -> [u8; 32] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_node_and_the_map_server_derive_the_same_site_key() {
+        let ms = crate::generate_private_key();
+        let node = crate::generate_private_key();
+        let token = Token {
+            public_key: crate::public_key(&ms),
+            ..token("192.0.2.1:4342")
+        };
+        let at_node = token.site_key(&node);
+        assert_eq!(Token::site_key_of(&ms, &crate::public_key(&node)), at_node);
+        assert_eq!(at_node.len(), 43);
+        let other = crate::generate_private_key();
+        assert_ne!(token.site_key(&other), at_node);
+    }
 
     fn token(map_server: &str) -> Token {
         Token {

@@ -1,0 +1,229 @@
+//! Enrolment with tokens, driven through the engine with a made-up clock:
+//! a node's Map-Register on the underlay makes it a site, answered with
+//! its control address, the map-server's mapping and its EIDs; a forged,
+//! unknown, used-up or replayed one gets no answer and is counted.
+
+mod common;
+
+use common::A;
+use ipnet::IpNet;
+use lisp::{
+    auth, Address, Algorithm, EidPrefix, List, Locator, MapNotify, MapRegister, Record,
+    Registration, XtrId,
+};
+use mapserver::config::Config;
+use mapserver::engine::MapServer;
+use mapserver::enrolment::Enrolment;
+use mapserver::issue::Request;
+use mapserver::metrics::{DropReason, Metrics};
+use mapserver::outbox::{Outbox, OutboxExt};
+use mapserver::token::Token;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+const LISTENER: &str = "192.0.2.1:4342";
+
+struct World {
+    server: MapServer,
+    metrics: Arc<Metrics>,
+    now: Instant,
+    out: Outbox,
+    ms_private: [u8; 32],
+}
+
+impl World {
+    /// A map-server with site a configured, and a token of `uses` for a
+    /// pool of `pool`.
+    fn new(pool: &str, uses: u32) -> (World, Token) {
+        let text = format!(
+            "control_address = \"100.64.0.1\"\n[wireguard]\nprivate_key_file = \"/dev/null\"\n\
+             [lisp]\nrate_limit = 0\nunderlay_listen = \"{LISTENER}\"\n\
+             [enrolment]\ncontrol_pool = \"100.64.1.0/24\"\n{}",
+            A.toml(0)
+        );
+        let config = Config::parse(Path::new("ms.toml"), &text).unwrap();
+        let metrics = Arc::new(Metrics::default());
+        let now = Instant::now();
+        let mut server = MapServer::new(&config, metrics.clone(), now, fastrand::Rng::with_seed(3));
+        let ms_private = netconf::generate_private_key();
+        let request = Request::parse(&format!("iid=1000 uses={uses} pool={pool}")).unwrap();
+        let (token, issued) = request
+            .issue(
+                |_| None,
+                Some(LISTENER.parse().unwrap()),
+                netconf::public_key(&ms_private),
+                0,
+            )
+            .unwrap();
+        let enrolment = Enrolment::new(
+            config.enrolment.clone().unwrap(),
+            ms_private,
+            vec![issued],
+            Vec::new(),
+        );
+        let mut out = Outbox::default();
+        server.set_enrolment(enrolment, &config, now, &mut out);
+        let world = World {
+            server,
+            metrics,
+            now,
+            out,
+            ms_private,
+        };
+        (world, token)
+    }
+
+    /// `msg` from `from` to the underlay listener; what was sent back.
+    fn underlay(&mut self, from: &str, msg: &[u8]) -> Vec<(SocketAddr, Vec<u8>)> {
+        self.out.clear();
+        self.server
+            .handle_underlay(self.now, from.parse().unwrap(), msg, &mut self.out);
+        let sent = self
+            .out
+            .datagrams()
+            .map(|(to, b)| (to, b.to_vec()))
+            .collect();
+        self.out.clear();
+        sent
+    }
+}
+
+/// A node's enrolment Map-Register, as `lispguard join` writes it.
+fn enrolment(token: &Token, key: &[u8], node: &[u8; 32], xtr_id: u128, nonce: u64) -> Vec<u8> {
+    let anything = EidPrefix::new(0, IpNet::V4(ipnet::Ipv4Net::default()));
+    let locators = [Locator::reachable(Address::Ip(
+        "198.51.100.7".parse().unwrap(),
+    ))];
+    let records = [Record::mapping(&anything, Some(node), 1, &locators)];
+    let register = MapRegister::new(Registration {
+        nonce,
+        key_id: 0,
+        algorithm: Algorithm::HmacSha256_128,
+        records: List::new(&records),
+        xtr: Some(XtrId {
+            xtr_id,
+            site_id: u64::from_be_bytes(token.id.0),
+        }),
+    });
+    let mut buf = vec![0; register.buffer_len()];
+    let len = register.emit(&mut buf, key).unwrap();
+    buf.truncate(len);
+    buf
+}
+
+/// The answer's records: control address, the map-server's, the EIDs.
+fn answer(token: &Token, sent: &[(SocketAddr, Vec<u8>)]) -> Vec<String> {
+    assert_eq!(sent.len(), 1, "one Map-Notify");
+    let bytes: &'static [u8] = sent[0].1.clone().leak();
+    let verified = auth::verify(bytes, &token.register_key()).expect("signed with the token's key");
+    let notify = MapNotify::parse(&verified).unwrap();
+    notify
+        .body
+        .records
+        .iter()
+        .map(|r| {
+            EidPrefix::from_address(&r.eid, r.eid_mask_len)
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn a_node_enrols_into_a_pool_and_registers_as_a_site_with_its_derived_key() {
+    let (mut w, token) = World::new("10.9.0.0/29", 5);
+    let node_private = netconf::generate_private_key();
+    let node = netconf::public_key(&node_private);
+    let register = enrolment(&token, &token.register_key(), &node, 7, 1);
+    let sent = w.underlay("198.51.100.7:40000", &register);
+    assert_eq!(sent[0].0, "198.51.100.7:40000".parse().unwrap());
+    assert_eq!(
+        answer(&token, &sent),
+        [
+            "[0] 100.64.1.1/32",
+            "[0] 100.64.0.1/32",
+            "[1000] 10.9.0.1/32"
+        ]
+    );
+    // A second node gets the next addresses.
+    let other = netconf::public_key(&netconf::generate_private_key());
+    let sent = w.underlay(
+        "198.51.100.8:40000",
+        &enrolment(&token, &token.register_key(), &other, 8, 2),
+    );
+    assert_eq!(
+        answer(&token, &sent),
+        [
+            "[0] 100.64.1.2/32",
+            "[0] 100.64.0.1/32",
+            "[1000] 10.9.0.2/32"
+        ]
+    );
+    // The first one asking again (its answer was lost) gets the same.
+    let sent = w.underlay(
+        "198.51.100.7:40000",
+        &enrolment(&token, &token.register_key(), &node, 7, 3),
+    );
+    assert_eq!(answer(&token, &sent)[2], "[1000] 10.9.0.1/32");
+    // It is a site: its Map-Register through the tunnel, signed with the
+    // key both sides derive, is taken.
+    let site_key = token.site_key(&node_private);
+    assert_eq!(Token::site_key_of(&w.ms_private, &node), site_key);
+    let rloc = "198.51.100.7:51820".parse().unwrap();
+    let register = A.register_with(4, "[1000] 10.9.0.1/32", rloc, site_key.as_bytes(), node);
+    w.out.clear();
+    let control = "100.64.1.1:4342".parse().unwrap();
+    w.server.handle(w.now, control, &register, &mut w.out);
+    assert_eq!(w.out.datagrams().count(), 1, "its Map-Notify");
+    assert_eq!(w.metrics.drops(DropReason::AuthFailed), 0);
+    assert!(w
+        .server
+        .lookup(&"[1000] 10.9.0.1/32".parse().unwrap())
+        .is_some());
+}
+
+#[test]
+fn forged_unknown_used_up_and_replayed_enrolments_get_no_answer_and_are_counted() {
+    let (mut w, token) = World::new("10.9.0.0/29", 1);
+    let node = netconf::public_key(&netconf::generate_private_key());
+    let forged = enrolment(&token, b"not the token's key", &node, 7, 1);
+    assert!(w.underlay("198.51.100.7:40000", &forged).is_empty());
+    assert_eq!(w.metrics.drops(DropReason::AuthFailed), 1);
+    let unknown = Token::generate(LISTENER.parse().unwrap(), token.public_key).unwrap();
+    let stranger = enrolment(&unknown, &unknown.register_key(), &node, 7, 1);
+    assert!(w.underlay("198.51.100.7:40000", &stranger).is_empty());
+    assert_eq!(w.metrics.drops(DropReason::UnknownToken), 1);
+    let first = enrolment(&token, &token.register_key(), &node, 7, 2);
+    assert_eq!(w.underlay("198.51.100.7:40000", &first).len(), 1);
+    // The same bytes again: a replay.
+    assert!(w.underlay("198.51.100.7:40000", &first).is_empty());
+    assert_eq!(w.metrics.drops(DropReason::Replayed), 1);
+    // Its one use is spent: another node is refused.
+    let other = netconf::public_key(&netconf::generate_private_key());
+    let spent = enrolment(&token, &token.register_key(), &other, 8, 3);
+    assert!(w.underlay("198.51.100.8:40000", &spent).is_empty());
+    assert_eq!(w.metrics.drops(DropReason::TokenNotActive), 1);
+}
+
+#[test]
+fn a_pool_runs_out() {
+    let (mut w, token) = World::new("10.9.0.0/30", 5);
+    for (n, expect) in [(1u8, 1usize), (2, 1), (3, 0)] {
+        let node = netconf::public_key(&netconf::generate_private_key());
+        let msg = enrolment(
+            &token,
+            &token.register_key(),
+            &node,
+            u128::from(n),
+            u64::from(n),
+        );
+        assert_eq!(
+            w.underlay("198.51.100.7:40000", &msg).len(),
+            expect,
+            "node {n}"
+        );
+    }
+    assert_eq!(w.metrics.drops(DropReason::PoolExhausted), 1);
+}
