@@ -53,7 +53,7 @@ const REGISTER_RETRY: Duration = Duration::from_secs(1);
 /// before its route (a DHCP client adds the address, then the default
 /// route), and what WireGuard sends in between is lost; a second's wait
 /// for the retry was most of a handover.
-const RLOC_CHANGE_RETRY: Duration = Duration::from_millis(100);
+const RLOC_CHANGE_RETRY: Duration = Duration::from_millis(20);
 /// Record TTL this node gives its own mapping by default, minutes: how
 /// long others may cache it (changes reach them through the map-server).
 pub const RECORD_TTL: u32 = 15;

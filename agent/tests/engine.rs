@@ -725,11 +725,11 @@ fn registers_at_once_retries_until_notified_and_again_on_rloc_change() {
         Some("192.0.2.10:51820".parse().unwrap())
     );
     assert!(register.want_map_notify && register.proxy_reply);
-    // No Map-Notify: again after 0.1 s, then 0.2 s (new RLOCs may have
+    // No Map-Notify: again after 20 ms, then 40 ms (new RLOCs may have
     // no route yet), ...
-    assert!(registered(&w.wait(Duration::from_millis(99))).is_none());
+    assert!(registered(&w.wait(Duration::from_millis(19))).is_none());
     let (_, again) = registered(&w.wait(Duration::from_millis(1))).expect("resent");
-    assert!(registered(&w.wait(Duration::from_millis(199))).is_none());
+    assert!(registered(&w.wait(Duration::from_millis(39))).is_none());
     assert!(registered(&w.wait(Duration::from_millis(1))).is_some());
     // The Map-Notify for the latest one: quiet until the interval.
     let (_, latest) = registered(&w.wait(Duration::from_secs(4))).unwrap();
