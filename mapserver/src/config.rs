@@ -263,7 +263,14 @@ impl Config {
             None => Some(None),
         };
         let enrolment = match single(&mut report, &doc, "enrolment") {
-            Some(section) => read_enrolment(&mut report, section).map(Some),
+            Some(section) => {
+                if lisp.as_ref().is_some_and(|l| l.underlay_listen.is_none()) {
+                    let message =
+                        "nodes enrol on the underlay, but [lisp] underlay_listen is not set";
+                    report.warning(section.line, "enrolment", message);
+                }
+                read_enrolment(&mut report, section).map(Some)
+            }
             None => Some(None),
         };
         let sites = read_sites(&mut report, &doc, control_address);

@@ -439,3 +439,32 @@ fn a_relay_needs_an_address_and_two_ports_apart_from_the_map_servers() {
         assert_eq!(places(&found), [(6, "relay.ports")], "{wrong}");
     }
 }
+
+#[test]
+fn enrolment_needs_a_control_pool_and_warns_without_an_underlay_listener() {
+    let text = format!("{HEAD}[enrolment]\ncontrol_pool = \"100.64.1.0/24\"\n");
+    let (config, warnings) = Config::parse_with_warnings(Path::new("ms.toml"), &text).unwrap();
+    assert_eq!(
+        config.enrolment.unwrap().control_pool.to_string(),
+        "100.64.1.0/24"
+    );
+    assert_eq!(warnings.len(), 1);
+    assert!(
+        warnings[0].message.contains("underlay_listen"),
+        "{}",
+        warnings[0].message
+    );
+    let found = errors(&format!(
+        "{HEAD}[enrolment]\ncontrol_pool = \"100.64.1.7\"\n"
+    ));
+    // With the warning about the underlay listener.
+    assert_eq!(
+        places(&found),
+        [(4, "enrolment"), (5, "enrolment.control_pool")]
+    );
+    let found = errors(&format!("{HEAD}[enrolment]\n"));
+    assert_eq!(
+        places(&found),
+        [(4, "enrolment"), (4, "enrolment.control_pool")]
+    );
+}
