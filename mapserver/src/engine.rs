@@ -27,7 +27,7 @@ use ipnet::IpNet;
 use lisp::address::NatTraversal;
 use lisp::{
     Action, Address, Algorithm, Authenticated, EidPrefix, Locator, MapNotify, MapRegister,
-    MapReply, MapRequest, Record, Registration, Untrusted, CONTROL_PORT, MAX_RECORDS,
+    MapReply, MapRequest, Record, Registration, Untrusted, XtrId, CONTROL_PORT, MAX_RECORDS,
 };
 use netconf::PublicKey;
 use std::collections::HashMap;
@@ -629,20 +629,7 @@ impl MapServer {
                 heapless::Vec::new(),
             ));
         }
-        let write = |buf: &mut [u8]| {
-            with_records(&answers, |records| {
-                let notify = MapNotify {
-                    body: Registration {
-                        nonce,
-                        key_id: 0,
-                        algorithm: Algorithm::HmacSha256_128,
-                        records,
-                        xtr: Some(xtr),
-                    },
-                };
-                notify.emit(buf, &key)
-            })
-        };
+        let write = |buf: &mut [u8]| write_notify(nonce, &answers, Some(xtr), &key, buf);
         if out.send(from, write).is_ok() {
             self.metrics.notifies_sent.fetch_add(1, Relaxed);
         }
@@ -1255,20 +1242,8 @@ impl MapServer {
             return;
         };
         let to = SocketAddr::new(control, CONTROL_PORT);
-        let write = |buf: &mut [u8]| {
-            with_records(&records, |records| {
-                let notify = MapNotify {
-                    body: Registration {
-                        nonce,
-                        key_id: 0,
-                        algorithm: Algorithm::HmacSha256_128,
-                        records,
-                        xtr: None,
-                    },
-                };
-                notify.emit(buf, &site.config.key)
-            })
-        };
+        let site_key = &site.config.key;
+        let write = |buf: &mut [u8]| write_notify(nonce, &records, None, site_key, buf);
         if let Ok(bytes) = out.send(to, write) {
             log::debug!("Map-Notify pushed to site '{}'", site.config.name);
             self.pushes.sent(key, nonce, to, bytes, now);
@@ -1486,6 +1461,28 @@ impl MapServer {
             .map(|s| s.config.name.as_str());
         log_drop(&self.metrics, &self.drop_log, now, reason, from, name);
     }
+}
+
+/// Writes a Map-Notify with `answers`, signed with `key`, into `buf`.
+fn write_notify(
+    nonce: u64,
+    answers: &[Answer],
+    xtr: Option<XtrId>,
+    key: &[u8],
+    buf: &mut [u8],
+) -> Result<usize, lisp::WriteError> {
+    with_records(answers, |records| {
+        let notify = MapNotify {
+            body: Registration {
+                nonce,
+                key_id: 0,
+                algorithm: Algorithm::HmacSha256_128,
+                records,
+                xtr,
+            },
+        };
+        notify.emit(buf, key)
+    })
 }
 
 /// Writes a Map-Reply with `answers` into `buf`.

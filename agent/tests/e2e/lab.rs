@@ -330,19 +330,7 @@ impl Lab {
             dir.join(format!("{name}.sock")).display(),
         );
         std::fs::write(&file, names + &written).unwrap();
-        let agent = Process::start(
-            &format!("agent {name}"),
-            &n.ns,
-            &binary("lispguard"),
-            &[
-                "run",
-                "--log-level",
-                self.agent_log_level,
-                "-c",
-                &file.to_string_lossy(),
-            ],
-            "up, public key",
-        );
+        let agent = self.run_agent(name, &file);
         agent.await_log("registered with the map-server");
         self.processes.push(agent);
         Ok(said)
@@ -724,9 +712,14 @@ impl Lab {
         let config = self
             .ns
             .file(&format!("{}.toml", n.name), &self.agent_config(n));
+        self.run_agent(&n.name, &config)
+    }
+
+    /// Runs node `name`'s agent with `config`, once it is up.
+    fn run_agent(&self, name: &str, config: &Path) -> Process {
         Process::start(
-            &format!("agent {}", n.name),
-            &n.ns,
+            &format!("agent {name}"),
+            &self.get(name).ns,
             &binary("lispguard"),
             &[
                 "run",
