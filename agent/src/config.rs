@@ -226,8 +226,9 @@ impl Own {
 
 fn read_agent(report: &mut Report, agent: &Section, label: &str) -> Own {
     let mut o = report.options(agent, label);
-    // Read by the init script, not by the agent.
-    o.known(&["enabled"]);
+    // Read by the init script, not by the agent (`token`: it enrols with
+    // it, `lispguard join`, when no map-server is configured yet).
+    o.known(&["enabled", "token"]);
     let interface = o
         .get("interface", rules::interface_name)
         .unwrap_or_else(default_interface);

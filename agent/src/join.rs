@@ -182,49 +182,163 @@ fn joined(token: &Token, public_key: &[u8; 32], notify: &MapNotify) -> Result<Jo
     }
 }
 
-/// The agent's TOML configuration for what `joined` gave: the map-server
-/// with this node's derived Map-Register key, the EIDs, `overlay` (the
+/// The node's configuration from what `joined` gave: the map-server with
+/// this node's derived Map-Register key, the EIDs, `overlay` (the
 /// destinations resolved on demand), the key file.
-pub fn config(
-    token: &Token,
-    joined: &Joined,
-    site_key: &str,
-    overlay: &[IpNet],
-    private_key_file: &Path,
-) -> String {
-    let list = |items: &mut dyn Iterator<Item = String>| {
-        items
-            .map(|i| format!("\"{i}\""))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let mut text = format!(
-        "# Written by `lispguard join` (token {}). Check it with\n\
-         #   lispguard check-config FILE\n\
-         control_address = \"{}\"\n\
-         overlay = [{}]\n\
-         private_key_file = \"{}\"\n\n\
-         [[map_server]]\n\
-         address = \"{}\"\n\
-         port = {}\n\
-         public_key = \"{}\"\n\
-         control_address = \"{}\"\n\
-         key = \"{site_key}\"\n",
-        token.id,
-        joined.control_address,
-        list(&mut overlay.iter().map(|p| p.to_string())),
-        private_key_file.display(),
-        joined.map_server_endpoint.ip(),
-        joined.map_server_endpoint.port(),
-        netconf::format_key(&token.public_key),
-        joined.map_server_control,
-    );
-    for eid in &joined.eids {
-        let _ = write!(
-            text,
-            "\n[[eid]]\nprefix = \"{}\"\niid = {}\n",
-            eid.prefix, eid.iid
+pub struct Settings<'a> {
+    pub token: &'a Token,
+    pub joined: &'a Joined,
+    pub site_key: &'a str,
+    pub overlay: &'a [IpNet],
+    pub private_key_file: &'a Path,
+}
+
+impl Settings<'_> {
+    /// As a TOML file.
+    pub fn toml(&self) -> String {
+        let overlay: Vec<String> = self.overlay.iter().map(|p| format!("\"{p}\"")).collect();
+        let mut text = format!(
+            "# Written by `lispguard join` (token {}). Check it with\n\
+             #   lispguard check-config FILE\n\
+             control_address = \"{}\"\n\
+             overlay = [{}]\n\
+             private_key_file = \"{}\"\n\n[[map_server]]\n",
+            self.token.id,
+            self.joined.control_address,
+            overlay.join(", "),
+            self.private_key_file.display(),
         );
+        for (name, value) in self.map_server() {
+            let value = match name {
+                "port" => value,
+                _ => format!("\"{value}\""),
+            };
+            let _ = writeln!(text, "{name} = {value}");
+        }
+        for eid in &self.joined.eids {
+            let _ = write!(
+                text,
+                "\n[[eid]]\nprefix = \"{}\"\niid = {}\n",
+                eid.prefix, eid.iid
+            );
+        }
+        text
     }
-    text
+
+    /// Into the UCI file `existing` (OpenWrt's /etc/config/lispguard, as
+    /// the package installs it): the `agent` section gets the addresses
+    /// and key file and is enabled, the map_server and eid sections are
+    /// the map-server's and the EIDs given. A file that has a map-server
+    /// already is this node's configuration: replaced only with `force`.
+    pub fn uci(&self, existing: &str, force: bool) -> Result<String, String> {
+        let mut file = uci::parse(existing).map_err(|e| format!("line {}: {e}", e.line))?;
+        if !force && file.sections_of("map_server").next().is_some() {
+            return Err("it has a map_server section: this node is configured \
+                        (give --force to replace it)"
+                .into());
+        }
+        file.sections
+            .retain(|s| s.kind != "map_server" && s.kind != "eid");
+        if file.sections_of("agent").next().is_none() {
+            file.sections
+                .insert(0, uci::Section::new("agent", Some("main".into())));
+        }
+        if let Some(agent) = file.sections.iter_mut().find(|s| s.kind == "agent") {
+            agent.set("enabled", "1");
+            agent.set("control_address", self.joined.control_address.to_string());
+            // The token it enrolled with (`option token`, for the init
+            // script) has done its work.
+            for name in ["token", "private_key", "private_key_file", "overlay"] {
+                agent.remove(name);
+            }
+            agent.set(
+                "private_key_file",
+                self.private_key_file.display().to_string(),
+            );
+            for prefix in self.overlay {
+                agent.add_list("overlay", prefix.to_string());
+            }
+        }
+        let mut map_server = uci::Section::new("map_server", Some("ms1".into()));
+        for (name, value) in self.map_server() {
+            map_server.set(name, value);
+        }
+        file.sections.push(map_server);
+        for eid in &self.joined.eids {
+            let mut section = uci::Section::new("eid", None);
+            section.set("prefix", eid.prefix.to_string());
+            section.set("iid", eid.iid.to_string());
+            file.sections.push(section);
+        }
+        uci::write(&file).map_err(|e| e.to_string())
+    }
+
+    /// The map_server options, as both formats name them.
+    fn map_server(&self) -> [(&'static str, String); 5] {
+        let endpoint = self.joined.map_server_endpoint;
+        [
+            ("address", endpoint.ip().to_string()),
+            ("port", endpoint.port().to_string()),
+            ("public_key", netconf::format_key(&self.token.public_key)),
+            (
+                "control_address",
+                self.joined.map_server_control.to_string(),
+            ),
+            ("key", self.site_key.to_string()),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const SHIPPED: &str = include_str!("../../openwrt/lispguard/files/lispguard.config");
+
+    fn joined() -> (Token, Joined) {
+        let token = Token {
+            map_server: "192.0.2.1:4342".parse().unwrap(),
+            public_key: [0xaa; 32],
+            id: netconf::token::TokenId([1, 2, 3, 4, 5, 6, 7, 8]),
+            secret: [0x11; 32],
+        };
+        let joined = Joined {
+            control_address: "100.64.1.3".parse().unwrap(),
+            map_server_control: "100.64.0.1".parse().unwrap(),
+            map_server_endpoint: "192.0.2.1:51820".parse().unwrap(),
+            eids: vec!["[1000] 10.9.0.3/32".parse().unwrap()],
+        };
+        (token, joined)
+    }
+
+    fn settings<'a>(token: &'a Token, joined: &'a Joined, overlay: &'a [IpNet]) -> Settings<'a> {
+        Settings {
+            token,
+            joined,
+            site_key: "derived-key",
+            overlay,
+            private_key_file: Path::new("/etc/lispguard/agent.key"),
+        }
+    }
+
+    #[cfg(feature = "toml")]
+    #[test]
+    fn both_formats_read_back_as_the_same_configuration() {
+        let (token, joined) = joined();
+        let overlay = ["10.0.0.0/8".parse().unwrap()];
+        let written = settings(&token, &joined, &overlay);
+        let (from_toml, _) = Config::parse_toml(Path::new("agent.toml"), &written.toml()).unwrap();
+        let uci = written.uci(SHIPPED, false).unwrap();
+        let (from_uci, _) = Config::parse_uci(Path::new("lispguard"), &uci).unwrap();
+        assert_eq!(from_toml, from_uci);
+        assert_eq!(from_uci.control_address, joined.control_address);
+        assert_eq!(from_uci.map_servers[0].key, "derived-key");
+        assert_eq!(from_uci.map_servers[0].port, 51820);
+        assert_eq!(from_uci.eids[0].prefix, joined.eids[0].prefix);
+        assert!(uci.contains("option enabled '1'"), "{uci}");
+        // Configured now: a second join must be forced.
+        assert!(written.uci(&uci, false).unwrap_err().contains("--force"));
+        assert_eq!(written.uci(&uci, true).unwrap(), uci);
+    }
 }

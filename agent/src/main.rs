@@ -65,8 +65,9 @@ struct Join {
     /// the token, lgt1.... as `token create` printed it
     #[argh(positional)]
     token: String,
-    /// the configuration file to write (TOML; default
-    /// /etc/lispguard/agent.toml); an existing one is kept unless --force
+    /// the configuration file to write: TOML if it ends in .toml (default
+    /// /etc/lispguard/agent.toml; an existing one is kept unless --force),
+    /// else UCI (OpenWrt: /etc/config/lispguard, filled in and enabled)
     #[argh(option, short = 'c', default = "PathBuf::from(DEFAULT_CONFIG)")]
     config: PathBuf,
     /// the private key file (default /etc/lispguard/agent.key), created
@@ -186,7 +187,15 @@ fn join_and_run(join: Join) -> Result<(), Failure> {
     use std::os::unix::fs::OpenOptionsExt;
     let token =
         netconf::token::Token::decode(&join.token).map_err(|e| format!("the token: {e}"))?;
-    if join.config.exists() && !join.force {
+    // TOML by its name; else UCI, which OpenWrt's package installs ready
+    // to fill in.
+    let toml = join.config.extension().is_some_and(|e| e == "toml");
+    let existing = match std::fs::read_to_string(&join.config) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("{}: {e}", join.config.display()).into()),
+    };
+    if toml && existing.is_some() && !join.force {
         return Err(format!(
             "{} exists: this node has a configuration (give --force to replace it, or -c another file)",
             join.config.display()
@@ -206,7 +215,19 @@ fn join_and_run(join: Join) -> Result<(), Failure> {
         false => overlay,
     };
     let site_key = token.site_key(&private_key);
-    let text = agent::join::config(&token, &joined, &site_key, &overlay, &join.key);
+    let settings = agent::join::Settings {
+        token: &token,
+        joined: &joined,
+        site_key: &site_key,
+        overlay: &overlay,
+        private_key_file: &join.key,
+    };
+    let text = match toml {
+        true => settings.toml(),
+        false => settings
+            .uci(existing.as_deref().unwrap_or_default(), join.force)
+            .map_err(|e| format!("{}: {e}", join.config.display()))?,
+    };
     // It holds the node's Map-Register key.
     let written = std::fs::OpenOptions::new()
         .write(true)

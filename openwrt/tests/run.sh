@@ -127,6 +127,21 @@ check "agent: init script's own PROG is /usr/bin/lispguard" \
 check "agent: START and STOP set" \
   sh -c "grep -qx 'START=[0-9][0-9]' '$FILES/lispguard.init' && grep -qx 'STOP=[0-9][0-9]' '$FILES/lispguard.init' && grep -qx 'USE_PROCD=1' '$FILES/lispguard.init'"
 
+# a token and no map-server yet: the agent enrols first, then starts
+{
+  echo "config agent 'main'"
+  echo "	option enabled '1'"
+  echo "	option token 'lgt1.AAAA'"
+} > "$WORK/uci/lispguard"
+export STUB_CHECK_OUT=""
+run_init lispguard.init lispguard start_service
+check "agent: a token and no map_server: lispguard join before check-config" \
+  sh -c "grep -n . '$WORK/stub' | grep -q '^1:lispguard join lgt1.AAAA -c /etc/config/lispguard --no-start'"
+check "agent: starts after the join" has "$WORK/calls" "procd_close_instance"
+uci_agent 1
+run_init lispguard.init lispguard start_service
+check "agent: no token: no join" sh -c "! grep -q join '$WORK/stub'"
+
 # warnings are logged, the agent still starts
 export STUB_CHECK_OUT="warning: /etc/config/lispguard:9: agent.foo: unknown option, ignored"
 run_init lispguard.init lispguard start_service

@@ -20,6 +20,11 @@ return view.extend({
 		o = s.option(form.Flag, 'enabled', _('Enabled'));
 		o.rmempty = false;
 
+		o = s.option(form.Value, 'token', _('Enrolment token'),
+			_('A token from the map-server\'s operator (lispguard-mapserver token create). With no map-server below yet, the agent enrols when it starts and fills in this page itself.'));
+		o.placeholder = 'lgt1.';
+		o.password = true;
+
 		o = s.option(form.Value, 'control_address', _('Control address'),
 			_('This router\'s address inside the tunnel.'));
 		o.datatype = 'ipaddr(1)';
