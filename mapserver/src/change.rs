@@ -27,4 +27,6 @@ pub enum Change {
     Observed { site: String, endpoint: SocketAddr },
     /// A node enrolled with a token, which has `uses_left` now.
     Enrolled { node: Box<Node>, uses_left: u32 },
+    /// An enrolled node has another name.
+    Renamed { from: String, to: String },
 }

@@ -88,6 +88,11 @@ fn execute(request: &str, server: &Server, tokens: &mut Tokens) -> Result<String
                 "site '{argument}' revoked: {count} registrations removed\n"
             ))
         }
+        "rename" => {
+            let (site, name) = argument.split_once(' ').ok_or("rename SITE NAME")?;
+            server.with_engine(|engine, _, out| engine.rename(site, name, out))?;
+            Ok(format!("node '{site}' is '{name}' now\n"))
+        }
         "token" => token(argument, server, tokens),
         _ => Err(format!("unknown request '{request}'")),
     }

@@ -257,6 +257,35 @@ impl MapServer {
         self.reload(config, now, out);
     }
 
+    /// Renames enrolled node `site` to `name` (a configured site is named
+    /// by the configuration); its registrations, endpoint and revocation
+    /// go with it ([`Change::Renamed`]).
+    pub fn rename(&mut self, site: &str, name: &str, out: &mut Outbox) -> Result<(), String> {
+        if name.is_empty() || name.len() > 64 || name.contains(char::is_whitespace) {
+            return Err(format!("'{name}': a name is 1 to 64 characters, no spaces"));
+        }
+        if self.ids.contains_key(name) {
+            return Err(format!("'{name}' is taken: a site has that name"));
+        }
+        let enrolment = self.enrolment.as_mut();
+        let node = enrolment
+            .and_then(|e| e.node_mut(site))
+            .ok_or_else(|| format!("no enrolled node is named '{site}' (see sites)"))?;
+        node.name = name.to_string();
+        let id = self.ids.remove(site).ok_or("no such site")?;
+        self.ids.insert(name.to_string(), id);
+        if let Some(state) = self.site_mut(id) {
+            state.config.name = name.to_string();
+        }
+        self.rebuild_directory();
+        out.store(Change::Renamed {
+            from: site.to_string(),
+            to: name.to_string(),
+        });
+        log::info!("node '{site}' renamed '{name}'");
+        Ok(())
+    }
+
     /// The sites of the nodes enrolled.
     pub fn enrolled_sites(&self) -> Vec<Site> {
         let nodes = self.enrolment.iter().flat_map(|e| e.nodes());

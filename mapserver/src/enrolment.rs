@@ -108,6 +108,10 @@ impl Enrolment {
         &self.nodes
     }
 
+    pub fn node_mut(&mut self, name: &str) -> Option<&mut Node> {
+        self.nodes.iter_mut().find(|n| n.name == name)
+    }
+
     pub fn private_key(&self) -> &[u8; 32] {
         &self.private_key
     }

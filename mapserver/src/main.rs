@@ -40,6 +40,7 @@ enum Command {
     Sites(Sites),
     Lookup(Lookup),
     Revoke(Revoke),
+    Rename(Rename),
     Token(TokenCommand),
 }
 
@@ -115,9 +116,27 @@ struct Revoke {
 }
 
 #[derive(FromArgs)]
-/// Enrolment tokens: a node given one (`lispguard join TOKEN`, planned)
-/// enrols with the map-server on its underlay listener, with no edit of
-/// the configuration. A token carries the map-server's underlay address
+/// Rename a node that enrolled with a token (it is named after its control
+/// address, node-ADDRESS, when it enrols): registrations, endpoint and
+/// revocation go with it. Configured sites are named in the configuration.
+#[argh(subcommand, name = "rename")]
+struct Rename {
+    /// the node's name now
+    #[argh(positional)]
+    site: String,
+    /// its new name
+    #[argh(positional)]
+    name: String,
+    /// control socket of the running map-server
+    #[argh(option, short = 's', default = "PathBuf::from(DEFAULT_SOCKET)")]
+    socket: PathBuf,
+}
+
+#[derive(FromArgs)]
+/// Enrolment tokens: a node given one (`lispguard join TOKEN`) enrols
+/// with the map-server on its underlay listener, with no edit of the
+/// configuration; it is a site from then on (`sites` lists it, `revoke`
+/// removes it, `rename` names it). A token carries the map-server's underlay address
 /// and port, its WireGuard public key and a secret; the map-server keeps
 /// only a key derived from the secret.
 #[argh(subcommand, name = "token")]
@@ -266,6 +285,10 @@ fn main() -> ExitCode {
         Command::Sites(s) => print(control::request(&s.socket, "sites")),
         Command::Lookup(l) => print(control::request(&l.socket, &format!("lookup {}", l.eid))),
         Command::Revoke(r) => print(control::request(&r.socket, &format!("revoke {}", r.site))),
+        Command::Rename(r) => print(control::request(
+            &r.socket,
+            &format!("rename {} {}", r.site, r.name),
+        )),
         Command::Token(t) => token(&t.command),
     })
 }

@@ -555,6 +555,20 @@ fn apply_one(
                 params![site, endpoint.to_string()],
             )?;
         }
+        Change::Renamed { from, to } => {
+            for table in [
+                "node SET name",
+                "registration SET site",
+                "endpoint SET site",
+                "revocation SET site",
+            ] {
+                let (table, column) = table.split_once(" SET ").unwrap_or_default();
+                tx.execute(
+                    &format!("UPDATE {table} SET {column} = ?1 WHERE {column} = ?2"),
+                    params![to, from],
+                )?;
+            }
+        }
         Change::Enrolled { node, uses_left } => {
             let eids: Vec<String> = node.eids.iter().map(|e| e.to_string()).collect();
             tx.execute(
@@ -737,6 +751,56 @@ mod tests {
             ..pool
         };
         assert_eq!(store.tokens().unwrap(), vec![revoked, fixed]);
+        drop(store);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn enrolled_nodes_take_a_use_keep_their_registrations_when_renamed_and_reopen() {
+        let dir = std::env::temp_dir().join(format!("lgstore-node-{}", std::process::id()));
+        let path = dir.join("ms.db");
+        let token = issued(1, Grant::Pool("10.9.0.0/24".parse().unwrap()));
+        let node = Node {
+            name: "node-100.64.1.1".into(),
+            public_key: [7; 32],
+            control_address: "100.64.1.1".parse().unwrap(),
+            eids: vec!["[1000] 10.9.0.1/32".parse().unwrap()],
+            xtr_id: 0xfeed,
+            token: token.id,
+            group: Some("robots".into()),
+            key: "derived".into(),
+            created: 1_700_000_000,
+        };
+        let clock = Clock::now();
+        let expires = Instant::now() + Duration::from_secs(600);
+        {
+            let mut store = Store::open(&path).unwrap();
+            store.add_token(&token).unwrap();
+            let changes = [
+                Change::Enrolled {
+                    node: Box::new(node.clone()),
+                    uses_left: 19,
+                },
+                Change::Registered {
+                    site: node.name.clone(),
+                    mapping: Box::new(mapping("[1000] 10.9.0.1/32", expires)),
+                },
+                Change::Renamed {
+                    from: node.name.clone(),
+                    to: "robot-7".into(),
+                },
+            ];
+            store.apply(&changes, &clock).unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let renamed = Node {
+            name: "robot-7".into(),
+            ..node
+        };
+        assert_eq!(store.nodes().unwrap(), vec![renamed]);
+        assert_eq!(store.tokens().unwrap()[0].uses_left, 19);
+        let saved = store.load(&clock).unwrap();
+        assert_eq!(saved.registrations[0].0, "robot-7");
         drop(store);
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -227,3 +227,45 @@ fn a_pool_runs_out() {
     }
     assert_eq!(w.metrics.drops(DropReason::PoolExhausted), 1);
 }
+
+#[test]
+fn an_enrolled_node_is_renamed_with_what_it_registered_and_a_configured_site_is_not() {
+    let (mut w, token) = World::new("10.9.0.0/29", 5);
+    let node_private = netconf::generate_private_key();
+    let node = netconf::public_key(&node_private);
+    let msg = enrolment(&token, &token.register_key(), &node, 7, 1);
+    assert_eq!(w.underlay("198.51.100.7:40000", &msg).len(), 1);
+    let site_key = token.site_key(&node_private);
+    let rloc = "198.51.100.7:51820".parse().unwrap();
+    let register = A.register_with(4, "[1000] 10.9.0.1/32", rloc, site_key.as_bytes(), node);
+    w.server.handle(
+        w.now,
+        "100.64.1.1:4342".parse().unwrap(),
+        &register,
+        &mut w.out,
+    );
+    w.out.clear();
+    w.server
+        .rename("node-100.64.1.1", "robot-7", &mut w.out)
+        .unwrap();
+    let renamed: Vec<_> = w.out.changes().cloned().collect();
+    assert_eq!(
+        renamed,
+        [mapserver::change::Change::Renamed {
+            from: "node-100.64.1.1".into(),
+            to: "robot-7".into()
+        }]
+    );
+    let (owner, _) = w
+        .server
+        .lookup(&"[1000] 10.9.0.1/32".parse().unwrap())
+        .unwrap();
+    assert_eq!(owner.as_deref(), Some("robot-7"));
+    let mut out = Outbox::default();
+    let taken = w.server.rename("robot-7", "a", &mut out).unwrap_err();
+    assert!(taken.contains("taken"), "{taken}");
+    let configured = w.server.rename("a", "b", &mut out).unwrap_err();
+    assert!(configured.contains("no enrolled node"), "{configured}");
+    let spaced = w.server.rename("robot-7", "robot 8", &mut out).unwrap_err();
+    assert!(spaced.contains("no spaces"), "{spaced}");
+}
