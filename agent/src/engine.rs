@@ -1252,13 +1252,19 @@ impl Agent {
         // Moved before anything was received, or dead: a new handshake at
         // once (WireGuard would try a new endpoint only when its 5 s are
         // up).
-        let afresh =
-            stale || dead || (known && moved && peer.rx == 0 && (reach_out || handshaking));
+        // Pushed through another relay port (the map-server gave the pair
+        // new ones, e.g. after its restart): the relay learns where this
+        // side is only from what it sends, so it reaches out at once.
+        let relay_moved = reach_out && known && moved && relayed.is_some();
+        let afresh = stale
+            || dead
+            || relay_moved
+            || (known && moved && peer.rx == 0 && (reach_out || handshaking));
         // A first contact: this side starts the handshake (when WireGuard
         // reads the first packet; turning keepalives on to start it as the
         // peer is set up found the other side not ready more often).
         let starts = replied && !known && endpoint.is_some();
-        peer.reaching_out |= stale || (reach_out && changed && peer.rx == 0);
+        peer.reaching_out |= stale || relay_moved || (reach_out && changed && peer.rx == 0);
         if stale {
             log::info!("{prefix}: pushed again, silent for {STALE_AFTER:?}: a new handshake");
         }

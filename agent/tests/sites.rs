@@ -313,6 +313,35 @@ fn two_sites_behind_nats_that_change_ports_are_relayed_on_the_first_ping() {
     let metrics = lab.ms_metrics();
     assert_eq!(sample(&metrics, "lispguard_relay_pairs"), 1.0, "{metrics}");
     assert!(sample(&metrics, "lispguard_relay_forwarded_packets_total") >= 6.0);
+    // The map-server restarts: its relay ports are gone. The agents find
+    // the peer silent, resolve it again and get new ones.
+    lab.stop_map_server(libc::SIGTERM);
+    lab.restart_map_server();
+    let (a, b) = (lab.get("a"), lab.get("b"));
+    let (received, text) = ping_until_answered(&a.host, "10.2.0.2", 60);
+    assert!(received, "a to b after the restart:\n{text}");
+    let (received, text) = ping(&b.host, "10.1.0.2", 2);
+    assert_eq!(received, 2, "b to a:\n{text}");
+}
+
+/// Pings once a second, at most `seconds` times, until one is answered.
+fn ping_until_answered(ns: &str, to: &str, seconds: u32) -> (bool, String) {
+    let out = exec(
+        ns,
+        &[
+            "ping",
+            "-n",
+            "-c",
+            "1",
+            "-w",
+            &seconds.to_string(),
+            "-i",
+            "1",
+            to,
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    (out.status.success(), text)
 }
 
 #[test]
