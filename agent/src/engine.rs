@@ -371,6 +371,8 @@ struct Handshaking {
     checks: usize,
     /// Times the map-server was asked again (see [`MAX_ASKS`]).
     asks: u8,
+    /// Not a first contact: a peer found dead, resolved again.
+    dead: bool,
 }
 
 /// A peer given a relay, and when the direct path is tried.
@@ -1248,7 +1250,7 @@ impl Agent {
         let stale = reach_out && known && now.saturating_duration_since(peer.heard) >= STALE_AFTER;
         let handshaking = replied && peer.handshaking.is_some();
         // Resolved again because it was dead (see [`Agent::on_peer_stats`]).
-        let dead = handshaking && peer.handshaking.as_ref().is_some_and(|h| h.asks == 0);
+        let dead = handshaking && peer.handshaking.as_ref().is_some_and(|h| h.dead);
         // Moved before anything was received, or dead: a new handshake at
         // once (WireGuard would try a new endpoint only when its 5 s are
         // up).
@@ -1283,6 +1285,7 @@ impl Agent {
                 packets: waiting.clone(),
                 checks: 0,
                 asks: 0,
+                dead: false,
             });
             self.handshake_checks
                 .insert((now + HANDSHAKE_CHECKS[0], key));
@@ -1296,6 +1299,8 @@ impl Agent {
                     out.push(Effect::Forward(packet));
                 }
                 h.checks = 0;
+                // From here on, a first contact's steps.
+                h.dead = false;
                 HANDSHAKE_CHECKS[0]
             } else {
                 // The destination reached out: its handshake takes a round
@@ -1443,6 +1448,7 @@ impl Agent {
                     packets: Vec::new(),
                     checks: 0,
                     asks: 0,
+                    dead: true,
                 });
             }
         }
