@@ -1251,12 +1251,11 @@ impl Agent {
         let handshaking = replied && peer.handshaking.is_some();
         // Resolved again because it was dead (see [`Agent::on_peer_stats`]).
         let dead = handshaking && peer.handshaking.as_ref().is_some_and(|h| h.dead);
-        // Moved before anything was received, or dead: a new handshake at
-        // once (WireGuard would try a new endpoint only when its 5 s are
-        // up).
-        // Pushed through another relay port (the map-server gave the pair
-        // new ones, e.g. after its restart): the relay learns where this
-        // side is only from what it sends, so it reaches out at once.
+        // A new handshake at once (WireGuard would try a new endpoint only
+        // when its 5 s are up) when dead, when moved before anything was
+        // received, and when pushed another relay port (the map-server
+        // gave the pair new ones, e.g. after its restart): the relay
+        // learns where this side is only from what it sends.
         let relay_moved = reach_out && known && moved && relayed.is_some();
         let afresh = stale
             || dead
@@ -1395,21 +1394,22 @@ impl Agent {
             }
             let keepalive = wants_keepalive(peer);
             if let Some(relay) = peer.relay.as_mut() {
-                let prefix = peer.prefixes.first();
+                let prefix = peer.prefixes.first().map(|p| p.to_string());
+                let prefix = prefix.unwrap_or_default();
                 match s.endpoint {
                     // WireGuard heard the peer elsewhere: the direct path
                     // (see [`Effect::ProbeDirect`]); it stays there while
                     // the peer's packets come that way.
                     Some(direct) if direct != relay.at => {
                         if !relay.left {
-                            log::info!("the peer of {prefix:?} moved off the relay to {direct}");
+                            log::info!("the peer of {prefix} moved off the relay to {direct}");
                             moved_off_relay += 1;
                         }
                         relay.left = true;
                         peer.endpoint = Some(direct);
                     }
                     _ if relay.left => {
-                        log::info!("the peer of {prefix:?} is back on the relay");
+                        log::info!("the peer of {prefix} is back on the relay");
                         relay.left = false;
                         peer.endpoint = Some(relay.at);
                     }
