@@ -37,15 +37,16 @@ struct Path {
 }
 
 /// CPU seconds used so far: (wireguard-go of a, of b, the map-server, its
-/// relay thread, the iperf3 server, the whole machine).
-type Cpu = [f64; 6];
+/// relay thread, the iperf3 server, the whole machine, the relay thread in
+/// the kernel).
+type Cpu = [f64; 7];
 
 fn main() {
     let (_, data, seconds) = nebula::args(10u32);
     e2e::ECHO_LOGS.store(false, std::sync::atomic::Ordering::Relaxed);
     let paths = [path("direct", "rtd", false), path("relay", "rtr", true)];
     let mut tsv = String::from(
-        "path\tround\ttcp_mbit_s\ttcp_retransmits\tseconds\tcpu_wg_a\tcpu_wg_b\tcpu_mapserver\tcpu_relay_thread\tcpu_iperf3_server\tcpu_machine\trelayed_datagrams\n",
+        "path\tround\ttcp_mbit_s\ttcp_retransmits\tseconds\tcpu_wg_a\tcpu_wg_b\tcpu_mapserver\tcpu_relay_thread\tcpu_iperf3_server\tcpu_machine\tcpu_relay_thread_system\trelayed_datagrams\n",
     );
     println!("iperf3 TCP between two sites' hosts, {seconds} s per run, runs alternating:");
     println!(
@@ -53,6 +54,8 @@ fn main() {
         "path", "round", "Mbit/s", "retransmits", "wall", "wg a", "wg b", "map-server", "relay", "iperf3s", "machine", "relayed", "µs/dg"
     );
     let mut rates: [Vec<f64>; 2] = Default::default();
+    // The relay thread's (CPU seconds, of which in the kernel, datagrams).
+    let mut relay = (0.0, 0.0, 0.0);
     for round in 0..ROUNDS {
         for (k, p) in paths.iter().enumerate() {
             let (before, relayed_before) = (cpu(p), relayed(&p.lab));
@@ -77,6 +80,7 @@ fn main() {
             }
             tsv += &format!("\t{datagrams:.0}\n");
             rates[k].push(run.mbit_s);
+            relay = (relay.0 + used[3], relay.1 + used[6], relay.2 + datagrams);
         }
     }
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
@@ -86,6 +90,11 @@ fn main() {
         relayed,
         direct,
         100.0 * relayed / direct
+    );
+    println!(
+        "  relay thread: {:.1} µs of CPU per datagram forwarded, {:.0} % of it in the kernel",
+        relay.0 * 1e6 / relay.2.max(1.0),
+        100.0 * relay.1 / relay.0.max(f64::MIN_POSITIVE)
     );
     println!(
         "  (CPU s over each run, {} cores; \"machine\": every process and interrupt, other users' too)",
@@ -124,13 +133,15 @@ fn path(key: &'static str, tag: &str, relayed: bool) -> Path {
 fn cpu(p: &Path) -> Cpu {
     let interface = |node: &str| format!("lg{}{node}", p.lab.tag);
     let ms = p.lab.map_server().pid();
+    let relay = thread(ms, "relay");
     [
         cpu_seconds(wireguard_go(&interface("a"))),
         cpu_seconds(wireguard_go(&interface("b"))),
         cpu_seconds(ms),
-        cpu_seconds(thread(ms, "relay")),
+        cpu_seconds(relay),
         cpu_seconds(p.server.pid()),
         machine_cpu_seconds(),
+        system_cpu_seconds(relay),
     ]
 }
 
@@ -196,4 +207,18 @@ fn relayed(lab: &Lab) -> f64 {
         .find_map(|l| l.strip_prefix("lispguard_relay_forwarded_packets_total "))
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no relayed datagrams in:\n{metrics}"))
+}
+
+/// CPU seconds a process or thread has spent in the kernel (stime, the
+/// 15th field of /proc/ID/stat).
+fn system_cpu_seconds(id: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{id}/stat")).unwrap_or_default();
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: f64 = after
+        .split_whitespace()
+        .nth(12)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
 }
