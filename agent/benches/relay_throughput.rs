@@ -66,9 +66,13 @@ fn main() {
             let used: Vec<f64> = after.iter().zip(before).map(|(a, b)| a - b).collect();
             let datagrams = relayed_after - relayed_before;
             // The relay thread's CPU time per datagram it forwarded.
-            let per_datagram = used[3] * 1e6 / datagrams.max(1.0);
+            let per_datagram = if datagrams > 0.0 {
+                format!("{:.1}", used[3] * 1e6 / datagrams)
+            } else {
+                "-".into()
+            };
             println!(
-                "  {:<7} {:>5} {:>7.0} {:>11.0} | {:>5.1}           {:>5.2} {:>5.2} {:>10.2} {:>5.2} {:>7.2} {:>7.2} | {:>9.0} {:>5.1}",
+                "  {:<7} {:>5} {:>7.0} {:>11.0} | {:>5.1}           {:>5.2} {:>5.2} {:>10.2} {:>5.2} {:>7.2} {:>7.2} | {:>9.0} {:>5}",
                 p.key, round, run.mbit_s, run.loss, wall, used[0], used[1], used[2], used[3], used[4], used[5], datagrams, per_datagram
             );
             tsv += &format!(
