@@ -3,7 +3,7 @@
 # under docs/benchmarks/ and renders the SVG plots from it with gnuplot.
 # Run as root on Debian 12:
 #
-#   bash tests/bench/plots.sh            (every benchmark, ~6 min; then render)
+#   bash tests/bench/plots.sh            (every benchmark, ~10 min; then render)
 #   bash tests/bench/plots.sh load ...   (only those: first-contact, load, throughput, topologies)
 #   bash tests/bench/plots.sh --render   (only the plots and summary, from the kept data)
 #
