@@ -348,10 +348,7 @@ impl Host {
             let peer = peers.iter().find(|p| p.public_key == public_key);
             Ok(peer.map(|p| (p.endpoint, p.rx_bytes)))
         };
-        let Some((Some(endpoint), before)) = read(&self.wg)? else {
-            return Ok(());
-        };
-        if endpoint != relay {
+        if read(&self.wg)?.and_then(|(endpoint, _)| endpoint) != Some(relay) {
             return Ok(());
         }
         let mut peer = Peer {
@@ -364,6 +361,11 @@ impl Host {
         self.wg.set_peer(&peer)?;
         peer.persistent_keepalive = Some(KEEPALIVE);
         self.wg.set_peer(&peer)?;
+        // Counted from here: what came through the relay before (while
+        // the endpoint was being set) says nothing of the direct path.
+        let Some((Some(_), before)) = read(&self.wg)? else {
+            return Ok(());
+        };
         let until = Instant::now() + PROBE_HOLD;
         while Instant::now() < until {
             match read(&self.wg)? {

@@ -113,12 +113,13 @@ fn client_registers_and_resolves_through_wireguard() {
          [wireguard]\ninterface = \"lgtms{tag}\"\nbackend = \"userspace\"\n\
          private_key_file = \"{}\"\nlisten_port = 51820\n\
          [lisp]\nmetrics = \"127.0.0.1:19091\"\ncontrol_socket = \"{}\"\n\
-         mappings_file = \"mappings\"\n\
+         state_file = \"{}\"\nmappings_file = \"mappings\"\n\
          [[site]]\nname = \"robot\"\nkey = \"robot secret\"\npublic_key = \"{}\"\n\
          control_address = \"100.64.0.2\"\neids = [\"[1000] 10.1.0.7/32\"]\n\
          [[static]]\neid = \"[1000] 10.2.0.0/24\"\npublic_key = \"{}\"\nrloc = \"192.0.2.20:51820\"\n",
         ms_key_file.display(),
         dir.join("ms.sock").display(),
+        dir.join("ms.db").display(),
         format_key(&client_public),
         format_key(&[0x22; 32]),
     );

@@ -3,9 +3,9 @@
 # under docs/benchmarks/ and renders the SVG plots from it with gnuplot.
 # Run as root on Debian 12:
 #
-#   bash tests/bench/plots.sh            (every benchmark, ~8 min; then render)
+#   bash tests/bench/plots.sh            (every benchmark, ~12 min; then render)
 #   bash tests/bench/plots.sh load ...   (only those: first-contact, load, throughput,
-#                                         handover, memory)
+#                                         handover, memory, topologies)
 #   bash tests/bench/plots.sh --render   (only the plots and summary, from the kept data)
 #
 # Data (TSV, one header line), each written by the benchmark itself:
@@ -17,6 +17,10 @@
 #                       nodes move (agent/benches/handover.rs, 20 per kind)
 #   memory.tsv          agent and wireguard-go RSS by number of peers
 #                       (agent/benches/memory.rs, 0 to 1000)
+#   topologies.tsv      topology, trial, ms, lost, path: first ping between cold sites
+#                       per topology (agent/benches/topologies.rs, 20 interleaved trials)
+#   relay-throughput.tsv  iperf3 TCP relayed and direct, with CPU seconds per run
+#                       (agent/benches/relay_throughput.rs)
 # beside the benchmarks' printed tables (*.txt), the machine (machine.txt)
 # and when and at which commit each was run (runs.txt).
 set -euo pipefail
@@ -25,11 +29,14 @@ out=docs/benchmarks
 trials=100
 seconds=5
 handovers=20
+topology_trials=20
+relay_seconds=10
 sizes=(10 100 1000 10000 100000 1000000)
 
 packages=()
 command -v gnuplot >/dev/null || packages+=(gnuplot-nox)
 [ "${1:-}" = --render ] || command -v iperf3 >/dev/null || packages+=(iperf3)
+[ "${1:-}" = --render ] || command -v conntrack >/dev/null || packages+=(conntrack)
 if [ ${#packages[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
@@ -47,7 +54,7 @@ ran() {
 
 if [ "${1:-}" != --render ]; then
   parts=("$@")
-  [ ${#parts[@]} -gt 0 ] || parts=(first-contact load throughput handover memory)
+  [ ${#parts[@]} -gt 0 ] || parts=(first-contact load throughput handover memory topologies)
   export CARGO_INCREMENTAL=0
   # Installs Nebula and the lab's tools, builds the daemons in release
   # (the throughput bench's lab runs them too).
@@ -70,7 +77,12 @@ if [ "${1:-}" != --render ]; then
       memory)
         cargo bench -p agent --bench memory --locked -- \
           --data "$PWD/$out/memory.tsv" | tee "$out/memory.txt" ;;
-      *) echo "plots.sh: no benchmark $part (first-contact, load, throughput, handover, memory)" >&2
+      topologies)
+        cargo bench -p agent --bench topologies --locked -- "$topology_trials" \
+          --data "$PWD/$out/topologies.tsv" | tee "$out/topologies.txt"
+        cargo bench -p agent --bench relay_throughput --locked -- "$relay_seconds" \
+          --data "$PWD/$out/relay-throughput.tsv" | tee "$out/relay-throughput.txt" ;;
+      *) echo "plots.sh: no benchmark $part (first-contact, load, throughput, handover, memory, topologies)" >&2
          exit 2 ;;
     esac
     ran "$part"
@@ -192,9 +204,6 @@ set key top left
 plot \$overlays using 2:xtic(1) title "TCP", '' using 3 title "UDP, sender unlimited"
 EOF
 echo "plot: $out/throughput.svg"
-fi
-
-if [ -f "$out/handover.tsv" ]; then
 gnuplot <<EOF
 set terminal svg size 760,460 dynamic enhanced font "sans,13" background "white"
 set datafile separator "\t"
@@ -256,3 +265,52 @@ plot data every ::1 using (x(\$1)):(\$4 / 1024) with linespoints linewidth 2 tit
 EOF
 echo "plot: $out/memory.svg"
 fi
+
+[ -f "$out/topologies.tsv" ] || exit 0
+# First ping per topology: quantiles (nearest rank) over the answered
+# pings, lost ones, and how many went through the relay.
+{
+  printf "%-15s %8s %8s %8s %6s %8s\n" "first ping (ms)" p50 p99 max lost relayed
+  tail -n +2 "$out/topologies.tsv" | sort -t "$(printf '\t')" -k1,1 -k3,3g | awk -F '\t' '
+    { n[$1]++; if ($5 == "relay") relayed[$1]++
+      if ($4 == 1) lost[$1]++; else ms[$1, ++k[$1]] = $3 }
+    function q(s, p) { return ms[s, int((k[s] - 1) * p + 0.5) + 1] }
+    END {
+      for (s in n) printf "%-15s %8.2f %8.2f %8.2f %3d/%d %5d/%d\n", s, q(s, 0.5), q(s, 0.99), q(s, 1),
+        lost[s], n[s], relayed[s], n[s]
+    }' | sort
+} >"$out/topologies-summary.txt"
+cat "$out/topologies-summary.txt"
+gnuplot <<EOF
+set terminal svg size 760,460 dynamic enhanced font "sans,13" background "white"
+set datafile separator "\t"
+set grid
+set key top left
+data = "$out/topologies.tsv"
+set output "$out/topologies-cdf.svg"
+# (d) First contact per topology: CDF of the first ping's round trip; lost
+# pings count in the denominator.
+topologies = "plain nat ipv6 nat-random blocked"
+array n[5]
+do for [k = 1:5] {
+  t = word(topologies, k)
+  eval sprintf("set table \$rtt%d", k)
+  plot data every ::1 using 3 with table if (strcol(1) eq t && column(4) == 0)
+  unset table
+  stats data using (strcol(1) eq t ? 1 : 0) nooutput
+  n[k] = STATS_sum
+}
+stats data using 3 nooutput
+set title "First ping between cold sites, per topology"
+set xlabel "first ping round trip (ms, log scale)"
+set ylabel "fraction of trials"
+set logscale x
+set yrange [0:1.02]
+set xrange [(STATS_min < 1 ? STATS_min : 1) / 1.2 : STATS_max * 1.5]
+plot \$rtt1 using 1:(1.0 / n[1]) smooth cumulative with steps linewidth 2 title "plain sites", \
+     \$rtt2 using 1:(1.0 / n[2]) smooth cumulative with steps linewidth 2 title "both behind NATs (direct)", \
+     \$rtt3 using 1:(1.0 / n[3]) smooth cumulative with steps linewidth 2 title "IPv6 underlay and EIDs", \
+     \$rtt4 using 1:(1.0 / n[4]) smooth cumulative with steps linewidth 2 title "both behind port-changing NATs (relayed)", \
+     \$rtt5 using 1:(1.0 / n[5]) smooth cumulative with steps linewidth 2 title "direct UDP dropped (relayed after about 1 s)"
+EOF
+echo "plot: $out/topologies-cdf.svg"

@@ -10,7 +10,7 @@ use log::debug;
 use neli::{
     consts::{
         nl::NlmF,
-        rtnl::{Ifa, RtAddrFamily, RtScope, Rtm},
+        rtnl::{Ifa, IfaF, RtAddrFamily, RtScope, Rtm},
     },
     rtnl::{Ifaddrmsg, IfaddrmsgBuilder},
     types::RtBuffer,
@@ -53,6 +53,10 @@ pub(super) fn ifaddr(msg: &Ifaddrmsg) -> Option<(u32, IpNet)> {
 
 /// The message adding or removing `address` on interface `index`: IFA_LOCAL
 /// and IFA_ADDRESS both set to it, as `ip address add` does without a peer.
+/// IPv6 ones without duplicate address detection (`nodad`): otherwise the
+/// address stays tentative until the kernel's DAD work runs after the link
+/// goes up, even with DAD off, and a route preferring it as source (a
+/// mobile node's EID) is refused meanwhile (EINVAL).
 fn address_msg(index: u32, address: IpNet) -> io::Result<Ifaddrmsg> {
     let (family, octets) = family_and_octets(address.addr());
     let mut attrs = RtBuffer::new();
@@ -61,6 +65,11 @@ fn address_msg(index: u32, address: IpNet) -> io::Result<Ifaddrmsg> {
     IfaddrmsgBuilder::default()
         .ifa_family(family)
         .ifa_prefixlen(address.prefix_len())
+        .ifa_flags(if address.addr().is_ipv6() {
+            IfaF::NODAD
+        } else {
+            IfaF::empty()
+        })
         .ifa_scope(RtScope::Universe)
         .ifa_index(index)
         .rtattrs(attrs)
@@ -160,11 +169,12 @@ mod tests {
 
     #[test]
     fn address_message_byte_order_and_round_trip() {
-        for (net, octets) in [
-            ("192.0.2.1/24", vec![192, 0, 2, 1]),
+        for (net, octets, flags) in [
+            ("192.0.2.1/24", vec![192, 0, 2, 1], 0),
             (
                 "2001:db8::1/64",
                 vec![0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                libc::IFA_F_NODAD as u8,
             ),
         ] {
             let net: IpNet = net.parse().unwrap();
@@ -174,6 +184,7 @@ mod tests {
             let b = buf.into_inner();
             // struct ifaddrmsg: family, prefixlen, flags, scope, index (u32).
             assert_eq!(b[1], net.prefix_len());
+            assert_eq!(b[2], flags, "IPv6: no duplicate address detection");
             assert_eq!(b[4..8], 0x0102_0304u32.to_ne_bytes());
             // IFA_LOCAL first: header in host order, address in network order.
             assert_eq!(b[8..10], (4 + octets.len() as u16).to_ne_bytes());
