@@ -177,7 +177,8 @@ pub struct MapServer {
     /// The map-server's control address and WireGuard port, for the
     /// enrolled nodes to reach it.
     own: (IpAddr, u16),
-    /// Unix seconds at `origin` (token expiry is in unix seconds).
+    /// Unix seconds at `origin` (token expiry is in unix seconds), as
+    /// [`MapServer::set_enrolment`] was told.
     origin_unix: i64,
 }
 
@@ -230,9 +231,7 @@ impl MapServer {
             relay: None,
             enrolment: None,
             own: (config.control_address, config.wireguard.listen_port),
-            origin_unix: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64),
+            origin_unix: 0,
         };
         server.reload(config, now, &mut Outbox::default());
         server
@@ -245,14 +244,18 @@ impl MapServer {
     }
 
     /// Enrols nodes with tokens; the nodes it enrolled before are sites
-    /// from now on (`config` is the configuration in force).
+    /// from now on (`config` is the configuration in force). `unix` is
+    /// the wall clock at `now`, in seconds: tokens expire by it.
     pub fn set_enrolment(
         &mut self,
         enrolment: Enrolment,
         config: &Config,
         now: Instant,
+        unix: i64,
         out: &mut Outbox,
     ) {
+        let since = now.saturating_duration_since(self.origin).as_secs() as i64;
+        self.origin_unix = unix - since;
         self.enrolment = Some(enrolment);
         self.reload(config, now, out);
     }

@@ -330,7 +330,8 @@ fn run(run: &Run) -> Result<(), Failure> {
                     .map_err(|e| format!("WireGuard: {e}"))?;
             with_nodes.sites.extend(nodes.iter().map(Node::site));
             let enrolment = Enrolment::new(enrolment.clone(), private_key, tokens, nodes);
-            engine.set_enrolment(enrolment, &config, now, &mut dropped);
+            let unix = Clock::now().unix(now);
+            engine.set_enrolment(enrolment, &config, now, unix, &mut dropped);
         }
         None if !nodes.is_empty() => log::warn!(
             "{} enrolled nodes are not sites while [enrolment] is not configured",

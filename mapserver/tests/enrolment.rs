@@ -37,6 +37,11 @@ impl World {
     /// A map-server with site a configured, and a token of `uses` for a
     /// pool of `pool`.
     fn new(pool: &str, uses: u32) -> (World, Token) {
+        World::with_token(&format!("iid=1000 uses={uses} pool={pool}"))
+    }
+
+    /// The same with the token `token create` asks for with `request`.
+    fn with_token(request: &str) -> (World, Token) {
         let text = format!(
             "control_address = \"100.64.0.1\"\n[wireguard]\nprivate_key_file = \"/dev/null\"\n\
              [lisp]\nrate_limit = 0\nunderlay_listen = \"{LISTENER}\"\n\
@@ -48,7 +53,7 @@ impl World {
         let now = Instant::now();
         let mut server = MapServer::new(&config, metrics.clone(), now, fastrand::Rng::with_seed(3));
         let ms_private = netconf::generate_private_key();
-        let request = Request::parse(&format!("iid=1000 uses={uses} pool={pool}")).unwrap();
+        let request = Request::parse(request).unwrap();
         let (token, issued) = request
             .issue(
                 |_| None,
@@ -64,7 +69,8 @@ impl World {
             Vec::new(),
         );
         let mut out = Outbox::default();
-        server.set_enrolment(enrolment, &config, now, &mut out);
+        // The token was issued at unix second 0, with no expiry.
+        server.set_enrolment(enrolment, &config, now, 10, &mut out);
         let world = World {
             server,
             metrics,
@@ -268,4 +274,18 @@ fn an_enrolled_node_is_renamed_with_what_it_registered_and_a_configured_site_is_
     assert!(configured.contains("no enrolled node"), "{configured}");
     let spaced = w.server.rename("robot-7", "robot 8", &mut out).unwrap_err();
     assert!(spaced.contains("no spaces"), "{spaced}");
+}
+
+#[test]
+fn an_expired_token_enrols_no_one() {
+    // Issued at unix second 0 for a minute; the map-server's clock says 10.
+    let (mut w, token) = World::with_token("iid=1000 uses=5 expires=60 pool=10.9.0.0/29");
+    let node = netconf::public_key(&netconf::generate_private_key());
+    let msg = enrolment(&token, &token.register_key(), &node, 7, 1);
+    assert_eq!(w.underlay("198.51.100.7:40000", &msg).len(), 1, "in time");
+    w.now += std::time::Duration::from_secs(51);
+    let other = netconf::public_key(&netconf::generate_private_key());
+    let late = enrolment(&token, &token.register_key(), &other, 8, 2);
+    assert!(w.underlay("198.51.100.8:40000", &late).is_empty());
+    assert_eq!(w.metrics.drops(DropReason::TokenNotActive), 1);
 }
