@@ -1394,22 +1394,26 @@ impl Agent {
             }
             let keepalive = wants_keepalive(peer);
             if let Some(relay) = peer.relay.as_mut() {
-                let prefix = peer.prefixes.first().map(|p| p.to_string());
-                let prefix = prefix.unwrap_or_default();
+                let prefix = || {
+                    peer.prefixes
+                        .first()
+                        .map(|p| p.to_string())
+                        .unwrap_or_default()
+                };
                 match s.endpoint {
                     // WireGuard heard the peer elsewhere: the direct path
                     // (see [`Effect::ProbeDirect`]); it stays there while
                     // the peer's packets come that way.
                     Some(direct) if direct != relay.at => {
                         if !relay.left {
-                            log::info!("the peer of {prefix} moved off the relay to {direct}");
+                            log::info!("the peer of {} moved off the relay to {direct}", prefix());
                             moved_off_relay += 1;
                         }
                         relay.left = true;
                         peer.endpoint = Some(direct);
                     }
                     _ if relay.left => {
-                        log::info!("the peer of {prefix} is back on the relay");
+                        log::info!("the peer of {} is back on the relay", prefix());
                         relay.left = false;
                         peer.endpoint = Some(relay.at);
                     }

@@ -122,7 +122,13 @@ impl FirstContacts {
             .filter(|c| c.eid == eid);
         let start = match asked_again {
             Some(c) if c.reached_out && within(c.at, REACH_OUT_WINDOW) && pair.relay => {
-                remember(&mut self.direct_failed, (requester, destination), now);
+                let fresh = |at: &Instant| within(*at, DIRECT_FAILED_MEMORY);
+                remember(
+                    &mut self.direct_failed,
+                    (requester, destination),
+                    now,
+                    fresh,
+                );
                 Start::Relayed
             }
             Some(c) if !c.reached_out && within(c.at, FIRST_CONTACT_WINDOW) => Start::AfterReachOut,
@@ -139,12 +145,9 @@ impl FirstContacts {
             eid,
             reached_out: start != Start::Requester,
         };
-        if self.recent.len() >= MAX_REMEMBERED {
-            self.recent.retain(|_, c| within(c.at, REACH_OUT_WINDOW));
-        }
-        if self.recent.len() < MAX_REMEMBERED {
-            self.recent.insert((requester, destination), contact);
-        }
+        remember(&mut self.recent, (requester, destination), contact, |c| {
+            within(c.at, REACH_OUT_WINDOW)
+        });
         start
     }
 
@@ -157,13 +160,20 @@ impl FirstContacts {
     }
 }
 
-/// Remembers `pair` at `now`, making room among the bounded entries.
-fn remember(map: &mut HashMap<(SiteId, SiteId), Instant>, pair: (SiteId, SiteId), now: Instant) {
+/// Remembers `value` for `pair` within [`MAX_REMEMBERED`] entries: when
+/// full, only what is still `fresh` stays, and a new pair is left out if
+/// that makes no room.
+fn remember<V>(
+    map: &mut HashMap<(SiteId, SiteId), V>,
+    pair: (SiteId, SiteId),
+    value: V,
+    fresh: impl Fn(&V) -> bool,
+) {
     if map.len() >= MAX_REMEMBERED {
-        map.retain(|_, at| now.saturating_duration_since(*at) < DIRECT_FAILED_MEMORY);
+        map.retain(|_, v| fresh(v));
     }
     if map.len() < MAX_REMEMBERED || map.contains_key(&pair) {
-        map.insert(pair, now);
+        map.insert(pair, value);
     }
 }
 

@@ -214,33 +214,33 @@ impl Relay {
     /// The ports of the pair `a`, `b` if it is relayed now.
     pub fn ports(&self, a: SiteId, b: SiteId) -> Option<Ports> {
         let table = self.table();
-        let id = table.pairs.get(&ordered(a, b))?;
-        let allocation = table.allocations.get(id)?;
-        Some(allocation.ports_for(a))
+        table
+            .allocation(a, b)
+            .map(|allocation| allocation.ports_for(a))
     }
 
     /// The pair's ports: those it has, else two free ones (bound now, so
     /// that the first datagrams find them). None when every port is taken
     /// by a pair that forwarded lately.
     pub fn allocate(&self, a: SiteId, b: SiteId, now: Instant) -> Option<Ports> {
-        if let Some(ports) = self.ports(a, b) {
-            return Some(ports);
-        }
         let mut table = self.table();
-        let sides = match [self.bind(&mut table), self.bind(&mut table)] {
-            [Some(one), Some(two)] => [one, two],
-            [one, two] => {
-                for side in one.into_iter().chain(two) {
-                    table.used.remove(&side.port);
+        if let Some(allocation) = table.allocation(a, b) {
+            return Some(allocation.ports_for(a));
+        }
+        let sides = loop {
+            match [self.bind(&mut table), self.bind(&mut table)] {
+                [Some(one), Some(two)] => break [one, two],
+                [one, two] => {
+                    for side in one.into_iter().chain(two) {
+                        table.used.remove(&side.port);
+                    }
+                    let idle = self.shared.config.idle / 2;
+                    if !self.evict_idlest(&mut table, now, idle) {
+                        self.shared.metrics.full.fetch_add(1, Relaxed);
+                        log::warn!("relay: no free ports for another pair");
+                        return None;
+                    }
                 }
-                let idle = self.shared.config.idle / 2;
-                if !self.evict_idlest(&mut table, now, idle) {
-                    self.shared.metrics.full.fetch_add(1, Relaxed);
-                    log::warn!("relay: no free ports for another pair");
-                    return None;
-                }
-                drop(table);
-                return self.allocate(a, b, now);
             }
         };
         let id = table.next_id;
@@ -397,6 +397,13 @@ impl Relay {
                 }
             }
         }
+    }
+}
+
+impl Table {
+    /// The allocation of the pair `a`, `b`, if it is relayed now.
+    fn allocation(&self, a: SiteId, b: SiteId) -> Option<&Allocation> {
+        self.allocations.get(self.pairs.get(&ordered(a, b))?)
     }
 }
 

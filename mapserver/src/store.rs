@@ -556,13 +556,13 @@ fn apply_one(
             )?;
         }
         Change::Renamed { from, to } => {
-            for table in [
-                "node SET name",
-                "registration SET site",
-                "endpoint SET site",
-                "revocation SET site",
-            ] {
-                let (table, column) = table.split_once(" SET ").unwrap_or_default();
+            let named = [
+                ("node", "name"),
+                ("registration", "site"),
+                ("endpoint", "site"),
+                ("revocation", "site"),
+            ];
+            for (table, column) in named {
                 tx.execute(
                     &format!("UPDATE {table} SET {column} = ?1 WHERE {column} = ?2"),
                     params![to, from],
