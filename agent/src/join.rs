@@ -2,24 +2,32 @@
 //! operator gave (`lispguard-mapserver token create`), without an edit of
 //! the map-server's configuration.
 //!
-//! The node makes its WireGuard key pair and sends the map-server's
-//! underlay listener (the token names it) a Map-Register with the I bit:
-//! Site-ID the token's id, xTR-ID a random id of this node, one record —
-//! this node's WireGuard key around 0.0.0.0/0, "what the token gives" —
-//! authenticated with the key derived from the token's secret. The
-//! Map-Notify, authenticated with the same key, carries this node's
+//! The node makes its WireGuard key pair and sends each map-server the
+//! token names (the issuer first, then the others of its group) at its
+//! underlay listener a Map-Register with the I bit, authenticated with the
+//! key derived from the token's secret: Site-ID the token's id, xTR-ID this
+//! node's id, and the records
+//! 1. this node's WireGuard key around 0.0.0.0/0 ("what the token gives"),
+//!    or around the control address the first map-server gave;
+//! 2. the token's grant, a Distinguished Name, from which a map-server of
+//!    the group that did not issue the token verifies it;
+//! 3. to the later map-servers, the EIDs the first gave.
+//!
+//! The Map-Notify, authenticated with the same key, carries this node's
 //! control address, the map-server's own mapping (control address, the
 //! WireGuard key the token pins, its WireGuard port) and the EIDs given.
-//! The node's Map-Register key from then on is derived from the X25519 of
-//! the two WireGuard keys: it never crosses the underlay. The node writes
-//! its configuration with all that, and starts.
+//! The node's Map-Register key with each map-server is derived from the
+//! X25519 of the two WireGuard keys: it never crosses the underlay. The
+//! node writes its configuration with all that, and starts; it registers
+//! with every map-server that enrolled it (RFC 9301's register-to-all).
 
 use ipnet::IpNet;
 use lisp::{
     auth, Address, Algorithm, EidPrefix, List, Locator, MapNotify, MapRegister, Record,
     Registration, XtrId,
 };
-use netconf::token::Token;
+use netconf::token::{MapServer, Token};
+use netconf::PublicKey;
 use std::fmt::Write as _;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
@@ -34,45 +42,112 @@ const TRIES: [Duration; 3] = [
     Duration::from_secs(4),
 ];
 
-/// What the map-server gave.
+/// What the map-servers gave.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Joined {
     pub control_address: IpAddr,
-    pub map_server_control: IpAddr,
-    /// Where this node reaches the map-server's WireGuard.
-    pub map_server_endpoint: SocketAddr,
     pub eids: Vec<EidPrefix>,
+    /// Each map-server that enrolled this node, in the token's order.
+    pub map_servers: Vec<Enrolled>,
 }
 
-/// Enrols with `token`, this node's WireGuard key being the one whose
-/// private half is `private_key`.
-pub fn enrol(token: &Token, private_key: &[u8; 32], listen_port: u16) -> Result<Joined, String> {
+/// One map-server that enrolled this node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Enrolled {
+    pub public_key: PublicKey,
+    pub control_address: IpAddr,
+    /// Where this node reaches the map-server's WireGuard.
+    pub endpoint: SocketAddr,
+}
+
+/// What a node asks a later map-server for: what the first gave.
+#[derive(Clone, Copy, Debug)]
+pub struct Asking<'a> {
+    pub control_address: IpAddr,
+    pub eids: &'a [EidPrefix],
+}
+
+/// Enrols with every map-server `token` names, this node's WireGuard key
+/// being the one whose private half is `private_key`. The first that
+/// answers gives the addresses; the others are asked for the same. Also
+/// returns, for each map-server that did not enrol this node, why: the
+/// node works through the others, and `join --force` again enrols it
+/// there (the same node asking again gets the same answer).
+pub fn enrol(
+    token: &Token,
+    private_key: &[u8; 32],
+    listen_port: u16,
+) -> Result<(Joined, Vec<String>), String> {
     let public_key = netconf::public_key(private_key);
-    let any = match token.map_server {
+    // The node's id: from its key, so that asking again is the same node.
+    let xtr_id = u128::from_be_bytes(public_key[..16].try_into().unwrap_or_default());
+    let mut joined: Option<Joined> = None;
+    let mut failed = Vec::new();
+    for map_server in &token.map_servers {
+        let asking = joined.as_ref().map(|j| Asking {
+            control_address: j.control_address,
+            eids: &j.eids,
+        });
+        let answer = enrol_with(token, map_server, &public_key, xtr_id, listen_port, asking);
+        match (answer, &mut joined) {
+            (Ok((control_address, eids, enrolled)), None) => {
+                joined = Some(Joined {
+                    control_address,
+                    eids,
+                    map_servers: vec![enrolled],
+                })
+            }
+            (Ok((control_address, eids, enrolled)), Some(j)) => {
+                if (control_address, &eids) != (j.control_address, &j.eids) {
+                    failed.push(format!(
+                        "the map-server at {} gave other addresses than the first",
+                        map_server.address
+                    ));
+                    continue;
+                }
+                j.map_servers.push(enrolled);
+            }
+            (Err(e), _) => failed.push(e),
+        }
+    }
+    match joined {
+        Some(joined) => Ok((joined, failed)),
+        None => Err(failed.join("; ")),
+    }
+}
+
+/// The control address, EIDs and map-server `map_server` gave.
+fn enrol_with(
+    token: &Token,
+    map_server: &MapServer,
+    public_key: &PublicKey,
+    xtr_id: u128,
+    listen_port: u16,
+    asking: Option<Asking>,
+) -> Result<(IpAddr, Vec<EidPrefix>, Enrolled), String> {
+    let address = map_server.address;
+    let any = match address {
         SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
         SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
     };
     let socket = UdpSocket::bind((any, 0)).map_err(|e| format!("a UDP socket: {e}"))?;
     socket
-        .connect(token.map_server)
-        .map_err(|e| format!("the map-server at {}: {e}", token.map_server))?;
+        .connect(address)
+        .map_err(|e| format!("the map-server at {address}: {e}"))?;
     // The address the map-server sees this node at, as its locator.
     let rloc = socket.local_addr().map_err(|e| e.to_string())?.ip();
     let random = || netconf::random::seed().map_err(|e| e.to_string());
     let xtr = XtrId {
-        xtr_id: (u128::from(random()?) << 64) | u128::from(random()?),
+        xtr_id,
         site_id: u64::from_be_bytes(token.id.0),
     };
     let rloc = SocketAddr::new(rloc, listen_port);
     let key = token.register_key();
     for wait in TRIES {
         let nonce = random()?;
-        let message = register(token, &public_key, rloc, xtr.xtr_id, nonce)?;
+        let message = register(token, public_key, rloc, xtr.xtr_id, nonce, asking)?;
         if let Err(e) = socket.send(&message) {
-            return Err(format!(
-                "sending to the map-server at {}: {e}",
-                token.map_server
-            ));
+            return Err(format!("sending to the map-server at {address}: {e}"));
         }
         socket
             .set_read_timeout(Some(wait))
@@ -89,7 +164,7 @@ pub fn enrol(token: &Token, private_key: &[u8; 32], listen_port: u16) -> Result<
                 {
                     break
                 }
-                Err(e) => return Err(format!("from the map-server at {}: {e}", token.map_server)),
+                Err(e) => return Err(format!("from the map-server at {address}: {e}")),
             };
             // Anything not signed with the token's key, or not the answer
             // to this try, is not the map-server's answer.
@@ -102,31 +177,45 @@ pub fn enrol(token: &Token, private_key: &[u8; 32], listen_port: u16) -> Result<
             if notify.body.nonce != nonce || notify.body.xtr != Some(xtr) {
                 continue;
             }
-            return joined(token, &public_key, &notify);
+            return answered(map_server, public_key, &notify);
         }
     }
     Err(format!(
-        "no answer from the map-server at {} after {} tries: a map-server answers nothing \
-         to a token it does not take (wrong, expired, used up or revoked: ask its operator \
-         for `lispguard-mapserver token list`), or nothing of this node's reaches it there",
-        token.map_server,
+        "no answer from the map-server at {address} after {} tries: a map-server answers \
+         nothing to a token it does not take (wrong, expired, used up or revoked: ask its \
+         operator for `lispguard-mapserver token list`), or nothing of this node's reaches \
+         it there",
         TRIES.len()
     ))
 }
 
 /// The enrolment Map-Register of the node with `public_key` and id
-/// `xtr_id`, at `rloc`: one record, its key around 0.0.0.0/0 ("what the
-/// token gives"), signed with the token's key.
+/// `xtr_id`, at `rloc`, signed with the token's key: its key around
+/// 0.0.0.0/0 ("what the token gives") or the control address it asks
+/// for, the token's grant, the EIDs it asks for.
 pub fn register(
     token: &Token,
     public_key: &[u8; 32],
     rloc: SocketAddr,
     xtr_id: u128,
     nonce: u64,
+    asking: Option<Asking>,
 ) -> Result<Vec<u8>, String> {
     let locators = [Locator::reachable(Address::rloc(rloc))];
-    let anything = EidPrefix::new(0, IpNet::V4(ipnet::Ipv4Net::default()));
-    let records = [Record::mapping(&anything, Some(public_key), 1, &locators)];
+    let control = match asking {
+        Some(a) => IpNet::from(a.control_address),
+        None => IpNet::V4(ipnet::Ipv4Net::default()),
+    };
+    let mut records = vec![
+        Record::mapping(&EidPrefix::new(0, control), Some(public_key), 1, &locators),
+        Record {
+            eid_mask_len: 0,
+            eid: Address::Name(&token.grant),
+            ..Record::mapping(&EidPrefix::new(0, control), None, 1, &[])
+        },
+    ];
+    let asked = asking.map_or(&[][..], |a| a.eids);
+    records.extend(asked.iter().map(|eid| Record::mapping(eid, None, 1, &[])));
     let register = MapRegister::new(Registration {
         nonce,
         key_id: 0,
@@ -147,17 +236,28 @@ pub fn register(
 
 /// Reads the Map-Notify's records: this node's control address, the
 /// map-server's mapping (its key must be the one the token pins), the EIDs.
-fn joined(token: &Token, public_key: &[u8; 32], notify: &MapNotify) -> Result<Joined, String> {
+fn answered(
+    map_server: &MapServer,
+    public_key: &[u8; 32],
+    notify: &MapNotify,
+) -> Result<(IpAddr, Vec<EidPrefix>, Enrolled), String> {
+    let address = map_server.address;
     let records: Vec<Record> = notify.body.records.iter().collect();
     let host = |r: &Record| r.eid.ip();
     let (Some(own), Some(ms)) = (records.first(), records.get(1)) else {
-        return Err("the map-server's answer lacks the control addresses".into());
+        return Err(format!(
+            "the map-server at {address}'s answer lacks the control addresses"
+        ));
     };
     if own.eid.wireguard_key() != Some(*public_key) {
-        return Err("the map-server's answer is for another node".into());
+        return Err(format!(
+            "the map-server at {address}'s answer is for another node"
+        ));
     }
-    if ms.eid.wireguard_key() != Some(token.public_key) {
-        return Err("the map-server's answer names a WireGuard key other than the token's".into());
+    if ms.eid.wireguard_key() != Some(map_server.public_key) {
+        return Err(format!(
+            "the map-server at {address}'s answer names a WireGuard key other than the token's"
+        ));
     }
     let port = ms
         .locators
@@ -166,29 +266,34 @@ fn joined(token: &Token, public_key: &[u8; 32], notify: &MapNotify) -> Result<Jo
             Address::NatTraversal(n) => Some(n.etr_port),
             _ => None,
         })
-        .ok_or("the map-server's answer lacks its WireGuard port")?;
+        .ok_or_else(|| format!("the map-server at {address}'s answer lacks its WireGuard port"))?;
     let eids: Vec<EidPrefix> = records[2..]
         .iter()
         .filter_map(|r| EidPrefix::from_address(&r.eid, r.eid_mask_len))
         .collect();
     match (host(own), host(ms), eids.is_empty()) {
-        (Some(control_address), Some(map_server_control), false) => Ok(Joined {
+        (Some(control_address), Some(map_server_control), false) => Ok((
             control_address,
-            map_server_control,
-            map_server_endpoint: SocketAddr::new(token.map_server.ip(), port),
             eids,
-        }),
-        _ => Err("the map-server's answer lacks an address or an EID".into()),
+            Enrolled {
+                public_key: map_server.public_key,
+                control_address: map_server_control,
+                endpoint: SocketAddr::new(address.ip(), port),
+            },
+        )),
+        _ => Err(format!(
+            "the map-server at {address}'s answer lacks an address or an EID"
+        )),
     }
 }
 
-/// The node's configuration from what `joined` gave: the map-server with
-/// this node's derived Map-Register key, the EIDs, `overlay` (the
-/// destinations resolved on demand), the key file.
+/// The node's configuration from what `joined` gave: the map-servers with
+/// this node's Map-Register key for each (derived from `private_key`), the
+/// EIDs, `overlay` (the destinations resolved on demand), the key file.
 pub struct Settings<'a> {
     pub token: &'a Token,
     pub joined: &'a Joined,
-    pub site_key: &'a str,
+    pub private_key: &'a [u8; 32],
     pub overlay: &'a [IpNet],
     pub private_key_file: &'a Path,
 }
@@ -202,18 +307,21 @@ impl Settings<'_> {
              #   lispguard check-config FILE\n\
              control_address = \"{}\"\n\
              overlay = [{}]\n\
-             private_key_file = \"{}\"\n\n[[map_server]]\n",
+             private_key_file = \"{}\"\n",
             self.token.id,
             self.joined.control_address,
             overlay.join(", "),
             self.private_key_file.display(),
         );
-        for (name, value) in self.map_server() {
-            let value = match name {
-                "port" => value,
-                _ => format!("\"{value}\""),
-            };
-            let _ = writeln!(text, "{name} = {value}");
+        for map_server in &self.joined.map_servers {
+            text.push_str("\n[[map_server]]\n");
+            for (name, value) in self.map_server(map_server) {
+                let value = match name {
+                    "port" => value,
+                    _ => format!("\"{value}\""),
+                };
+                let _ = writeln!(text, "{name} = {value}");
+            }
         }
         for eid in &self.joined.eids {
             let _ = write!(
@@ -259,11 +367,13 @@ impl Settings<'_> {
                 agent.add_list("overlay", prefix.to_string());
             }
         }
-        let mut map_server = uci::Section::new("map_server", Some("ms1".into()));
-        for (name, value) in self.map_server() {
-            map_server.set(name, value);
+        for (n, enrolled) in self.joined.map_servers.iter().enumerate() {
+            let mut map_server = uci::Section::new("map_server", Some(format!("ms{}", n + 1)));
+            for (name, value) in self.map_server(enrolled) {
+                map_server.set(name, value);
+            }
+            file.sections.push(map_server);
         }
-        file.sections.push(map_server);
         for eid in &self.joined.eids {
             let mut section = uci::Section::new("eid", None);
             section.set("prefix", eid.prefix.to_string());
@@ -273,18 +383,18 @@ impl Settings<'_> {
         uci::write(&file).map_err(|e| e.to_string())
     }
 
-    /// The map_server options, as both formats name them.
-    fn map_server(&self) -> [(&'static str, String); 5] {
-        let endpoint = self.joined.map_server_endpoint;
+    /// A map_server's options, as both formats name them.
+    fn map_server(&self, enrolled: &Enrolled) -> [(&'static str, String); 5] {
+        let endpoint = enrolled.endpoint;
         [
             ("address", endpoint.ip().to_string()),
             ("port", endpoint.port().to_string()),
-            ("public_key", netconf::format_key(&self.token.public_key)),
+            ("public_key", netconf::format_key(&enrolled.public_key)),
+            ("control_address", enrolled.control_address.to_string()),
             (
-                "control_address",
-                self.joined.map_server_control.to_string(),
+                "key",
+                Token::site_key(self.private_key, &enrolled.public_key),
             ),
-            ("key", self.site_key.to_string()),
         ]
     }
 }
@@ -298,16 +408,20 @@ mod tests {
 
     fn joined() -> (Token, Joined) {
         let token = Token {
-            map_server: "192.0.2.1:4342".parse().unwrap(),
-            public_key: [0xaa; 32],
+            map_servers: Vec::new(),
             id: netconf::token::TokenId([1, 2, 3, 4, 5, 6, 7, 8]),
+            grant: "iid=1000 uses=1 pool=10.9.0.0/24".into(),
             secret: [0x11; 32],
+        };
+        let map_server = |last: u8, key: u8| Enrolled {
+            public_key: [key; 32],
+            control_address: IpAddr::from([100, 64, 0, last]),
+            endpoint: SocketAddr::from(([192, 0, 2, last], 51820)),
         };
         let joined = Joined {
             control_address: "100.64.1.3".parse().unwrap(),
-            map_server_control: "100.64.0.1".parse().unwrap(),
-            map_server_endpoint: "192.0.2.1:51820".parse().unwrap(),
             eids: vec!["[1000] 10.9.0.3/32".parse().unwrap()],
+            map_servers: vec![map_server(1, 0xaa), map_server(254, 0xbb)],
         };
         (token, joined)
     }
@@ -316,7 +430,7 @@ mod tests {
         Settings {
             token,
             joined,
-            site_key: "derived-key",
+            private_key: &[0x22; 32],
             overlay,
             private_key_file: Path::new("/etc/lispguard/agent.key"),
         }
@@ -333,8 +447,16 @@ mod tests {
         let (from_uci, _) = Config::parse_uci(Path::new("lispguard"), &uci).unwrap();
         assert_eq!(from_toml, from_uci);
         assert_eq!(from_uci.control_address, joined.control_address);
-        assert_eq!(from_uci.map_servers[0].key, "derived-key");
-        assert_eq!(from_uci.map_servers[0].port, 51820);
+        // One map-server each, with the key derived for it.
+        assert_eq!(from_uci.map_servers.len(), 2);
+        for (configured, enrolled) in from_uci.map_servers.iter().zip(&joined.map_servers) {
+            assert_eq!(
+                configured.key,
+                Token::site_key(&[0x22; 32], &enrolled.public_key)
+            );
+            assert_eq!(configured.port, 51820);
+        }
+        assert_ne!(from_uci.map_servers[0].key, from_uci.map_servers[1].key);
         assert_eq!(from_uci.eids[0].prefix, joined.eids[0].prefix);
         assert!(uci.contains("option enabled '1'"), "{uci}");
         // Configured now: a second join must be forced.

@@ -62,7 +62,7 @@ struct Run {
 /// the map-server's configuration is not edited.
 #[argh(subcommand, name = "join")]
 struct Join {
-    /// the token, lgt1.... as `token create` printed it
+    /// the token, lgt2.... as `token create` printed it
     #[argh(positional)]
     token: String,
     /// the configuration file to write: TOML if it ends in .toml (default
@@ -209,16 +209,15 @@ fn join_and_run(join: Join) -> Result<(), Failure> {
         .collect::<Result<Vec<_>, _>>()?;
     let private_key = netconf::load_or_create_private_key(&join.key)
         .map_err(|e| format!("{}: {e}", join.key.display()))?;
-    let joined = agent::join::enrol(&token, &private_key, lisp::address::WIREGUARD_PORT)?;
+    let (joined, failed) = agent::join::enrol(&token, &private_key, lisp::address::WIREGUARD_PORT)?;
     let overlay = match overlay.is_empty() {
         true => joined.eids.iter().map(|e| e.prefix).collect(),
         false => overlay,
     };
-    let site_key = token.site_key(&private_key);
     let settings = agent::join::Settings {
         token: &token,
         joined: &joined,
-        site_key: &site_key,
+        private_key: &private_key,
         overlay: &overlay,
         private_key_file: &join.key,
     };
@@ -228,7 +227,7 @@ fn join_and_run(join: Join) -> Result<(), Failure> {
             .uci(existing.as_deref().unwrap_or_default(), join.force)
             .map_err(|e| format!("{}: {e}", join.config.display()))?,
     };
-    // It holds the node's Map-Register key.
+    // It holds the node's Map-Register keys.
     let written = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
@@ -238,13 +237,25 @@ fn join_and_run(join: Join) -> Result<(), Failure> {
         .and_then(|mut f| f.write_all(text.as_bytes()));
     written.map_err(|e| format!("{}: {e}", join.config.display()))?;
     let eids: Vec<String> = joined.eids.iter().map(|e| e.to_string()).collect();
+    let map_servers: Vec<String> = joined
+        .map_servers
+        .iter()
+        .map(|m| m.endpoint.to_string())
+        .collect();
     println!(
         "enrolled with the map-server at {}: control address {}, EIDs {}; configuration in {}",
-        joined.map_server_endpoint,
+        map_servers.join(" and "),
         joined.control_address,
         eids.join(", "),
         join.config.display()
     );
+    for why in &failed {
+        eprintln!(
+            "warning: not enrolled there: {why}. This node works through the map-servers \
+             that enrolled it; `lispguard join --force` with the same token and key enrols \
+             it with the others (the same node asking again gets the same addresses)"
+        );
+    }
     if join.no_start {
         return Ok(());
     }

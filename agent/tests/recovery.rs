@@ -392,6 +392,35 @@ fn with_two_map_servers_first_contacts_go_on_when_one_is_gone() {
 }
 
 #[test]
+fn a_node_enrolled_through_one_map_server_of_a_group_is_resolved_through_the_other() {
+    let mut lab = Lab::new("r9");
+    lab.enable_enrolment();
+    lab.add_second_map_server();
+    lab.start();
+    let token = lab.create_token(&["--iid", "1000", "--pool", "10.9.0.0/24", "--uses", "5"]);
+    // Both up: the robot enrols with both, with the same addresses.
+    let said = lab.join("r1", &token).unwrap();
+    assert!(said.contains(" and 172.31.254.2:"), "with both: {said}");
+    let sites = lab.second_ms_command(&["sites"]);
+    assert!(sites.contains("node-100.64.1.1"), "{sites}");
+    // The first map-server is gone: the next robot enrols through the
+    // second alone, which verifies the token with no state from the
+    // first.
+    lab.stop_map_server(libc::SIGTERM);
+    let said = lab.join("r2", &token).unwrap();
+    assert!(said.contains("control address 100.64.1.2"), "{said}");
+    assert!(!said.contains(" and "), "{said}");
+    let tokens = lab.second_ms_command(&["token", "list"]);
+    assert!(tokens.contains("active"), "{tokens}");
+    // Each reaches the other through the second map-server.
+    let (r1, r2) = (lab.get("r1").ns.clone(), lab.get("r2").ns.clone());
+    let (answered, text) = first_ping(&r1, "10.9.0.2", 2);
+    assert!(answered, "r1 -> r2:\n{text}");
+    let (answered, text) = first_ping(&r2, "10.9.0.1", 2);
+    assert!(answered, "r2 -> r1:\n{text}");
+}
+
+#[test]
 fn sighup_starts_again_with_a_changed_configuration_and_keeps_the_tunnels() {
     let mut lab = Lab::new("r6");
     lab.node("a", 1000, "10.1.0.0/24");

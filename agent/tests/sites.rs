@@ -433,15 +433,24 @@ fn twenty_robots_enrol_with_one_token_and_reach_each_other_and_bad_enrolments_ar
     .unwrap();
     let node = netconf::public_key(&netconf::generate_private_key());
     let rloc = lab.get("a").rloc.parse().unwrap();
-    let message =
-        agent::join::register(&once, &node, std::net::SocketAddr::new(rloc, 51820), 9, 1).unwrap();
+    let message = agent::join::register(
+        &once,
+        &node,
+        std::net::SocketAddr::new(rloc, 51820),
+        9,
+        1,
+        None,
+    )
+    .unwrap();
     let answers = e2e::in_namespace(&lab.get("a").ns, move || {
         let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
         let wait = std::time::Duration::from_secs(1);
         socket.set_read_timeout(Some(wait)).unwrap();
         let mut buf = [0; 1500];
         [0, 1].map(|_| {
-            socket.send_to(&message, once.map_server).unwrap();
+            socket
+                .send_to(&message, once.map_servers[0].address)
+                .unwrap();
             socket.recv(&mut buf).is_ok()
         })
     });

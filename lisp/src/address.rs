@@ -21,6 +21,8 @@ pub mod afi {
     pub const NONE: u16 = 0;
     pub const IPV4: u16 = 1;
     pub const IPV6: u16 = 2;
+    /// Distinguished Name (RFC 9735): a null-terminated ASCII string.
+    pub const DISTINGUISHED_NAME: u16 = 17;
     /// LISP Canonical Address Format (RFC 8060).
     pub const LCAF: u16 = 16387;
 }
@@ -34,6 +36,9 @@ pub mod lcaf_type {
 
 /// LCAF levels the parser descends before it keeps the rest whole.
 pub const MAX_LCAF_DEPTH: usize = 3;
+/// The longest Distinguished Name read, in bytes without its null: a
+/// bound of this codec, not of RFC 9735.
+pub const MAX_NAME: usize = 255;
 /// RTR RLOCs kept from a NAT-Traversal LCAF.
 pub const MAX_RTR_RLOCS: usize = 2;
 
@@ -52,6 +57,9 @@ pub enum Address<'a> {
     None,
     /// AFI 1 or 2.
     Ip(IpAddr),
+    /// AFI 17, a Distinguished Name (RFC 9735): printable ASCII, at most
+    /// [`MAX_NAME`] bytes, written with its terminating null.
+    Name(&'a str),
     /// Instance-ID LCAF (type 2): the address within a virtual network.
     InstanceId(InstanceId),
     /// NAT-Traversal LCAF (type 7): how to reach an ETR behind a NAT.
@@ -213,7 +221,9 @@ impl<'a> Address<'a> {
                 KeyedAddress::Ip(ip) => *ip,
                 KeyedAddress::InstanceId(i) => i.address,
             },
-            Address::None | Address::NatTraversal(_) | Address::Unknown(_) => None,
+            Address::None | Address::Name(_) | Address::NatTraversal(_) | Address::Unknown(_) => {
+                None
+            }
         }
     }
 
@@ -272,7 +282,51 @@ fn read_at_depth<'a>(c: &mut Cursor<'a>, depth: usize) -> Result<Address<'a>, Pa
             Ipv6Addr::from(c.array::<16>("IPv6 address")?).into(),
         )),
         afi::LCAF => read_lcaf(c, start, depth),
+        afi::DISTINGUISHED_NAME => read_name(c),
         _ => c.fail(start, ParseErrorKind::UnknownAfi(afi)),
+    }
+}
+
+/// A Distinguished Name after its AFI: printable ASCII up to the null,
+/// at most [`MAX_NAME`] bytes of it.
+fn read_name<'a>(c: &mut Cursor<'a>) -> Result<Address<'a>, ParseError> {
+    let start = c.pos();
+    loop {
+        let at = c.pos();
+        match c.u8("Distinguished Name")? {
+            0 => break,
+            _ if at - start >= MAX_NAME => {
+                return c.fail(
+                    start,
+                    ParseErrorKind::TooMany {
+                        field: "Distinguished Name bytes",
+                        max: MAX_NAME,
+                    },
+                )
+            }
+            b if b == b' ' || b.is_ascii_graphic() => {}
+            b => {
+                return c.fail(
+                    at,
+                    ParseErrorKind::Invalid {
+                        field: "Distinguished Name byte",
+                        value: b.into(),
+                    },
+                )
+            }
+        }
+    }
+    let bytes = c.since(start);
+    match core::str::from_utf8(&bytes[..bytes.len() - 1]) {
+        Ok(name) => Ok(Address::Name(name)),
+        // Printable ASCII is UTF-8: this is not reached.
+        Err(_) => c.fail(
+            start,
+            ParseErrorKind::Invalid {
+                field: "Distinguished Name",
+                value: 0,
+            },
+        ),
     }
 }
 
@@ -539,6 +593,7 @@ impl Emit for Address<'_> {
         match self {
             Address::None => ip_len(&None),
             Address::Ip(ip) => ip_len(&Some(*ip)),
+            Address::Name(name) => 2 + name.len() + 1,
             Address::InstanceId(x) => x.wire_len(),
             Address::NatTraversal(x) => x.wire_len(),
             Address::SecurityKey(x) => x.wire_len(),
@@ -550,6 +605,11 @@ impl Emit for Address<'_> {
         match self {
             Address::None => emit_ip(&None, w),
             Address::Ip(ip) => emit_ip(&Some(*ip), w),
+            Address::Name(name) => {
+                w.u16(afi::DISTINGUISHED_NAME)?;
+                w.bytes(name.as_bytes())?;
+                w.u8(0)
+            }
             Address::InstanceId(x) => x.emit(w),
             Address::NatTraversal(x) => x.emit(w),
             Address::SecurityKey(x) => x.emit(w),
@@ -709,5 +769,31 @@ mod tests {
         let err = parse(&[0, 6, 1, 2, 3, 4, 5, 6]).unwrap_err();
         assert_eq!(err.offset, 0);
         assert_eq!(err.kind, ParseErrorKind::UnknownAfi(6));
+    }
+
+    #[test]
+    fn a_distinguished_name_is_ascii_up_to_its_null() {
+        let name = Address::Name("iid=1000 pool=10.9.0.0/24");
+        let bytes = bytes_of(&name);
+        assert_eq!(&bytes[..2], &[0, 17]);
+        assert_eq!(bytes.last(), Some(&0));
+        assert_eq!(parse(&bytes), Ok((name, bytes.len())));
+        // No null: the message ends inside it.
+        assert!(matches!(
+            parse(&bytes[..bytes.len() - 1]).unwrap_err().kind,
+            ParseErrorKind::Truncated { .. }
+        ));
+        // A control byte, or longer than the bound: refused, not read on.
+        let err = parse(&[0, 17, b'a', 7, 0]).unwrap_err();
+        assert_eq!(err.offset, 3);
+        let mut long = vec![0, 17];
+        long.extend([b'a'; MAX_NAME + 1]);
+        long.push(0);
+        assert!(matches!(
+            parse(&long).unwrap_err().kind,
+            ParseErrorKind::TooMany { .. }
+        ));
+        long.remove(2);
+        assert_eq!(parse(&long).unwrap().1, long.len());
     }
 }

@@ -103,6 +103,7 @@ fn address() -> impl Strategy<Value = Address<'static>> {
     prop_oneof![
         Just(Address::None),
         ip().prop_map(Address::Ip),
+        "[ -~]{0,40}".prop_map(|n| Address::Name(String::leak(n))),
         instance_id().prop_map(Address::InstanceId),
         nat_traversal().prop_map(Address::NatTraversal),
         security_key().prop_map(Address::SecurityKey),

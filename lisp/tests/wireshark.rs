@@ -68,6 +68,7 @@ fn afi(address: &Address) -> u16 {
         Address::None => 0,
         Address::Ip(ip) if ip.is_ipv4() => 1,
         Address::Ip(_) => 2,
+        Address::Name(_) => 17,
         _ => 16387,
     }
 }
@@ -300,6 +301,27 @@ fn wireshark_decodes_every_field_as_written() {
         echo.body.algorithm,
     ));
     e.extend(mapping_fields(&body_records));
+    expected.push(e);
+
+    let enrolment = samples::enrolment();
+    let records: Vec<Record> = enrolment.body.records.iter().collect();
+    let x = enrolment.body.xtr.unwrap();
+    let mut e = vec![
+        ("lisp.type", "3".to_string()),
+        ("lisp.mreg.flags.xtrid", "1".into()),
+        ("lisp.xtrid", hex(&x.xtr_id.to_be_bytes())),
+        ("lisp.siteid", hex(&x.site_id.to_be_bytes())),
+        (
+            "lisp.mapping.eid.dn",
+            "iid=1000 uses=20 until=1764400000 pool=10.9.0.0/24".into(),
+        ),
+    ];
+    e.extend(auth_fields(
+        &all[11].1,
+        enrolment.body.key_id,
+        enrolment.body.algorithm,
+    ));
+    e.extend(mapping_fields(&records));
     expected.push(e);
 
     let mut fields: Vec<&str> = expected.iter().flatten().map(|(f, _)| *f).collect();

@@ -4,6 +4,7 @@
 
 use crate::db::Mapping;
 use crate::enrolment::Node;
+use crate::issue::Issued;
 use lisp::EidPrefix;
 use netconf::PublicKey;
 use std::net::SocketAddr;
@@ -25,6 +26,9 @@ pub enum Change {
     Unrevoked { site: String },
     /// Where the site's WireGuard packets come from now.
     Observed { site: String, endpoint: SocketAddr },
+    /// A group token another map-server issued, seen first in an
+    /// enrolment that was accepted.
+    TokenLearnt(Box<Issued>),
     /// A node enrolled with a token, which has `uses_left` now.
     Enrolled { node: Box<Node>, uses_left: u32 },
     /// An enrolled node has another name.

@@ -37,6 +37,7 @@
 
 use crate::enrolment::EnrolmentConfig;
 use crate::relay::RelayConfig;
+use crate::token::MapServer;
 use lisp::EidPrefix;
 use netconf::check::options::{self, boolean, integer, nonempty};
 use netconf::check::{rules, Document, Report, Section, Value};
@@ -419,7 +420,8 @@ fn read_relay(
 }
 
 /// The `[enrolment]` table: the pool of enrolled nodes' control
-/// addresses.
+/// addresses; for map-servers that enrol each other's nodes, the secret
+/// they share and the others' underlay listeners and WireGuard keys.
 fn read_enrolment(report: &mut Report, section: &Section) -> Option<EnrolmentConfig> {
     let mut o = report.options(section, "enrolment.");
     let control_pool = o.required(
@@ -433,10 +435,38 @@ fn read_enrolment(report: &mut Report, section: &Section) -> Option<EnrolmentCon
             }
         },
     );
+    let group_secret = o.get("group_secret", |v| {
+        rules::key(v).map_err(|e| format!("{e} (make one with `wg genkey`, the same on each)"))
+    });
+    let group = o.list("group", |v| {
+        let text = options::text(v)?;
+        let bad = || {
+            format!(
+                "'{text}' is not 'ADDRESS:PORT PUBLIC_KEY' (another map-server's \
+                 underlay_listen and WireGuard public key)"
+            )
+        };
+        let (address, key) = text.split_once(' ').ok_or_else(bad)?;
+        Ok(MapServer {
+            address: address.trim().parse().map_err(|_| bad())?,
+            public_key: netconf::parse_key(key.trim())?,
+        })
+    });
+    if group.as_ref().is_some_and(|g| !g.is_empty())
+        && group_secret.is_none()
+        && !o.is_set("group_secret")
+    {
+        o.error_on(
+            "group",
+            "a group needs group_secret, the same on each of its map-servers",
+        );
+    }
     let ok = !o.had_errors();
     o.finish();
     Some(EnrolmentConfig {
         control_pool: control_pool?,
+        group_secret,
+        group: group.unwrap_or_default(),
     })
     .filter(|_| ok)
 }

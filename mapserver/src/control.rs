@@ -7,7 +7,7 @@
 //! < [1000] 10.2.0.0/24 of site 'b' ...
 //! > token create iid=1000 uses=20 expires=86400 pool=10.9.0.0/24
 //! < OK
-//! < lgt1.BMAAAgEQ...
+//! < lgt2.BMAAAgEQ...
 //! < token 3f2a... for [1000] pool 10.9.0.0/24, 20 uses, expires in 1d00h
 //! ```
 
@@ -108,12 +108,18 @@ fn token(request: &str, server: &Server, tokens: &mut Tokens) -> Result<String, 
             let request = Request::parse(argument)?;
             let (underlay, public_key) = (server.underlay_addr(), tokens.public_key);
             let (token, issued) = server.with_engine(|engine, _, _| {
-                if engine.enrolment_mut().is_none() {
+                let Some(enrolment) = engine.enrolment_mut().map(|e| e.config().clone()) else {
                     return Err("enrolment is off: set [enrolment] control_pool in the \
                         configuration and restart"
                         .to_string());
-                }
-                request.issue(|eid| engine.claimant(eid), underlay, public_key, now)
+                };
+                request.issue(
+                    |eid| engine.claimant(eid),
+                    underlay,
+                    public_key,
+                    &enrolment,
+                    now,
+                )
             })?;
             tokens.store.add_token(&issued).map_err(|e| e.to_string())?;
             server.with_engine(|engine, _, _| {

@@ -590,8 +590,9 @@ impl MapServer {
         };
         let decided = (|| {
             let xtr = untrusted.untrusted_xtr().ok_or(DropReason::Malformed)?;
+            let grant = crate::enrolment::untrusted_grant(untrusted.untrusted_records().iter());
             let (id, key) = enrolment
-                .key_of(xtr.site_id)
+                .key_of(xtr.site_id, grant)
                 .ok_or(DropReason::UnknownToken)?;
             let verified = untrusted.verify(&key).map_err(|_| DropReason::AuthFailed)?;
             let register = MapRegister::parse(&verified).map_err(|_| DropReason::Malformed)?;
@@ -607,7 +608,7 @@ impl MapServer {
                         .flatten()
                         .any(|s| s.config.control_address() == Some(address))
             };
-            let enrolled = enrolment.enrol(unix, id, &register, taken, control_taken)?;
+            let enrolled = enrolment.enrol(unix, (id, key), &register, taken, control_taken)?;
             Ok((enrolled, key, register.body.nonce, xtr))
         })();
         let public_key = netconf::public_key(enrolment.private_key());
@@ -626,6 +627,10 @@ impl MapServer {
                 node.eids.iter().map(|e| e.to_string()).collect::<Vec<_>>()
             );
             self.add_site(node.site());
+            if let Some(token) = &enrolled.learnt {
+                log::info!("group token {} seen first: kept", token.id);
+                out.store(Change::TokenLearnt(Box::new(token.clone())));
+            }
             out.store(Change::Enrolled {
                 node: Box::new(node.clone()),
                 uses_left: enrolled.uses_left,

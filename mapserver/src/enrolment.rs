@@ -1,22 +1,30 @@
 //! Zero-touch enrolment: a node with a token (`lispguard join`) becomes a
 //! site without an edit of the configuration. It sends a Map-Register to
-//! the underlay listener with the I bit set: the Site-ID is the token's id,
-//! the xTR-ID the node's own random id, one record per EID it asks for (the
-//! token's pool or prefixes) carrying its WireGuard key, authenticated with
-//! the key derived from the token's secret. This module decides on it:
-//! which token, whether it still enrols, a replay, the EIDs and control
-//! address to give; the engine then adds the site and answers.
+//! the underlay listener with the I bit set, authenticated with the key
+//! derived from the token's secret: the Site-ID is the token's id, the
+//! xTR-ID the node's own id, and the records are
+//! 1. its WireGuard key around the control address it asks for, or
+//!    0.0.0.0/0 (any);
+//! 2. the token's grant, as a Distinguished Name;
+//! 3. the EIDs it asks for, if any.
+//!
+//! A node asks for addresses when another map-server of the group gave
+//! them: each map-server of a group verifies any of the group's tokens from
+//! the grant and the secret they share, and learns the token when it first
+//! sees it. This module decides on an enrolment: which token, whether it
+//! still enrols, a replay, the EIDs and control address to give; the
+//! engine then adds the site and answers.
 //!
 //! The node's own Map-Register key never crosses the underlay: both sides
 //! derive it from the X25519 of their WireGuard keys
-//! ([`Token::site_key_of`]).
+//! ([`Token::site_key`]).
 
 use crate::config::{Peer, Site};
 use crate::issue::{Grant, Issued, State};
 use crate::metrics::DropReason;
-use crate::token::{Token, TokenId};
+use crate::token::{MapServer, Token, TokenId};
 use ipnet::IpNet;
-use lisp::{EidPrefix, MapRegister};
+use lisp::{Address, EidPrefix, MapRegister, Record};
 use netconf::PublicKey;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -26,10 +34,65 @@ use std::net::IpAddr;
 const NONCES_KEPT: usize = 64;
 
 /// The `[enrolment]` section.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct EnrolmentConfig {
     /// Where enrolled nodes' control addresses come from.
     pub control_pool: IpNet,
+    /// The secret the map-servers of a group share: the secrets of the
+    /// group's tokens derive from it.
+    pub group_secret: Option<[u8; 32]>,
+    /// The group's other map-servers, named in the tokens this one issues.
+    pub group: Vec<MapServer>,
+}
+
+// The group secret stays out of logs.
+impl std::fmt::Debug for EnrolmentConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrolmentConfig")
+            .field("control_pool", &self.control_pool)
+            .field("group_secret", &self.group_secret.map(|_| "..."))
+            .field("group", &self.group)
+            .finish()
+    }
+}
+
+/// An enrolment's records, read.
+struct Asked<'a> {
+    public_key: PublicKey,
+    /// The control address it asks for; None: any.
+    control_address: Option<IpAddr>,
+    grant: Option<&'a str>,
+    /// The EIDs it asks for; empty: what the token gives.
+    eids: Vec<EidPrefix>,
+}
+
+impl<'a> Asked<'a> {
+    fn read(records: impl Iterator<Item = Record<'a>>) -> Result<Asked<'a>, DropReason> {
+        let mut records = records.peekable();
+        let first = records.next().ok_or(DropReason::Malformed)?;
+        let public_key = first.eid.wireguard_key().ok_or(DropReason::Malformed)?;
+        let control_address = first.eid.ip().filter(|ip| !ip.is_unspecified());
+        let grant = match records.peek().map(|r| &r.eid) {
+            Some(Address::Name(grant)) => Some(*grant),
+            _ => None,
+        };
+        let eids = records
+            .skip(usize::from(grant.is_some()))
+            .map(|r| EidPrefix::from_address(&r.eid, r.eid_mask_len).ok_or(DropReason::Malformed))
+            .collect::<Result<_, _>>()?;
+        Ok(Asked {
+            public_key,
+            control_address,
+            grant,
+            eids,
+        })
+    }
+}
+
+/// The grant an enrolment carries, read before it is verified: the key
+/// of a group token derives from it.
+pub fn untrusted_grant<'a>(records: impl Iterator<Item = Record<'a>>) -> Option<&'a str> {
+    Asked::read(records).ok()?.grant
 }
 
 /// An enrolled node: a site that came with a token.
@@ -75,6 +138,8 @@ pub struct Enrolled {
     pub new: bool,
     /// The token's uses left after it.
     pub uses_left: u32,
+    /// A group token this map-server had not seen, kept now.
+    pub learnt: Option<Issued>,
 }
 
 /// The tokens and the nodes they enrolled.
@@ -112,6 +177,10 @@ impl Enrolment {
         self.nodes.iter_mut().find(|n| n.name == name)
     }
 
+    pub fn config(&self) -> &EnrolmentConfig {
+        &self.config
+    }
+
     pub fn private_key(&self) -> &[u8; 32] {
         &self.private_key
     }
@@ -127,33 +196,43 @@ impl Enrolment {
         }
     }
 
-    /// The key that verifies an enrolment naming Site-ID `site_id`.
-    pub fn key_of(&self, site_id: u64) -> Option<(TokenId, [u8; 32])> {
+    /// The key that verifies an enrolment naming Site-ID `site_id`: a
+    /// token this map-server knows, else a group token's, from the grant
+    /// the enrolment carries.
+    pub fn key_of(&self, site_id: u64, grant: Option<&str>) -> Option<(TokenId, [u8; 32])> {
         let id = TokenId(site_id.to_be_bytes());
-        self.tokens.get(&id).map(|t| (id, t.register_key))
+        if let Some(token) = self.tokens.get(&id) {
+            return Some((id, token.register_key));
+        }
+        let secret = Token::group_secret(self.config.group_secret.as_ref()?, id, grant?);
+        Some((id, Token::register_key_of(&secret)))
     }
 
     /// Decides on an enrolment Map-Register, verified with token `id`'s
-    /// key; `taken` says whether an address is some site's already (an
-    /// EID registered or configured, a control address). Nothing changes
-    /// when it is refused.
+    /// key (`key`); `taken` says whether an address is some site's already
+    /// (an EID registered or configured, a control address). Nothing
+    /// changes when it is refused.
     pub fn enrol(
         &mut self,
         now: i64,
-        id: TokenId,
+        (id, key): (TokenId, [u8; 32]),
         register: &MapRegister,
         taken: impl Fn(&EidPrefix) -> bool,
         control_taken: impl Fn(IpAddr) -> bool,
     ) -> Result<Enrolled, DropReason> {
-        let token = self.tokens.get(&id).ok_or(DropReason::UnknownToken)?;
+        let asked = Asked::read(register.body.records.iter())?;
+        // A group token seen for the first time is kept when it enrols.
+        let (mut token, learnt) = match self.tokens.get(&id) {
+            Some(token) => (token.clone(), false),
+            None => {
+                let grant = asked.grant.ok_or(DropReason::UnknownToken)?;
+                let token =
+                    Issued::from_grant(id, key, grant, now).map_err(|_| DropReason::Malformed)?;
+                (token, true)
+            }
+        };
         let xtr_id = register.body.xtr.map(|x| x.xtr_id).unwrap_or_default();
-        let public_key = register
-            .body
-            .records
-            .iter()
-            .next()
-            .and_then(|r| r.eid.wireguard_key())
-            .ok_or(DropReason::Malformed)?;
+        let public_key = asked.public_key;
         let nonce = register.body.nonce;
         if self.nonces.get(&id).is_some_and(|n| n.contains(&nonce)) {
             return Err(DropReason::Replayed);
@@ -170,35 +249,60 @@ impl Enrolment {
                 node: node.clone(),
                 new: false,
                 uses_left: token.uses_left,
+                learnt: None,
             });
         }
         if token.state(now) != State::Active {
             return Err(DropReason::TokenNotActive);
         }
-        let eids = match &token.grant {
+        let free = |eid: &EidPrefix| !taken(eid) && !self.holds(eid);
+        let given: Vec<EidPrefix> = match &token.grant {
             Grant::Prefixes(prefixes) => prefixes
                 .iter()
                 .map(|p| EidPrefix::new(token.iid, *p))
                 .collect(),
-            Grant::Pool(pool) => {
-                let free = pool
-                    .hosts()
-                    .map(|a| EidPrefix::new(token.iid, IpNet::from(a)))
-                    .find(|eid| !taken(eid) && !self.holds(eid));
-                vec![free.ok_or(DropReason::PoolExhausted)?]
+            Grant::Pool(pool) => pool
+                .hosts()
+                .map(|a| EidPrefix::new(token.iid, IpNet::from(a)))
+                .filter(free)
+                .take(1)
+                .collect(),
+        };
+        // Addresses another map-server of the group gave: the same here,
+        // or none.
+        let eids = match asked.eids.is_empty() {
+            true if given.is_empty() => return Err(DropReason::PoolExhausted),
+            true => given,
+            false => {
+                let within = |eid: &EidPrefix| match &token.grant {
+                    Grant::Prefixes(_) => given.contains(eid),
+                    Grant::Pool(pool) => {
+                        eid.iid == token.iid
+                            && pool.contains(&eid.prefix)
+                            && eid.prefix.prefix_len() == eid.prefix.max_prefix_len()
+                    }
+                };
+                if !asked.eids.iter().all(|e| within(e) && free(e)) {
+                    return Err(DropReason::AddressTaken);
+                }
+                asked.eids
             }
         };
-        let control_address = self
-            .config
-            .control_pool
-            .hosts()
-            .find(|a| !control_taken(*a) && !self.nodes.iter().any(|n| n.control_address == *a))
-            .ok_or(DropReason::PoolExhausted)?;
-        remember(self.nonces.entry(id).or_default(), nonce);
-        let Some(token) = self.tokens.get_mut(&id) else {
-            return Err(DropReason::UnknownToken);
+        let control_free =
+            |a: IpAddr| !control_taken(a) && !self.nodes.iter().any(|n| n.control_address == a);
+        let control_address = match asked.control_address {
+            Some(a) if self.config.control_pool.contains(&a) && control_free(a) => a,
+            Some(_) => return Err(DropReason::AddressTaken),
+            None => self
+                .config
+                .control_pool
+                .hosts()
+                .find(|a| control_free(*a))
+                .ok_or(DropReason::PoolExhausted)?,
         };
+        remember(self.nonces.entry(id).or_default(), nonce);
         token.uses_left -= 1;
+        self.tokens.insert(id, token.clone());
         let node = Node {
             // Unique as its control address is.
             name: format!("node-{control_address}"),
@@ -208,7 +312,7 @@ impl Enrolment {
             xtr_id,
             token: id,
             group: token.group.clone(),
-            key: Token::site_key_of(&self.private_key, &public_key),
+            key: Token::site_key(&self.private_key, &public_key),
             created: now,
         };
         self.nodes.push(node.clone());
@@ -216,6 +320,7 @@ impl Enrolment {
             node,
             new: true,
             uses_left: token.uses_left,
+            learnt: learnt.then_some(token),
         })
     }
 

@@ -2,8 +2,14 @@
 //! checked, and the record the map-server keeps of each token. The
 //! token's secret is printed once and never kept: the record holds the key
 //! derived from it ([`crate::token::Token::register_key`]).
+//!
+//! A token carries its grant as text, the request's own line with the
+//! expiry as a unix time (`iid=1000 uses=20 until=1764400000
+//! pool=10.9.0.0/24`): the map-servers of a group read a token another
+//! issued from it ([`Issued::from_grant`]).
 
-use crate::token::{Token, TokenId};
+use crate::enrolment::EnrolmentConfig;
+use crate::token::{MapServer, Token, TokenId, MAX_GRANT};
 use ipnet::IpNet;
 use lisp::EidPrefix;
 use netconf::check::rules::{not_default, parse_prefix};
@@ -87,6 +93,8 @@ pub struct Request {
     pub uses: u32,
     /// Seconds from its creation; None: never expires.
     pub lifetime: Option<u64>,
+    /// Or when it expires, in unix seconds (a grant's text).
+    pub until: Option<i64>,
     pub group: Option<String>,
     /// The address nodes reach the underlay listener at, when it listens
     /// on a wildcard address.
@@ -99,6 +107,9 @@ impl Request {
         let mut line = format!("iid={} uses={}", self.iid, self.uses);
         if let Some(seconds) = self.lifetime {
             let _ = write!(line, " expires={seconds}");
+        }
+        if let Some(at) = self.until {
+            let _ = write!(line, " until={at}");
         }
         if let Some(group) = &self.group {
             let _ = write!(line, " group={group}");
@@ -120,6 +131,7 @@ impl Request {
     /// Reads [`Request::to_line`]'s text and checks every value.
     pub fn parse(line: &str) -> Result<Request, String> {
         let (mut iid, mut uses, mut lifetime, mut group, mut address) = (None, 1, None, None, None);
+        let mut until = None;
         let (mut pool, mut prefixes) = (None, Vec::new());
         for field in line.split_whitespace() {
             let Some((name, value)) = field.split_once('=') else {
@@ -141,6 +153,12 @@ impl Request {
                         .map_err(|_| format!("uses {value}: too many"))?
                 }
                 "expires" => lifetime = Some(number("expires")?),
+                "until" => {
+                    until = Some(
+                        i64::try_from(number("until")?)
+                            .map_err(|_| format!("until {value}: too late"))?,
+                    )
+                }
                 "group" => group = Some(check_group(value)?),
                 "address" => {
                     address = Some(
@@ -167,6 +185,7 @@ impl Request {
             grant,
             uses,
             lifetime,
+            until,
             group,
             address,
         };
@@ -197,15 +216,26 @@ impl Request {
             .collect()
     }
 
+    /// When a token of this request, made at unix second `now`, expires.
+    fn expires(&self, now: i64) -> Option<i64> {
+        self.until.or_else(|| {
+            self.lifetime
+                .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX)))
+        })
+    }
+
     /// Issues the token: `claimant` names the configured site, if any,
     /// that holds EIDs overlapping an EID of the request (the token must
     /// not hand out a site's addresses); `underlay` is where the map-server
-    /// listens for the enrolment, `public_key` its WireGuard key.
+    /// listens for the enrolment, `public_key` its WireGuard key. With a
+    /// group in `enrolment`, the token names the group's map-servers after
+    /// this one and its secret is the group's to derive.
     pub fn issue(
         &self,
         claimant: impl Fn(&EidPrefix) -> Option<String>,
         underlay: Option<SocketAddr>,
         public_key: PublicKey,
+        enrolment: &EnrolmentConfig,
         now: i64,
     ) -> Result<(Token, Issued), String> {
         for eid in self.eids() {
@@ -230,21 +260,57 @@ impl Request {
                 ))
             }
         };
-        let token = Token::generate(map_server, public_key).map_err(|e| e.to_string())?;
-        let issued = Issued {
-            id: token.id,
-            register_key: token.register_key(),
+        let grant = Request {
+            lifetime: None,
+            until: self.expires(now),
+            address: None,
+            ..self.clone()
+        }
+        .to_line();
+        if grant.len() > MAX_GRANT {
+            return Err(format!(
+                "the grant '{grant}' is longer than a token carries ({MAX_GRANT} bytes): \
+                 give fewer prefixes"
+            ));
+        }
+        let mut map_servers = vec![MapServer {
+            address: map_server,
+            public_key,
+        }];
+        map_servers.extend(&enrolment.group);
+        let token = Token::generate(map_servers, grant, enrolment.group_secret.as_ref())
+            .map_err(|e| e.to_string())?;
+        let issued = self.issued(token.id, token.register_key(), now);
+        Ok((token, issued))
+    }
+
+    /// The record of token `id` of this request, made at `now`.
+    fn issued(&self, id: TokenId, register_key: [u8; 32], now: i64) -> Issued {
+        Issued {
+            id,
+            register_key,
             iid: self.iid,
             grant: self.grant.clone(),
             uses_left: self.uses,
-            expires: self
-                .lifetime
-                .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
+            expires: self.expires(now),
             group: self.group.clone(),
             revoked: false,
             created: now,
-        };
-        Ok((token, issued))
+        }
+    }
+}
+
+impl Issued {
+    /// A group token another map-server issued, read from the grant its
+    /// enrolment carried (verified with the key derived from it), first
+    /// seen at `now`.
+    pub fn from_grant(
+        id: TokenId,
+        register_key: [u8; 32],
+        grant: &str,
+        now: i64,
+    ) -> Result<Issued, String> {
+        Ok(Request::parse(grant)?.issued(id, register_key, now))
     }
 }
 
@@ -350,6 +416,7 @@ mod tests {
             ]),
             uses: 1,
             lifetime: Some(86400),
+            until: None,
             group: Some("robots".into()),
             address: Some("192.0.2.1".parse().unwrap()),
         };
@@ -392,18 +459,27 @@ mod tests {
         let nobody = |_: &EidPrefix| None;
         let key = [5; 32];
         let underlay = "192.0.2.1:4342".parse().ok();
-        let error = r.issue(nobody, None, key, 1000).unwrap_err();
+        let alone = EnrolmentConfig {
+            control_pool: "100.64.1.0/24".parse().unwrap(),
+            group_secret: None,
+            group: Vec::new(),
+        };
+        let error = r.issue(nobody, None, key, &alone, 1000).unwrap_err();
         assert!(error.contains("underlay_listen"), "{error}");
         let held = |e: &EidPrefix| (e.iid == 7).then(|| "campus".to_string());
-        let error = r.issue(held, underlay, key, 1000).unwrap_err();
+        let error = r.issue(held, underlay, key, &alone, 1000).unwrap_err();
         assert!(error.contains("site 'campus'"), "{error}");
         let wildcard = "0.0.0.0:4342".parse().ok();
-        let error = r.issue(nobody, wildcard, key, 1000).unwrap_err();
+        let error = r.issue(nobody, wildcard, key, &alone, 1000).unwrap_err();
         assert!(error.contains("--address"), "{error}");
 
-        let (token, issued) = r.issue(nobody, underlay, key, 1000).unwrap();
-        assert_eq!(token.map_server, "192.0.2.1:4342".parse().unwrap());
-        assert_eq!(token.public_key, key);
+        let (token, issued) = r.issue(nobody, underlay, key, &alone, 1000).unwrap();
+        let ms = |address: &str| MapServer {
+            address: address.parse().unwrap(),
+            public_key: key,
+        };
+        assert_eq!(token.map_servers, [ms("192.0.2.1:4342")]);
+        assert_eq!(token.grant, "iid=7 uses=3 until=1060 pool=10.9.0.0/24");
         assert_eq!(issued.id, token.id);
         assert_eq!(issued.register_key, token.register_key());
         assert_ne!(issued.register_key, token.secret);
@@ -414,8 +490,34 @@ mod tests {
             address: Some("203.0.113.9".parse().unwrap()),
             ..r
         };
-        let (token, _) = r.issue(nobody, wildcard, key, 1000).unwrap();
-        assert_eq!(token.map_server, "203.0.113.9:4342".parse().unwrap());
+        let (token, _) = r.issue(nobody, wildcard, key, &alone, 1000).unwrap();
+        assert_eq!(token.map_servers, [ms("203.0.113.9:4342")]);
+
+        // In a group: the others follow, the secret is the group's, and
+        // another map-server reads the same record from the grant.
+        let other = MapServer {
+            address: "192.0.2.2:4342".parse().unwrap(),
+            public_key: [6; 32],
+        };
+        let grouped = EnrolmentConfig {
+            group_secret: Some([9; 32]),
+            group: vec![other],
+            ..alone
+        };
+        let (token, issued) = r.issue(nobody, wildcard, key, &grouped, 1000).unwrap();
+        assert_eq!(token.map_servers, [ms("203.0.113.9:4342"), other]);
+        assert_eq!(
+            token.secret,
+            Token::group_secret(&[9; 32], token.id, &token.grant)
+        );
+        let learnt = Issued::from_grant(token.id, issued.register_key, &token.grant, 1030).unwrap();
+        assert_eq!(
+            learnt,
+            Issued {
+                created: 1030,
+                ..issued
+            }
+        );
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub enum DropReason {
     /// An ECM Map-Request with no ITR-RLOC of the family it came in (or
     /// no inner source port) to answer at.
     NoItrRloc,
-    /// An enrolment naming no token this map-server issued.
+    /// An enrolment naming no token this map-server knows (issued, or a
+    /// group token it can verify).
     UnknownToken,
     /// An enrolment with a token revoked, expired or used up.
     TokenNotActive,
@@ -43,10 +44,13 @@ pub enum DropReason {
     EnrolmentRate,
     /// No address left in the token's pool or the control pool.
     PoolExhausted,
+    /// An enrolment asking for addresses (those another map-server of the
+    /// group gave) that are taken here or outside what its token gives.
+    AddressTaken,
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 16] = [
+    pub const ALL: [DropReason; 17] = [
         DropReason::Malformed,
         DropReason::UnknownSource,
         DropReason::AuthFailed,
@@ -63,6 +67,7 @@ impl DropReason {
         DropReason::Replayed,
         DropReason::EnrolmentRate,
         DropReason::PoolExhausted,
+        DropReason::AddressTaken,
     ];
 
     pub fn label(self) -> &'static str {
@@ -83,6 +88,7 @@ impl DropReason {
             DropReason::Replayed => "replayed",
             DropReason::EnrolmentRate => "enrolment_rate",
             DropReason::PoolExhausted => "pool_exhausted",
+            DropReason::AddressTaken => "address_taken",
         }
     }
 }

@@ -201,38 +201,7 @@ impl Store {
 
     /// Keeps a token issued (`token create`).
     pub fn add_token(&mut self, token: &Issued) -> Result<(), Error> {
-        let (pool, prefixes) = match &token.grant {
-            Grant::Pool(pool) => (Some(pool.to_string()), String::new()),
-            Grant::Prefixes(prefixes) => (
-                None,
-                prefixes
-                    .iter()
-                    .map(IpNet::to_string)
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
-        };
-        context(
-            "saving a token",
-            self.db.execute(
-                "INSERT INTO token (id, register_key, iid, pool, prefixes, uses_left, expires,
-                                    policy_group, revoked, created)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    token.id.to_string(),
-                    token.register_key.as_slice(),
-                    token.iid,
-                    pool,
-                    prefixes,
-                    token.uses_left,
-                    token.expires,
-                    token.group,
-                    token.revoked,
-                    token.created,
-                ],
-            ),
-        )
-        .map(drop)
+        context("saving a token", insert_token(&self.db, token, "INSERT"))
     }
 
     /// Every token kept, oldest first; rows that no longer parse are
@@ -569,6 +538,8 @@ fn apply_one(
                 )?;
             }
         }
+        // Its row may be there: kept as it was, uses and revocation.
+        Change::TokenLearnt(token) => insert_token(tx, token, "INSERT OR IGNORE")?,
         Change::Enrolled { node, uses_left } => {
             let eids: Vec<String> = node.eids.iter().map(|e| e.to_string()).collect();
             tx.execute(
@@ -594,6 +565,42 @@ fn apply_one(
         }
     }
     Ok(())
+}
+
+/// Keeps a token, issued here or a group token learnt; `insert` is the
+/// statement's verb (what a row with its id makes of it).
+fn insert_token(db: &rusqlite::Connection, token: &Issued, insert: &str) -> rusqlite::Result<()> {
+    let (pool, prefixes) = match &token.grant {
+        Grant::Pool(pool) => (Some(pool.to_string()), String::new()),
+        Grant::Prefixes(prefixes) => (
+            None,
+            prefixes
+                .iter()
+                .map(IpNet::to_string)
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    };
+    db.execute(
+        &format!(
+            "{insert} INTO token (id, register_key, iid, pool, prefixes, uses_left, expires,
+                                  policy_group, revoked, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ),
+        params![
+            token.id.to_string(),
+            token.register_key.as_slice(),
+            token.iid,
+            pool,
+            prefixes,
+            token.uses_left,
+            token.expires,
+            token.group,
+            token.revoked,
+            token.created,
+        ],
+    )
+    .map(drop)
 }
 
 fn format_rlocs(rlocs: &[Rloc]) -> String {

@@ -468,3 +468,28 @@ fn enrolment_needs_a_control_pool_and_warns_without_an_underlay_listener() {
         [(4, "enrolment"), (4, "enrolment.control_pool")]
     );
 }
+
+#[test]
+fn a_group_of_map_servers_needs_its_secret_and_names_each_other_whole() {
+    let pool = "[enrolment]\ncontrol_pool = \"100.64.1.0/24\"\n";
+    let secret = "group_secret = \"CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\"\n";
+    let other = "\"192.0.2.2:4342 BgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgY=\"";
+    let text = format!("{HEAD}{pool}{secret}group = [{other}]\n");
+    let config = Config::parse(Path::new("ms.toml"), &text).unwrap();
+    let enrolment = config.enrolment.unwrap();
+    assert_eq!(enrolment.group_secret, Some([9; 32]));
+    assert_eq!(
+        enrolment.group[0].address,
+        "192.0.2.2:4342".parse().unwrap()
+    );
+    assert_eq!(enrolment.group[0].public_key, [6; 32]);
+    let found = errors(&format!("{HEAD}{pool}group = [{other}]\n"));
+    assert!(found[1].2.contains("needs group_secret"), "{found:?}");
+    let found = errors(&format!(
+        "{HEAD}{pool}{secret}group = [\"192.0.2.2 BgYG\", {other}]\n"
+    ));
+    assert_eq!(places(&found)[1], (7, "enrolment.group"));
+    assert!(found[1].2.contains("ADDRESS:PORT PUBLIC_KEY"), "{found:?}");
+    let found = errors(&format!("{HEAD}{pool}group_secret = \"short\"\n"));
+    assert!(found[1].2.contains("wg genkey"), "{found:?}");
+}

@@ -1,7 +1,9 @@
 //! Enrolment with tokens, driven through the engine with a made-up clock:
 //! a node's Map-Register on the underlay makes it a site, answered with
 //! its control address, the map-server's mapping and its EIDs; a forged,
-//! unknown, used-up or replayed one gets no answer and is counted.
+//! unknown, used-up or replayed one gets no answer and is counted. A
+//! map-server of a group enrols with a token another issued, giving the
+//! addresses the first gave.
 
 mod common;
 
@@ -42,10 +44,15 @@ impl World {
 
     /// The same with the token `token create` asks for with `request`.
     fn with_token(request: &str) -> (World, Token) {
+        World::in_group(request, "")
+    }
+
+    /// The same, `[enrolment]` ending with `group` (its group's options).
+    fn in_group(request: &str, group: &str) -> (World, Token) {
         let text = format!(
             "control_address = \"100.64.0.1\"\n[wireguard]\nprivate_key_file = \"/dev/null\"\n\
              [lisp]\nrate_limit = 0\nunderlay_listen = \"{LISTENER}\"\n\
-             [enrolment]\ncontrol_pool = \"100.64.1.0/24\"\n{}",
+             [enrolment]\ncontrol_pool = \"100.64.1.0/24\"\n{group}\n{}",
             A.toml(0)
         );
         let config = Config::parse(Path::new("ms.toml"), &text).unwrap();
@@ -59,6 +66,7 @@ impl World {
                 |_| None,
                 Some(LISTENER.parse().unwrap()),
                 netconf::public_key(&ms_private),
+                config.enrolment.as_ref().unwrap(),
                 0,
             )
             .unwrap();
@@ -91,18 +99,40 @@ impl World {
             .datagrams()
             .map(|(to, b)| (to, b.to_vec()))
             .collect();
-        self.out.clear();
         sent
     }
 }
 
 /// A node's enrolment Map-Register, as `lispguard join` writes it.
 fn enrolment(token: &Token, key: &[u8], node: &[u8; 32], xtr_id: u128, nonce: u64) -> Vec<u8> {
-    let anything = EidPrefix::new(0, IpNet::V4(ipnet::Ipv4Net::default()));
+    asking(token, key, node, xtr_id, nonce, "0.0.0.0/0", &[])
+}
+
+/// The same, asking for `control` and `eids` (what another map-server of
+/// the group gave).
+fn asking(
+    token: &Token,
+    key: &[u8],
+    node: &[u8; 32],
+    xtr_id: u128,
+    nonce: u64,
+    control: &str,
+    eids: &[&str],
+) -> Vec<u8> {
+    let control = EidPrefix::new(0, control.parse::<IpNet>().unwrap());
     let locators = [Locator::reachable(Address::Ip(
         "198.51.100.7".parse().unwrap(),
     ))];
-    let records = [Record::mapping(&anything, Some(node), 1, &locators)];
+    let eids: Vec<EidPrefix> = eids.iter().map(|e| e.parse().unwrap()).collect();
+    let mut records = vec![
+        Record::mapping(&control, Some(node), 1, &locators),
+        Record {
+            eid_mask_len: 0,
+            eid: Address::Name(&token.grant),
+            ..Record::mapping(&control, None, 1, &[])
+        },
+    ];
+    records.extend(eids.iter().map(|e| Record::mapping(e, None, 1, &[])));
     let register = MapRegister::new(Registration {
         nonce,
         key_id: 0,
@@ -175,8 +205,8 @@ fn a_node_enrols_into_a_pool_and_registers_as_a_site_with_its_derived_key() {
     assert_eq!(answer(&token, &sent)[2], "[1000] 10.9.0.1/32");
     // It is a site: its Map-Register through the tunnel, signed with the
     // key both sides derive, is taken.
-    let site_key = token.site_key(&node_private);
-    assert_eq!(Token::site_key_of(&w.ms_private, &node), site_key);
+    let site_key = Token::site_key(&node_private, &netconf::public_key(&w.ms_private));
+    assert_eq!(Token::site_key(&w.ms_private, &node), site_key);
     let rloc = "198.51.100.7:51820".parse().unwrap();
     let register = A.register_with(4, "[1000] 10.9.0.1/32", rloc, site_key.as_bytes(), node);
     w.out.clear();
@@ -197,7 +227,7 @@ fn forged_unknown_used_up_and_replayed_enrolments_get_no_answer_and_are_counted(
     let forged = enrolment(&token, b"not the token's key", &node, 7, 1);
     assert!(w.underlay("198.51.100.7:40000", &forged).is_empty());
     assert_eq!(w.metrics.drops(DropReason::AuthFailed), 1);
-    let unknown = Token::generate(LISTENER.parse().unwrap(), token.public_key).unwrap();
+    let unknown = Token::generate(token.map_servers.clone(), token.grant.clone(), None).unwrap();
     let stranger = enrolment(&unknown, &unknown.register_key(), &node, 7, 1);
     assert!(w.underlay("198.51.100.7:40000", &stranger).is_empty());
     assert_eq!(w.metrics.drops(DropReason::UnknownToken), 1);
@@ -241,7 +271,7 @@ fn an_enrolled_node_is_renamed_with_what_it_registered_and_a_configured_site_is_
     let node = netconf::public_key(&node_private);
     let msg = enrolment(&token, &token.register_key(), &node, 7, 1);
     assert_eq!(w.underlay("198.51.100.7:40000", &msg).len(), 1);
-    let site_key = token.site_key(&node_private);
+    let site_key = Token::site_key(&node_private, &netconf::public_key(&w.ms_private));
     let rloc = "198.51.100.7:51820".parse().unwrap();
     let register = A.register_with(4, "[1000] 10.9.0.1/32", rloc, site_key.as_bytes(), node);
     w.server.handle(
@@ -288,4 +318,129 @@ fn an_expired_token_enrols_no_one() {
     let late = enrolment(&token, &token.register_key(), &other, 8, 2);
     assert!(w.underlay("198.51.100.8:40000", &late).is_empty());
     assert_eq!(w.metrics.drops(DropReason::TokenNotActive), 1);
+}
+
+const GROUP: &str = "group_secret = \"CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=\"\n\
+                     group = [\"192.0.2.2:4342 BgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgYGBgY=\"]";
+
+#[test]
+fn a_map_server_of_the_group_enrols_with_a_token_another_issued_giving_the_same_addresses() {
+    let request = "iid=1000 uses=2 pool=10.9.0.0/29";
+    let (mut first, token) = World::in_group(request, GROUP);
+    assert_eq!(token.map_servers.len(), 2, "{token:?}");
+    assert_eq!(
+        token.secret,
+        Token::group_secret(&[9; 32], token.id, &token.grant)
+    );
+    // The other map-server of the group, which never saw the token.
+    let (mut second, _) = World::in_group("iid=1 uses=1 pool=10.99.0.0/24", GROUP);
+    let node = netconf::public_key(&netconf::generate_private_key());
+    let key = token.register_key();
+    let sent = first.underlay("198.51.100.7:40000", &enrolment(&token, &key, &node, 7, 1));
+    let given = answer(&token, &sent);
+    assert_eq!(
+        given,
+        [
+            "[0] 100.64.1.1/32",
+            "[0] 100.64.0.1/32",
+            "[1000] 10.9.0.1/32"
+        ]
+    );
+    // Another node took the first address at the second map-server.
+    let other = netconf::public_key(&netconf::generate_private_key());
+    let sent = second.underlay("198.51.100.8:40000", &enrolment(&token, &key, &other, 8, 2));
+    assert_eq!(answer(&token, &sent)[2], "[1000] 10.9.0.1/32");
+    // It kept the token, to be stored with its uses.
+    let learnt: Vec<_> = second
+        .out
+        .changes()
+        .filter_map(|c| match c {
+            mapserver::change::Change::TokenLearnt(t) => Some((t.id, t.uses_left)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(learnt, [(token.id, 1)]);
+    // So the first node, asking the second for what the first gave, is
+    // refused there: its addresses would differ.
+    let msg = asking(
+        &token,
+        &key,
+        &node,
+        7,
+        3,
+        "100.64.1.1/32",
+        &["[1000] 10.9.0.1/32"],
+    );
+    assert!(second.underlay("198.51.100.7:40000", &msg).is_empty());
+    assert_eq!(second.metrics.drops(DropReason::AddressTaken), 1);
+    // Addresses outside the grant are refused.
+    for (n, control, eid) in [
+        (5, "100.64.1.10/32", "[1000] 10.8.0.5/32"),
+        (6, "100.64.1.10/32", "[7] 10.9.0.6/32"),
+        (7, "100.64.1.10/32", "[1000] 10.9.0.0/30"),
+        (8, "100.64.2.1/32", "[1000] 10.9.0.6/32"),
+    ] {
+        let stranger = netconf::public_key(&netconf::generate_private_key());
+        let msg = asking(&token, &key, &stranger, u128::from(n), n, control, &[eid]);
+        assert!(
+            second.underlay("198.51.100.9:40000", &msg).is_empty(),
+            "{control} {eid}"
+        );
+    }
+    assert_eq!(second.metrics.drops(DropReason::AddressTaken), 5);
+    // Free ones within it are given as asked.
+    let msg = asking(
+        &token,
+        &key,
+        &node,
+        7,
+        4,
+        "100.64.1.9/32",
+        &["[1000] 10.9.0.5/32"],
+    );
+    let sent = second.underlay("198.51.100.7:40000", &msg);
+    assert_eq!(
+        answer(&token, &sent),
+        [
+            "[0] 100.64.1.9/32",
+            "[0] 100.64.0.1/32",
+            "[1000] 10.9.0.5/32"
+        ]
+    );
+    // Its two uses are spent at the second too.
+    let late = netconf::public_key(&netconf::generate_private_key());
+    let msg = enrolment(&token, &key, &late, 9, 9);
+    assert!(second.underlay("198.51.100.9:40000", &msg).is_empty());
+    assert_eq!(second.metrics.drops(DropReason::TokenNotActive), 1);
+}
+
+#[test]
+fn a_group_token_with_a_changed_grant_or_from_another_group_is_refused() {
+    let (_, token) = World::in_group("iid=1000 uses=1 pool=10.9.0.0/29", GROUP);
+    let (mut second, _) = World::in_group("iid=1 uses=1 pool=10.99.0.0/24", GROUP);
+    let node = netconf::public_key(&netconf::generate_private_key());
+    // More uses written into the grant: another key than the token's.
+    let greedy = Token {
+        grant: token.grant.replace("uses=1", "uses=1000"),
+        ..token.clone()
+    };
+    let msg = enrolment(&greedy, &token.register_key(), &node, 7, 1);
+    assert!(second.underlay("198.51.100.7:40000", &msg).is_empty());
+    assert_eq!(second.metrics.drops(DropReason::AuthFailed), 1);
+    // A token of another group's secret.
+    let (_, foreign) = World::in_group(
+        "iid=1000 uses=1 pool=10.9.0.0/29",
+        &GROUP.replace("CQkJ", "CAgI"),
+    );
+    let msg = enrolment(&foreign, &foreign.register_key(), &node, 7, 2);
+    assert!(second.underlay("198.51.100.7:40000", &msg).is_empty());
+    assert_eq!(second.metrics.drops(DropReason::AuthFailed), 2);
+    // A map-server of no group knows no token it did not issue.
+    let (mut alone, _) = World::new("10.99.0.0/24", 1);
+    let msg = enrolment(&token, &token.register_key(), &node, 7, 3);
+    assert!(alone.underlay("198.51.100.7:40000", &msg).is_empty());
+    assert_eq!(alone.metrics.drops(DropReason::UnknownToken), 1);
+    // The token itself is taken there.
+    let msg = enrolment(&token, &token.register_key(), &node, 7, 4);
+    assert_eq!(second.underlay("198.51.100.7:40000", &msg).len(), 1);
 }

@@ -173,10 +173,20 @@ fn tokens_are_created_listed_revoked_and_kept_across_a_restart() {
     ]);
     let token = Token::decode(printed.trim()).expect("a token on stdout");
     assert_eq!(printed.lines().count(), 1, "{printed}");
-    assert_eq!(token.map_server, "127.0.0.1:4342".parse().unwrap());
     let ms_private = std::fs::read_to_string(place.dir.join("ms.key")).unwrap();
     let ms_private = netconf::parse_key(&ms_private).unwrap();
-    assert_eq!(token.public_key, netconf::public_key(&ms_private));
+    assert_eq!(
+        token.map_servers,
+        [netconf::token::MapServer {
+            address: "127.0.0.1:4342".parse().unwrap(),
+            public_key: netconf::public_key(&ms_private),
+        }]
+    );
+    assert!(
+        token.grant.starts_with("iid=1000 uses=20 "),
+        "{}",
+        token.grant
+    );
     let pool = token.id.to_string();
 
     // One access point's LAN, for an hour.

@@ -131,12 +131,12 @@ check "agent: START and STOP set" \
 {
   echo "config agent 'main'"
   echo "	option enabled '1'"
-  echo "	option token 'lgt1.AAAA'"
+  echo "	option token 'lgt2.AAAA'"
 } > "$WORK/uci/lispguard"
 export STUB_CHECK_OUT=""
 run_init lispguard.init lispguard start_service
 check "agent: a token and no map_server: lispguard join before check-config" \
-  sh -c "grep -n . '$WORK/stub' | grep -q '^1:lispguard join lgt1.AAAA -c /etc/config/lispguard --no-start'"
+  sh -c "grep -n . '$WORK/stub' | grep -q '^1:lispguard join lgt2.AAAA -c /etc/config/lispguard --no-start'"
 check "agent: starts after the join" has "$WORK/calls" "procd_close_instance"
 uci_agent 1
 run_init lispguard.init lispguard start_service

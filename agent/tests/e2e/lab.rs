@@ -120,6 +120,9 @@ struct MsSpec {
     control_address: &'static str,
 }
 
+/// The secret the lab's two map-servers share when they enrol nodes.
+const GROUP_SECRET: &str = "CQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQkJCQk=";
+
 const MAP_SERVERS: [MsSpec; 2] = [
     MsSpec {
         process: "map-server",
@@ -268,9 +271,10 @@ impl Lab {
         self.relay = true;
     }
 
-    /// Has the first map-server enrol nodes with tokens (before start):
-    /// its underlay listener on its underlay address, port 4342, control
-    /// addresses out of 100.64.1.0/24.
+    /// Has the map-servers enrol nodes with tokens (before start): each
+    /// one's underlay listener on its underlay address, port 4342, control
+    /// addresses out of 100.64.1.0/24; two map-servers are a group (one
+    /// secret, each naming the other).
     pub fn enable_enrolment(&mut self) {
         self.enrolment = true;
     }
@@ -281,7 +285,7 @@ impl Lab {
         full.extend(args);
         let out = self.ms_command(&full);
         let token = out.lines().next().unwrap_or_default();
-        assert!(token.starts_with("lgt1."), "token create {args:?}: {out}");
+        assert!(token.starts_with("lgt2."), "token create {args:?}: {out}");
         token.to_string()
     }
 
@@ -602,12 +606,23 @@ impl Lab {
         if let (Some(mappings), "ms") = (&self.mappings_file, file) {
             text.push_str(&format!("mappings_file = \"{}\"\n", mappings.display()));
         }
-        if self.enrolment && spec.net == MAP_SERVERS[0].net {
-            let address = self.family.at(spec.net, 2).1;
+        let listener = |net: u8| SocketAddr::new(self.family.at(net, 2).1.parse().unwrap(), 4342);
+        if self.enrolment {
             text.push_str(&format!(
                 "underlay_listen = \"{}\"\n[enrolment]\ncontrol_pool = \"100.64.1.0/24\"\n",
-                SocketAddr::new(address.parse().unwrap(), 4342)
+                listener(spec.net)
             ));
+            let others: Vec<String> = self
+                .map_servers()
+                .filter(|(other, _, _)| other.net != spec.net)
+                .map(|(other, _, key)| format!("\"{} {key}\"", listener(other.net)))
+                .collect();
+            if !others.is_empty() {
+                text.push_str(&format!(
+                    "group_secret = \"{GROUP_SECRET}\"\ngroup = [{}]\n",
+                    others.join(", ")
+                ));
+            }
         }
         if self.relay && spec.net == MAP_SERVERS[0].net {
             let address = self.family.at(spec.net, 2).1;
@@ -898,7 +913,16 @@ impl Lab {
 
     /// A map-server command (`sites`, `revoke NAME`, ...).
     pub fn ms_command(&self, args: &[&str]) -> String {
-        let socket = self.ns.dir.join("ms.sock");
+        self.ms_command_on(&MAP_SERVERS[0], args)
+    }
+
+    /// The same on the second map-server.
+    pub fn second_ms_command(&self, args: &[&str]) -> String {
+        self.ms_command_on(&MAP_SERVERS[1], args)
+    }
+
+    fn ms_command_on(&self, spec: &MsSpec, args: &[&str]) -> String {
+        let socket = self.ns.dir.join(format!("{}.sock", spec.file));
         let socket = socket.to_string_lossy().into_owned();
         let mut full = args.to_vec();
         full.extend(["-s", &socket]);

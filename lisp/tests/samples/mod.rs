@@ -165,6 +165,41 @@ pub fn map_register(algorithm: Algorithm) -> MapRegister<'static> {
     })
 }
 
+/// A node's enrolment with a group token (`lispguard join`), asking a
+/// second map-server for what the first gave: its key around the control
+/// address, the token's grant as a Distinguished Name, the EID.
+pub fn enrolment() -> MapRegister<'static> {
+    let control = Record {
+        ttl: 1,
+        eid_mask_len: 32,
+        action: Action::NO_ACTION,
+        authoritative: true,
+        map_version: 0,
+        eid: Address::eid(0, ip("100.64.1.1"), Some(&WG_KEY_A)),
+        locators: vec([Locator::reachable(Address::Ip(ip("198.51.100.7")))]),
+    };
+    let grant = Record {
+        eid_mask_len: 0,
+        eid: Address::Name("iid=1000 uses=20 until=1764400000 pool=10.9.0.0/24"),
+        locators: List::default(),
+        ..control.clone()
+    };
+    let eid = Record {
+        eid_mask_len: 32,
+        eid: Address::eid(1000, ip("10.9.0.1"), None),
+        locators: List::default(),
+        ..control.clone()
+    };
+    MapRegister::new(Registration {
+        xtr: Some(XtrId {
+            xtr_id: 0xa1a1_a1a1_a1a1_a1a1_a1a1_a1a1_a1a1_a1a1,
+            site_id: 0x0102_0304_0506_07ab,
+        }),
+        records: vec([control, grant, eid]),
+        ..registration(Algorithm::HmacSha256_128)
+    })
+}
+
 pub fn map_notify() -> MapNotify<'static> {
     MapNotify {
         body: registration(Algorithm::HmacSha256_128),
@@ -254,5 +289,6 @@ pub fn all() -> Vec<(&'static str, Vec<u8>, usize)> {
             written(|b| map_notify_with_xtr_id().emit(b, SITE_KEY)),
             2,
         ),
+        ("enrolment", written(|b| enrolment().emit(b, SITE_KEY)), 1),
     ]
 }

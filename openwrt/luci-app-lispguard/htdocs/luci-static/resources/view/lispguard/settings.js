@@ -22,7 +22,7 @@ return view.extend({
 
 		o = s.option(form.Value, 'token', _('Enrolment token'),
 			_('A token from the map-server\'s operator (lispguard-mapserver token create). With no map-server below yet, the agent enrols when it starts and fills in this page itself.'));
-		o.placeholder = 'lgt1.';
+		o.placeholder = 'lgt2.';
 		o.password = true;
 
 		o = s.option(form.Value, 'control_address', _('Control address'),
