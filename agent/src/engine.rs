@@ -391,6 +391,9 @@ struct Registering {
     /// The nonce of the Map-Register awaiting its Map-Notify, and when the
     /// first of those unanswered since was sent (new RLOCs start afresh).
     nonce: Option<u64>,
+    /// The nonces of the last Map-Registers a newer one superseded: a late
+    /// Map-Notify for one of them answers that Map-Register, it is no push.
+    superseded: [Option<u64>; 4],
     sent: Instant,
     acked: Option<Instant>,
     next: Instant,
@@ -400,6 +403,17 @@ struct Registering {
     /// When it last sent us a valid message.
     heard: Option<Instant>,
     rehandshaken: Option<Instant>,
+}
+
+impl Registering {
+    /// The Map-Register awaiting its Map-Notify is superseded (sent again,
+    /// or from other addresses): its nonce is kept among the last few.
+    fn supersede(&mut self) {
+        if let Some(nonce) = self.nonce.take() {
+            self.superseded.rotate_right(1);
+            self.superseded[0] = Some(nonce);
+        }
+    }
 }
 
 /// A lookup in progress: a Map-Request whose answer is shown, never
@@ -518,6 +532,7 @@ impl Agent {
             .iter()
             .map(|_| Registering {
                 nonce: None,
+                superseded: [None; 4],
                 sent: now,
                 acked: None,
                 next: now,
@@ -642,7 +657,7 @@ impl Agent {
             r.retry = RLOC_CHANGE_RETRY;
             // What was sent from the old addresses is superseded, not
             // unanswered.
-            r.nonce = None;
+            r.supersede();
         }
         for ms in &self.settings.map_servers {
             out.push(Effect::SetMapServer {
@@ -908,9 +923,10 @@ impl Agent {
             "the map-server at {} answers again",
             self.settings.map_servers[ms].control_address
         );
-        if r.nonce.take().is_some() {
+        if r.nonce.is_some() {
             // Sent again at once, as a fresh start: not counted as one
             // more unanswered.
+            r.supersede();
             r.next = now;
         }
         r.retry = REGISTER_RETRY;
@@ -1037,6 +1053,15 @@ impl Agent {
             return true;
         }
         self.answered(now, ms);
+        if self.registering[ms]
+            .superseded
+            .contains(&Some(notify.body.nonce))
+        {
+            // The answer to a Map-Register sent again since: the newer
+            // one's is awaited.
+            log::debug!("a late Map-Notify for a Map-Register sent again since");
+            return true;
+        }
         // A push: the other side of a tunnel being set up, or a change to
         // a mapping we resolved.
         self.counters.pushes += 1;
@@ -1626,9 +1651,11 @@ impl Agent {
             }
             let interval = self.settings.register_interval;
             let r = &mut self.registering[ms];
-            if r.nonce.replace(nonce).is_none() {
-                r.sent = now;
+            match r.nonce {
+                Some(_) => r.supersede(),
+                None => r.sent = now,
             }
+            r.nonce = Some(nonce);
             // While lost, it is sent again with each new handshake.
             let cap = if r.lost { REHANDSHAKE_EVERY } else { interval };
             r.next = now + r.retry.min(cap);

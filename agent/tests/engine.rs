@@ -741,6 +741,14 @@ fn registers_at_once_retries_until_notified_and_again_on_rloc_change() {
         body: latest.body.clone(),
     };
     assert!(w.receive(&written(|b| notify.emit(b, MS_KEY))).is_empty());
+    // A late Map-Notify for an earlier try answers that try: no push to
+    // act on or acknowledge.
+    let late = MapNotify {
+        body: again.body.clone(),
+    };
+    let pushes = w.agent.counters().pushes;
+    assert!(w.receive(&written(|b| late.emit(b, MS_KEY))).is_empty());
+    assert_eq!(w.agent.counters().pushes, pushes);
     assert!(registered(&w.wait(Duration::from_secs(59))).is_none());
     // The RLOC changes: at once.
     w.rlocs(&["198.51.100.4"]);
