@@ -35,7 +35,8 @@
 //! eids = ["[1000] 10.9.0.0/16"]
 //! ```
 
-use crate::enrolment::EnrolmentConfig;
+use crate::enrolment::{EnrolmentConfig, Policy};
+use crate::issue::check_group;
 use crate::relay::RelayConfig;
 use crate::token::MapServer;
 use lisp::EidPrefix;
@@ -143,8 +144,12 @@ pub struct Site {
     pub accept_more_specifics: bool,
     /// Sites whose EIDs it may resolve; if None, all sites of its own
     /// kind (WireGuard or plain LISP) in the same instance. A site of the
-    /// other kind only when named here.
+    /// other kind only when named here. `group:NAME` names the enrolled
+    /// nodes of a policy group.
     pub may_resolve: Option<Vec<String>>,
+    /// An enrolled node's policy group (its token's); None for a
+    /// configured site.
+    pub group: Option<String>,
 }
 
 /// A lispguard site's side of the tunnel.
@@ -233,7 +238,15 @@ impl Config {
         let mut report = Report::new(file);
         report.unknown_sections(
             &doc,
-            &["wireguard", "lisp", "relay", "enrolment", "site", "static"],
+            &[
+                "wireguard",
+                "lisp",
+                "relay",
+                "enrolment",
+                "site",
+                "static",
+                "policy",
+            ],
         );
         let none = Section::default();
         let top = doc.sections_of("").next().unwrap_or(&none);
@@ -286,6 +299,21 @@ impl Config {
             }
         }
         let statics = read_statics(&mut report, &doc);
+        let site_names: Vec<&str> = sites.iter().flatten().map(|s| s.name.as_str()).collect();
+        let policies = read_policies(&mut report, &doc, &site_names);
+        let enrolment = match (enrolment, policies) {
+            (Some(Some(mut enrolment)), Some(policies)) => {
+                enrolment.policies = policies;
+                Some(Some(enrolment))
+            }
+            (Some(None), Some(policies)) if !policies.is_empty() => {
+                let line = doc.sections_of("policy").next().map_or(0, |s| s.line);
+                let message = "a policy is for enrolled nodes: it needs [enrolment]";
+                report.error(line, "policy", message);
+                None
+            }
+            (enrolment, policies) => enrolment.filter(|_| policies.is_some()),
+        };
         let config = (|| {
             Some(Config {
                 control_address: control_address?,
@@ -467,6 +495,7 @@ fn read_enrolment(report: &mut Report, section: &Section) -> Option<EnrolmentCon
         control_pool: control_pool?,
         group_secret,
         group: group.unwrap_or_default(),
+        policies: Vec::new(),
     })
     .filter(|_| ok)
 }
@@ -510,6 +539,7 @@ impl SiteRead {
             eids: self.eids.into_iter().map(|(eid, _)| eid).collect(),
             accept_more_specifics: self.accept_more_specifics,
             may_resolve,
+            group: None,
         })
         .filter(|_| self.ok)
     }
@@ -681,13 +711,69 @@ fn check_sites(report: &mut Report, sites: &[SiteRead]) {
                 }
             }
         }
+        let names: Vec<&str> = sites.iter().filter_map(|t| t.name.as_deref()).collect();
         for (other, line) in s.may_resolve.iter().flatten() {
-            if !sites.iter().any(|t| t.name.as_ref() == Some(other)) {
-                let message = format!("no site is named '{other}'");
+            if let Err(message) = check_resolvable(other, &names) {
                 report.error(*line, &format!("site '{name}' may_resolve"), &message);
             }
         }
     }
+}
+
+/// A `may_resolve` item: a configured site's name, or `group:NAME`, the
+/// nodes enrolled into policy group NAME.
+fn check_resolvable(name: &str, sites: &[&str]) -> Result<(), String> {
+    match name.strip_prefix("group:") {
+        Some(group) => check_group(group).map(drop),
+        None if sites.contains(&name) => Ok(()),
+        None => Err(format!(
+            "no site is named '{name}' (enrolled nodes are named by their group: group:NAME)"
+        )),
+    }
+}
+
+/// The `[[policy]]` tables: what the enrolled nodes of a group may
+/// resolve.
+fn read_policies(report: &mut Report, doc: &Document, sites: &[&str]) -> Option<Vec<Policy>> {
+    let mut policies = Some(Vec::new());
+    for section in doc.sections_of("policy") {
+        let mut o = report.options(section, &format!("policy[{}].", section.index));
+        let group = o.required("group", "the policy group it is for", |v| {
+            check_group(options::text(v)?)
+        });
+        let may_resolve = o.required(
+            "may_resolve",
+            "what its nodes may resolve: site names and group:NAME",
+            |v| {
+                let names = match v {
+                    Value::Array(items) => items.iter().map(|i| &i.value).collect(),
+                    one => vec![one],
+                };
+                names
+                    .into_iter()
+                    .map(|v| {
+                        let name = options::text(v)?;
+                        check_resolvable(name, sites).map(|_| name.to_string())
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            },
+        );
+        if let (Some(group), Some(list)) = (&group, policies.as_ref()) {
+            if list.iter().any(|p: &Policy| &p.group == group) {
+                let message = format!("a second policy for group '{group}'");
+                o.error_on("group", &message);
+            }
+        }
+        let ok = !o.had_errors();
+        o.finish();
+        match (group, may_resolve, policies.as_mut()) {
+            (Some(group), Some(may_resolve), Some(list)) if ok => {
+                list.push(Policy { group, may_resolve })
+            }
+            _ => policies = None,
+        }
+    }
+    policies
 }
 
 fn read_statics(report: &mut Report, doc: &Document) -> Option<Vec<StaticMapping>> {

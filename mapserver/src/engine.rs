@@ -290,9 +290,17 @@ impl MapServer {
     }
 
     /// The sites of the nodes enrolled.
+    /// The site `node` is, with its group's policy.
+    fn enrolled_site(&self, node: &Node) -> Site {
+        match &self.enrolment {
+            Some(enrolment) => enrolment.site_of(node),
+            None => node.site(),
+        }
+    }
+
     pub fn enrolled_sites(&self) -> Vec<Site> {
         let nodes = self.enrolment.iter().flat_map(|e| e.nodes());
-        nodes.map(Node::site).collect()
+        nodes.map(|n| self.enrolled_site(n)).collect()
     }
 
     /// The tokens' side of `token create` and `token revoke`.
@@ -334,6 +342,9 @@ impl MapServer {
         self.negative_ttl = config.lisp.negative_ttl;
         self.rate_limit = config.lisp.rate_limit;
         self.own = (config.control_address, config.wireguard.listen_port);
+        if let (Some(enrolment), Some(changed)) = (self.enrolment.as_mut(), &config.enrolment) {
+            enrolment.set_config(changed.clone());
+        }
         let mut kept = vec![false; self.sites.len()];
         let enrolled = self.enrolled_sites();
         for site in config.sites.iter().chain(&enrolled) {
@@ -626,7 +637,8 @@ impl MapServer {
                 node.control_address,
                 node.eids.iter().map(|e| e.to_string()).collect::<Vec<_>>()
             );
-            self.add_site(node.site());
+            let site = self.enrolled_site(node);
+            self.add_site(site);
             if let Some(token) = &enrolled.learnt {
                 log::info!("group token {} seen first: kept", token.id);
                 out.store(Change::TokenLearnt(Box::new(token.clone())));
@@ -1086,7 +1098,14 @@ impl MapServer {
             return false;
         }
         let owner = mapping.site.and_then(|o| self.site(o));
-        let named = |names: &Vec<String>| owner.is_some_and(|o| names.contains(&o.config.name));
+        let named = |names: &Vec<String>| {
+            owner.is_some_and(|o| {
+                names.iter().any(|name| match name.strip_prefix("group:") {
+                    Some(group) => o.config.group.as_deref() == Some(group),
+                    None => *name == o.config.name,
+                })
+            })
+        };
         let lisp_owner = owner.is_some_and(|o| o.config.wireguard.is_none());
         if site.config.wireguard.is_none() != lisp_owner {
             return site.config.may_resolve.as_ref().is_some_and(named);

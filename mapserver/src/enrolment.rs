@@ -43,6 +43,17 @@ pub struct EnrolmentConfig {
     pub group_secret: Option<[u8; 32]>,
     /// The group's other map-servers, named in the tokens this one issues.
     pub group: Vec<MapServer>,
+    /// What the nodes of a policy group may resolve (`[[policy]]`).
+    pub policies: Vec<Policy>,
+}
+
+/// A `[[policy]]`: the enrolled nodes of `group` may resolve only the
+/// sites and groups `may_resolve` names (as a site's `may_resolve`); the
+/// nodes of a group with no policy, any site of their instance.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    pub group: String,
+    pub may_resolve: Vec<String>,
 }
 
 // The group secret stays out of logs.
@@ -52,6 +63,7 @@ impl std::fmt::Debug for EnrolmentConfig {
             .field("control_pool", &self.control_pool)
             .field("group_secret", &self.group_secret.map(|_| "..."))
             .field("group", &self.group)
+            .field("policies", &self.policies)
             .finish()
     }
 }
@@ -114,7 +126,7 @@ pub struct Node {
 }
 
 impl Node {
-    /// The site it is, as a configured one would be.
+    /// The site it is, as a configured one would be, before a policy.
     pub fn site(&self) -> Site {
         Site {
             name: self.name.clone(),
@@ -126,6 +138,7 @@ impl Node {
             eids: self.eids.clone(),
             accept_more_specifics: false,
             may_resolve: None,
+            group: self.group.clone(),
         }
     }
 }
@@ -179,6 +192,25 @@ impl Enrolment {
 
     pub fn config(&self) -> &EnrolmentConfig {
         &self.config
+    }
+
+    /// A changed `[enrolment]` (a reload): the pools, the group, the
+    /// policies.
+    pub fn set_config(&mut self, config: EnrolmentConfig) {
+        self.config = config;
+    }
+
+    /// The site `node` is, with its group's policy.
+    pub fn site_of(&self, node: &Node) -> Site {
+        let policy = self
+            .config
+            .policies
+            .iter()
+            .find(|p| node.group.as_ref() == Some(&p.group));
+        Site {
+            may_resolve: policy.map(|p| p.may_resolve.clone()),
+            ..node.site()
+        }
     }
 
     pub fn private_key(&self) -> &[u8; 32] {

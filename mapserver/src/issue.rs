@@ -319,7 +319,8 @@ fn eid_prefix(text: &str) -> Result<IpNet, String> {
     parse_prefix(text).and_then(not_default)
 }
 
-fn check_group(name: &str) -> Result<String, String> {
+/// A policy group's name, as tokens and `[[policy]]` give it.
+pub fn check_group(name: &str) -> Result<String, String> {
     let fine = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
     if name.is_empty() || name.len() > MAX_GROUP || !name.chars().all(fine) {
         return Err(format!(
@@ -463,6 +464,7 @@ mod tests {
             control_pool: "100.64.1.0/24".parse().unwrap(),
             group_secret: None,
             group: Vec::new(),
+            policies: Vec::new(),
         };
         let error = r.issue(nobody, None, key, &alone, 1000).unwrap_err();
         assert!(error.contains("underlay_listen"), "{error}");

@@ -183,7 +183,8 @@ struct TokenCreate {
     /// how long it enrols nodes: 90s, 30m, 24h (default), 7d, or never
     #[argh(option, default = "String::from(\"24h\")")]
     expires: String,
-    /// the policy group its nodes join
+    /// the policy group its nodes join: a [[policy]] for it says what they
+    /// may resolve (without one, their whole instance)
     #[argh(option)]
     group: Option<String>,
     /// the map-server's address as nodes reach it, when underlay_listen

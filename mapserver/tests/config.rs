@@ -493,3 +493,37 @@ fn a_group_of_map_servers_needs_its_secret_and_names_each_other_whole() {
     let found = errors(&format!("{HEAD}{pool}group_secret = \"short\"\n"));
     assert!(found[1].2.contains("wg genkey"), "{found:?}");
 }
+
+#[test]
+fn a_policy_names_sites_and_groups_and_needs_enrolment() {
+    let pool = "[lisp]\nunderlay_listen = \"192.0.2.1:4342\"\n[enrolment]\ncontrol_pool = \"100.64.1.0/24\"\n";
+    let a = site(
+        "a",
+        "100.64.0.2",
+        "\"[1000] 10.1.0.0/24\"",
+        "may_resolve = [\"group:robots\"]\n",
+    );
+    let policy = |list: &str| format!("[[policy]]\ngroup = \"robots\"\nmay_resolve = [{list}]\n");
+    let text = format!("{HEAD}{pool}{a}{}", policy("\"a\", \"group:robots\""));
+    let config = Config::parse(Path::new("ms.toml"), &text).unwrap();
+    let policies = config.enrolment.unwrap().policies;
+    assert_eq!(policies[0].group, "robots");
+    assert_eq!(policies[0].may_resolve, ["a", "group:robots"]);
+    assert_eq!(
+        config.sites[0].may_resolve.as_deref(),
+        Some(&["group:robots".to_string()][..])
+    );
+    // A site no one configured, a group no token can name, the same group
+    // twice, and a policy with no enrolment: each said where.
+    let found = errors(&format!("{HEAD}{pool}{a}{}", policy("\"b\"")));
+    assert_eq!(places(&found), [(17, "policy[0].may_resolve")]);
+    assert!(found[0].2.contains("group:NAME"), "{found:?}");
+    let found = errors(&format!("{HEAD}{pool}{a}{}", policy("\"group:a b\"")));
+    assert!(found[0].2.contains("group 'a b'"), "{found:?}");
+    let twice = policy("\"a\"");
+    let found = errors(&format!("{HEAD}{pool}{a}{twice}{twice}"));
+    assert_eq!(places(&found), [(19, "policy[1].group")]);
+    let found = errors(&format!("{HEAD}{a}{twice}"));
+    assert_eq!(places(&found), [(11, "policy")]);
+    assert!(found[0].2.contains("needs [enrolment]"), "{found:?}");
+}

@@ -7,11 +7,11 @@
 
 mod common;
 
-use common::A;
+use common::{request, A};
 use ipnet::IpNet;
 use lisp::{
-    auth, Address, Algorithm, EidPrefix, List, Locator, MapNotify, MapRegister, Record,
-    Registration, XtrId,
+    auth, Action, Address, Algorithm, EidPrefix, List, Locator, MapNotify, MapRegister, Message,
+    Record, Registration, XtrId,
 };
 use mapserver::config::Config;
 use mapserver::engine::MapServer;
@@ -443,4 +443,58 @@ fn a_group_token_with_a_changed_grant_or_from_another_group_is_refused() {
     // The token itself is taken there.
     let msg = enrolment(&token, &token.register_key(), &node, 7, 4);
     assert_eq!(second.underlay("198.51.100.7:40000", &msg).len(), 1);
+}
+
+#[test]
+fn the_nodes_of_a_policy_group_resolve_what_its_policy_names_and_no_more() {
+    let policy = "[[policy]]\ngroup = \"robots\"\nmay_resolve = [\"group:robots\"]\n";
+    let (mut w, token) = World::in_group("iid=1000 uses=5 group=robots pool=10.9.0.0/29", policy);
+    let ms_public = netconf::public_key(&w.ms_private);
+    // Two robots enrol and register through the tunnel; so does site a.
+    for n in 1..=2u8 {
+        let private = netconf::generate_private_key();
+        let public = netconf::public_key(&private);
+        let msg = enrolment(&token, &token.register_key(), &public, n.into(), n.into());
+        assert_eq!(w.underlay("198.51.100.7:40000", &msg).len(), 1);
+        let key = Token::site_key(&private, &ms_public);
+        let rloc = SocketAddr::from(([198, 51, 100, n], 51820));
+        let eid = format!("[1000] 10.9.0.{n}/32");
+        let register = A.register_with(4, &eid, rloc, key.as_bytes(), public);
+        let from = SocketAddr::from(([100, 64, 1, n], 4342));
+        w.out.clear();
+        w.server.handle(w.now, from, &register, &mut w.out);
+    }
+    let a_rloc = "192.0.2.10:51820".parse().unwrap();
+    w.server.handle(
+        w.now,
+        A.control_socket(0),
+        &A.register(1, "[1000] 10.1.0.0/24", a_rloc),
+        &mut w.out,
+    );
+    // How a Map-Request from `from` for `eid` is answered: the actions of
+    // the Map-Replies to it, and the pushes to others (an allowed first
+    // contact may hold its reply until the destination acknowledges).
+    let answer = |w: &mut World, from: SocketAddr, eid: &str| {
+        w.out.clear();
+        w.server.handle(w.now, from, &request(9, eid), &mut w.out);
+        let sent: Vec<(SocketAddr, Vec<u8>)> =
+            w.out.datagrams().map(|(to, b)| (to, b.to_vec())).collect();
+        let replies: Vec<Action> = sent
+            .iter()
+            .filter(|(to, _)| *to == from)
+            .filter_map(|(_, b)| match Message::parse(b) {
+                Ok(Message::MapReply(r)) => r.records.get(0).map(|r| r.action),
+                _ => None,
+            })
+            .collect();
+        (replies, sent.iter().filter(|(to, _)| *to != from).count())
+    };
+    let robot = SocketAddr::from(([100, 64, 1, 1], 4342));
+    let denied = (vec![Action::DROP_POLICY_DENIED], 0);
+    assert_eq!(answer(&mut w, robot, "[1000] 10.1.0.9/32"), denied);
+    let (replies, pushes) = answer(&mut w, robot, "[1000] 10.9.0.2/32");
+    assert!(!replies.contains(&Action::DROP_POLICY_DENIED) && pushes == 1);
+    // Site a has no policy: it resolves the robots.
+    let (replies, pushes) = answer(&mut w, A.control_socket(0), "[1000] 10.9.0.1/32");
+    assert!(!replies.contains(&Action::DROP_POLICY_DENIED) && pushes == 1);
 }
