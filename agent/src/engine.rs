@@ -84,6 +84,8 @@ pub const HANDSHAKE_CHECKS: [Duration; 3] = [
     Duration::from_millis(25),
     Duration::from_millis(50),
 ];
+/// The longest wait for a handshake check (see [`check_wait`]).
+const CHECK_WAIT_MAX: Duration = Duration::from_millis(500);
 /// After the map-server had the destination reach out, how long the
 /// handshake may take before the map-server is asked again (it then hands
 /// out its relay).
@@ -369,6 +371,9 @@ struct Handshaking {
     packets: Vec<Vec<u8>>,
     /// Checks done.
     checks: usize,
+    /// How long the Map-Reply took: the path's round trip, as near as this
+    /// side knows it (see [`check_wait`]).
+    round_trip: Duration,
     /// Times the map-server was asked again (see [`MAX_ASKS`]).
     asks: u8,
     /// Not a first contact: a peer found dead, resolved again.
@@ -1004,19 +1009,14 @@ impl Agent {
         }
         // Only answers to our own requests: a nonce we did not send is not
         // trusted.
-        let Some(Asked {
-            prefix: asked,
-            map_server,
-            ..
-        }) = self.requests.remove(&reply.nonce)
-        else {
+        let Some(asked) = self.requests.remove(&reply.nonce) else {
             return false;
         };
-        if let Some(ms) = map_server {
+        if let Some(ms) = asked.map_server {
             self.answered(now, ms);
         }
         self.counters.map_replies += 1;
-        log::debug!("Map-Reply for {asked}");
+        log::debug!("Map-Reply for {}", asked.prefix);
         for record in &reply.records {
             self.apply(now, &record, Some(asked), out);
         }
@@ -1081,9 +1081,9 @@ impl Agent {
     }
 
     /// Acts on one mapping record: installs a peer, forgets one, or
-    /// remembers a negative answer. `asked` is the prefix a Map-Request
-    /// was for, if this answers one.
-    fn apply(&mut self, now: Instant, record: &Record, asked: Option<IpNet>, out: &mut Outbox) {
+    /// remembers a negative answer. `asked` is the Map-Request this
+    /// answers, if any.
+    fn apply(&mut self, now: Instant, record: &Record, asked: Option<Asked>, out: &mut Outbox) {
         let Some(eid) = EidPrefix::from_address(&record.eid, record.eid_mask_len) else {
             return;
         };
@@ -1128,7 +1128,8 @@ impl Agent {
                     behind_nat,
                     ttl,
                 };
-                self.install(now, found, asked.is_some(), out)
+                let round_trip = asked.map(|a| now.saturating_duration_since(a.sent));
+                self.install(now, found, round_trip, out)
             }
             // Pushed without a key: a negative answer healed (the prefix
             // now holds a registration; the next packet resolves it), or
@@ -1147,6 +1148,7 @@ impl Agent {
                 let expires = now + ttl.max(Duration::from_secs(1));
                 // A negative answer may cover more than was asked: every
                 // destination pending within it is answered too.
+                let asked = asked.map(|a| a.prefix);
                 let (waiting, _) = self.take_pending(asked.into_iter().chain([prefix]));
                 let negative = State::Negative {
                     action,
@@ -1198,7 +1200,15 @@ impl Agent {
     /// Installs a mapping: its peer and route, then the packets that
     /// waited for it. `replied`: it answers a Map-Request of ours (else it
     /// was pushed).
-    fn install(&mut self, now: Instant, found: Found, replied: bool, out: &mut Outbox) {
+    fn install(
+        &mut self,
+        now: Instant,
+        found: Found,
+        round_trip: Option<Duration>,
+        out: &mut Outbox,
+    ) {
+        let replied = round_trip.is_some();
+        let round_trip = round_trip.unwrap_or_default();
         let Found {
             prefix,
             key,
@@ -1308,11 +1318,12 @@ impl Agent {
             peer.handshaking = Some(Handshaking {
                 packets: waiting.clone(),
                 checks: 0,
+                round_trip,
                 asks: 0,
                 dead: false,
             });
-            self.handshake_checks
-                .insert((now + HANDSHAKE_CHECKS[0], key));
+            let wait = check_wait(0, round_trip).unwrap_or(HANDSHAKE_CHECKS[0]);
+            self.handshake_checks.insert((now + wait, key));
         } else if let Some(h) = peer.handshaking.as_mut().filter(|_| handshaking) {
             // The answer to asking again (see [`MAX_ASKS`]).
             let wait = if afresh {
@@ -1323,9 +1334,10 @@ impl Agent {
                     out.push(Effect::Forward(packet));
                 }
                 h.checks = 0;
+                h.round_trip = round_trip;
                 // From here on, a first contact's steps.
                 h.dead = false;
-                HANDSHAKE_CHECKS[0]
+                check_wait(0, round_trip).unwrap_or(HANDSHAKE_CHECKS[0])
             } else {
                 // The destination reached out: its handshake takes a round
                 // trip on the underlay, maybe a long one.
@@ -1476,6 +1488,8 @@ impl Agent {
                 peer.handshaking = Some(Handshaking {
                     packets: Vec::new(),
                     checks: 0,
+                    // Measured again when the answer comes.
+                    round_trip: Duration::ZERO,
                     asks: 0,
                     dead: true,
                 });
@@ -1507,11 +1521,11 @@ impl Agent {
                 continue;
             };
             h.checks += 1;
-            if let Some(wait) = HANDSHAKE_CHECKS.get(h.checks) {
+            if let Some(wait) = check_wait(h.checks, h.round_trip) {
                 self.counters.handshake_retries += 1;
                 log::debug!("no handshake with the peer of {prefix} yet: starting it again");
                 restart(key, peer, out);
-                self.handshake_checks.insert((now + *wait, key));
+                self.handshake_checks.insert((now + wait, key));
                 continue;
             }
             if h.asks >= MAX_ASKS {
@@ -1748,6 +1762,18 @@ fn wants_keepalive(peer: &Peer) -> bool {
 
 /// Sets a peer afresh and hands WireGuard its first packets again: a new
 /// peer starts a handshake at once, where the old one would wait out the
+/// When the `k`-th check of a first contact's handshake comes, after the
+/// last one: [`HANDSHAKE_CHECKS`], or two of the round trips its Map-Reply
+/// took when that is longer (at most [`CHECK_WAIT_MAX`]). A handshake is a
+/// round trip between the nodes; started again while its answer is still
+/// on the way, it is lost twice over: the other side drops the new
+/// initiation (within 20 ms of the one it answered), and the answer finds
+/// no handshake to complete. None after the last.
+fn check_wait(k: usize, round_trip: Duration) -> Option<Duration> {
+    let wait = HANDSHAKE_CHECKS.get(k)?;
+    Some((*wait).max(round_trip * 2).min(CHECK_WAIT_MAX))
+}
+
 /// 5 s after its first attempt.
 fn restart(public_key: PublicKey, peer: &Peer, out: &mut Outbox) {
     out.push(Effect::RemovePeer { public_key });

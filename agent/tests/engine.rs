@@ -274,6 +274,44 @@ fn a_first_contact_starts_its_handshake_again_until_the_destination_is_ready() {
 }
 
 #[test]
+fn on_a_long_path_the_handshake_is_given_two_of_the_map_server_s_round_trips() {
+    let mut w = World::new();
+    w.wait(Duration::ZERO);
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    // The answer took 40 ms: the handshake's answer may take as long.
+    w.now += Duration::from_millis(40);
+    w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
+    let [first, ..] = agent::engine::HANDSHAKE_CHECKS;
+    assert!(
+        !w.wait(first).contains(&Effect::ReadPeerStats),
+        "not started again while its answer may be on the way"
+    );
+    assert_eq!(
+        w.wait(Duration::from_millis(80) - first),
+        vec![Effect::ReadPeerStats]
+    );
+    assert!(w.stats(&b_stats(92)).is_empty(), "b answered");
+    assert_eq!(w.agent.counters().handshake_retries, 0);
+    // Nothing from b: started again, and the next check is as far.
+    let mut w = World::new();
+    w.wait(Duration::ZERO);
+    let nonce = requests(&w.packet("10.2.0.9", 1))[0].nonce;
+    w.now += Duration::from_millis(40);
+    w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
+    w.wait(Duration::from_millis(80));
+    assert!(w
+        .stats(&b_stats(0))
+        .contains(&Effect::RemovePeer { public_key: B_KEY }));
+    assert!(!w
+        .wait(Duration::from_millis(79))
+        .contains(&Effect::ReadPeerStats));
+    assert_eq!(
+        w.wait(Duration::from_millis(1)),
+        vec![Effect::ReadPeerStats]
+    );
+}
+
+#[test]
 fn a_first_handshake_that_never_completes_has_the_destination_reach_out() {
     let mut w = World::new();
     w.wait(Duration::ZERO);
