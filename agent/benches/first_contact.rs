@@ -6,7 +6,8 @@
 //! with the lighthouse), and times the first `ping -c1` between them. The
 //! map-server and the lighthouse stay warm.
 //!
-//! `tests/bench/first-contact.sh [TRIALS]` (root; installs Nebula), or
+//! `tests/bench/first-contact.sh [TRIALS]` (root; installs Nebula; `--vm`
+//! first: in the VM of tests/vm/lib.sh, on the kernel backend), or
 //! `cargo bench -p agent --bench first_contact [-- TRIALS]`.
 //! `--data FILE` also writes every trial there as TSV (system, trial,
 //! ms, lost), for `tests/bench/plots.sh`.

@@ -876,7 +876,7 @@ impl MapServer {
             if let Some((owner, iid)) = r.push.filter(|(owner, _)| *owner != id) {
                 // Pushed before the reply goes: the destination's agent
                 // then has a head start on the requester's handshake.
-                let start = self.who_starts(now, id, owner, iid, r.answer.eid);
+                let start = self.who_starts(now, id, owner, iid, r.answer.eid, request.nonce);
                 let push = self.push_mappings(owner, id, iid, start == Start::Requester, now, out);
                 match start {
                     Start::Requester => {}
@@ -906,8 +906,9 @@ impl MapServer {
     }
 
     /// Who starts the WireGuard handshake of a first contact between
-    /// `requester` and the destination `owner`'s mapping `eid` (see
-    /// [`Start`]); a relayed pair has its relay ports from here on.
+    /// `requester` and the destination `owner`'s mapping `eid`, asked for
+    /// by the Map-Request `nonce` (see [`Start`]); a relayed pair has its
+    /// relay ports from here on.
     fn who_starts(
         &mut self,
         now: Instant,
@@ -915,6 +916,7 @@ impl MapServer {
         owner: SiteId,
         iid: u32,
         eid: EidPrefix,
+        nonce: u64,
     ) -> Start {
         let pair = Pair {
             destination_open: self.seen_where_registered(owner, iid),
@@ -925,7 +927,9 @@ impl MapServer {
                 .is_some_and(|r| r.ports(requester, owner).is_some()),
             relay: self.relay.is_some(),
         };
-        let start = self.first_contacts.decide(now, requester, owner, eid, pair);
+        let start = self
+            .first_contacts
+            .decide(now, requester, owner, eid, nonce, pair);
         if start != Start::Relayed {
             return start;
         }

@@ -12,7 +12,8 @@
 //! A requester that asks again for the same mapping soon after is taken as
 //! one whose handshake never completed; each time it goes one step
 //! further: the requester starts, then the destination reaches out first,
-//! then the relay.
+//! then the relay. A Map-Request sent again because its reply was slow or
+//! lost (the same nonce) is no such sign: it gets the same decision.
 
 use crate::db::SiteId;
 use lisp::EidPrefix;
@@ -85,7 +86,9 @@ struct Contact {
     /// The mapping asked for: another of the destination's mappings is
     /// another first contact's, not this one's asked again.
     eid: EidPrefix,
-    reached_out: bool,
+    /// The Map-Request's: one sent again with it asks nothing new.
+    nonce: u64,
+    start: Start,
 }
 
 /// The first contacts of the last seconds, and the pairs whose direct
@@ -98,30 +101,38 @@ pub struct FirstContacts {
 
 impl FirstContacts {
     /// Who starts the first contact of `requester` with `destination`'s
-    /// mapping `eid`, and remembers it.
+    /// mapping `eid`, asked for by the Map-Request `nonce`, and remembers
+    /// it.
     pub fn decide(
         &mut self,
         now: Instant,
         requester: SiteId,
         destination: SiteId,
         eid: EidPrefix,
+        nonce: u64,
         pair: Pair,
     ) -> Start {
         let within = |at: Instant, window| now.saturating_duration_since(at) < window;
         if pair.relayed_now {
             return Start::Relayed;
         }
-        if let Some(c) = self.recent.get(&(destination, requester)) {
-            if !c.reached_out && within(c.at, FIRST_CONTACT_WINDOW) {
-                return Start::Destination;
-            }
-        }
         let asked_again = self
             .recent
             .get(&(requester, destination))
             .filter(|c| c.eid == eid);
+        if let Some(c) = asked_again.filter(|c| c.nonce == nonce && within(c.at, REACH_OUT_WINDOW))
+        {
+            return c.start;
+        }
+        if let Some(c) = self.recent.get(&(destination, requester)) {
+            if c.start == Start::Requester && within(c.at, FIRST_CONTACT_WINDOW) {
+                return Start::Destination;
+            }
+        }
         let start = match asked_again {
-            Some(c) if c.reached_out && within(c.at, REACH_OUT_WINDOW) && pair.relay => {
+            Some(c)
+                if c.start != Start::Requester && within(c.at, REACH_OUT_WINDOW) && pair.relay =>
+            {
                 let fresh = |at: &Instant| within(*at, DIRECT_FAILED_MEMORY);
                 remember(
                     &mut self.direct_failed,
@@ -131,7 +142,9 @@ impl FirstContacts {
                 );
                 Start::Relayed
             }
-            Some(c) if !c.reached_out && within(c.at, FIRST_CONTACT_WINDOW) => Start::AfterReachOut,
+            Some(c) if c.start == Start::Requester && within(c.at, FIRST_CONTACT_WINDOW) => {
+                Start::AfterReachOut
+            }
             _ if pair.relay
                 && (pair.no_direct_path || self.failed_lately(now, requester, destination)) =>
             {
@@ -143,7 +156,8 @@ impl FirstContacts {
         let contact = Contact {
             at: now,
             eid,
-            reached_out: start != Start::Requester,
+            nonce,
+            start,
         };
         remember(&mut self.recent, (requester, destination), contact, |c| {
             within(c.at, REACH_OUT_WINDOW)
@@ -197,20 +211,20 @@ mod tests {
         let mut contacts = FirstContacts::default();
         let t = Instant::now();
         let b = eid("10.2.0.0/24");
-        assert_eq!(contacts.decide(t, 1, 2, b, OPEN), Start::Requester);
+        assert_eq!(contacts.decide(t, 1, 2, b, 1, OPEN), Start::Requester);
         let t = t + Duration::from_millis(90);
-        assert_eq!(contacts.decide(t, 1, 2, b, OPEN), Start::AfterReachOut);
+        assert_eq!(contacts.decide(t, 1, 2, b, 2, OPEN), Start::AfterReachOut);
         let t = t + Duration::from_millis(1100);
-        assert_eq!(contacts.decide(t, 1, 2, b, OPEN), Start::Relayed);
+        assert_eq!(contacts.decide(t, 1, 2, b, 3, OPEN), Start::Relayed);
         // Later first contacts of the pair, either way, are relayed at once.
         let t = t + Duration::from_secs(60);
         assert_eq!(
-            contacts.decide(t, 2, 1, eid("10.1.0.0/24"), OPEN),
+            contacts.decide(t, 2, 1, eid("10.1.0.0/24"), 4, OPEN),
             Start::Relayed
         );
         let t = t + DIRECT_FAILED_MEMORY;
         assert_eq!(
-            contacts.decide(t, 2, 1, eid("10.1.0.0/24"), OPEN),
+            contacts.decide(t, 2, 1, eid("10.1.0.0/24"), 5, OPEN),
             Start::Requester
         );
     }
@@ -220,12 +234,12 @@ mod tests {
         let mut contacts = FirstContacts::default();
         let t = Instant::now();
         assert_eq!(
-            contacts.decide(t, 1, 2, eid("10.2.0.0/24"), OPEN),
+            contacts.decide(t, 1, 2, eid("10.2.0.0/24"), 6, OPEN),
             Start::Requester
         );
         let t = t + Duration::from_millis(10);
         assert_eq!(
-            contacts.decide(t, 1, 2, eid("10.2.1.0/24"), OPEN),
+            contacts.decide(t, 1, 2, eid("10.2.1.0/24"), 7, OPEN),
             Start::Requester
         );
     }
@@ -240,9 +254,9 @@ mod tests {
         };
         let t = Instant::now();
         let b = eid("10.2.0.0/24");
-        assert_eq!(contacts.decide(t, 1, 2, b, closed), Start::AfterReachOut);
+        assert_eq!(contacts.decide(t, 1, 2, b, 8, closed), Start::AfterReachOut);
         let t = t + Duration::from_millis(1100);
-        assert_eq!(contacts.decide(t, 1, 2, b, closed), Start::AfterReachOut);
+        assert_eq!(contacts.decide(t, 1, 2, b, 9, closed), Start::AfterReachOut);
     }
 
     #[test]
@@ -255,17 +269,33 @@ mod tests {
             ..OPEN
         };
         assert_eq!(
-            contacts.decide(t, 1, 2, eid("10.2.0.0/24"), nats),
+            contacts.decide(t, 1, 2, eid("10.2.0.0/24"), 10, nats),
             Start::Relayed
         );
         let mut open = FirstContacts::default();
         assert_eq!(
-            open.decide(t, 1, 2, eid("10.2.0.0/24"), OPEN),
+            open.decide(t, 1, 2, eid("10.2.0.0/24"), 11, OPEN),
             Start::Requester
         );
         assert_eq!(
-            open.decide(t, 2, 1, eid("10.1.0.0/24"), OPEN),
+            open.decide(t, 2, 1, eid("10.1.0.0/24"), 12, OPEN),
             Start::Destination
         );
+    }
+
+    #[test]
+    fn a_request_sent_again_is_answered_as_before_not_taken_for_a_failed_handshake() {
+        let mut contacts = FirstContacts::default();
+        let t = Instant::now();
+        let b = eid("10.2.0.0/24");
+        assert_eq!(contacts.decide(t, 1, 2, b, 7, OPEN), Start::Requester);
+        // Its reply was slow: the agent sends the same Map-Request again.
+        let t = t + Duration::from_millis(100);
+        assert_eq!(contacts.decide(t, 1, 2, b, 7, OPEN), Start::Requester);
+        // A new Map-Request (its handshake never completed) steps on.
+        let t = t + Duration::from_millis(50);
+        assert_eq!(contacts.decide(t, 1, 2, b, 8, OPEN), Start::AfterReachOut);
+        let t = t + Duration::from_millis(100);
+        assert_eq!(contacts.decide(t, 1, 2, b, 8, OPEN), Start::AfterReachOut);
     }
 }

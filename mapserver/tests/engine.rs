@@ -332,6 +332,25 @@ fn the_reply_waits_for_a_destination_behind_a_nat_or_a_requester_asking_again() 
 }
 
 #[test]
+fn a_map_request_sent_again_with_its_nonce_is_answered_as_before() {
+    let mut w = World::new(&[&A, &B], NO_LIMIT);
+    w.register(&A, "192.0.2.10:51820");
+    w.register(&B, "192.0.2.11:51820");
+    w.observe(&B, "192.0.2.11:51820");
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(sent.len(), 2, "a starts");
+    w.ack_pushes(&sent, &[&B]);
+    // Its reply was slow: a sends the same Map-Request again. b is not
+    // told to reach out, which would cross the handshake a starts.
+    w.now += Duration::from_millis(100);
+    let sent = w.from(&A, &request(5, "[1000] 10.2.0.9/32"));
+    assert_eq!(sent.len(), 2, "at once, as before");
+    assert_eq!(pushed_priorities(&B, &sent), [lisp::UNUSABLE_PRIORITY]);
+    assert_eq!(reply_priorities(&sent), [1]);
+    assert_eq!(w.metrics.held_replies.load(Relaxed), 0);
+}
+
+#[test]
 fn of_two_sites_reaching_for_each_other_at_once_only_one_starts() {
     let mut w = World::new(&[&A, &B], NO_LIMIT);
     w.register(&A, "192.0.2.10:51820");
