@@ -392,12 +392,25 @@ fn with_two_map_servers_first_contacts_go_on_when_one_is_gone() {
 }
 
 #[test]
-fn a_node_enrolled_through_one_map_server_of_a_group_is_resolved_through_the_other() {
+fn a_node_enrolled_through_one_map_server_of_a_group_is_resolved_through_the_other_as_its_policy_allows(
+) {
     let mut lab = Lab::new("r9");
     lab.enable_enrolment();
     lab.add_second_map_server();
+    // The robots may resolve each other, not site a.
+    lab.policy("robots", &["group:robots"]);
+    lab.node("a", 1000, "10.1.0.0/24");
     lab.start();
-    let token = lab.create_token(&["--iid", "1000", "--pool", "10.9.0.0/24", "--uses", "5"]);
+    let token = lab.create_token(&[
+        "--iid",
+        "1000",
+        "--pool",
+        "10.9.0.0/24",
+        "--uses",
+        "5",
+        "--group",
+        "robots",
+    ]);
     // Both up: the robot enrols with both, with the same addresses.
     let said = lab.join("r1", &token).unwrap();
     assert!(said.contains(" and 172.31.254.2:"), "with both: {said}");
@@ -418,6 +431,16 @@ fn a_node_enrolled_through_one_map_server_of_a_group_is_resolved_through_the_oth
     assert!(answered, "r1 -> r2:\n{text}");
     let (answered, text) = first_ping(&r2, "10.9.0.1", 2);
     assert!(answered, "r2 -> r1:\n{text}");
+    // Their group's policy: site a is not theirs to resolve (the agent
+    // answers "administratively prohibited"), but a resolves them.
+    let (answered, text) = first_ping(&r1, "10.1.0.2", 2);
+    assert!(
+        !answered && text.contains("Packet filtered"),
+        "r1 -> a:\n{text}"
+    );
+    let a_host = lab.get("a").host.clone();
+    let (answered, text) = first_ping(&a_host, "10.9.0.1", 2);
+    assert!(answered, "a -> r1:\n{text}");
 }
 
 #[test]

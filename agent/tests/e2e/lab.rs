@@ -65,6 +65,8 @@ pub struct Lab {
     /// The first map-server's mappings file (static mappings in bulk), if
     /// any: set before start.
     pub mappings_file: Option<std::path::PathBuf>,
+    /// `[[policy]]` tables every map-server gets (see [`Lab::policy`]).
+    policies: String,
     ms_public: String,
     /// A second map-server's namespace and public key, when it has one
     /// ([`Lab::add_second_map_server`]).
@@ -173,6 +175,7 @@ impl Lab {
             processes: Vec::new(),
             agent_log_level: "info",
             mappings_file: None,
+            policies: String::new(),
             ms_public,
             second_ms: None,
             family,
@@ -277,6 +280,15 @@ impl Lab {
     /// secret, each naming the other).
     pub fn enable_enrolment(&mut self) {
         self.enrolment = true;
+    }
+
+    /// What the enrolled nodes of `group` may resolve (before start).
+    pub fn policy(&mut self, group: &str, may_resolve: &[&str]) {
+        let names: Vec<String> = may_resolve.iter().map(|n| format!("\"{n}\"")).collect();
+        self.policies.push_str(&format!(
+            "[[policy]]\ngroup = \"{group}\"\nmay_resolve = [{}]\n",
+            names.join(", ")
+        ));
     }
 
     /// A token from the running map-server (`token create ARGS`).
@@ -623,6 +635,7 @@ impl Lab {
                     others.join(", ")
                 ));
             }
+            text.push_str(&self.policies);
         }
         if self.relay && spec.net == MAP_SERVERS[0].net {
             let address = self.family.at(spec.net, 2).1;
