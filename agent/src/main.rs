@@ -58,8 +58,10 @@ struct Run {
 /// (`lispguard-mapserver token create`), write its configuration and run
 /// the agent: the key pair is made here (the private key never leaves the
 /// node), the map-server gives the control address and EIDs, and pins
-/// nothing but the WireGuard key the token carries. One command per node;
-/// the map-server's configuration is not edited.
+/// nothing but the WireGuard keys the token carries. A token of a group of
+/// map-servers enrols with each (the same addresses from all; one that
+/// does not answer is said, and `--force` later enrols there). One
+/// command per node; the map-servers' configuration is not edited.
 #[argh(subcommand, name = "join")]
 struct Join {
     /// the token, lgt2.... as `token create` printed it
