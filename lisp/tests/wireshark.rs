@@ -305,17 +305,15 @@ fn wireshark_decodes_every_field_as_written() {
 
     let enrolment = samples::enrolment();
     let records: Vec<Record> = enrolment.body.records.iter().collect();
-    let x = enrolment.body.xtr.unwrap();
     let mut e = vec![
         ("lisp.type", "3".to_string()),
         ("lisp.mreg.flags.xtrid", "1".into()),
-        ("lisp.xtrid", hex(&x.xtr_id.to_be_bytes())),
-        ("lisp.siteid", hex(&x.site_id.to_be_bytes())),
         (
             "lisp.mapping.eid.dn",
             "iid=1000 uses=20 until=1764400000 pool=10.9.0.0/24".into(),
         ),
     ];
+    e.extend(xtr(&enrolment));
     e.extend(auth_fields(
         &all[11].1,
         enrolment.body.key_id,
