@@ -518,6 +518,17 @@ mod tests {
             send_batch(&tx4, &mut sending, std::iter::empty()).unwrap(),
             0
         );
+        // One the kernel refuses (another family): those before it go, it
+        // is the next call's error, and the caller goes on after it.
+        let refused: [(SocketAddr, &[u8]); 3] = [(to4, b"a"), (to6, b"b"), (to4, b"c")];
+        let from = |n: usize| refused[n..].iter().copied();
+        assert_eq!(send_batch(&tx4, &mut sending, from(0)).unwrap(), 1);
+        assert!(send_batch(&tx4, &mut sending, from(1)).is_err());
+        assert_eq!(send_batch(&tx4, &mut sending, from(2)).unwrap(), 1);
+        for want in [&b"a"[..], b"c"] {
+            let (len, _) = v4.recv_from(&mut buf).unwrap();
+            assert_eq!(&buf[..len], want);
+        }
     }
 
     #[test]
