@@ -4,14 +4,9 @@
 //!
 //! The node makes its WireGuard key pair and sends each map-server the
 //! token names (the issuer first, then the others of its group) at its
-//! underlay listener a Map-Register with the I bit, authenticated with the
-//! key derived from the token's secret: Site-ID the token's id, xTR-ID this
-//! node's id, and the records
-//! 1. this node's WireGuard key around 0.0.0.0/0 ("what the token gives"),
-//!    or around the control address the first map-server gave;
-//! 2. the token's grant, a Distinguished Name, from which a map-server of
-//!    the group that did not issue the token verifies it;
-//! 3. to the later map-servers, the EIDs the first gave.
+//! underlay listener the enrolment Map-Register ([`netconf::enrolment`]):
+//! to the first, asking for what the token gives; to the later ones, for
+//! the control address and EIDs the first gave.
 //!
 //! The Map-Notify, authenticated with the same key, carries this node's
 //! control address, the map-server's own mapping (control address, the
@@ -22,10 +17,8 @@
 //! with every map-server that enrolled it (RFC 9301's register-to-all).
 
 use ipnet::IpNet;
-use lisp::{
-    auth, Address, Algorithm, EidPrefix, List, Locator, MapNotify, MapRegister, Record,
-    Registration, XtrId,
-};
+use lisp::{auth, Address, EidPrefix, MapNotify, Record, XtrId};
+use netconf::enrolment::{self, Asking};
 use netconf::token::{MapServer, Token};
 use netconf::PublicKey;
 use std::fmt::Write as _;
@@ -58,13 +51,6 @@ pub struct Enrolled {
     pub control_address: IpAddr,
     /// Where this node reaches the map-server's WireGuard.
     pub endpoint: SocketAddr,
-}
-
-/// What a node asks a later map-server for: what the first gave.
-#[derive(Clone, Copy, Debug)]
-pub struct Asking<'a> {
-    pub control_address: IpAddr,
-    pub eids: &'a [EidPrefix],
 }
 
 /// Enrols with every map-server `token` names, this node's WireGuard key
@@ -145,7 +131,7 @@ fn enrol_with(
     let key = token.register_key();
     for wait in TRIES {
         let nonce = random()?;
-        let message = register(token, public_key, rloc, xtr.xtr_id, nonce, asking)?;
+        let message = enrolment::write(token, public_key, rloc, xtr.xtr_id, nonce, asking)?;
         if let Err(e) = socket.send(&message) {
             return Err(format!("sending to the map-server at {address}: {e}"));
         }
@@ -187,51 +173,6 @@ fn enrol_with(
          it there",
         TRIES.len()
     ))
-}
-
-/// The enrolment Map-Register of the node with `public_key` and id
-/// `xtr_id`, at `rloc`, signed with the token's key: its key around
-/// 0.0.0.0/0 ("what the token gives") or the control address it asks
-/// for, the token's grant, the EIDs it asks for.
-pub fn register(
-    token: &Token,
-    public_key: &[u8; 32],
-    rloc: SocketAddr,
-    xtr_id: u128,
-    nonce: u64,
-    asking: Option<Asking>,
-) -> Result<Vec<u8>, String> {
-    let locators = [Locator::reachable(Address::rloc(rloc))];
-    let control = match asking {
-        Some(a) => IpNet::from(a.control_address),
-        None => IpNet::V4(ipnet::Ipv4Net::default()),
-    };
-    let mut records = vec![
-        Record::mapping(&EidPrefix::new(0, control), Some(public_key), 1, &locators),
-        Record {
-            eid_mask_len: 0,
-            eid: Address::Name(&token.grant),
-            ..Record::mapping(&EidPrefix::new(0, control), None, 1, &[])
-        },
-    ];
-    let asked = asking.map_or(&[][..], |a| a.eids);
-    records.extend(asked.iter().map(|eid| Record::mapping(eid, None, 1, &[])));
-    let register = MapRegister::new(Registration {
-        nonce,
-        key_id: 0,
-        algorithm: Algorithm::HmacSha256_128,
-        records: List::new(&records),
-        xtr: Some(XtrId {
-            xtr_id,
-            site_id: u64::from_be_bytes(token.id.0),
-        }),
-    });
-    let mut buf = vec![0; register.buffer_len()];
-    let len = register
-        .emit(&mut buf, &token.register_key())
-        .map_err(|e| e.to_string())?;
-    buf.truncate(len);
-    Ok(buf)
 }
 
 /// Reads the Map-Notify's records: this node's control address, the

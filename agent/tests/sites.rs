@@ -433,7 +433,7 @@ fn twenty_robots_enrol_with_one_token_and_reach_each_other_and_bad_enrolments_ar
     .unwrap();
     let node = netconf::public_key(&netconf::generate_private_key());
     let rloc = lab.get("a").rloc.parse().unwrap();
-    let message = agent::join::register(
+    let message = netconf::enrolment::write(
         &once,
         &node,
         std::net::SocketAddr::new(rloc, 51820),

@@ -1,12 +1,8 @@
 //! Zero-touch enrolment: a node with a token (`lispguard join`) becomes a
 //! site without an edit of the configuration. It sends a Map-Register to
-//! the underlay listener with the I bit set, authenticated with the key
-//! derived from the token's secret: the Site-ID is the token's id, the
-//! xTR-ID the node's own id, and the records are
-//! 1. its WireGuard key around the control address it asks for, or
-//!    0.0.0.0/0 (any);
-//! 2. the token's grant, as a Distinguished Name;
-//! 3. the EIDs it asks for, if any.
+//! the underlay listener (its layout: [`netconf::enrolment`]): the Site-ID
+//! is the token's id, and it carries the token's grant and what the node
+//! asks for.
 //!
 //! A node asks for addresses when another map-server of the group gave
 //! them: each map-server of a group verifies any of the group's tokens from
@@ -24,7 +20,8 @@ use crate::issue::{Grant, Issued, State};
 use crate::metrics::DropReason;
 use crate::token::{MapServer, Token, TokenId};
 use ipnet::IpNet;
-use lisp::{Address, EidPrefix, MapRegister, Record};
+use lisp::{EidPrefix, MapRegister, Record};
+use netconf::enrolment::Enrolling;
 use netconf::PublicKey;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -68,43 +65,10 @@ impl std::fmt::Debug for EnrolmentConfig {
     }
 }
 
-/// An enrolment's records, read.
-struct Asked<'a> {
-    public_key: PublicKey,
-    /// The control address it asks for; None: any.
-    control_address: Option<IpAddr>,
-    grant: Option<&'a str>,
-    /// The EIDs it asks for; empty: what the token gives.
-    eids: Vec<EidPrefix>,
-}
-
-impl<'a> Asked<'a> {
-    fn read(records: impl Iterator<Item = Record<'a>>) -> Result<Asked<'a>, DropReason> {
-        let mut records = records.peekable();
-        let first = records.next().ok_or(DropReason::Malformed)?;
-        let public_key = first.eid.wireguard_key().ok_or(DropReason::Malformed)?;
-        let control_address = first.eid.ip().filter(|ip| !ip.is_unspecified());
-        let grant = match records.peek().map(|r| &r.eid) {
-            Some(Address::Name(grant)) => Some(*grant),
-            _ => None,
-        };
-        let eids = records
-            .skip(usize::from(grant.is_some()))
-            .map(|r| EidPrefix::from_address(&r.eid, r.eid_mask_len).ok_or(DropReason::Malformed))
-            .collect::<Result<_, _>>()?;
-        Ok(Asked {
-            public_key,
-            control_address,
-            grant,
-            eids,
-        })
-    }
-}
-
 /// The grant an enrolment carries, read before it is verified: the key
 /// of a group token derives from it.
 pub fn untrusted_grant<'a>(records: impl Iterator<Item = Record<'a>>) -> Option<&'a str> {
-    Asked::read(records).ok()?.grant
+    Enrolling::read(records)?.grant
 }
 
 /// An enrolled node: a site that came with a token.
@@ -252,7 +216,7 @@ impl Enrolment {
         taken: impl Fn(&EidPrefix) -> bool,
         control_taken: impl Fn(IpAddr) -> bool,
     ) -> Result<Enrolled, DropReason> {
-        let asked = Asked::read(register.body.records.iter())?;
+        let asked = Enrolling::read(register.body.records.iter()).ok_or(DropReason::Malformed)?;
         // A group token seen for the first time is kept when it enrols.
         let (mut token, learnt) = match self.tokens.get(&id) {
             Some(token) => (token.clone(), false),

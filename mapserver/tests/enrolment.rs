@@ -9,10 +9,7 @@ mod common;
 
 use common::{request, A};
 use ipnet::IpNet;
-use lisp::{
-    auth, Action, Address, Algorithm, EidPrefix, List, Locator, MapNotify, MapRegister, Message,
-    Record, Registration, XtrId,
-};
+use lisp::{auth, Action, EidPrefix, MapNotify, Message};
 use mapserver::config::Config;
 use mapserver::engine::MapServer;
 use mapserver::enrolment::Enrolment;
@@ -20,6 +17,7 @@ use mapserver::issue::Request;
 use mapserver::metrics::{DropReason, Metrics};
 use mapserver::outbox::{Outbox, OutboxExt};
 use mapserver::token::Token;
+use netconf::enrolment::Asking;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
@@ -104,49 +102,38 @@ impl World {
 }
 
 /// A node's enrolment Map-Register, as `lispguard join` writes it.
-fn enrolment(token: &Token, key: &[u8], node: &[u8; 32], xtr_id: u128, nonce: u64) -> Vec<u8> {
-    asking(token, key, node, xtr_id, nonce, "0.0.0.0/0", &[])
+fn enrolment(token: &Token, node: &[u8; 32], xtr_id: u128, nonce: u64) -> Vec<u8> {
+    write(token, node, xtr_id, nonce, None)
 }
 
 /// The same, asking for `control` and `eids` (what another map-server of
 /// the group gave).
 fn asking(
     token: &Token,
-    key: &[u8],
     node: &[u8; 32],
     xtr_id: u128,
     nonce: u64,
     control: &str,
     eids: &[&str],
 ) -> Vec<u8> {
-    let control = EidPrefix::new(0, control.parse::<IpNet>().unwrap());
-    let locators = [Locator::reachable(Address::Ip(
-        "198.51.100.7".parse().unwrap(),
-    ))];
+    let control = control.parse::<IpNet>().unwrap().addr();
     let eids: Vec<EidPrefix> = eids.iter().map(|e| e.parse().unwrap()).collect();
-    let mut records = vec![
-        Record::mapping(&control, Some(node), 1, &locators),
-        Record {
-            eid_mask_len: 0,
-            eid: Address::Name(&token.grant),
-            ..Record::mapping(&control, None, 1, &[])
-        },
-    ];
-    records.extend(eids.iter().map(|e| Record::mapping(e, None, 1, &[])));
-    let register = MapRegister::new(Registration {
-        nonce,
-        key_id: 0,
-        algorithm: Algorithm::HmacSha256_128,
-        records: List::new(&records),
-        xtr: Some(XtrId {
-            xtr_id,
-            site_id: u64::from_be_bytes(token.id.0),
-        }),
-    });
-    let mut buf = vec![0; register.buffer_len()];
-    let len = register.emit(&mut buf, key).unwrap();
-    buf.truncate(len);
-    buf
+    let asking = Asking {
+        control_address: control,
+        eids: &eids,
+    };
+    write(token, node, xtr_id, nonce, Some(asking))
+}
+
+fn write(
+    token: &Token,
+    node: &[u8; 32],
+    xtr_id: u128,
+    nonce: u64,
+    asking: Option<Asking>,
+) -> Vec<u8> {
+    let rloc = "198.51.100.7:51820".parse().unwrap();
+    netconf::enrolment::write(token, node, rloc, xtr_id, nonce, asking).unwrap()
 }
 
 /// The answer's records: control address, the map-server's, the EIDs.
@@ -172,7 +159,7 @@ fn a_node_enrols_into_a_pool_and_registers_as_a_site_with_its_derived_key() {
     let (mut w, token) = World::new("10.9.0.0/29", 5);
     let node_private = netconf::generate_private_key();
     let node = netconf::public_key(&node_private);
-    let register = enrolment(&token, &token.register_key(), &node, 7, 1);
+    let register = enrolment(&token, &node, 7, 1);
     let sent = w.underlay("198.51.100.7:40000", &register);
     assert_eq!(sent[0].0, "198.51.100.7:40000".parse().unwrap());
     assert_eq!(
@@ -185,10 +172,7 @@ fn a_node_enrols_into_a_pool_and_registers_as_a_site_with_its_derived_key() {
     );
     // A second node gets the next addresses.
     let other = netconf::public_key(&netconf::generate_private_key());
-    let sent = w.underlay(
-        "198.51.100.8:40000",
-        &enrolment(&token, &token.register_key(), &other, 8, 2),
-    );
+    let sent = w.underlay("198.51.100.8:40000", &enrolment(&token, &other, 8, 2));
     assert_eq!(
         answer(&token, &sent),
         [
@@ -198,10 +182,7 @@ fn a_node_enrols_into_a_pool_and_registers_as_a_site_with_its_derived_key() {
         ]
     );
     // The first one asking again (its answer was lost) gets the same.
-    let sent = w.underlay(
-        "198.51.100.7:40000",
-        &enrolment(&token, &token.register_key(), &node, 7, 3),
-    );
+    let sent = w.underlay("198.51.100.7:40000", &enrolment(&token, &node, 7, 3));
     assert_eq!(answer(&token, &sent)[2], "[1000] 10.9.0.1/32");
     // It is a site: its Map-Register through the tunnel, signed with the
     // key both sides derive, is taken.
@@ -224,21 +205,29 @@ fn a_node_enrols_into_a_pool_and_registers_as_a_site_with_its_derived_key() {
 fn forged_unknown_used_up_and_replayed_enrolments_get_no_answer_and_are_counted() {
     let (mut w, token) = World::new("10.9.0.0/29", 1);
     let node = netconf::public_key(&netconf::generate_private_key());
-    let forged = enrolment(&token, b"not the token's key", &node, 7, 1);
+    let forged = enrolment(
+        &Token {
+            secret: [7; 32],
+            ..token.clone()
+        },
+        &node,
+        7,
+        1,
+    );
     assert!(w.underlay("198.51.100.7:40000", &forged).is_empty());
     assert_eq!(w.metrics.drops(DropReason::AuthFailed), 1);
     let unknown = Token::generate(token.map_servers.clone(), token.grant.clone(), None).unwrap();
-    let stranger = enrolment(&unknown, &unknown.register_key(), &node, 7, 1);
+    let stranger = enrolment(&unknown, &node, 7, 1);
     assert!(w.underlay("198.51.100.7:40000", &stranger).is_empty());
     assert_eq!(w.metrics.drops(DropReason::UnknownToken), 1);
-    let first = enrolment(&token, &token.register_key(), &node, 7, 2);
+    let first = enrolment(&token, &node, 7, 2);
     assert_eq!(w.underlay("198.51.100.7:40000", &first).len(), 1);
     // The same bytes again: a replay.
     assert!(w.underlay("198.51.100.7:40000", &first).is_empty());
     assert_eq!(w.metrics.drops(DropReason::Replayed), 1);
     // Its one use is spent: another node is refused.
     let other = netconf::public_key(&netconf::generate_private_key());
-    let spent = enrolment(&token, &token.register_key(), &other, 8, 3);
+    let spent = enrolment(&token, &other, 8, 3);
     assert!(w.underlay("198.51.100.8:40000", &spent).is_empty());
     assert_eq!(w.metrics.drops(DropReason::TokenNotActive), 1);
 }
@@ -248,13 +237,7 @@ fn a_pool_runs_out() {
     let (mut w, token) = World::new("10.9.0.0/30", 5);
     for (n, expect) in [(1u8, 1usize), (2, 1), (3, 0)] {
         let node = netconf::public_key(&netconf::generate_private_key());
-        let msg = enrolment(
-            &token,
-            &token.register_key(),
-            &node,
-            u128::from(n),
-            u64::from(n),
-        );
+        let msg = enrolment(&token, &node, u128::from(n), u64::from(n));
         assert_eq!(
             w.underlay("198.51.100.7:40000", &msg).len(),
             expect,
@@ -269,7 +252,7 @@ fn an_enrolled_node_is_renamed_with_what_it_registered_and_a_configured_site_is_
     let (mut w, token) = World::new("10.9.0.0/29", 5);
     let node_private = netconf::generate_private_key();
     let node = netconf::public_key(&node_private);
-    let msg = enrolment(&token, &token.register_key(), &node, 7, 1);
+    let msg = enrolment(&token, &node, 7, 1);
     assert_eq!(w.underlay("198.51.100.7:40000", &msg).len(), 1);
     let site_key = Token::site_key(&node_private, &netconf::public_key(&w.ms_private));
     let rloc = "198.51.100.7:51820".parse().unwrap();
@@ -311,11 +294,11 @@ fn an_expired_token_enrols_no_one() {
     // Issued at unix second 0 for a minute; the map-server's clock says 10.
     let (mut w, token) = World::with_token("iid=1000 uses=5 expires=60 pool=10.9.0.0/29");
     let node = netconf::public_key(&netconf::generate_private_key());
-    let msg = enrolment(&token, &token.register_key(), &node, 7, 1);
+    let msg = enrolment(&token, &node, 7, 1);
     assert_eq!(w.underlay("198.51.100.7:40000", &msg).len(), 1, "in time");
     w.now += std::time::Duration::from_secs(51);
     let other = netconf::public_key(&netconf::generate_private_key());
-    let late = enrolment(&token, &token.register_key(), &other, 8, 2);
+    let late = enrolment(&token, &other, 8, 2);
     assert!(w.underlay("198.51.100.8:40000", &late).is_empty());
     assert_eq!(w.metrics.drops(DropReason::TokenNotActive), 1);
 }
@@ -335,8 +318,7 @@ fn a_map_server_of_the_group_enrols_with_a_token_another_issued_giving_the_same_
     // The other map-server of the group, which never saw the token.
     let (mut second, _) = World::in_group("iid=1 uses=1 pool=10.99.0.0/24", GROUP);
     let node = netconf::public_key(&netconf::generate_private_key());
-    let key = token.register_key();
-    let sent = first.underlay("198.51.100.7:40000", &enrolment(&token, &key, &node, 7, 1));
+    let sent = first.underlay("198.51.100.7:40000", &enrolment(&token, &node, 7, 1));
     let given = answer(&token, &sent);
     assert_eq!(
         given,
@@ -348,7 +330,7 @@ fn a_map_server_of_the_group_enrols_with_a_token_another_issued_giving_the_same_
     );
     // Another node took the first address at the second map-server.
     let other = netconf::public_key(&netconf::generate_private_key());
-    let sent = second.underlay("198.51.100.8:40000", &enrolment(&token, &key, &other, 8, 2));
+    let sent = second.underlay("198.51.100.8:40000", &enrolment(&token, &other, 8, 2));
     assert_eq!(answer(&token, &sent)[2], "[1000] 10.9.0.1/32");
     // It kept the token, to be stored with its uses.
     let learnt: Vec<_> = second
@@ -364,7 +346,6 @@ fn a_map_server_of_the_group_enrols_with_a_token_another_issued_giving_the_same_
     // refused there: its addresses would differ.
     let msg = asking(
         &token,
-        &key,
         &node,
         7,
         3,
@@ -381,7 +362,7 @@ fn a_map_server_of_the_group_enrols_with_a_token_another_issued_giving_the_same_
         (8, "100.64.2.1/32", "[1000] 10.9.0.6/32"),
     ] {
         let stranger = netconf::public_key(&netconf::generate_private_key());
-        let msg = asking(&token, &key, &stranger, u128::from(n), n, control, &[eid]);
+        let msg = asking(&token, &stranger, u128::from(n), n, control, &[eid]);
         assert!(
             second.underlay("198.51.100.9:40000", &msg).is_empty(),
             "{control} {eid}"
@@ -391,7 +372,6 @@ fn a_map_server_of_the_group_enrols_with_a_token_another_issued_giving_the_same_
     // Free ones within it are given as asked.
     let msg = asking(
         &token,
-        &key,
         &node,
         7,
         4,
@@ -409,7 +389,7 @@ fn a_map_server_of_the_group_enrols_with_a_token_another_issued_giving_the_same_
     );
     // Its two uses are spent at the second too.
     let late = netconf::public_key(&netconf::generate_private_key());
-    let msg = enrolment(&token, &key, &late, 9, 9);
+    let msg = enrolment(&token, &late, 9, 9);
     assert!(second.underlay("198.51.100.9:40000", &msg).is_empty());
     assert_eq!(second.metrics.drops(DropReason::TokenNotActive), 1);
 }
@@ -424,7 +404,7 @@ fn a_group_token_with_a_changed_grant_or_from_another_group_is_refused() {
         grant: token.grant.replace("uses=1", "uses=1000"),
         ..token.clone()
     };
-    let msg = enrolment(&greedy, &token.register_key(), &node, 7, 1);
+    let msg = enrolment(&greedy, &node, 7, 1);
     assert!(second.underlay("198.51.100.7:40000", &msg).is_empty());
     assert_eq!(second.metrics.drops(DropReason::AuthFailed), 1);
     // A token of another group's secret.
@@ -432,16 +412,16 @@ fn a_group_token_with_a_changed_grant_or_from_another_group_is_refused() {
         "iid=1000 uses=1 pool=10.9.0.0/29",
         &GROUP.replace("CQkJ", "CAgI"),
     );
-    let msg = enrolment(&foreign, &foreign.register_key(), &node, 7, 2);
+    let msg = enrolment(&foreign, &node, 7, 2);
     assert!(second.underlay("198.51.100.7:40000", &msg).is_empty());
     assert_eq!(second.metrics.drops(DropReason::AuthFailed), 2);
     // A map-server of no group knows no token it did not issue.
     let (mut alone, _) = World::new("10.99.0.0/24", 1);
-    let msg = enrolment(&token, &token.register_key(), &node, 7, 3);
+    let msg = enrolment(&token, &node, 7, 3);
     assert!(alone.underlay("198.51.100.7:40000", &msg).is_empty());
     assert_eq!(alone.metrics.drops(DropReason::UnknownToken), 1);
     // The token itself is taken there.
-    let msg = enrolment(&token, &token.register_key(), &node, 7, 4);
+    let msg = enrolment(&token, &node, 7, 4);
     assert_eq!(second.underlay("198.51.100.7:40000", &msg).len(), 1);
 }
 
@@ -454,7 +434,7 @@ fn the_nodes_of_a_policy_group_resolve_what_its_policy_names_and_no_more() {
     for n in 1..=2u8 {
         let private = netconf::generate_private_key();
         let public = netconf::public_key(&private);
-        let msg = enrolment(&token, &token.register_key(), &public, n.into(), n.into());
+        let msg = enrolment(&token, &public, n.into(), n.into());
         assert_eq!(w.underlay("198.51.100.7:40000", &msg).len(), 1);
         let key = Token::site_key(&private, &ms_public);
         let rloc = SocketAddr::from(([198, 51, 100, n], 51820));

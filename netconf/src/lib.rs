@@ -9,6 +9,7 @@
 pub mod check;
 pub mod cli;
 pub mod control;
+pub mod enrolment;
 mod error;
 mod genl;
 pub mod http;
