@@ -1,14 +1,16 @@
 //! Load generator: Map-Requests per second, latency and the server's CPU
 //! time per reply over loopback UDP, with 10 to 1M registered EIDs, and
 //! memory per registration.
-//! `cargo bench -p mapserver --bench load [-- [echo|engine] SECONDS [N...]]`
+//! `cargo bench -p mapserver --bench load [-- [echo|engine] [pin] SECONDS [N...]]`
 //! `--data FILE` also writes the runs over sockets there as TSV, for
 //! `tests/bench/plots.sh`.
 //!
 //! Server and load generator share this machine (and its cores). `echo`
 //! puts a trivial UDP server in the map-server's place (it answers every
-//! request with one prepared Map-Reply, its nonce patched in): the
-//! generator's own ceiling, so that a figure below it is the server's.
+//! request with one prepared Map-Reply, its nonce patched in, with the
+//! map-server's socket calls): the generator's ceiling, and the kernel's
+//! part of the server's CPU per reply. `pin` puts the server's threads on
+//! CPU 0 and the generator's on CPU 1, with one receive thread.
 //! `engine` leaves the sockets out: threads feed the engine requests as
 //! the receive threads do, once all under one Mutex (the engine's lock
 //! before admission.rs) and once as the server does now (admission
@@ -25,8 +27,10 @@ use mapserver::engine::MapServer;
 use mapserver::metrics::Metrics;
 use mapserver::outbox::{Outbox, OutboxExt};
 use mapserver::server::Server;
+use netconf::udp;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::net::{Ipv4Addr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -114,8 +118,10 @@ enum Target {
 }
 
 /// A trivial UDP server: `threads` SO_REUSEPORT sockets, each answering
-/// every datagram with `reply`, the request's nonce copied in. Stops when
-/// `stop` is set.
+/// every datagram with `reply`, the request's nonce copied in, with the
+/// map-server's own batched socket calls (`recvmmsg`, `sendmmsg`): what
+/// the kernel's UDP path costs a reply on this machine, and the
+/// generator's ceiling. Stops when `stop` is set.
 fn echo(
     addr: SocketAddr,
     threads: usize,
@@ -126,11 +132,10 @@ fn echo(
         let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
         socket.set_reuse_port(true).unwrap();
         socket.set_recv_buffer_size(4 << 20).unwrap();
+        socket.set_nonblocking(true).unwrap();
         socket.bind(&addr.into()).unwrap();
-        let socket: UdpSocket = socket.into();
-        socket
-            .set_read_timeout(Some(Duration::from_millis(50)))
-            .unwrap();
+        let socket = UdpSocket::from(socket);
+        udp::enable_ancillary(&socket).unwrap();
         socket
     };
     let first = bind(addr);
@@ -143,25 +148,79 @@ fn echo(
         .into_iter()
         .enumerate()
         .map(|(n, socket)| {
-            let (mut reply, stop) = (reply.clone(), stop.clone());
+            let (reply, stop) = (reply.clone(), stop.clone());
             std::thread::Builder::new()
                 .name(format!("lisp-echo-{n}"))
-                .spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    while !stop.load(Ordering::Relaxed) {
-                        let Ok((len, from)) = socket.recv_from(&mut buf) else {
-                            continue;
-                        };
-                        if len >= 12 {
-                            reply[4..12].copy_from_slice(&buf[4..12]);
-                            let _ = socket.send_to(&reply, from);
-                        }
-                    }
-                })
+                .spawn(move || echo_thread(&socket, reply, &stop))
                 .unwrap()
         })
         .collect();
     (local, handles)
+}
+
+fn echo_thread(socket: &UdpSocket, reply: Vec<u8>, stop: &AtomicBool) {
+    const BATCH: usize = 32;
+    let mut batch = udp::Batch::new(BATCH, 4096);
+    let mut sending = udp::Sending::new(BATCH);
+    let mut replies = vec![reply; BATCH];
+    let mut to = Vec::with_capacity(BATCH);
+    while !stop.load(Ordering::Relaxed) {
+        match udp::recv_batch(socket, &mut batch) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                let mut fd = libc::pollfd {
+                    fd: socket.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd.
+                unsafe { libc::poll(&mut fd, 1, 50) };
+                continue;
+            }
+            Err(e) => panic!("echo: {e}"),
+        }
+        to.clear();
+        for ((received, bytes), reply) in batch.datagrams().zip(replies.iter_mut()) {
+            if bytes.len() >= 12 {
+                reply[4..12].copy_from_slice(&bytes[4..12]);
+                to.push(received.from);
+            }
+        }
+        let mut done = 0;
+        while done < to.len() {
+            let next = to.iter().zip(&replies).skip(done);
+            match udp::send_batch(socket, &mut sending, next.map(|(&a, r)| (a, &r[..]))) {
+                Ok(sent) => done += sent,
+                Err(_) => done += 1, // the client's buffer is full: lost
+            }
+        }
+    }
+}
+
+/// With `pin`, the server's threads (named lisp-*) run on CPU 0 and the
+/// clients on CPU 1, as the issue measured: the server's figures without
+/// the generator on its core.
+fn pin_to(cpu: usize, thread: libc::pid_t) {
+    // SAFETY: a zeroed cpu_set_t is empty; CPU_SET writes within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(thread, size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn pin_server_threads() {
+    for task in std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        let tid = task.file_name().to_string_lossy().parse::<libc::pid_t>();
+        if let (true, Ok(tid)) = (name.starts_with("lisp-"), tid) {
+            pin_to(0, tid);
+        }
+    }
 }
 
 /// One client: keeps WINDOW requests in flight for `duration`.
@@ -171,7 +230,11 @@ fn client(
     window: usize,
     duration: Duration,
     seed: u64,
+    pin: bool,
 ) -> (u64, Vec<u32>) {
+    if pin {
+        pin_to(1, 0);
+    }
     let socket = UdpSocket::bind((A.control_address(NET), 0)).unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
@@ -221,6 +284,7 @@ fn measure(
     threads: usize,
     window: usize,
     duration: Duration,
+    pin: bool,
 ) -> (Run, u64) {
     let metrics = Arc::new(Metrics::default());
     let cfg = config(NET, &[&A, &B], "rate_limit = 0");
@@ -249,10 +313,13 @@ fn measure(
             (addr, None, echoes)
         }
     };
+    if pin {
+        pin_server_threads();
+    }
     let cpu_before = cpu_of_threads("lisp-");
     let started = Instant::now();
     let clients: Vec<_> = (0..CLIENTS as u64)
-        .map(|n| std::thread::spawn(move || client(addr, eids, window, duration, n + 1)))
+        .map(|n| std::thread::spawn(move || client(addr, eids, window, duration, n + 1, pin)))
         .collect();
     let mut run = Run {
         requests: 0,
@@ -388,6 +455,7 @@ fn main() {
         false => Target::MapServer,
     };
     let engine = std::env::args().any(|a| a == "engine");
+    let pin = std::env::args().any(|a| a == "pin");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let data = args
         .iter()
@@ -435,11 +503,15 @@ fn main() {
     };
     // The first run of a size measures memory: later ones reuse what the
     // previous run freed.
-    let runs = [(1, SATURATING_WINDOW), (2, SATURATING_WINDOW), (2, 1)];
+    // Pinned, the server has one core: one receive thread.
+    let runs: &[(usize, usize)] = match pin {
+        false => &[(1, SATURATING_WINDOW), (2, SATURATING_WINDOW), (2, 1)],
+        true => &[(1, SATURATING_WINDOW), (1, 1)],
+    };
     for eids in sizes {
-        for (n, (threads, window)) in runs.into_iter().enumerate() {
+        for (n, &(threads, window)) in runs.iter().enumerate() {
             let duration = Duration::from_secs(seconds);
-            let (mut run, per_registration) = measure(target, eids, threads, window, duration);
+            let (mut run, per_registration) = measure(target, eids, threads, window, duration, pin);
             run.latencies_us.sort_unstable();
             let memory = match n {
                 0 => per_registration.to_string(),
