@@ -371,8 +371,8 @@ struct Handshaking {
     packets: Vec<Vec<u8>>,
     /// Checks done.
     checks: usize,
-    /// How long the Map-Reply took: the path's round trip, as near as this
-    /// side knows it (see [`check_wait`]).
+    /// The path's round trip, as near as this side knows it (see
+    /// [`check_wait`] and `path_round_trip`).
     round_trip: Duration,
     /// Times the map-server was asked again (see [`MAX_ASKS`]).
     asks: u8,
@@ -408,6 +408,24 @@ struct Registering {
     /// When it last sent us a valid message.
     heard: Option<Instant>,
     rehandshaken: Option<Instant>,
+    /// Its Map-Replies' smoothed round trip.
+    round_trip: SmoothedRoundTrip,
+}
+
+/// A round trip smoothed over the samples, as TCP smooths its own
+/// (RFC 6298, SRTT: the first sample, then 7/8 of the estimate and 1/8 of
+/// each new one): one fast answer from a map-server that is usually far
+/// does not make the handshake checks early.
+#[derive(Clone, Copy, Debug, Default)]
+struct SmoothedRoundTrip(Option<Duration>);
+
+impl SmoothedRoundTrip {
+    fn sample(&mut self, round_trip: Duration) {
+        self.0 = Some(match self.0 {
+            None => round_trip,
+            Some(smoothed) => (smoothed * 7 + round_trip) / 8,
+        });
+    }
 }
 
 impl Registering {
@@ -438,6 +456,10 @@ struct Asked {
     prefix: IpNet,
     map_server: Option<usize>,
     sent: Instant,
+    /// Sent again with its nonce: which of the two its answer is for is
+    /// not known, so it is no sample of the smoothed round trip (Karn's
+    /// rule).
+    again: bool,
 }
 
 /// What `lispguard status` shows of the engine.
@@ -545,6 +567,7 @@ impl Agent {
                 lost: false,
                 heard: None,
                 rehandshaken: None,
+                round_trip: SmoothedRoundTrip::default(),
             })
             .collect();
         Agent {
@@ -781,6 +804,7 @@ impl Agent {
             prefix,
             map_server,
             sent: now,
+            again: self.requests.contains_key(&nonce),
         };
         self.requests.insert(nonce, asked);
         if let Some(ms) = map_server {
@@ -1014,6 +1038,10 @@ impl Agent {
         };
         if let Some(ms) = asked.map_server {
             self.answered(now, ms);
+            if !asked.again {
+                let sample = now.saturating_duration_since(asked.sent);
+                self.registering[ms].round_trip.sample(sample);
+            }
         }
         self.counters.map_replies += 1;
         log::debug!("Map-Reply for {}", asked.prefix);
@@ -1128,7 +1156,7 @@ impl Agent {
                     behind_nat,
                     ttl,
                 };
-                let round_trip = asked.map(|a| now.saturating_duration_since(a.sent));
+                let round_trip = asked.map(|a| self.path_round_trip(now, a));
                 self.install(now, found, round_trip, out)
             }
             // Pushed without a key: a negative answer healed (the prefix
@@ -1197,9 +1225,21 @@ impl Agent {
         (packets, first)
     }
 
-    /// Installs a mapping: its peer and route, then the packets that
-    /// waited for it. `replied`: it answers a Map-Request of ours (else it
-    /// was pushed).
+    /// The round trip to the destination, as near as this side knows it:
+    /// the longer of what the answer to `asked` took (from the last time
+    /// it was sent) and its map-server's smoothed round trip.
+    fn path_round_trip(&self, now: Instant, asked: Asked) -> Duration {
+        let smoothed = asked
+            .map_server
+            .and_then(|ms| self.registering[ms].round_trip.0);
+        let sample = now.saturating_duration_since(asked.sent);
+        smoothed.map_or(sample, |smoothed| smoothed.max(sample))
+    }
+
+    /// Installs a mapping: its peer, the packets that waited for it, then
+    /// its route (the packets go straight to WireGuard, see inject.rs: the
+    /// route's netlink round trip is not on a first contact's path).
+    /// `replied`: it answers a Map-Request of ours (else it was pushed).
     fn install(
         &mut self,
         now: Instant,
@@ -1311,9 +1351,6 @@ impl Agent {
         if changed || afresh {
             out.push(set_peer(key, peer));
         }
-        if new_route {
-            out.push(Effect::AddRoute(prefix));
-        }
         if starts {
             peer.handshaking = Some(Handshaking {
                 packets: waiting.clone(),
@@ -1349,13 +1386,16 @@ impl Agent {
         }
         if !waiting.is_empty() {
             log::debug!(
-                "{prefix}: its {} queued packets go once its peer and route are set",
+                "{prefix}: its {} queued packets go once its peer is set",
                 waiting.len()
             );
         }
         for packet in waiting {
             let packet = out.copy(&packet);
             out.push(Effect::Forward(packet));
+        }
+        if new_route {
+            out.push(Effect::AddRoute(prefix));
         }
     }
 
@@ -1760,13 +1800,12 @@ fn wants_keepalive(peer: &Peer) -> bool {
     peer.reaching_out || peer.behind_nat
 }
 
-/// Sets a peer afresh and hands WireGuard its first packets again: a new
-/// peer starts a handshake at once, where the old one would wait out the
 /// When the `k`-th check of a first contact's handshake comes, after the
-/// last one: [`HANDSHAKE_CHECKS`], or two of the round trips its Map-Reply
-/// took when that is longer (at most [`CHECK_WAIT_MAX`]). A handshake is a
-/// round trip between the nodes; started again while its answer is still
-/// on the way, it is lost twice over: the other side drops the new
+/// last one: [`HANDSHAKE_CHECKS`], or two of the path's round trips when
+/// that is longer (at most [`CHECK_WAIT_MAX`]; the round trip is its
+/// Map-Reply's, or its map-server's smoothed one when longer). A handshake
+/// is a round trip between the nodes; started again while its answer is
+/// still on the way, it is lost twice over: the other side drops the new
 /// initiation (within 20 ms of the one it answered), and the answer finds
 /// no handshake to complete. None after the last.
 fn check_wait(k: usize, round_trip: Duration) -> Option<Duration> {
@@ -1774,6 +1813,8 @@ fn check_wait(k: usize, round_trip: Duration) -> Option<Duration> {
     Some((*wait).max(round_trip * 2).min(CHECK_WAIT_MAX))
 }
 
+/// Sets a peer afresh and hands WireGuard its first packets again: a new
+/// peer starts a handshake at once, where the old one would wait out the
 /// 5 s after its first attempt.
 fn restart(public_key: PublicKey, peer: &Peer, out: &mut Outbox) {
     out.push(Effect::RemovePeer { public_key });

@@ -207,9 +207,10 @@ fn cold_miss_queues_packets_asks_once_then_installs_and_sends_them() {
                 allowed_ips: vec![net("10.2.0.0/24")],
                 keepalive: false,
             },
-            Effect::AddRoute(net("10.2.0.0/24")),
+            // The route after them: they go straight to WireGuard.
             Effect::Forward(vec![1]),
             Effect::Forward(vec![2]),
+            Effect::AddRoute(net("10.2.0.0/24")),
         ]
     );
 }
@@ -305,6 +306,35 @@ fn on_a_long_path_the_handshake_is_given_two_of_the_map_server_s_round_trips() {
     assert!(!w
         .wait(Duration::from_millis(79))
         .contains(&Effect::ReadPeerStats));
+    assert_eq!(
+        w.wait(Duration::from_millis(1)),
+        vec![Effect::ReadPeerStats]
+    );
+}
+
+#[test]
+fn one_fast_answer_from_a_map_server_that_is_usually_slow_keeps_the_checks_late() {
+    let mut w = World::new();
+    w.wait(Duration::ZERO);
+    // Three answers that took 40 ms, then one that took 1 ms.
+    for n in 1..=3u8 {
+        let to = format!("10.{}.0.9", 2 + n);
+        let nonce = requests(&w.packet(&to, n))[0].nonce;
+        w.now += Duration::from_millis(40);
+        w.receive(&reply(
+            nonce,
+            negative(&format!("10.{}.0.0", 2 + n), 16, 15),
+        ));
+    }
+    let nonce = requests(&w.packet("10.2.0.9", 9))[0].nonce;
+    w.now += Duration::from_millis(1);
+    w.receive(&reply(nonce, record_b("192.0.2.11:51820")));
+    // Smoothed: 7/8 of 40 ms and 1/8 of 1 ms, 35.1 ms; checked after two.
+    assert!(
+        !w.wait(Duration::from_millis(70))
+            .contains(&Effect::ReadPeerStats),
+        "not at 5 ms, when the handshake's answer may be on its way"
+    );
     assert_eq!(
         w.wait(Duration::from_millis(1)),
         vec![Effect::ReadPeerStats]
@@ -434,8 +464,8 @@ fn a_mapping_marked_not_to_be_sent_to_sets_the_peer_to_answer_only() {
         actions,
         vec![
             peer_b(None, false),
-            Effect::AddRoute(net("10.2.0.0/24")),
             Effect::Forward(vec![1]),
+            Effect::AddRoute(net("10.2.0.0/24")),
         ]
     );
     assert!(!w
