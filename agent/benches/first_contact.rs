@@ -123,15 +123,25 @@ impl Trials {
 }
 
 /// Where the time of one cold site-to-site first contact goes: every
-/// packet on the underlay (at the router) and on host A's LAN, with its
-/// offset from the ping's echo request, in microseconds.
+/// packet on the underlay (at the router), on host A's LAN, and inside
+/// xTRs A and B (their TUN, where the agent takes a packet that missed,
+/// and their WireGuard interface, where control messages enter and leave
+/// the tunnel in the clear), with its offset from the ping's echo request,
+/// in microseconds.
 fn timeline(lab: &mut Lab) {
     lab.restart_agents();
     let dir = lab.ns.dir.clone();
     let router_ifs: Vec<String> = ["ms", "a", "b"].iter().map(|n| format!("r-{n}")).collect();
+    let inside = |name: &str| {
+        let node = lab.get(name);
+        let interfaces = vec![node.tun.clone(), format!("lg{}{name}", lab.tag)];
+        (node.ns.clone(), interfaces)
+    };
     let captures = [
         (lab.get("a").host.clone(), vec!["eth0".to_string()]),
         (lab.router.clone(), router_ifs),
+        inside("a"),
+        inside("b"),
     ];
     let mut dumpcaps = Vec::new();
     let mut files = Vec::new();
@@ -174,8 +184,8 @@ fn timeline(lab: &mut Lab) {
             }
         });
     }
-    let mut seen = [None::<u32>; 2];
-    let mut await_counts = |at_least: [u32; 2]| {
+    let mut seen = [None::<u32>; 4];
+    let mut await_counts = |at_least: [u32; 4]| {
         while !seen
             .iter()
             .zip(at_least)
@@ -187,32 +197,48 @@ fn timeline(lab: &mut Lab) {
             seen[k] = Some(n);
         }
     };
-    await_counts([0, 0]);
+    await_counts([0; 4]);
     let (received, _) = e2e::ping(&lab.get("a").host, "10.2.0.2", 1);
     if received == 0 {
         println!("the first ping was not answered (within ping's 5 s)");
     }
     // Until the captures hold the echo request (and reply) on host A's
-    // LAN and at least what crossed the underlay meanwhile (request, push,
-    // ack, reply, two handshake messages, the ping both ways).
-    await_counts([1 + received, 8]);
+    // LAN, at least what crossed the underlay meanwhile (request, push,
+    // ack, reply, two handshake messages, the ping both ways), and inside
+    // A (the ping at the TUN, request and reply, the ping in and out of
+    // WireGuard) and B (push, ack, the ping in and out).
+    await_counts([1 + received, 8, 3 + 2 * received, 2 + 2 * received]);
     for child in &mut dumpcaps {
         // SAFETY: signals our own child.
         unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
         let _ = child.wait();
     }
+    // Underlay and control addresses both by the node's name.
     let names = [
         ("172.31.1.2", "ms"),
         ("172.31.2.2", "a"),
         ("172.31.3.2", "b"),
         ("10.1.0.2", "host a"),
         ("10.2.0.2", "host b"),
+        ("100.64.0.1", "ms"),
+        (lab.get("a").control_address.as_str(), "a"),
+        (lab.get("b").control_address.as_str(), "b"),
     ];
     let name = |ip: &str| {
         names
             .iter()
             .find(|(a, _)| *a == ip)
             .map_or(ip.to_string(), |(_, n)| n.to_string())
+    };
+    // Where a packet was captured, for those inside the xTRs.
+    let place = |k: usize, interface: &str| {
+        let Some(node) = k.checked_sub(2).and_then(|n| ["a", "b"].get(n)) else {
+            return String::new();
+        };
+        match interface == lab.get(node).tun {
+            true => format!(" [{node} tun]"),
+            false => format!(" [{node} wg]"),
+        }
     };
     let mut events: Vec<(f64, String)> = Vec::new();
     for (k, file) in files.iter().enumerate() {
@@ -228,12 +254,12 @@ fn timeline(lab: &mut Lab) {
             .args(["-T", "fields", "-E", "separator=|"])
             .args(["-e", "frame.time_epoch", "-e", "frame.interface_name"])
             .args(["-e", "ip.src", "-e", "ip.dst", "-e", "wg.type"])
-            .args(["-e", "frame.len", "-e", "icmp.type"])
+            .args(["-e", "frame.len", "-e", "icmp.type", "-e", "lisp.type"])
             .output()
             .expect("tshark");
         for line in String::from_utf8_lossy(&out.stdout).lines() {
             let f: Vec<&str> = line.split('|').collect();
-            let [time, interface, src, dst, wg, len, icmp] = f[..] else {
+            let [time, interface, src, dst, wg, len, icmp, lisp] = f[..] else {
                 continue;
             };
             let Ok(time) = time.parse::<f64>() else {
@@ -244,16 +270,24 @@ fn timeline(lab: &mut Lab) {
             if src.is_empty() || k == 1 && interface != format!("r-{}", name(src)) {
                 continue;
             }
-            let what = match (wg, icmp) {
-                (_, "8") => "ICMP echo request".to_string(),
-                (_, "0") => "ICMP echo reply".to_string(),
-                ("1", _) => "WireGuard handshake initiation".into(),
-                ("2", _) => "WireGuard handshake response".into(),
-                ("3", _) => "WireGuard cookie reply".into(),
-                ("4", _) => format!("WireGuard data, {len} B"),
+            let what = match (wg, icmp, lisp) {
+                (_, "8", _) => "ICMP echo request".to_string(),
+                (_, "0", _) => "ICMP echo reply".to_string(),
+                ("1", ..) => "WireGuard handshake initiation".into(),
+                ("2", ..) => "WireGuard handshake response".into(),
+                ("3", ..) => "WireGuard cookie reply".into(),
+                ("4", ..) => format!("WireGuard data, {len} B"),
+                (_, _, "1") => "Map-Request".into(),
+                (_, _, "2") => "Map-Reply".into(),
+                (_, _, "4") => "Map-Notify".into(),
+                (_, _, "5") => "Map-Notify-Ack".into(),
                 _ => format!("{len} B"),
             };
-            events.push((time, format!("{:>7} -> {:<7} {what}", name(src), name(dst))));
+            let at = place(k, interface);
+            events.push((
+                time,
+                format!("{:>7} -> {:<7} {what}{at}", name(src), name(dst)),
+            ));
         }
     }
     events.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -268,5 +302,7 @@ fn timeline(lab: &mut Lab) {
     for (time, event) in events.iter().filter(|(t, _)| *t >= start) {
         println!("  {:>8.0}  {event}", (time - start) * 1e6);
     }
-    println!("  (underlay packets as they reach the router; WireGuard data between a site and the map-server is LISP control traffic)");
+    println!(
+        "  (underlay packets as they reach the router, where WireGuard data between a site and the map-server is LISP control traffic; [a wg]: inside xTR a, on its WireGuard interface, in the clear; [a tun]: on the TUN its agent reads)"
+    );
 }

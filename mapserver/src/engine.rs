@@ -1008,7 +1008,6 @@ impl MapServer {
         };
         Some(match self.db.lookup(&eid) {
             Some(m) if self.may_resolve(id, m) => {
-                log::debug!("site '{}' resolved {eid} to {}", self.site_name(id), m.eid);
                 let until = now + Duration::from_secs(u64::from(m.ttl) * 60);
                 // Without the N bit (RFC 9437) the requester only looks
                 // (`lispguard lookup`): it is not subscribed, and the
@@ -1055,11 +1054,14 @@ impl MapServer {
         })
     }
 
-    /// Counts a negative answer and subscribes `site` to what it was
-    /// answered, behind the subscriptions' own locks.
+    /// Counts a negative answer (logs a positive one) and subscribes
+    /// `site` to what it was answered, behind the subscriptions' own
+    /// locks: once per answer given (`resolve` may run twice for one).
     fn subscribe_as_resolved(&self, site: SiteId, r: &Resolution) {
         if r.negative {
             self.metrics.negative_replies.fetch_add(1, Relaxed);
+        } else {
+            log::debug!("site '{}' resolved {}", self.site_name(site), r.answer.eid);
         }
         if let Some((eid, until)) = r.subscribe {
             self.subscribe(eid, site, until);
