@@ -230,17 +230,20 @@ impl Host {
                 allowed_ips,
                 keepalive,
             } => {
-                let key = netconf::key_fingerprint(public_key);
-                match endpoint {
-                    Some(endpoint) => log::info!("peer {key} at {endpoint} for {allowed_ips:?}"),
-                    None => log::info!("peer {key} for {allowed_ips:?}: its handshake will come"),
-                }
                 self.wg.set_peer(&Peer {
                     public_key: *public_key,
                     endpoint: *endpoint,
                     allowed_ips: allowed_ips.clone(),
                     persistent_keepalive: keepalive.then_some(KEEPALIVE),
-                })
+                })?;
+                // Logged once set: a line written wakes the log's reader,
+                // which should not delay a first contact's handshake.
+                let key = netconf::key_fingerprint(public_key);
+                match endpoint {
+                    Some(endpoint) => log::info!("peer {key} at {endpoint} for {allowed_ips:?}"),
+                    None => log::info!("peer {key} for {allowed_ips:?}: its handshake will come"),
+                }
+                Ok(())
             }
             Effect::RemovePeer { public_key } => {
                 log::info!("peer {} removed", netconf::key_fingerprint(public_key));

@@ -1093,7 +1093,7 @@ impl Agent {
         // A push: the other side of a tunnel being set up, or a change to
         // a mapping we resolved.
         self.counters.pushes += 1;
-        log::info!(
+        log::debug!(
             "Map-Notify pushed by the map-server: {} record(s)",
             notify.body.records.len()
         );

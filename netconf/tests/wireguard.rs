@@ -211,3 +211,42 @@ fn handshake_over_loopback() {
     wg_a.delete();
     wg_b.delete();
 }
+
+/// The UAPI connection is kept from one request to the next; when
+/// wireguard-go goes (a crash) and another is started for the interface,
+/// the next request finds the kept connection closed and connects again.
+#[test]
+fn a_kept_uapi_connection_is_replaced_when_wireguard_go_starts_again() {
+    let _rtnl = netns();
+    let name = ifname(4);
+    let key = generate_private_key();
+    let wg = Wg::up(&name, &key, 51814);
+    let peer = |public_key| Peer {
+        public_key,
+        endpoint: None,
+        allowed_ips: vec![],
+        persistent_keepalive: None,
+    };
+    let (p1, p2) = (
+        public_key(&generate_private_key()),
+        public_key(&generate_private_key()),
+    );
+    wg.set_peer(&peer(p1)).unwrap();
+    wg.set_peer(&peer(p2)).unwrap();
+    assert_eq!(wg.peers().unwrap().len(), 2);
+
+    let pid = wireguard_go_pid(&name).expect("wireguard-go runs");
+    let exited = pidfd(pid).expect("pidfd_open");
+    // SAFETY: signals the wireguard-go this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    assert!(wait_readable(&exited, Duration::from_secs(5)), "killed");
+    let again = WireGuard::up(&name, Backend::Userspace, &key, 51814).unwrap();
+    assert_ne!(wireguard_go_pid(&name), Some(pid), "another wireguard-go");
+
+    // The first handle's connection went with the old one.
+    wg.set_peer(&peer(p1)).unwrap();
+    let peers = again.peers().unwrap();
+    assert_eq!(peers.len(), 1, "{peers:?}");
+    assert_eq!(peers[0].public_key, p1);
+    wg.delete();
+}

@@ -26,6 +26,8 @@ pub fn args<N: std::str::FromStr>(default: N) -> (Vec<String>, Option<String>, N
 /// nodes (m, n).
 pub fn lispguard_lab(tag: &str) -> Lab {
     let mut lab = Lab::new(tag);
+    // As deployed, and as Nebula runs beside it.
+    lab.ms_log_level = "info";
     lab.node("a", 1000, "10.1.0.0/24");
     lab.node("b", 1000, "10.2.0.0/24");
     lab.node("m", 1000, "10.9.0.1/32");

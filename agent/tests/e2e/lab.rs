@@ -62,6 +62,10 @@ pub struct Lab {
     /// The agents' `--log-level` (the demo's timeline reads their debug
     /// lines).
     pub agent_log_level: &'static str,
+    /// The map-servers' `--log-level`: debug for the tests, which read
+    /// those lines; the benchmarks' is a deployment's default, info (a
+    /// line logged is a write to the lab's pipe, which wakes its reader).
+    pub ms_log_level: &'static str,
     /// The first map-server's mappings file (static mappings in bulk), if
     /// any: set before start.
     pub mappings_file: Option<std::path::PathBuf>,
@@ -174,6 +178,7 @@ impl Lab {
             nodes: Vec::new(),
             processes: Vec::new(),
             agent_log_level: "info",
+            ms_log_level: "debug",
             mappings_file: None,
             policies: String::new(),
             ms_public,
@@ -843,7 +848,7 @@ impl Lab {
             &[
                 "run",
                 "--log-level",
-                "debug",
+                self.ms_log_level,
                 "-c",
                 &config.to_string_lossy(),
             ],

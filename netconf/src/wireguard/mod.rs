@@ -54,8 +54,13 @@ impl fmt::Display for Backend {
 /// One WireGuard interface.
 pub struct WireGuard {
     name: String,
-    /// `None` for the userspace backend, which connects per request.
-    kernel: Option<kernel::Kernel>,
+    driver: Driver,
+}
+
+/// How an interface is configured: its backend's socket.
+enum Driver {
+    Kernel(kernel::Kernel),
+    Userspace(uapi::Uapi),
 }
 
 /// A peer's wanted configuration.
@@ -124,18 +129,18 @@ impl WireGuard {
     ) -> io::Result<WireGuard> {
         let what = || format!("bringing up WireGuard interface {name} ({backend})");
         crate::rtnl::check_name(name).map_err(ctx(what))?;
-        let kernel = match backend {
-            Backend::Kernel => Some(kernel::Kernel::open(name).map_err(ctx(what))?),
+        let driver = match backend {
+            Backend::Kernel => Driver::Kernel(kernel::Kernel::open(name).map_err(ctx(what))?),
             Backend::Userspace => {
                 if !uapi::alive(name) {
                     uapi::start(name).map_err(ctx(what))?;
                 }
-                None
+                Driver::Userspace(uapi::Uapi::new(name))
             }
         };
         let wg = WireGuard {
             name: name.to_owned(),
-            kernel,
+            driver,
         };
         wg.apply(&Change {
             interface: Some((private_key, listen_port)),
@@ -151,18 +156,18 @@ impl WireGuard {
     }
 
     pub fn backend(&self) -> Backend {
-        match self.kernel {
-            Some(_) => Backend::Kernel,
-            None => Backend::Userspace,
+        match self.driver {
+            Driver::Kernel(_) => Backend::Kernel,
+            Driver::Userspace(_) => Backend::Userspace,
         }
     }
 
     /// A missing interface fails with NotFound (see [`gone`]): neither
     /// backend creates one behind our back.
     fn apply(&self, change: &Change<'_>) -> io::Result<()> {
-        match &self.kernel {
-            Some(kernel) => kernel.set(&self.name, change),
-            None => uapi::set(&self.name, change),
+        match &self.driver {
+            Driver::Kernel(kernel) => kernel.set(&self.name, change),
+            Driver::Userspace(uapi) => uapi.set(change),
         }
     }
 
@@ -190,9 +195,9 @@ impl WireGuard {
 
     /// The peers with their handshake and traffic counters.
     pub fn peers(&self) -> io::Result<Vec<PeerStatus>> {
-        match &self.kernel {
-            Some(kernel) => kernel.peers(&self.name),
-            None => uapi::peers(&self.name),
+        match &self.driver {
+            Driver::Kernel(kernel) => kernel.peers(&self.name),
+            Driver::Userspace(uapi) => uapi.peers(),
         }
         .map_err(ctx(|| format!("reading the peers of {}", self.name)))
     }
@@ -202,18 +207,21 @@ impl WireGuard {
     /// deleted here too, and this returns once wireguard-go has exited, so
     /// that a daemon restarting at once finds nothing of the old one.
     pub fn delete(self) -> io::Result<()> {
-        let what = || format!("deleting WireGuard interface {}", self.name);
-        let wireguard_go = match self.kernel {
-            None => uapi::delete(&self.name).map_err(ctx(what))?,
-            Some(_) => None,
+        let WireGuard { name, driver } = self;
+        let what = || format!("deleting WireGuard interface {name}");
+        let userspace = matches!(driver, Driver::Userspace(_));
+        drop(driver); // the kept UAPI connection closed before wireguard-go goes
+        let wireguard_go = match userspace {
+            true => uapi::delete(&name).map_err(ctx(what))?,
+            false => None,
         };
         Rtnl::new()
-            .and_then(|rtnl| rtnl.delete_link(&self.name))
+            .and_then(|rtnl| rtnl.delete_link(&name))
             .map_err(ctx(what))?;
         if let Some(pid) = wireguard_go {
             uapi::wait_for_exit(pid, uapi::EXIT_WAIT);
         }
-        debug!("WireGuard interface {} deleted", self.name);
+        debug!("WireGuard interface {name} deleted");
         Ok(())
     }
 }
