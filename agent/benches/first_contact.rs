@@ -191,9 +191,10 @@ fn timeline(lab: &mut Lab) {
             .zip(at_least)
             .all(|(n, min)| n.is_some_and(|n| n >= min))
         {
-            let (k, n) = counts
-                .recv_timeout(std::time::Duration::from_secs(10))
-                .expect("dumpcap's packet counts");
+            // Long enough for the emulated VM (`--vm`).
+            let Ok((k, n)) = counts.recv_timeout(std::time::Duration::from_secs(30)) else {
+                panic!("dumpcap's packet counts: {seen:?}, awaiting at least {at_least:?}");
+            };
             seen[k] = Some(n);
         }
     };

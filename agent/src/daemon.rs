@@ -13,10 +13,9 @@ use crate::inject::Injector;
 use crate::lookup::{self, Query};
 use crate::metrics;
 use crate::packet::{self, Unreachable};
+use crate::poll;
 use crate::status::{self, Request};
 use crate::tun::Tun;
-use async_io::{Async, Timer};
-use futures_lite::FutureExt;
 use ipnet::IpNet;
 use lisp::CONTROL_PORT;
 use netconf::{AddressEvents, Peer, PublicKey, Rtnl, WireGuard};
@@ -46,9 +45,9 @@ struct Host {
     config: Config,
     wg: WireGuard,
     rtnl: Rtnl,
-    tun: Async<Tun>,
+    tun: Tun,
     injector: Injector,
-    control: Async<UdpSocket>,
+    control: UdpSocket,
     /// Index of the WireGuard interface: control messages are taken only
     /// from it (WireGuard vouches for their source; the underlay does not).
     tunnel_index: u32,
@@ -199,14 +198,15 @@ impl Host {
             )
         })?;
         netconf::udp::enable_ancillary(&control)?;
+        control.set_nonblocking(true)?;
         let tunnel_index = netconf::udp::ifindex(&config.interface)?;
         let host = Host {
             config: config.clone(),
             wg,
             rtnl,
-            tun: Async::new(tun)?,
+            tun,
             injector,
-            control: Async::new(control)?,
+            control,
             tunnel_index,
             source,
             map_servers,
@@ -219,11 +219,9 @@ impl Host {
     /// Carries out one of the engine's effects, its bytes in `out`.
     fn carry_out(&mut self, effect: &Effect, out: &Outbox) -> io::Result<()> {
         match effect {
-            Effect::Control { to, message } => self
-                .control
-                .get_ref()
-                .send_to(out.bytes(*message), to)
-                .map(drop),
+            Effect::Control { to, message } => {
+                self.control.send_to(out.bytes(*message), to).map(drop)
+            }
             Effect::SetPeer {
                 public_key,
                 endpoint,
@@ -308,7 +306,7 @@ impl Host {
         let mut icmp = [0u8; 1280];
         let from = self.icmp_source(original.destination);
         match packet::icmp_unreachable(packet, from, why, &mut icmp) {
-            Some(len) => self.tun.get_ref().send(&icmp[..len]),
+            Some(len) => self.tun.send(&icmp[..len]),
             None => Ok(()),
         }
     }
@@ -459,13 +457,13 @@ struct Agentd<'a> {
     engine: Agent,
     /// What the engine decided and the host has yet to carry out.
     out: Outbox,
-    events: Async<AddressEvents>,
-    status_listener: Async<UnixListener>,
+    events: AddressEvents,
+    status_listener: UnixListener,
     clients: Vec<status::Client>,
     /// Clients waiting for the answer to their lookup, by its id.
     lookups: Vec<(u64, Query, status::Client)>,
-    stop: Async<UnixStream>,
-    reload: Async<UnixStream>,
+    stop: UnixStream,
+    reload: UnixStream,
     /// Where the configuration was read from, for a reload.
     config_file: &'a std::path::Path,
     /// The configuration SIGHUP read again, good and changed.
@@ -478,10 +476,10 @@ struct Agentd<'a> {
 
 impl Agentd<'_> {
     /// Runs until SIGTERM or SIGINT, or SIGHUP with a good configuration.
-    async fn run(&mut self) -> Ended {
+    fn run(&mut self) -> Ended {
         loop {
             self.carry_out();
-            let wake = self.wait().await;
+            let wake = self.wait();
             self.control_messages();
             self.tun_packets();
             match wake {
@@ -500,27 +498,53 @@ impl Agentd<'_> {
     }
 
     /// Waits for the first of the sources to be ready, the control socket
-    /// first.
-    async fn wait(&self) -> io::Result<Wake> {
-        let host = &self.host;
-        let control = async { host.control.readable().await.map(|()| Wake::Traffic) };
-        let tun = async { host.tun.readable().await.map(|()| Wake::Traffic) };
-        let addresses = async { self.events.readable().await.map(|()| Wake::Addresses) };
-        let signal = async { self.stop.readable().await.map(|()| Wake::Stop) };
-        let reload = async { self.reload.readable().await.map(|()| Wake::Reload) };
-        let deadline = async {
-            Timer::at(self.deadline()).await;
-            Ok(Wake::Timer)
+    /// first, or the next deadline (see [`poll`]).
+    fn wait(&self) -> io::Result<Wake> {
+        // Listened to while there is room for another status client.
+        let listener = match self.clients.len() < status::CLIENTS_MAX {
+            true => poll::readable(&self.status_listener),
+            false => poll::NOTHING,
         };
-        control
-            .or(tun)
-            .or(addresses)
-            .or(self.status_requests())
-            .or(self.status_connections())
-            .or(signal)
-            .or(reload)
-            .or(deadline)
-            .await
+        let mut fds = [poll::NOTHING; 6 + status::CLIENTS_MAX];
+        let sources = [
+            poll::readable(&self.host.control),
+            poll::readable(&self.host.tun),
+            poll::readable(&self.events),
+            poll::readable(&self.stop),
+            poll::readable(&self.reload),
+            listener,
+        ];
+        let clients = self.clients.iter().map(|c| poll::readable(&c.stream));
+        for (slot, fd) in fds.iter_mut().zip(sources.into_iter().chain(clients)) {
+            *slot = fd;
+        }
+        if poll::wait(&mut fds, self.deadline())? == 0 {
+            return Ok(Wake::Timer);
+        }
+        let [control, tun, addresses, stop, reload, listener, clients @ ..] = &fds;
+        if poll::ready(control) || poll::ready(tun) {
+            return Ok(Wake::Traffic);
+        }
+        if poll::ready(addresses) {
+            return Ok(Wake::Addresses);
+        }
+        if let Some(i) = clients[..self.clients.len()].iter().position(poll::ready) {
+            return Ok(Wake::StatusRequest(i));
+        }
+        if poll::ready(listener) {
+            match self.status_listener.accept() {
+                Ok((client, _)) => return Ok(Wake::StatusConnection(client)),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if poll::ready(stop) {
+            return Ok(Wake::Stop);
+        }
+        if poll::ready(reload) {
+            return Ok(Wake::Reload);
+        }
+        Ok(Wake::Timer)
     }
 
     /// SIGHUP: whether the configuration file, read again, is good and
@@ -528,7 +552,7 @@ impl Agentd<'_> {
     /// logged and changes nothing.
     fn reload_checked(&mut self) -> bool {
         let mut drain = [0u8; 16];
-        let _ = self.reload.get_ref().read(&mut drain);
+        let _ = self.reload.read(&mut drain);
         let file = self.config_file.display();
         match Config::load(self.config_file) {
             Ok((new, _)) if new == *self.config => {
@@ -545,28 +569,6 @@ impl Agentd<'_> {
                 false
             }
         }
-    }
-
-    /// The first of the status clients with something to read.
-    async fn status_requests(&self) -> io::Result<Wake> {
-        std::future::poll_fn(|cx| {
-            for (i, c) in self.clients.iter().enumerate() {
-                if c.stream.poll_readable(cx).is_ready() {
-                    return std::task::Poll::Ready(Ok(Wake::StatusRequest(i)));
-                }
-            }
-            std::task::Poll::Pending
-        })
-        .await
-    }
-
-    /// A new status client, while there is room for one.
-    async fn status_connections(&self) -> io::Result<Wake> {
-        if self.clients.len() >= status::CLIENTS_MAX {
-            return std::future::pending().await;
-        }
-        let (client, _) = self.status_listener.accept().await?;
-        client.into_inner().map(Wake::StatusConnection)
     }
 
     /// When something is due by the clock: the engine's next poll, the
@@ -617,7 +619,7 @@ impl Agentd<'_> {
     /// Control messages waiting on the LISP socket, up to a batch.
     fn control_messages(&mut self) {
         for _ in 0..CONTROL_BATCH {
-            let got = match netconf::udp::recv(self.host.control.get_ref(), &mut self.message) {
+            let got = match netconf::udp::recv(&self.host.control, &mut self.message) {
                 Ok(received) => received,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => return log::debug!("LISP socket: {e}"),
@@ -636,7 +638,7 @@ impl Agentd<'_> {
     /// Packets waiting on the TUN, up to a batch.
     fn tun_packets(&mut self) {
         for _ in 0..TUN_BATCH {
-            let len = match self.host.tun.get_ref().recv(&mut self.packet) {
+            let len = match self.host.tun.recv(&mut self.packet) {
                 Ok(len) => len,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => return log::debug!("TUN: {e}"),
@@ -658,7 +660,7 @@ impl Agentd<'_> {
 
     /// This node's addresses changed: what matters is the new set.
     fn addresses(&mut self) {
-        if let Err(e) = self.events.get_ref().read() {
+        if let Err(e) = self.events.read() {
             log::debug!("address events: {e}");
         }
         match rlocs(self.config, &self.host.rtnl) {
@@ -785,8 +787,7 @@ pub fn run(config: &Config, config_file: &std::path::Path) -> Result<Ended, Stri
     let mut out = Outbox::default();
     let rlocs = rlocs(config, &host.rtnl).map_err(|e| e.to_string())?;
     engine.set_rlocs(now, rlocs, &mut out);
-    let events = Async::new(AddressEvents::subscribe().map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
+    let events = AddressEvents::subscribe().map_err(|e| e.to_string())?;
     let status_listener = status::listen(&config.status_socket).map_err(|e| e.to_string())?;
     let (stop_reader, stop_writer) = UnixStream::pair().map_err(|e| e.to_string())?;
     for signal in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -796,11 +797,17 @@ pub fn run(config: &Config, config_file: &std::path::Path) -> Result<Ended, Stri
         )
         .map_err(|e| e.to_string())?;
     }
-    let stop = Async::new(stop_reader).map_err(|e| e.to_string())?;
+    stop_reader
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    let stop = stop_reader;
     let (reload_reader, reload_writer) = UnixStream::pair().map_err(|e| e.to_string())?;
     signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, reload_writer)
         .map_err(|e| e.to_string())?;
-    let reload = Async::new(reload_reader).map_err(|e| e.to_string())?;
+    reload_reader
+        .set_nonblocking(true)
+        .map_err(|e| e.to_string())?;
+    let reload = reload_reader;
     if let Some(addr) = config.metrics {
         serve_metrics(addr, config.status_socket.clone())?;
     }
@@ -822,11 +829,11 @@ pub fn run(config: &Config, config_file: &std::path::Path) -> Result<Ended, Stri
         next_summary: now + SUMMARY_EVERY,
         summarised: Counters::default(),
     };
-    let ended = async_io::block_on(agentd.run());
+    let ended = agentd.run();
     agentd.summary();
     let _ = std::fs::remove_file(&config.status_socket);
     let mut drain = [0u8; 16];
-    let _ = agentd.stop.get_ref().read(&mut drain);
+    let _ = agentd.stop.read(&mut drain);
     // Reloading on the same interface: it and its peers stay, for the
     // next run to adopt.
     let same = |c: &Config| c.interface == config.interface && c.backend == config.backend;

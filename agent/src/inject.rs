@@ -19,7 +19,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 /// An AF_PACKET SOCK_DGRAM socket bound to one interface. WireGuard is an
 /// L3 device without link header, so nothing is prepended to the packet.
 /// Non-blocking: `send` fails with WouldBlock when the socket's send buffer
-/// is full; wrap it in `async_io::Async` to await room.
+/// is full.
 #[derive(Debug)]
 pub struct Injector {
     fd: OwnedFd,

@@ -11,6 +11,7 @@ pub mod join;
 pub mod lookup;
 pub mod metrics;
 pub mod packet;
+pub mod poll;
 pub mod status;
 pub mod tun;
 pub mod uci_config;

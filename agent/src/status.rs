@@ -7,7 +7,6 @@
 
 use crate::engine::{PeerSummary, Status};
 use crate::lookup::Query;
-use async_io::Async;
 use netconf::{control, key_fingerprint, PeerStatus, WireGuard};
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
@@ -64,7 +63,7 @@ impl Request {
 }
 
 /// Listens on `path`, replacing a socket a previous run left behind.
-pub fn listen(path: &Path) -> io::Result<Async<UnixListener>> {
+pub fn listen(path: &Path) -> io::Result<UnixListener> {
     if path.exists() && UnixStream::connect(path).is_err() {
         std::fs::remove_file(path)?;
     }
@@ -73,13 +72,15 @@ pub fn listen(path: &Path) -> io::Result<Async<UnixListener>> {
     }
     let listener = UnixListener::bind(path)
         .map_err(|e| io::Error::new(e.kind(), format!("status socket {}: {e}", path.display())))?;
-    Async::new(listener)
+    listener.set_nonblocking(true)?;
+    Ok(listener)
 }
 
 /// A connected client whose request is read as it arrives, so that a
 /// client that sends nothing never holds up the agent.
 pub struct Client {
-    pub stream: Async<UnixStream>,
+    /// Non-blocking until the answer is written.
+    pub stream: UnixStream,
     request: Vec<u8>,
     /// When it is dropped if its request is not complete.
     pub deadline: Instant,
@@ -87,8 +88,9 @@ pub struct Client {
 
 impl Client {
     pub fn new(stream: UnixStream, now: Instant) -> io::Result<Client> {
+        stream.set_nonblocking(true)?;
         Ok(Client {
-            stream: Async::new(stream)?,
+            stream,
             request: Vec::new(),
             deadline: now + CLIENT_TIMEOUT,
         })
@@ -100,7 +102,7 @@ impl Client {
         let mut buf = [0u8; REQUEST_MAX];
         loop {
             let room = REQUEST_MAX - self.request.len();
-            match self.stream.get_ref().read(&mut buf[..room]) {
+            match (&self.stream).read(&mut buf[..room]) {
                 Ok(0) => break,
                 Ok(n) => {
                     self.request.extend_from_slice(&buf[..n]);
@@ -132,11 +134,11 @@ impl Client {
 
     /// Writes `text` as the whole answer.
     pub fn reply(self, text: &str) {
-        let result = self.stream.into_inner().and_then(|stream| {
-            stream.set_nonblocking(false)?;
-            stream.set_write_timeout(Some(WRITE_TIMEOUT))?;
-            (&stream).write_all(text.as_bytes())
-        });
+        let stream = self.stream;
+        let result = stream
+            .set_nonblocking(false)
+            .and_then(|()| stream.set_write_timeout(Some(WRITE_TIMEOUT)))
+            .and_then(|()| (&stream).write_all(text.as_bytes()));
         if let Err(e) = result {
             log::debug!("status client: {e}");
         }

@@ -10,7 +10,7 @@ use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 
 /// A non-blocking TUN device without packet-info header: reads and writes
-/// are bare IPv4/IPv6 packets. Wrap it in `async_io::Async` to await packets.
+/// are bare IPv4/IPv6 packets; `poll::readable` waits for them.
 #[derive(Debug)]
 pub struct Tun {
     fd: OwnedFd,
