@@ -90,24 +90,25 @@ struct Run {
 /// CPU time so far of this process's threads whose name starts with
 /// `prefix` (/proc's schedstat: nanoseconds on a CPU).
 fn cpu_of_threads(prefix: &str) -> Duration {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Duration::ZERO;
-    };
-    let mut total = 0u64;
-    for task in tasks.flatten() {
-        let path = task.path();
-        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if !name.starts_with(prefix) {
-            continue;
-        }
-        let stat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
-        total += stat
-            .split_whitespace()
-            .next()
-            .and_then(|ns| ns.parse::<u64>().ok())
-            .unwrap_or(0);
-    }
+    let total = threads_named(prefix)
+        .map(|task| {
+            let stat = std::fs::read_to_string(task.join("schedstat")).unwrap_or_default();
+            stat.split_whitespace()
+                .next()
+                .and_then(|ns| ns.parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum();
     Duration::from_nanos(total)
+}
+
+/// This process's threads whose name starts with `prefix`: their
+/// /proc/self/task/TID directories.
+fn threads_named(prefix: &str) -> impl Iterator<Item = std::path::PathBuf> + '_ {
+    let tasks = std::fs::read_dir("/proc/self/task").into_iter().flatten();
+    tasks.flatten().map(|task| task.path()).filter(move |path| {
+        std::fs::read_to_string(path.join("comm")).is_ok_and(|name| name.starts_with(prefix))
+    })
 }
 
 /// What the load goes to.
@@ -210,16 +211,9 @@ fn pin_to(cpu: usize, thread: libc::pid_t) {
 }
 
 fn pin_server_threads() {
-    for task in std::fs::read_dir("/proc/self/task")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let name = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        let tid = task.file_name().to_string_lossy().parse::<libc::pid_t>();
-        if let (true, Ok(tid)) = (name.starts_with("lisp-"), tid) {
-            pin_to(0, tid);
-        }
+    let tids = threads_named("lisp-").filter_map(|task| task.file_name()?.to_str()?.parse().ok());
+    for tid in tids {
+        pin_to(0, tid);
     }
 }
 

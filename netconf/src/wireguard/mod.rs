@@ -135,7 +135,7 @@ impl WireGuard {
                 if !uapi::alive(name) {
                     uapi::start(name).map_err(ctx(what))?;
                 }
-                Driver::Userspace(uapi::Uapi::new(name))
+                Driver::Userspace(uapi::Uapi::default())
             }
         };
         let wg = WireGuard {
@@ -167,7 +167,7 @@ impl WireGuard {
     fn apply(&self, change: &Change<'_>) -> io::Result<()> {
         match &self.driver {
             Driver::Kernel(kernel) => kernel.set(&self.name, change),
-            Driver::Userspace(uapi) => uapi.set(change),
+            Driver::Userspace(uapi) => uapi.set(&self.name, change),
         }
     }
 
@@ -197,7 +197,7 @@ impl WireGuard {
     pub fn peers(&self) -> io::Result<Vec<PeerStatus>> {
         match &self.driver {
             Driver::Kernel(kernel) => kernel.peers(&self.name),
-            Driver::Userspace(uapi) => uapi.peers(),
+            Driver::Userspace(uapi) => uapi.peers(&self.name),
         }
         .map_err(ctx(|| format!("reading the peers of {}", self.name)))
     }
